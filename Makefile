@@ -1,0 +1,32 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+# Common vswap commands.  Each target installs what it needs first.
+#
+#   make check   run every test suite (what CI runs)
+#   make demo    boot a VM with the vswap device
+#   make build   standalone store library, tools and unit tests
+#   make qemu    QEMU 10.0 with vswap built in (build/qemu)
+
+BUILD ?= build
+
+.PHONY: all deps build qemu check demo clean
+
+all: build
+
+deps:
+	bash scripts/install-deps.sh
+
+build: deps
+	@test -f $(BUILD)/standalone/build.ninja || meson setup $(BUILD)/standalone
+	ninja -C $(BUILD)/standalone
+
+qemu: deps
+	bash scripts/build-qemu.sh
+
+check:
+	bash scripts/check.sh
+
+demo: qemu
+	bash scripts/demo.sh
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+# Run every vswap test suite and print one summary line per suite.
+#
+#   unit       standalone store tests (tests/unit) in build/standalone
+#   unit-asan  the same tests built with AddressSanitizer + UBSan
+#   qtest      QEMU's qos-test with the vswap device overlaid: our device
+#              tests plus QEMU's own virtio-blk-pci etc., which prove that
+#              the wiring breaks nothing
+#
+# Usage: scripts/check.sh [suite...]   (default: all suites)
+# Exit status: 0 when every suite passed.
+set -uo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+build=${VSWAP_BUILD:-$top/build}
+cd "$top"
+
+declare -a summary=()
+failed=0
+
+# record SUITE STATUS PASSED FAILED SKIPPED SECONDS
+record() {
+    local verdict=PASS
+    [ "$2" -eq 0 ] || { verdict=FAIL; failed=1; }
+    summary+=("$(printf 'SUMMARY %-10s %s  %d passed, %d failed, %d skipped  (%ds)' \
+                "$1" "$verdict" "$3" "$4" "$5" "$6")")
+    echo "${summary[-1]}"
+}
+
+# meson_suite NAME BUILDDIR [meson setup options...]
+meson_suite() {
+    local name=$1 dir=$2 start=$SECONDS rc log
+    shift 2
+    if [ ! -f "$dir/build.ninja" ]; then
+        meson setup "$dir" "$@" >/dev/null || { record "$name" 1 0 1 0 0; return; }
+    fi
+    ninja -C "$dir" >/dev/null || { ninja -C "$dir"; record "$name" 1 0 1 0 0; return; }
+    meson test -C "$dir" --print-errorlogs
+    rc=$?
+    log=$dir/meson-logs/testlog.json
+    record "$name" "$rc" \
+        "$(grep -c '"result": "OK"' "$log")" \
+        "$(grep -c '"result": "\(FAIL\|TIMEOUT\|ERROR\|UNEXPECTEDPASS\)"' "$log")" \
+        "$(grep -c '"result": "SKIP"' "$log")" $((SECONDS - start))
+}
+
+suite_unit() {
+    meson_suite unit "$build/standalone"
+}
+
+suite_unit_asan() {
+    ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+        meson_suite unit-asan "$build/standalone-asan" \
+            -Db_sanitize=address,undefined -Db_lundef=false
+}
+
+suite_qtest() {
+    local start=$SECONDS rc tap=$build/qos-test.tap
+    bash scripts/build-qemu.sh || { record qtest 1 0 1 0 $((SECONDS - start)); return; }
+    (cd "$build/qemu" &&
+        QTEST_QEMU_BINARY=./qemu-system-x86_64 \
+        timeout 900 ./tests/qtest/qos-test --tap -k) > "$tap" 2>&1
+    rc=$?
+    grep -E '^(not )?ok' "$tap" | grep -i vswap
+    grep -E '^not ok' "$tap"
+    record qtest "$rc" "$(grep -c '^ok' "$tap")" "$(grep -c '^not ok' "$tap")" \
+        "$(grep -c '^ok .*# SKIP' "$tap")" $((SECONDS - start))
+}
+
+bash scripts/install-deps.sh || exit 1
+
+suites=("$@")
+[ ${#suites[@]} -gt 0 ] || suites=(unit unit-asan qtest)
+for s in "${suites[@]}"; do
+    echo "=== suite $s"
+    "suite_${s//-/_}"
+done
+
+echo
+echo "=== vswap test summary"
+printf '%s\n' "${summary[@]}"
+exit $failed
