@@ -1,0 +1,180 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Page codec of the store: same-filled page detection and one zstd frame
+ * per page, with a raw fallback so that no payload exceeds a page.
+ */
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <zstd.h>
+
+#include "codec.h"
+
+struct VswapCodec {
+    ZSTD_CCtx *cctx;
+    ZSTD_DCtx *dctx;
+};
+
+static bool vswap_codec_level_valid(int level)
+{
+    return level >= ZSTD_minCLevel() && level <= ZSTD_maxCLevel();
+}
+
+VswapCodec *vswap_codec_new(int level)
+{
+    VswapCodec *codec;
+
+    if (!vswap_codec_level_valid(level)) {
+        return NULL;
+    }
+    codec = calloc(1, sizeof(*codec));
+    if (!codec) {
+        return NULL;
+    }
+    codec->cctx = ZSTD_createCCtx();
+    codec->dctx = ZSTD_createDCtx();
+    if (!codec->cctx || !codec->dctx) {
+        goto fail;
+    }
+    /*
+     * The store checksums every record with CRC32C, so zstd's own checksum
+     * would only cost time; the content size stays in the frame header so
+     * that a frame of any other size is rejected before it is decoded.
+     */
+    if (ZSTD_isError(ZSTD_CCtx_setParameter(codec->cctx,
+                                            ZSTD_c_checksumFlag, 0)) ||
+        ZSTD_isError(ZSTD_CCtx_setParameter(codec->cctx,
+                                            ZSTD_c_contentSizeFlag, 1)) ||
+        vswap_codec_set_level(codec, level) < 0) {
+        goto fail;
+    }
+    return codec;
+
+fail:
+    vswap_codec_free(codec);
+    return NULL;
+}
+
+void vswap_codec_free(VswapCodec *codec)
+{
+    if (!codec) {
+        return;
+    }
+    ZSTD_freeCCtx(codec->cctx);
+    ZSTD_freeDCtx(codec->dctx);
+    free(codec);
+}
+
+int vswap_codec_set_level(VswapCodec *codec, int level)
+{
+    if (!vswap_codec_level_valid(level)) {
+        return -EINVAL;
+    }
+    if (ZSTD_isError(ZSTD_CCtx_setParameter(codec->cctx,
+                                            ZSTD_c_compressionLevel, level))) {
+        return -EINVAL;
+    }
+    return 0;
+}
+
+/*
+ * Most pages that are not filled differ within their first words, so the
+ * early exit makes this nearly free for them; filled pages are scanned in
+ * 64-byte strides whose comparisons the compiler can merge.
+ */
+bool vswap_page_fill_value(const void *page, uint32_t *fill)
+{
+    const uint8_t *p = page;
+    uint32_t value;
+    uint64_t pattern;
+
+    memcpy(&value, p, sizeof(value));
+    /* The value twice in memory order, whatever the host's endianness. */
+    memcpy(&pattern, p, sizeof(value));
+    memcpy((uint8_t *)&pattern + sizeof(value), p, sizeof(value));
+
+    for (size_t off = 0; off < VSWAP_PAGE_SIZE; off += 64) {
+        uint64_t w[8];
+        uint64_t diff = 0;
+
+        memcpy(w, p + off, sizeof(w));
+        for (int i = 0; i < 8; i++) {
+            diff |= w[i] ^ pattern;
+        }
+        if (diff) {
+            return false;
+        }
+    }
+    *fill = value;
+    return true;
+}
+
+void vswap_page_fill(void *page, uint32_t fill)
+{
+    uint8_t *p = page;
+    uint64_t pattern;
+
+    memcpy(&pattern, &fill, sizeof(fill));
+    memcpy((uint8_t *)&pattern + sizeof(fill), &fill, sizeof(fill));
+    for (size_t off = 0; off < VSWAP_PAGE_SIZE; off += sizeof(pattern)) {
+        memcpy(p + off, &pattern, sizeof(pattern));
+    }
+}
+
+/*
+ * zstd writes straight into @out with room for one byte less than a page:
+ * a frame that would not be smaller than the page fails with
+ * dstSize_tooSmall and the page is stored raw instead.  This measured as
+ * fast as compressing into a compressBound() scratch buffer and copying,
+ * without the copy or the buffer.
+ */
+size_t vswap_codec_compress(VswapCodec *codec, const void *page, void *out,
+                            VswapPayloadKind *kind)
+{
+    size_t len = ZSTD_compress2(codec->cctx, out, VSWAP_PAGE_SIZE - 1,
+                                page, VSWAP_PAGE_SIZE);
+
+    if (ZSTD_isError(len) || len == 0) {
+        memcpy(out, page, VSWAP_PAGE_SIZE);
+        *kind = VSWAP_PAYLOAD_RAW;
+        return VSWAP_PAGE_SIZE;
+    }
+    *kind = VSWAP_PAYLOAD_ZSTD;
+    return len;
+}
+
+/*
+ * The payload may come from a corrupt file, so it must be exactly one frame
+ * declaring one page: ZSTD_decompressDCtx() alone would also accept several
+ * frames adding up to a page, or trailing empty frames.  zstd never writes
+ * beyond the destination capacity it is given.
+ */
+int vswap_codec_decompress(VswapCodec *codec, VswapPayloadKind kind,
+                           const void *in, size_t len, void *page)
+{
+    size_t ret;
+
+    switch (kind) {
+    case VSWAP_PAYLOAD_RAW:
+        if (len != VSWAP_PAGE_SIZE) {
+            return -EBADMSG;
+        }
+        memcpy(page, in, VSWAP_PAGE_SIZE);
+        return 0;
+    case VSWAP_PAYLOAD_ZSTD:
+        if (len == 0 || len > VSWAP_PAGE_SIZE ||
+            ZSTD_getFrameContentSize(in, len) != VSWAP_PAGE_SIZE ||
+            ZSTD_findFrameCompressedSize(in, len) != len) {
+            return -EBADMSG;
+        }
+        ret = ZSTD_decompressDCtx(codec->dctx, page, VSWAP_PAGE_SIZE, in, len);
+        if (ZSTD_isError(ret) || ret != VSWAP_PAGE_SIZE) {
+            return -EBADMSG;
+        }
+        return 0;
+    default:
+        return -EBADMSG;
+    }
+}

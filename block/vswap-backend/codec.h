@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Page codec of the store: same-filled detection and per-page zstd.
+ *
+ * Pages are compressed one at a time, as a swap store receives them.  A page
+ * that zstd cannot shrink is kept raw, so no record is ever larger than a
+ * page.  A VswapCodec holds zstd contexts and is used by one thread at a time.
+ */
+#ifndef VSWAP_CODEC_H
+#define VSWAP_CODEC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define VSWAP_PAGE_SIZE 4096
+
+/* How a record's payload encodes its page. */
+typedef enum VswapPayloadKind {
+    VSWAP_PAYLOAD_RAW = 1,      /* the page itself, VSWAP_PAGE_SIZE bytes */
+    VSWAP_PAYLOAD_ZSTD = 2,     /* one zstd frame of one page */
+} VswapPayloadKind;
+
+typedef struct VswapCodec VswapCodec;
+
+/* Returns a codec compressing at zstd @level (ZSTD_minCLevel()..ZSTD_maxCLevel()), or NULL. */
+VswapCodec *vswap_codec_new(int level);
+void vswap_codec_free(VswapCodec *codec);
+
+/*
+ * vswap_page_fill_value: true when @page is one 32-bit value repeated
+ * (zero pages included); then *@fill holds the value as read from memory.
+ */
+bool vswap_page_fill_value(const void *page, uint32_t *fill);
+
+/* Fill @page with the 32-bit @fill value repeated. */
+void vswap_page_fill(void *page, uint32_t fill);
+
+/*
+ * vswap_codec_compress: encode one page into @out (VSWAP_PAGE_SIZE bytes).
+ * Returns the payload length (1 .. VSWAP_PAGE_SIZE) and sets *@kind.
+ * Never fails: a page zstd cannot shrink is copied raw.
+ */
+size_t vswap_codec_compress(VswapCodec *codec, const void *page, void *out,
+                            VswapPayloadKind *kind);
+
+/*
+ * vswap_codec_decompress: decode a payload of @len bytes into @page.
+ * Returns 0, or -EBADMSG if the payload is not exactly one page of @kind.
+ */
+int vswap_codec_decompress(VswapCodec *codec, VswapPayloadKind kind,
+                           const void *in, size_t len, void *page);
+
+/*
+ * vswap_codec_set_level: compress at zstd @level from the next page on, so
+ * that a worker pool can change the level of its long-lived codecs.
+ * Returns 0, or -EINVAL if @level is out of range (the level is unchanged).
+ */
+int vswap_codec_set_level(VswapCodec *codec, int level);
+
+#endif /* VSWAP_CODEC_H */

@@ -1,0 +1,265 @@
+/*
+ * Export, import and check of the page store: records leave and enter the
+ * store as they are kept (compressed), for live migration, and every one
+ * can be verified in place.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ *
+ * Export walks the slot map's dirty set: starting an export marks every
+ * stored slot dirty, and any later write or discard marks its slot again,
+ * so iterating until nothing is pending converges on the current state.
+ * Tier moves (writeback, compaction) do not dirty a slot.  Disk records
+ * are read with a plain pread() here: export and check run on the owner
+ * thread outside the event loop, and must not run completion callbacks.
+ */
+
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "checksum.h"
+#include "store-int.h"
+
+/*
+ * vswap_store_pread_record: read the disk record of @ent into @buf
+ * (VSWAP_JOB_BUF_SIZE bytes, 4096-aligned) and point *@rec at it.
+ * Returns 0 or -EIO.
+ */
+int vswap_store_pread_record(VswapStore *s, uint64_t ent, uint8_t *buf,
+                             const uint8_t **rec)
+{
+    uint64_t off = s->data_offset + vswap_ent_addr(ent);
+    uint64_t start = off & ~(uint64_t)(s->io_align - 1);
+    uint64_t end = off + vswap_rec_size(vswap_ent_len(ent));
+    ssize_t len;
+
+    end = (end + s->io_align - 1) & ~(uint64_t)(s->io_align - 1);
+    len = pread(s->fd, buf, end - start, start);
+    if (len != (ssize_t)(end - start)) {
+        return -EIO;
+    }
+    *rec = buf + (off - start);
+    return 0;
+}
+
+/* Find the record of a stored entry, in memory or read from disk. */
+static int vswap_export_record(VswapStore *s, uint64_t ent, uint8_t *buf,
+                               const uint8_t **rec)
+{
+    *rec = vswap_log_record_ptr(s, ent);
+    if (*rec) {
+        return 0;
+    }
+    return vswap_store_pread_record(s, ent, buf, rec);
+}
+
+void vswap_store_export_start(VswapStore *s)
+{
+    vswap_map_track_dirty(s->map, true);
+    s->export_cursor = 0;
+}
+
+void vswap_store_export_stop(VswapStore *s)
+{
+    vswap_map_track_dirty(s->map, false);
+}
+
+uint64_t vswap_store_export_pending(VswapStore *s)
+{
+    return vswap_map_tracking_dirty(s->map) ? vswap_map_dirty_count(s->map) : 0;
+}
+
+int vswap_store_export_next(VswapStore *s, VswapRecordInfo *info,
+                            void *payload)
+{
+    uint64_t slot = s->export_cursor, ent;
+    g_autofree uint8_t *buf = NULL;
+    VswapPayloadKind kind;
+    const uint8_t *rec;
+    size_t len;
+
+    if (!vswap_map_tracking_dirty(s->map)) {
+        return 0;
+    }
+    if (!vswap_map_next_dirty(s->map, &slot)) {
+        slot = 0;
+        if (!vswap_map_next_dirty(s->map, &slot)) {
+            return 0;
+        }
+    }
+    s->export_cursor = slot + 1;
+    memset(info, 0, sizeof(*info));
+    info->slot = slot;
+    ent = vswap_map_get(s->map, slot);
+    switch (vswap_ent_state(ent)) {
+    case VSWAP_ENT_EMPTY:
+        info->kind = VSWAP_RECORD_EMPTY;
+        return 1;
+    case VSWAP_ENT_FILL:
+        info->kind = VSWAP_RECORD_FILL;
+        info->fill = (uint32_t)ent;
+        return 1;
+    }
+    buf = g_aligned_alloc(1, VSWAP_JOB_BUF_SIZE, 4096);
+    len = vswap_ent_len(ent);
+    if (vswap_export_record(s, ent, buf, &rec) < 0 ||
+        vswap_rec_verify(rec, slot, len, &kind) < 0) {
+        s->st.checksum_errors++;
+        return -EIO;
+    }
+    memcpy(payload, rec + VSWAP_REC_HDR_SIZE, len);
+    info->kind = kind == VSWAP_PAYLOAD_RAW ? VSWAP_RECORD_RAW :
+                 VSWAP_RECORD_ZSTD;
+    info->len = len;
+    info->crc = vswap_crc32c(0, payload, len);
+    return 1;
+}
+
+/* Place an imported record, waiting for writeback when memory is full. */
+static int vswap_import_place(VswapStore *s, const uint8_t *rec, size_t len,
+                              uint64_t *addr)
+{
+    int ret = vswap_log_append(s, &s->mem, rec, vswap_rec_size(len), false,
+                               addr);
+
+    while (ret == -ENOSPC && s->fd >= 0 && !s->disk_unwritten) {
+        vswap_writeback_kick(s, true);
+        if (s->wb_inflight == 0) {
+            break;
+        }
+        while (s->wb_inflight) {
+            vswap_store_process(s);
+        }
+        ret = vswap_log_append(s, &s->mem, rec, vswap_rec_size(len), false,
+                               addr);
+    }
+    return ret;
+}
+
+int vswap_store_import(VswapStore *s, const VswapRecordInfo *info,
+                       const void *payload)
+{
+    g_autofree uint8_t *page = NULL;
+    uint8_t rec[VSWAP_REC_MAX + VSWAP_REC_ALIGN];
+    VswapPayloadKind kind;
+    uint64_t addr;
+    int ret;
+
+    if (info->slot >= s->cfg.capacity) {
+        return -EINVAL;
+    }
+    switch (info->kind) {
+    case VSWAP_RECORD_EMPTY:
+        g_hash_table_remove(s->inflight_writes, GUINT_TO_POINTER(info->slot));
+        if (vswap_map_get(s->map, info->slot)) {
+            vswap_log_set(s, info->slot, 0);
+        }
+        return 0;
+    case VSWAP_RECORD_FILL:
+        g_hash_table_remove(s->inflight_writes, GUINT_TO_POINTER(info->slot));
+        vswap_log_set(s, info->slot, vswap_ent_fill(info->fill));
+        return 0;
+    case VSWAP_RECORD_RAW:
+        kind = VSWAP_PAYLOAD_RAW;
+        if (info->len != VSWAP_PAGE_SIZE) {
+            return -EINVAL;
+        }
+        break;
+    case VSWAP_RECORD_ZSTD:
+        kind = VSWAP_PAYLOAD_ZSTD;
+        if (info->len == 0 || info->len >= VSWAP_PAGE_SIZE) {
+            return -EINVAL;
+        }
+        break;
+    default:
+        return -EINVAL;
+    }
+    if (!payload || vswap_crc32c(0, payload, info->len) != info->crc) {
+        return -EINVAL;
+    }
+    page = g_malloc(VSWAP_PAGE_SIZE);
+    if (vswap_codec_decompress(vswap_pool_owner_codec(s->pool), kind, payload,
+                               info->len, page) < 0) {
+        return -EINVAL;
+    }
+    memcpy(rec + VSWAP_REC_HDR_SIZE, payload, info->len);
+    vswap_rec_encode(rec, info->slot, kind, info->len);
+    ret = vswap_import_place(s, rec, info->len, &addr);
+    if (ret < 0) {
+        return ret;
+    }
+    g_hash_table_remove(s->inflight_writes, GUINT_TO_POINTER(info->slot));
+    vswap_log_set(s, info->slot,
+                  vswap_ent_record(VSWAP_ENT_MEM, addr, info->len));
+    vswap_store_notify(s);
+    return 0;
+}
+
+/* Recount live bytes per segment from the map; false on any mismatch. */
+static bool vswap_check_accounting(VswapStore *s)
+{
+    g_autofree uint64_t *mem_live = g_new0(uint64_t, s->mem.nsegs + 1);
+    g_autofree uint64_t *disk_live = g_new0(uint64_t, s->disk.nsegs + 1);
+    uint64_t slot = 0, ent, pages[4] = { 0 };
+
+    while (vswap_map_next(s->map, &slot, &ent)) {
+        unsigned state = vswap_ent_state(ent);
+
+        pages[state]++;
+        if (state == VSWAP_ENT_MEM || state == VSWAP_ENT_DISK) {
+            uint64_t *live = state == VSWAP_ENT_MEM ? mem_live : disk_live;
+
+            live[vswap_ent_addr(ent) >> s->seg_shift] +=
+                vswap_rec_size(vswap_ent_len(ent));
+        }
+        slot++;
+    }
+    for (uint32_t i = 0; i < s->mem.nsegs; i++) {
+        if (mem_live[i] != s->mem.segs[i].live) {
+            return false;
+        }
+    }
+    for (uint32_t i = 0; i < s->disk.nsegs; i++) {
+        if (disk_live[i] != s->disk.segs[i].live) {
+            return false;
+        }
+    }
+    return pages[VSWAP_ENT_FILL] == s->st.pages_fill &&
+           pages[VSWAP_ENT_MEM] == s->mem.pages &&
+           pages[VSWAP_ENT_DISK] == s->disk.pages;
+}
+
+int vswap_store_check(VswapStore *s, VswapCheckReport *rep)
+{
+    g_autofree uint8_t *buf = g_aligned_alloc(1, VSWAP_JOB_BUF_SIZE, 4096);
+    g_autofree uint8_t *page = g_malloc(VSWAP_PAGE_SIZE);
+    VswapCodec *codec = vswap_pool_owner_codec(s->pool);
+    uint64_t slot = 0, ent;
+
+    vswap_store_drain(s);
+    memset(rep, 0, sizeof(*rep));
+    while (vswap_map_next(s->map, &slot, &ent)) {
+        unsigned state = vswap_ent_state(ent);
+        VswapPayloadKind kind;
+        const uint8_t *rec;
+
+        if (state == VSWAP_ENT_MEM || state == VSWAP_ENT_DISK) {
+            size_t len = vswap_ent_len(ent);
+
+            rep->pages++;
+            if (vswap_export_record(s, ent, buf, &rec) < 0 ||
+                vswap_rec_verify(rec, slot, len, &kind) < 0 ||
+                vswap_codec_decompress(codec, kind, rec + VSWAP_REC_HDR_SIZE,
+                                       len, page) < 0) {
+                if (rep->bad++ == 0) {
+                    rep->first_bad_slot = slot;
+                }
+            }
+        }
+        slot++;
+    }
+    if (!vswap_check_accounting(s)) {
+        return -EUCLEAN;
+    }
+    return rep->bad ? -EIO : 0;
+}

@@ -1,0 +1,169 @@
+/*
+ * On-media format of the page store: encoding and verification of the
+ * superblock, segment headers and records (layout in format.h).
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include <endian.h>
+#include <errno.h>
+#include <string.h>
+
+#include "checksum.h"
+#include "format.h"
+
+static uint32_t vswap_rec_crc(const VswapRecordHdr *hdr, const void *payload,
+                              size_t len)
+{
+    VswapRecordHdr tmp = *hdr;
+
+    tmp.crc = 0;
+    return vswap_crc32c(vswap_crc32c(0, &tmp, sizeof(tmp)), payload, len);
+}
+
+void vswap_rec_encode(void *rec, uint32_t slot, VswapPayloadKind kind,
+                      size_t len)
+{
+    VswapRecordHdr hdr = {
+        .magic = htole16(VSWAP_REC_MAGIC),
+        .kind = kind,
+        .len = htole16(len),
+        .slot = htole32(slot),
+    };
+    uint8_t *end = (uint8_t *)rec + VSWAP_REC_HDR_SIZE + len;
+
+    /* Zero the alignment padding so that segments are deterministic. */
+    memset(end, 0, vswap_rec_size(len) - VSWAP_REC_HDR_SIZE - len);
+    hdr.crc = htole32(vswap_rec_crc(&hdr, end - len, len));
+    memcpy(rec, &hdr, sizeof(hdr));
+}
+
+int vswap_rec_parse(const void *rec, size_t avail, uint32_t *slot,
+                    size_t *len)
+{
+    VswapRecordHdr hdr;
+    size_t plen;
+
+    if (avail < VSWAP_REC_HDR_SIZE) {
+        return -EBADMSG;
+    }
+    memcpy(&hdr, rec, sizeof(hdr));
+    plen = le16toh(hdr.len);
+    if (le16toh(hdr.magic) != VSWAP_REC_MAGIC || plen == 0 ||
+        plen > VSWAP_PAGE_SIZE || vswap_rec_size(plen) > avail ||
+        (hdr.kind != VSWAP_PAYLOAD_RAW && hdr.kind != VSWAP_PAYLOAD_ZSTD)) {
+        return -EBADMSG;
+    }
+    *slot = le32toh(hdr.slot);
+    *len = plen;
+    return vswap_rec_size(plen);
+}
+
+int vswap_rec_verify(const void *rec, uint32_t slot, size_t len,
+                     VswapPayloadKind *kind)
+{
+    VswapRecordHdr hdr;
+
+    memcpy(&hdr, rec, sizeof(hdr));
+    if (le16toh(hdr.magic) != VSWAP_REC_MAGIC || le32toh(hdr.slot) != slot ||
+        le16toh(hdr.len) != len ||
+        (hdr.kind != VSWAP_PAYLOAD_RAW && hdr.kind != VSWAP_PAYLOAD_ZSTD) ||
+        (hdr.kind == VSWAP_PAYLOAD_RAW && len != VSWAP_PAGE_SIZE) ||
+        le32toh(hdr.crc) != vswap_rec_crc(&hdr,
+                                          (const uint8_t *)rec + sizeof(hdr),
+                                          len)) {
+        return -EBADMSG;
+    }
+    *kind = hdr.kind;
+    return 0;
+}
+
+static uint32_t vswap_seg_hdr_crc(const VswapSegmentHdr *hdr)
+{
+    VswapSegmentHdr tmp = *hdr;
+
+    tmp.crc = 0;
+    return vswap_crc32c(0, &tmp, sizeof(tmp));
+}
+
+void vswap_seg_hdr_encode(void *seg, uint64_t seq, uint32_t used,
+                          uint32_t nrecords, uint32_t index,
+                          uint32_t segment_size)
+{
+    VswapSegmentHdr hdr = {
+        .magic = htole64(VSWAP_SEG_MAGIC),
+        .version = htole32(VSWAP_FORMAT_VERSION),
+        .segment_size = htole32(segment_size),
+        .seq = htole64(seq),
+        .used = htole32(used),
+        .nrecords = htole32(nrecords),
+        .index = htole32(index),
+    };
+
+    hdr.crc = htole32(vswap_seg_hdr_crc(&hdr));
+    memcpy(seg, &hdr, sizeof(hdr));
+}
+
+int vswap_seg_hdr_verify(const void *seg, uint32_t index,
+                         uint32_t segment_size, VswapSegmentHdr *out)
+{
+    VswapSegmentHdr hdr;
+
+    memcpy(&hdr, seg, sizeof(hdr));
+    if (le64toh(hdr.magic) != VSWAP_SEG_MAGIC ||
+        le32toh(hdr.version) != VSWAP_FORMAT_VERSION ||
+        le32toh(hdr.segment_size) != segment_size ||
+        le32toh(hdr.index) != index ||
+        le32toh(hdr.used) < VSWAP_SEG_HDR_SIZE ||
+        le32toh(hdr.used) > segment_size ||
+        le32toh(hdr.crc) != vswap_seg_hdr_crc(&hdr)) {
+        return -EBADMSG;
+    }
+    out->magic = VSWAP_SEG_MAGIC;
+    out->version = VSWAP_FORMAT_VERSION;
+    out->segment_size = segment_size;
+    out->seq = le64toh(hdr.seq);
+    out->used = le32toh(hdr.used);
+    out->nrecords = le32toh(hdr.nrecords);
+    out->index = index;
+    out->crc = le32toh(hdr.crc);
+    return 0;
+}
+
+static uint32_t vswap_sb_crc(const VswapSuperblock *sb)
+{
+    VswapSuperblock tmp = *sb;
+
+    tmp.crc = 0;
+    return vswap_crc32c(0, &tmp, sizeof(tmp));
+}
+
+void vswap_sb_encode(VswapSuperblock *sb, uint32_t segment_size,
+                     uint64_t capacity, uint64_t data_offset)
+{
+    memset(sb, 0, sizeof(*sb));
+    memcpy(sb->magic, VSWAP_SB_MAGIC, sizeof(sb->magic));
+    sb->version = htole32(VSWAP_FORMAT_VERSION);
+    sb->segment_size = htole32(segment_size);
+    sb->capacity = htole64(capacity);
+    sb->data_offset = htole64(data_offset);
+    sb->crc = htole32(vswap_sb_crc(sb));
+}
+
+int vswap_sb_verify(const VswapSuperblock *sb)
+{
+    uint32_t seg = le32toh(sb->segment_size);
+
+    if (memcmp(sb->magic, VSWAP_SB_MAGIC, sizeof(sb->magic)) != 0 ||
+        le32toh(sb->crc) != vswap_sb_crc(sb)) {
+        return -EBADMSG;
+    }
+    if (le32toh(sb->version) != VSWAP_FORMAT_VERSION) {
+        return -ENOTSUP;
+    }
+    if (seg < VSWAP_SEGMENT_MIN || seg > VSWAP_SEGMENT_MAX ||
+        (seg & (seg - 1)) != 0 || le64toh(sb->data_offset) < VSWAP_SB_SIZE) {
+        return -EBADMSG;
+    }
+    return 0;
+}

@@ -1,0 +1,120 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * On-media format of the page store: superblock, segments and records.
+ *
+ * The same record format is used in memory segments and in the store file,
+ * so that writeback and compaction move records as bytes, never
+ * decompressing them.  All fields are little-endian.
+ *
+ *   file:     superblock (one block) | segment 0 | segment 1 | ...
+ *             (segment i at data_offset + i * segment_size; sparse)
+ *   segment:  VswapSegmentHdr (64 bytes) | record | record | ...
+ *   record:   VswapRecordHdr (16 bytes) | payload | pad to 8 bytes
+ *
+ * A record's CRC32C covers its header (with the crc field zero) and its
+ * payload, so a record that is corrupt, torn, or read from the wrong place
+ * (another slot's record) fails verification.
+ */
+#ifndef VSWAP_FORMAT_H
+#define VSWAP_FORMAT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "codec.h"
+
+#define VSWAP_FORMAT_VERSION 1
+#define VSWAP_SB_MAGIC "VSWAPST1"
+#define VSWAP_SEG_MAGIC UINT64_C(0x4745535041575356)   /* "VSWAPSEG" */
+#define VSWAP_REC_MAGIC 0x5652                         /* "VR" */
+
+#define VSWAP_SB_SIZE 4096
+#define VSWAP_SEG_HDR_SIZE 64
+#define VSWAP_REC_HDR_SIZE 16
+#define VSWAP_REC_ALIGN 8
+/* Largest record: header plus a raw page. */
+#define VSWAP_REC_MAX (VSWAP_REC_HDR_SIZE + VSWAP_PAGE_SIZE)
+
+#define VSWAP_SEGMENT_MIN (64 * 1024)
+#define VSWAP_SEGMENT_MAX (64 * 1024 * 1024)
+
+typedef struct VswapSuperblock {
+    char magic[8];              /* VSWAP_SB_MAGIC */
+    uint32_t version;           /* VSWAP_FORMAT_VERSION */
+    uint32_t segment_size;
+    uint64_t capacity;          /* slots */
+    uint64_t data_offset;       /* file offset of segment 0 */
+    uint64_t flags;             /* none defined */
+    uint32_t reserved;
+    uint32_t crc;               /* CRC32C of this struct with crc = 0 */
+} VswapSuperblock;
+
+typedef struct VswapSegmentHdr {
+    uint64_t magic;             /* VSWAP_SEG_MAGIC */
+    uint32_t version;
+    uint32_t segment_size;
+    uint64_t seq;               /* write order: later segments win */
+    uint32_t used;              /* bytes of header and records */
+    uint32_t nrecords;
+    uint32_t index;             /* segment number in the file */
+    uint32_t crc;               /* CRC32C of this struct with crc = 0 */
+    uint8_t reserved[24];
+} VswapSegmentHdr;
+
+typedef struct VswapRecordHdr {
+    uint16_t magic;             /* VSWAP_REC_MAGIC */
+    uint8_t kind;               /* VswapPayloadKind */
+    uint8_t flags;              /* none defined */
+    uint16_t len;               /* payload bytes, 1 .. VSWAP_PAGE_SIZE */
+    uint16_t reserved;
+    uint32_t slot;
+    uint32_t crc;               /* CRC32C of header (crc = 0) and payload */
+} VswapRecordHdr;
+
+_Static_assert(sizeof(VswapSuperblock) <= VSWAP_SB_SIZE, "superblock size");
+_Static_assert(sizeof(VswapSegmentHdr) == VSWAP_SEG_HDR_SIZE, "segment header");
+_Static_assert(sizeof(VswapRecordHdr) == VSWAP_REC_HDR_SIZE, "record header");
+
+/* Bytes a record with @len payload bytes occupies in a segment. */
+static inline size_t vswap_rec_size(size_t len)
+{
+    return (VSWAP_REC_HDR_SIZE + len + VSWAP_REC_ALIGN - 1) &
+           ~(size_t)(VSWAP_REC_ALIGN - 1);
+}
+
+/*
+ * vswap_rec_encode: write the header of a record whose payload already
+ * sits right after it at @rec, computing its checksum.
+ */
+void vswap_rec_encode(void *rec, uint32_t slot, VswapPayloadKind kind,
+                      size_t len);
+
+/*
+ * vswap_rec_verify: check a record at @rec (at least vswap_rec_size(@len)
+ * readable bytes) against what the map says: slot @slot, payload @len.
+ * Returns 0 and sets *@kind, or -EBADMSG.
+ */
+int vswap_rec_verify(const void *rec, uint32_t slot, size_t len,
+                     VswapPayloadKind *kind);
+
+/*
+ * vswap_rec_parse: read the header of the record at @rec within @avail
+ * bytes of a segment, without trusting it.  Returns the record's size in
+ * the segment and sets *@slot and *@len, or -EBADMSG.
+ */
+int vswap_rec_parse(const void *rec, size_t avail, uint32_t *slot,
+                    size_t *len);
+
+void vswap_seg_hdr_encode(void *seg, uint64_t seq, uint32_t used,
+                          uint32_t nrecords, uint32_t index,
+                          uint32_t segment_size);
+/* Returns 0, or -EBADMSG if @seg does not start with a valid header. */
+int vswap_seg_hdr_verify(const void *seg, uint32_t index,
+                         uint32_t segment_size, VswapSegmentHdr *out);
+
+void vswap_sb_encode(VswapSuperblock *sb, uint32_t segment_size,
+                     uint64_t capacity, uint64_t data_offset);
+/* Returns 0, -EBADMSG for a corrupt one, -ENOTSUP for a newer version. */
+int vswap_sb_verify(const VswapSuperblock *sb);
+
+#endif /* VSWAP_FORMAT_H */

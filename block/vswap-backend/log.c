@@ -1,0 +1,394 @@
+/*
+ * Segment tables of the page store's two logs (memory and disk): placing
+ * records, sealing and freeing segments, and keeping the live-byte
+ * accounting that writeback and compaction decide by.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ *
+ * Segments are addressed by index, never by pointer, across calls that may
+ * append: appending can grow (reallocate) a segment table.
+ */
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store-int.h"
+
+bool vswap_log_init(VswapStore *s, VswapLog *log, bool is_disk,
+                    uint32_t max_segs)
+{
+    memset(log, 0, sizeof(*log));
+    log->is_disk = is_disk;
+    log->max_segs = max_segs;
+    log->open = -1;
+    log->free = g_array_new(false, false, sizeof(uint32_t));
+    return true;
+}
+
+void vswap_log_destroy(VswapStore *s, VswapLog *log)
+{
+    for (uint32_t i = 0; i < log->nsegs; i++) {
+        free(log->segs[i].buf);
+    }
+    g_free(log->segs);
+    if (log->free) {
+        g_array_free(log->free, true);
+    }
+    memset(log, 0, sizeof(*log));
+}
+
+uint64_t vswap_store_mem_bytes(VswapStore *s)
+{
+    return (uint64_t)(s->mem.nbufs + s->disk.nbufs) << s->seg_shift;
+}
+
+VswapLog *vswap_log_of(VswapStore *s, uint64_t ent)
+{
+    return vswap_ent_state(ent) == VSWAP_ENT_DISK ? &s->disk : &s->mem;
+}
+
+VswapSegment *vswap_log_segment(VswapStore *s, VswapLog *log, uint64_t addr,
+                                uint32_t *index)
+{
+    uint32_t i = addr >> s->seg_shift;
+
+    g_assert(i < log->nsegs);
+    if (index) {
+        *index = i;
+    }
+    return &log->segs[i];
+}
+
+const uint8_t *vswap_log_record_ptr(VswapStore *s, uint64_t ent)
+{
+    uint64_t addr = vswap_ent_addr(ent);
+    VswapSegment *seg = vswap_log_segment(s, vswap_log_of(s, ent), addr, NULL);
+
+    if (!seg->buf) {
+        return NULL;
+    }
+    return seg->buf + (addr & (((uint64_t)1 << s->seg_shift) - 1));
+}
+
+/* Memory segments may not exceed this; a reserve segment lets moves finish. */
+static uint64_t vswap_log_mem_cap(VswapStore *s, bool reserve)
+{
+    uint64_t cap = s->fd >= 0 ? s->mem_limit : s->mem_budget;
+
+    return reserve ? cap + ((uint64_t)1 << s->seg_shift) : cap;
+}
+
+/* Returns a free table index, growing the table; -ENOSPC at its limit. */
+static int64_t vswap_log_take_index(VswapLog *log, bool reserve)
+{
+    uint32_t avail = log->free->len + (log->max_segs - log->nsegs);
+    uint32_t index;
+
+    /* Disk writeback leaves one segment for compaction to move into. */
+    if (avail == 0 || (log->is_disk && !reserve && avail <= 1)) {
+        return -ENOSPC;
+    }
+    if (log->free->len) {
+        index = g_array_index(log->free, uint32_t, log->free->len - 1);
+        g_array_set_size(log->free, log->free->len - 1);
+        return index;
+    }
+    log->segs = g_renew(VswapSegment, log->segs, log->nsegs + 1);
+    memset(&log->segs[log->nsegs], 0, sizeof(VswapSegment));
+    return log->nsegs++;
+}
+
+static int vswap_log_open_segment(VswapStore *s, VswapLog *log, bool reserve)
+{
+    size_t seg_size = (size_t)1 << s->seg_shift;
+    VswapSegment *seg;
+    int64_t index;
+    void *buf;
+
+    if (!log->is_disk &&
+        vswap_store_mem_bytes(s) + seg_size > vswap_log_mem_cap(s, reserve)) {
+        return -ENOSPC;
+    }
+    index = vswap_log_take_index(log, reserve);
+    if (index < 0) {
+        return index;
+    }
+    if (posix_memalign(&buf, 4096, seg_size) != 0) {
+        g_array_append_val(log->free, (uint32_t){ index });
+        return -ENOMEM;
+    }
+    seg = &log->segs[index];
+    *seg = (VswapSegment) {
+        .buf = buf,
+        .seq = ++s->seg_seq,
+        .used = VSWAP_SEG_HDR_SIZE,
+        .state = VSWAP_SEG_OPEN,
+    };
+    memset(buf, 0, VSWAP_SEG_HDR_SIZE);
+    log->nbufs++;
+    log->used_bytes += VSWAP_SEG_HDR_SIZE;
+    log->open = index;
+    return 0;
+}
+
+void vswap_log_seal_open(VswapStore *s, VswapLog *log)
+{
+    uint32_t index = log->open;
+
+    if (log->open < 0) {
+        return;
+    }
+    log->open = -1;
+    if (log->segs[index].nrecords == 0 || log->segs[index].live == 0) {
+        vswap_log_free_segment(s, log, index);
+    } else if (log->is_disk) {
+        vswap_writeback_submit(s, index);
+    } else {
+        log->segs[index].state = VSWAP_SEG_FULL;
+    }
+}
+
+/*
+ * vswap_log_append: copy a record of @size bytes into the open segment of
+ * @log, opening a new one when it is full.  @reserve lets moves (writeback,
+ * compaction) use the last segment kept back for them.
+ * Returns 0 and sets *@addr; -ENOSPC when no segment can be opened.
+ */
+int vswap_log_append(VswapStore *s, VswapLog *log, const void *rec,
+                     size_t size, bool reserve, uint64_t *addr)
+{
+    VswapSegment *seg;
+    int ret;
+
+    if (log->open < 0 ||
+        log->segs[log->open].used + size > ((size_t)1 << s->seg_shift)) {
+        vswap_log_seal_open(s, log);
+        ret = vswap_log_open_segment(s, log, reserve);
+        if (ret < 0) {
+            return ret;
+        }
+    }
+    seg = &log->segs[log->open];
+    memcpy(seg->buf + seg->used, rec, size);
+    *addr = ((uint64_t)log->open << s->seg_shift) + seg->used;
+    seg->used += size;
+    seg->live += size;
+    seg->nrecords++;
+    log->used_bytes += size;
+    log->live_bytes += size;
+    return 0;
+}
+
+static void vswap_log_punch_done(VswapIoReq *req)
+{
+    VswapSegIo *sio = req->opaque;
+    VswapStore *s = sio->s;
+
+    /* A failed punch only leaks file space; the segment is free either way. */
+    s->punches--;
+    g_array_append_val(s->disk.free, sio->index);
+    g_free(sio);
+}
+
+/*
+ * vswap_log_free_segment: drop segment @index of @log, which holds no live
+ * record.  A written disk segment gets its blocks punched out, and is
+ * reused only after the punch completes so the two cannot be reordered.
+ */
+void vswap_log_free_segment(VswapStore *s, VswapLog *log, uint32_t index)
+{
+    VswapSegment *seg = &log->segs[index];
+    bool was_on_disk = seg->state == VSWAP_SEG_ONDISK;
+
+    g_assert(seg->live == 0 && seg->pins == 0 && !seg->compacting);
+    if (seg->buf) {
+        free(seg->buf);
+        seg->buf = NULL;
+        log->nbufs--;
+    }
+    if (seg->state == VSWAP_SEG_UNWRITTEN) {
+        s->disk_unwritten--;
+    }
+    log->used_bytes -= seg->used;
+    *seg = (VswapSegment) { .state = VSWAP_SEG_FREE };
+    if (log->open == index) {
+        log->open = -1;
+    }
+    if (log->is_disk && was_on_disk) {
+        VswapSegIo *sio = g_new0(VswapSegIo, 1);
+
+        sio->s = s;
+        sio->index = index;
+        sio->io = (VswapIoReq) {
+            .op = VSWAP_IO_PUNCH,
+            .offset = s->data_offset + ((uint64_t)index << s->seg_shift),
+            .len = (size_t)1 << s->seg_shift,
+            .complete = vswap_log_punch_done,
+            .opaque = sio,
+        };
+        s->punches++;
+        vswap_io_submit(s->io, &sio->io);
+        return;
+    }
+    g_array_append_val(log->free, index);
+}
+
+/* A segment that lost its last live record is freed, unless busy. */
+static void vswap_log_maybe_free(VswapStore *s, VswapLog *log, uint32_t index)
+{
+    VswapSegment *seg = &log->segs[index];
+
+    if (seg->live != 0 || seg->state == VSWAP_SEG_OPEN ||
+        seg->state == VSWAP_SEG_WRITING || seg->compacting) {
+        return;
+    }
+    if (seg->pins) {
+        seg->release_on_unpin = true;
+        return;
+    }
+    vswap_log_free_segment(s, log, index);
+}
+
+/* Account for the map no longer pointing at @ent. */
+void vswap_log_release(VswapStore *s, uint64_t ent)
+{
+    unsigned state = vswap_ent_state(ent);
+    VswapSegment *seg;
+    VswapLog *log;
+    uint32_t index;
+    size_t size;
+
+    if (state == VSWAP_ENT_FILL) {
+        s->st.pages_fill--;
+        return;
+    }
+    if (state != VSWAP_ENT_MEM && state != VSWAP_ENT_DISK) {
+        return;
+    }
+    log = vswap_log_of(s, ent);
+    size = vswap_rec_size(vswap_ent_len(ent));
+    seg = vswap_log_segment(s, log, vswap_ent_addr(ent), &index);
+    g_assert(seg->live >= size);
+    seg->live -= size;
+    log->live_bytes -= size;
+    log->pages--;
+    s->st.payload_bytes -= vswap_ent_len(ent);
+    if (log->is_disk && seg->state == VSWAP_SEG_ONDISK &&
+        (uint64_t)seg->live * 100 <
+        (uint64_t)(seg->used - VSWAP_SEG_HDR_SIZE) * s->cfg.compact_threshold) {
+        s->compact_wanted = true;
+    }
+    vswap_log_maybe_free(s, log, index);
+}
+
+/*
+ * Point @slot at @ent, releasing what it pointed at before.  @moved says
+ * the page's contents did not change (a tier move), so that migration's
+ * dirty tracking does not send it again.
+ */
+static void vswap_log_point(VswapStore *s, uint64_t slot, uint64_t ent,
+                            bool moved)
+{
+    uint64_t old = moved ? vswap_map_replace(s->map, slot, ent) :
+                   vswap_map_set(s->map, slot, ent);
+
+    switch (vswap_ent_state(ent)) {
+    case VSWAP_ENT_FILL:
+        s->st.pages_fill++;
+        break;
+    case VSWAP_ENT_MEM:
+    case VSWAP_ENT_DISK:
+        vswap_log_of(s, ent)->pages++;
+        s->st.payload_bytes += vswap_ent_len(ent);
+        break;
+    }
+    vswap_log_release(s, old);
+}
+
+void vswap_log_set(VswapStore *s, uint64_t slot, uint64_t ent)
+{
+    vswap_log_point(s, slot, ent, false);
+}
+
+/*
+ * vswap_log_move_records: append every live record of segment @index of
+ * @from (whose bytes are @data, a copy or the segment's own buffer) to a
+ * log chosen by @pick, and repoint the map.  @pick returns the target log
+ * for an entry and may rewrite the entry's clock bit.  Disk appends may use
+ * the segment reserved for compaction only if @reserve_disk.  Stops at the
+ * first record that does not fit.  Returns records moved, or -ENOSPC when
+ * a record could not be placed.
+ */
+int vswap_log_move_records(VswapStore *s, VswapLog *from, uint32_t index,
+                           const uint8_t *data, uint32_t used,
+                           VswapLog *(*pick)(VswapStore *s, uint64_t *ent),
+                           bool reserve_disk)
+{
+    uint32_t off = VSWAP_SEG_HDR_SIZE;
+    uint64_t base = (uint64_t)index << s->seg_shift;
+    unsigned from_state = from->is_disk ? VSWAP_ENT_DISK : VSWAP_ENT_MEM;
+    int moved = 0;
+
+    while (off < used && from->segs[index].live > 0) {
+        uint32_t slot;
+        size_t len;
+        int size = vswap_rec_parse(data + off, used - off, &slot, &len);
+        uint64_t ent, addr;
+        VswapLog *to;
+
+        if (size < 0) {
+            break;              /* torn or corrupt: leave the rest in place */
+        }
+        ent = slot < vswap_map_capacity(s->map) ? vswap_map_get(s->map, slot) : 0;
+        if (vswap_ent_state(ent) == from_state &&
+            vswap_ent_addr(ent) == base + off) {
+            to = pick(s, &ent);
+            if (vswap_log_append(s, to, data + off, size,
+                                 !to->is_disk || reserve_disk, &addr) < 0) {
+                return -ENOSPC;
+            }
+            vswap_log_point(s, slot,
+                            vswap_ent_record(to->is_disk ? VSWAP_ENT_DISK :
+                                             VSWAP_ENT_MEM, addr, len) |
+                            (ent & VSWAP_ENT_REF), true);
+            moved++;
+        }
+        off += size;
+    }
+    return moved;
+}
+
+static VswapLog *vswap_log_pick_mem(VswapStore *s, uint64_t *ent)
+{
+    return &s->mem;
+}
+
+/*
+ * vswap_log_compact_mem: move the live records of sealed memory segments
+ * that are below the compaction threshold (every one with dead space if
+ * @full) into the open segment, freeing them.  Returns segments freed.
+ */
+int vswap_log_compact_mem(VswapStore *s, bool full)
+{
+    int freed = 0;
+
+    for (uint32_t i = 0; i < s->mem.nsegs; i++) {
+        VswapSegment *seg = &s->mem.segs[i];
+        uint32_t payload = seg->used - VSWAP_SEG_HDR_SIZE;
+        bool sparse = full ? seg->live < payload :
+                      (uint64_t)seg->live * 100 <
+                      (uint64_t)payload * s->cfg.compact_threshold;
+
+        if (seg->state != VSWAP_SEG_FULL || !sparse) {
+            continue;
+        }
+        if (vswap_log_move_records(s, &s->mem, i, seg->buf, seg->used,
+                                   vswap_log_pick_mem, false) < 0) {
+            break;
+        }
+        /* The last move freed the segment. */
+        freed += s->mem.segs[i].state == VSWAP_SEG_FREE;
+    }
+    return freed;
+}

@@ -1,0 +1,253 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Internals of the page store shared by its source files.
+ *
+ * Map entries (56 bits, see slotmap.h):
+ *
+ *   55..54  state: EMPTY (0), FILL, MEM, DISK
+ *   FILL:   31..0 the repeated 32-bit value
+ *   MEM/DISK:
+ *   53      referenced since writeback last looked (clock bit)
+ *   52..41  payload length - 1
+ *   40..0   address of the record / 8 within its log (mem or disk):
+ *           segment index * segment_size + offset
+ *
+ * Both logs are tables of segments of segment_size bytes holding records in
+ * the format of format.h.  A memory segment always has a buffer; a disk
+ * segment has one while it is being filled or written, or after its write
+ * failed, and reads are then served from that buffer.
+ */
+#ifndef VSWAP_STORE_INT_H
+#define VSWAP_STORE_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "vswap/store.h"
+#include "codec.h"
+#include "format.h"
+#include "io-engine.h"
+#include "slotmap.h"
+#include "workers.h"
+
+/* --- map entries --- */
+
+enum {
+    VSWAP_ENT_EMPTY = 0,
+    VSWAP_ENT_FILL = 1,
+    VSWAP_ENT_MEM = 2,
+    VSWAP_ENT_DISK = 3,
+};
+
+#define VSWAP_ENT_STATE_SHIFT 54
+#define VSWAP_ENT_REF (UINT64_C(1) << 53)
+#define VSWAP_ENT_LEN_SHIFT 41
+#define VSWAP_ENT_ADDR_MASK ((UINT64_C(1) << 41) - 1)
+
+static inline unsigned vswap_ent_state(uint64_t ent)
+{
+    return ent >> VSWAP_ENT_STATE_SHIFT;
+}
+
+static inline uint64_t vswap_ent_fill(uint32_t fill)
+{
+    return ((uint64_t)VSWAP_ENT_FILL << VSWAP_ENT_STATE_SHIFT) | fill;
+}
+
+static inline uint64_t vswap_ent_record(unsigned state, uint64_t addr,
+                                        size_t len)
+{
+    return ((uint64_t)state << VSWAP_ENT_STATE_SHIFT) |
+           ((uint64_t)(len - 1) << VSWAP_ENT_LEN_SHIFT) | (addr >> 3);
+}
+
+static inline uint64_t vswap_ent_addr(uint64_t ent)
+{
+    return (ent & VSWAP_ENT_ADDR_MASK) << 3;
+}
+
+static inline size_t vswap_ent_len(uint64_t ent)
+{
+    return ((ent >> VSWAP_ENT_LEN_SHIFT) & 0xfff) + 1;
+}
+
+/* --- segments --- */
+
+typedef enum VswapSegState {
+    VSWAP_SEG_FREE = 0,
+    VSWAP_SEG_OPEN,             /* records are appended; buffer */
+    VSWAP_SEG_FULL,             /* mem: sealed, buffer */
+    VSWAP_SEG_WRITING,          /* disk: write in flight, buffer */
+    VSWAP_SEG_UNWRITTEN,        /* disk: write failed, buffer kept */
+    VSWAP_SEG_ONDISK,           /* disk: written, no buffer */
+} VswapSegState;
+
+typedef struct VswapSegment {
+    uint8_t *buf;               /* segment_size bytes, or NULL */
+    uint64_t seq;               /* creation order: FIFO writeback */
+    uint32_t used;              /* bytes of header and records */
+    uint32_t live;              /* bytes of records the map points to */
+    uint32_t nrecords;
+    uint32_t pins;              /* disk reads in flight */
+    uint8_t state;              /* VswapSegState */
+    bool compacting;            /* disk: being read by compaction */
+    bool release_on_unpin;      /* disk: free once pins drop to 0 */
+    bool compact_failed;        /* disk: unreadable, compaction skips it */
+} VswapSegment;
+
+/*
+ * A segment write or hole punch in flight.  Allocated apart from the
+ * segment table, which may be reallocated while the I/O runs.
+ */
+typedef struct VswapSegIo {
+    VswapIoReq io;
+    struct VswapStore *s;
+    uint32_t index;
+} VswapSegIo;
+
+typedef struct VswapLog {
+    VswapSegment *segs;
+    uint32_t nsegs;             /* table entries */
+    uint32_t max_segs;          /* limit of the table (disk: file size) */
+    GArray *free;               /* uint32_t indices of free entries */
+    int64_t open;               /* index of the open segment, or -1 */
+    uint64_t live_bytes;        /* sum of live */
+    uint64_t used_bytes;        /* sum of used over non-free segments */
+    uint32_t nbufs;             /* segments holding a buffer */
+    uint64_t pages;             /* map entries pointing into this log */
+    bool is_disk;
+} VswapLog;
+
+/* --- requests and page jobs --- */
+
+typedef struct VswapRequest {
+    VswapPageOp *ops;
+    unsigned n;
+    unsigned next;              /* next op to start */
+    unsigned pending;           /* ops not finished */
+    bool is_write;
+    VswapCompleteFunc *cb;
+    void *opaque;
+} VswapRequest;
+
+typedef enum VswapPageJobType {
+    VSWAP_JOB_COMPRESS,
+    VSWAP_JOB_DECOMPRESS,
+} VswapPageJobType;
+
+typedef struct VswapPageJob {
+    VswapJob job;               /* the worker pool's part */
+    struct VswapStore *s;
+    VswapRequest *req;
+    VswapPageOp *op;
+    VswapPageJobType type;
+    uint64_t seq;               /* write sequence, see inflight_writes */
+    uint32_t slot;
+    size_t len;                 /* payload bytes */
+    int result;                 /* compress: payload length; else -errno */
+    uint8_t *rec;               /* the record within buf */
+    uint8_t *buf;               /* aligned, VSWAP_JOB_BUF_SIZE bytes */
+    VswapIoReq io;              /* disk read of the record */
+    uint32_t pinned;            /* disk segment pinned by the read */
+    struct VswapPageJob *next_free;
+} VswapPageJob;
+
+/* A record read with O_DIRECT spans at most 3 blocks of 4 KiB. */
+#define VSWAP_JOB_BUF_SIZE (3 * 4096)
+#define VSWAP_MAX_JOBS 256
+/* Disk segments being written at once. */
+#define VSWAP_WRITEBACK_DEPTH 8
+
+typedef struct VswapCompaction {
+    bool running;
+    bool full;                  /* every segment with dead space */
+    VswapCompleteFunc *cb;
+    void *opaque;
+    int64_t victim;             /* disk segment being read, or -1 */
+    uint8_t *buf;               /* its contents */
+    VswapIoReq io;
+    uint64_t pass_start_seq;    /* segments created later are not victims */
+} VswapCompaction;
+
+struct VswapStore {
+    VswapStoreConfig cfg;
+    char *path;
+    int fd;                     /* store file, -1 when memory only */
+    int event_fd;               /* workers and io_uring signal it */
+    uint32_t seg_shift;         /* log2(segment_size) */
+    uint64_t data_offset;       /* file offset of disk segment 0 */
+    size_t io_align;            /* 4096 with O_DIRECT, else 1 */
+
+    VswapSlotMap *map;
+    VswapWorkerPool *pool;
+    VswapIoEngine *io;
+    VswapLog mem;
+    VswapLog disk;
+    uint64_t seg_seq;           /* last segment sequence number */
+    uint64_t mem_budget;        /* writeback above this */
+    uint64_t mem_limit;         /* hard limit of memory segments */
+
+    /* Writes handed to workers: slot -> write sequence.  A result whose
+     * sequence is no longer here was overtaken by a later write, fill or
+     * discard and is dropped. */
+    GHashTable *inflight_writes;
+    uint64_t write_seq;
+
+    VswapPageJob *free_jobs;
+    unsigned njobs;             /* allocated */
+    unsigned jobs_busy;
+    GQueue backlog;             /* VswapRequest with ops not yet started */
+    GQueue done;                /* VswapRequest awaiting their callback */
+    GQueue parked;              /* compressed writes waiting for memory */
+    unsigned requests;          /* requests not yet completed */
+
+    unsigned wb_inflight;       /* disk segment writes in flight */
+    unsigned disk_unwritten;    /* disk segments whose write failed */
+    unsigned punches;           /* hole punches in flight */
+    int64_t wb_retry_at;        /* after a failed write: monotonic µs */
+
+    VswapCompaction compact;
+    bool compact_wanted;        /* a disk segment fell below the threshold */
+    uint64_t export_cursor;     /* next slot export_next looks at */
+    VswapStoreStats st;         /* counters; levels are computed */
+    bool in_process;
+};
+
+/* log.c: segment tables and record placement */
+bool vswap_log_init(VswapStore *s, VswapLog *log, bool is_disk,
+                    uint32_t max_segs);
+void vswap_log_destroy(VswapStore *s, VswapLog *log);
+uint64_t vswap_store_mem_bytes(VswapStore *s);
+VswapLog *vswap_log_of(VswapStore *s, uint64_t ent);
+VswapSegment *vswap_log_segment(VswapStore *s, VswapLog *log, uint64_t addr,
+                                uint32_t *index);
+int vswap_log_append(VswapStore *s, VswapLog *log, const void *rec,
+                     size_t size, bool reserve, uint64_t *addr);
+void vswap_log_seal_open(VswapStore *s, VswapLog *log);
+void vswap_log_release(VswapStore *s, uint64_t ent);
+void vswap_log_free_segment(VswapStore *s, VswapLog *log, uint32_t index);
+void vswap_log_set(VswapStore *s, uint64_t slot, uint64_t ent);
+int vswap_log_move_records(VswapStore *s, VswapLog *from, uint32_t index,
+                           const uint8_t *data, uint32_t used,
+                           VswapLog *(*pick)(VswapStore *s, uint64_t *ent),
+                           bool reserve_disk);
+int vswap_log_compact_mem(VswapStore *s, bool full);
+const uint8_t *vswap_log_record_ptr(VswapStore *s, uint64_t ent);
+
+/* writeback.c: cold memory records to disk */
+void vswap_writeback_kick(VswapStore *s, bool urgent);
+void vswap_writeback_submit(VswapStore *s, uint32_t index);
+
+/* compact.c: disk segment compaction */
+void vswap_compact_kick(VswapStore *s);
+void vswap_compact_finish_pass(VswapStore *s);
+
+/* store.c */
+void vswap_store_notify(VswapStore *s);
+int vswap_store_pread_record(VswapStore *s, uint64_t ent, uint8_t *buf,
+                             const uint8_t **rec);
+
+/* For tests: the fault engine when cfg.fault_injection is set. */
+VswapIoEngine *vswap_store_io_engine(VswapStore *s);
+
+#endif /* VSWAP_STORE_INT_H */

@@ -1,0 +1,807 @@
+/*
+ * The page store's public API: set-up, asynchronous page requests, the
+ * event loop and statistics.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ *
+ * Each page of a request becomes, at most, one page job.  Same-filled
+ * pages, empty slots and bad arguments finish at once.  Compressions and
+ * decompressions run on the worker pool; records on disk are first read
+ * through the I/O engine.  The owner thread alone touches the map and the
+ * logs: job results come back to it through the done list, and a write
+ * result is applied only if no later write, fill or discard of its slot
+ * overtook it (inflight_writes).  When memory is at its hard limit but
+ * writeback is under way, a finished compression waits in the parked list
+ * for memory instead of failing.
+ */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <zstd.h>
+
+#include "store-int.h"
+
+#define VSWAP_STORE_ERROR vswap_store_error_quark()
+
+static GQuark vswap_store_error_quark(void)
+{
+    return g_quark_from_static_string("vswap-store-error-quark");
+}
+
+void vswap_store_config_init(VswapStoreConfig *cfg)
+{
+    *cfg = (VswapStoreConfig) {
+        .capacity = 1u << 20,
+        .mem_budget = 64u << 20,
+        .level = 1,
+        .segment_size = 1u << 20,
+        .compact_threshold = 50,
+        .workers = 1,
+    };
+}
+
+void vswap_store_notify(VswapStore *s)
+{
+    uint64_t one = 1;
+
+    if (write(s->event_fd, &one, sizeof(one)) < 0) {
+        /* EAGAIN: the counter is already non-zero, so a wake-up is due. */
+    }
+}
+
+static bool vswap_store_check_config(const VswapStoreConfig *cfg,
+                                     GError **errp)
+{
+    const char *why = NULL;
+
+    if (cfg->capacity == 0 || cfg->capacity > VSWAP_STORE_MAX_SLOTS) {
+        why = "capacity must be 1 to 2^32 slots";
+    } else if (cfg->segment_size < VSWAP_SEGMENT_MIN ||
+               cfg->segment_size > VSWAP_SEGMENT_MAX ||
+               (cfg->segment_size & (cfg->segment_size - 1))) {
+        why = "segment size must be a power of 2 from 64 KiB to 64 MiB";
+    } else if (cfg->level < ZSTD_minCLevel() || cfg->level > ZSTD_maxCLevel()) {
+        why = "zstd level out of range";
+    } else if (cfg->compact_threshold > 99) {
+        why = "compaction threshold must be 0 to 99 percent";
+    } else if (cfg->mem_budget < 2ull * cfg->segment_size) {
+        why = "memory budget must hold at least two segments";
+    } else if (cfg->mem_limit && cfg->mem_limit < cfg->mem_budget) {
+        why = "memory limit must not be below the memory budget";
+    } else if (cfg->workers > 64) {
+        why = "at most 64 worker threads";
+    }
+    if (why) {
+        g_set_error(errp, VSWAP_STORE_ERROR, EINVAL, "vswap store: %s", why);
+        return false;
+    }
+    return true;
+}
+
+/* Open and (re)initialise the store file, refusing to clobber other data. */
+static bool vswap_store_open_file(VswapStore *s, GError **errp)
+{
+    int flags = O_RDWR | O_CREAT | O_CLOEXEC | (s->cfg.direct_io ? O_DIRECT : 0);
+    g_autofree VswapSuperblock *sb = NULL;
+    struct stat st;
+
+    s->fd = open(s->path, flags, 0600);
+    if (s->fd < 0) {
+        g_set_error(errp, VSWAP_STORE_ERROR, errno,
+                    "vswap store: cannot open '%s': %s", s->path,
+                    g_strerror(errno));
+        return false;
+    }
+    if (fstat(s->fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        g_set_error(errp, VSWAP_STORE_ERROR, EINVAL,
+                    "vswap store: '%s' is not a regular file", s->path);
+        return false;
+    }
+    if (posix_memalign((void **)&sb, 4096, VSWAP_SB_SIZE) != 0) {
+        g_set_error(errp, VSWAP_STORE_ERROR, ENOMEM, "vswap store: no memory");
+        return false;
+    }
+    memset(sb, 0, VSWAP_SB_SIZE);
+    if (st.st_size > 0 &&
+        (pread(s->fd, sb, VSWAP_SB_SIZE, 0) != VSWAP_SB_SIZE ||
+         vswap_sb_verify(sb) == -EBADMSG)) {
+        g_set_error(errp, VSWAP_STORE_ERROR, EEXIST,
+                    "vswap store: '%s' exists and is not a vswap store file;"
+                    " refusing to overwrite it", s->path);
+        return false;
+    }
+    s->data_offset = s->cfg.segment_size;
+    vswap_sb_encode(sb, s->cfg.segment_size, s->cfg.capacity, s->data_offset);
+    if (ftruncate(s->fd, 0) < 0 ||
+        pwrite(s->fd, sb, VSWAP_SB_SIZE, 0) != VSWAP_SB_SIZE) {
+        g_set_error(errp, VSWAP_STORE_ERROR, errno,
+                    "vswap store: cannot initialise '%s': %s", s->path,
+                    g_strerror(errno));
+        return false;
+    }
+    s->io_align = s->cfg.direct_io ? 4096 : 1;
+    return true;
+}
+
+VswapStore *vswap_store_open(const VswapStoreConfig *cfg, GError **errp)
+{
+    VswapStore *s;
+    uint64_t max_disk_segs;
+
+    if (!vswap_store_check_config(cfg, errp)) {
+        return NULL;
+    }
+    s = g_new0(VswapStore, 1);
+    s->cfg = *cfg;
+    s->path = g_strdup(cfg->path);
+    s->cfg.path = s->path;
+    s->fd = -1;
+    s->seg_shift = __builtin_ctz(cfg->segment_size);
+    s->mem_budget = cfg->mem_budget;
+    s->mem_limit = cfg->mem_limit ? cfg->mem_limit :
+                   cfg->mem_budget + cfg->mem_budget / 4;
+    s->compact.victim = -1;
+    s->io_align = 1;
+    g_queue_init(&s->backlog);
+    g_queue_init(&s->done);
+    g_queue_init(&s->parked);
+    s->inflight_writes = g_hash_table_new(g_direct_hash, g_direct_equal);
+
+    s->event_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (s->event_fd < 0) {
+        g_set_error(errp, VSWAP_STORE_ERROR, errno,
+                    "vswap store: eventfd: %s", g_strerror(errno));
+        goto fail;
+    }
+    s->map = vswap_map_new(cfg->capacity);
+    s->pool = vswap_pool_new(cfg->workers, cfg->level, VSWAP_MAX_JOBS,
+                             s->event_fd);
+    if (!s->pool) {
+        g_set_error(errp, VSWAP_STORE_ERROR, ENOMEM,
+                    "vswap store: cannot start %u worker threads",
+                    cfg->workers);
+        goto fail;
+    }
+    /* Addresses are 41 bits of 8-byte units (store-int.h). */
+    max_disk_segs = (UINT64_C(1) << 44) >> s->seg_shift;
+    if (s->path) {
+        if (!vswap_store_open_file(s, errp)) {
+            goto fail;
+        }
+        if (cfg->disk_limit) {
+            max_disk_segs = cfg->disk_limit > s->data_offset ?
+                            (cfg->disk_limit - s->data_offset) >> s->seg_shift : 0;
+            if (max_disk_segs < 2) {
+                g_set_error(errp, VSWAP_STORE_ERROR, EINVAL,
+                            "vswap store: disk limit must hold at least"
+                            " two segments");
+                goto fail;
+            }
+        }
+        s->io = vswap_io_uring_new(s->fd, 256, s->event_fd, errp);
+        if (!s->io) {
+            goto fail;
+        }
+        if (cfg->fault_injection) {
+            s->io = vswap_io_faulty_new(s->io, s->event_fd);
+        }
+    }
+    vswap_log_init(s, &s->mem, false, (UINT64_C(1) << 44) >> s->seg_shift);
+    vswap_log_init(s, &s->disk, true, MIN(max_disk_segs, UINT32_MAX));
+    return s;
+
+fail:
+    vswap_store_close(s);
+    return NULL;
+}
+
+VswapIoEngine *vswap_store_io_engine(VswapStore *s)
+{
+    return s->io;
+}
+
+/* --- page jobs --- */
+
+static VswapPageJob *vswap_store_get_job(VswapStore *s)
+{
+    VswapPageJob *job = s->free_jobs;
+
+    if (job) {
+        s->free_jobs = job->next_free;
+    } else if (s->njobs < VSWAP_MAX_JOBS) {
+        job = g_new0(VswapPageJob, 1);
+        if (posix_memalign((void **)&job->buf, 4096, VSWAP_JOB_BUF_SIZE)) {
+            g_free(job);
+            return NULL;
+        }
+        job->s = s;
+        s->njobs++;
+    } else {
+        return NULL;
+    }
+    s->jobs_busy++;
+    return job;
+}
+
+static void vswap_store_put_job(VswapStore *s, VswapPageJob *job)
+{
+    job->next_free = s->free_jobs;
+    s->free_jobs = job;
+    s->jobs_busy--;
+}
+
+static void vswap_store_finish_op(VswapStore *s, VswapRequest *req)
+{
+    if (--req->pending == 0) {
+        g_queue_push_tail(&s->done, req);
+        vswap_store_notify(s);
+    }
+}
+
+/* Context: worker thread.  Compress the page and build its record. */
+static void vswap_store_run_compress(VswapJob *j, VswapCodec *codec)
+{
+    VswapPageJob *job = (VswapPageJob *)j;
+    VswapPayloadKind kind;
+
+    job->len = vswap_codec_compress(codec, job->op->page,
+                                    job->rec + VSWAP_REC_HDR_SIZE, &kind);
+    vswap_rec_encode(job->rec, job->slot, kind, job->len);
+    job->result = 0;
+}
+
+/* Context: worker thread.  Verify the record, then decompress it. */
+static void vswap_store_run_decompress(VswapJob *j, VswapCodec *codec)
+{
+    VswapPageJob *job = (VswapPageJob *)j;
+    VswapPayloadKind kind;
+
+    job->result = vswap_rec_verify(job->rec, job->slot, job->len, &kind);
+    if (job->result == 0) {
+        job->result = vswap_codec_decompress(codec, kind,
+                                             job->rec + VSWAP_REC_HDR_SIZE,
+                                             job->len, job->op->page);
+    }
+}
+
+static void vswap_store_start_job(VswapStore *s, VswapPageJob *job,
+                                  VswapJobFunc *run)
+{
+    job->job.run = run;
+    /* Never fails: the queue holds as many jobs as can exist. */
+    if (!vswap_pool_submit(s->pool, &job->job)) {
+        g_assert_not_reached();
+    }
+}
+
+/* Forget a write to @slot still being compressed: a later change won. */
+static void vswap_store_supersede(VswapStore *s, uint64_t slot)
+{
+    g_hash_table_remove(s->inflight_writes, GUINT_TO_POINTER(slot));
+}
+
+static bool vswap_store_start_write(VswapStore *s, VswapRequest *req,
+                                    VswapPageOp *op)
+{
+    VswapPageJob *job;
+    uint32_t fill = op->fill;
+
+    if (op->slot >= s->cfg.capacity) {
+        op->status = -EINVAL;
+        s->st.write_errors++;
+        vswap_store_finish_op(s, req);
+        return true;
+    }
+    if (!op->page || vswap_page_fill_value(op->page, &fill)) {
+        vswap_store_supersede(s, op->slot);
+        vswap_log_set(s, op->slot, vswap_ent_fill(fill));
+        op->status = 0;
+        s->st.writes++;
+        vswap_store_finish_op(s, req);
+        return true;
+    }
+    job = vswap_store_get_job(s);
+    if (!job) {
+        return false;
+    }
+    job->type = VSWAP_JOB_COMPRESS;
+    job->req = req;
+    job->op = op;
+    job->slot = op->slot;
+    job->rec = job->buf;
+    job->seq = ++s->write_seq;
+    g_hash_table_insert(s->inflight_writes, GUINT_TO_POINTER(op->slot),
+                        (gpointer)(uintptr_t)job->seq);
+    vswap_store_start_job(s, job, vswap_store_run_compress);
+    return true;
+}
+
+static void vswap_store_read_io_done(VswapIoReq *ioreq)
+{
+    VswapPageJob *job = ioreq->opaque;
+    VswapStore *s = job->s;
+    VswapSegment *seg = &s->disk.segs[job->pinned];
+
+    if (--seg->pins == 0 && seg->release_on_unpin) {
+        seg->release_on_unpin = false;
+        if (seg->live == 0) {
+            vswap_log_free_segment(s, &s->disk, job->pinned);
+        }
+    }
+    if (ioreq->result < 0) {
+        job->op->status = -EIO;
+        s->st.read_errors++;
+        vswap_store_finish_op(s, job->req);
+        vswap_store_put_job(s, job);
+        return;
+    }
+    vswap_store_start_job(s, job, vswap_store_run_decompress);
+}
+
+/* Read the record of a disk entry into @job, aligned for O_DIRECT. */
+static void vswap_store_read_disk(VswapStore *s, VswapPageJob *job,
+                                  uint64_t ent)
+{
+    uint64_t addr = vswap_ent_addr(ent);
+    uint64_t off = s->data_offset + addr;
+    uint64_t start = off & ~(uint64_t)(s->io_align - 1);
+    uint64_t end = off + vswap_rec_size(job->len);
+
+    end = (end + s->io_align - 1) & ~(uint64_t)(s->io_align - 1);
+    vswap_log_segment(s, &s->disk, addr, &job->pinned)->pins++;
+    job->rec = job->buf + (off - start);
+    job->io = (VswapIoReq) {
+        .op = VSWAP_IO_READ,
+        .offset = start,
+        .buf = job->buf,
+        .len = end - start,
+        .complete = vswap_store_read_io_done,
+        .opaque = job,
+    };
+    vswap_io_submit(s->io, &job->io);
+}
+
+static bool vswap_store_start_read(VswapStore *s, VswapRequest *req,
+                                   VswapPageOp *op)
+{
+    VswapPageJob *job;
+    const uint8_t *rec;
+    uint64_t ent;
+
+    if (op->slot >= s->cfg.capacity || !op->page) {
+        op->status = -EINVAL;
+        s->st.read_errors++;
+        vswap_store_finish_op(s, req);
+        return true;
+    }
+    ent = vswap_map_get(s->map, op->slot);
+    switch (vswap_ent_state(ent)) {
+    case VSWAP_ENT_EMPTY:
+        memset(op->page, 0, VSWAP_STORE_PAGE_SIZE);
+        op->status = VSWAP_STORE_UNMAPPED;
+        s->st.reads++;
+        s->st.read_unmapped++;
+        vswap_store_finish_op(s, req);
+        return true;
+    case VSWAP_ENT_FILL:
+        vswap_page_fill(op->page, (uint32_t)ent);
+        op->status = 0;
+        s->st.reads++;
+        vswap_store_finish_op(s, req);
+        return true;
+    }
+    job = vswap_store_get_job(s);
+    if (!job) {
+        return false;
+    }
+    job->type = VSWAP_JOB_DECOMPRESS;
+    job->req = req;
+    job->op = op;
+    job->slot = op->slot;
+    job->len = vswap_ent_len(ent);
+    rec = vswap_log_record_ptr(s, ent);
+    if (rec) {
+        memcpy(job->buf, rec, vswap_rec_size(job->len));
+        job->rec = job->buf;
+        if (vswap_ent_state(ent) == VSWAP_ENT_MEM) {
+            vswap_map_replace(s->map, op->slot, ent | VSWAP_ENT_REF);
+        }
+        vswap_store_start_job(s, job, vswap_store_run_decompress);
+    } else {
+        vswap_store_read_disk(s, job, ent);
+    }
+    return true;
+}
+
+/* Start ops of @req in order until done or out of jobs. */
+static bool vswap_store_start_ops(VswapStore *s, VswapRequest *req)
+{
+    while (req->next < req->n) {
+        VswapPageOp *op = &req->ops[req->next];
+        bool started = req->is_write ? vswap_store_start_write(s, req, op) :
+                                       vswap_store_start_read(s, req, op);
+
+        if (!started) {
+            return false;
+        }
+        req->next++;
+    }
+    return true;
+}
+
+static unsigned vswap_store_run_backlog(VswapStore *s)
+{
+    unsigned started = 0;
+    VswapRequest *req;
+
+    while ((req = g_queue_peek_head(&s->backlog))) {
+        unsigned before = req->next;
+
+        if (!vswap_store_start_ops(s, req)) {
+            started += req->next - before;
+            break;
+        }
+        started += req->next - before;
+        g_queue_pop_head(&s->backlog);
+    }
+    return started;
+}
+
+static int vswap_store_submit(VswapStore *s, VswapPageOp *ops, unsigned n,
+                              VswapCompleteFunc *cb, void *opaque,
+                              bool is_write)
+{
+    VswapRequest *req;
+
+    if (!s || !ops || !cb || n == 0 || n > VSWAP_STORE_MAX_BATCH) {
+        return -EINVAL;
+    }
+    req = g_new0(VswapRequest, 1);
+    *req = (VswapRequest) {
+        .ops = ops,
+        .n = n,
+        .pending = n,
+        .is_write = is_write,
+        .cb = cb,
+        .opaque = opaque,
+    };
+    s->requests++;
+    /* Keep arrival order: queue behind requests already waiting. */
+    if (!g_queue_is_empty(&s->backlog) || !vswap_store_start_ops(s, req)) {
+        g_queue_push_tail(&s->backlog, req);
+    }
+    if (s->io) {
+        vswap_io_flush(s->io);
+    }
+    return 0;
+}
+
+int vswap_store_write(VswapStore *s, VswapPageOp *ops, unsigned n,
+                      VswapCompleteFunc *cb, void *opaque)
+{
+    return vswap_store_submit(s, ops, n, cb, opaque, true);
+}
+
+int vswap_store_read(VswapStore *s, VswapPageOp *ops, unsigned n,
+                     VswapCompleteFunc *cb, void *opaque)
+{
+    return vswap_store_submit(s, ops, n, cb, opaque, false);
+}
+
+/*
+ * Place a compressed page in the memory log.  Returns 0, -EAGAIN when it
+ * should wait for writeback to free memory, or -ENOSPC.
+ */
+static int vswap_store_place(VswapStore *s, VswapPageJob *job)
+{
+    uint64_t addr;
+    int ret;
+
+    ret = vswap_log_append(s, &s->mem, job->rec, vswap_rec_size(job->len),
+                           false, &addr);
+    if (ret == -ENOSPC && vswap_log_compact_mem(s, false) > 0) {
+        ret = vswap_log_append(s, &s->mem, job->rec,
+                               vswap_rec_size(job->len), false, &addr);
+    }
+    if (ret == -ENOSPC && s->fd >= 0) {
+        /* Also retries failed segment writes whose back-off is over. */
+        vswap_writeback_kick(s, true);
+        if (s->wb_inflight > 0) {
+            return -EAGAIN;
+        }
+    }
+    if (ret < 0) {
+        return ret;
+    }
+    vswap_log_set(s, job->slot, vswap_ent_record(VSWAP_ENT_MEM, addr, job->len));
+    return 0;
+}
+
+static void vswap_store_write_done(VswapStore *s, VswapPageJob *job)
+{
+    gpointer seq;
+    int ret = 0;
+
+    if (g_hash_table_lookup_extended(s->inflight_writes,
+                                     GUINT_TO_POINTER(job->slot), NULL, &seq) &&
+        (uintptr_t)seq == job->seq) {
+        ret = vswap_store_place(s, job);
+        if (ret == -EAGAIN) {
+            g_queue_push_tail(&s->parked, job);
+            return;
+        }
+        g_hash_table_remove(s->inflight_writes, GUINT_TO_POINTER(job->slot));
+    }
+    /* Otherwise a later write, fill or discard of the slot won: done. */
+    job->op->status = ret;
+    if (ret < 0) {
+        s->st.write_errors++;
+        s->st.enospc += ret == -ENOSPC;
+    } else {
+        s->st.writes++;
+    }
+    vswap_store_finish_op(s, job->req);
+    vswap_store_put_job(s, job);
+}
+
+static void vswap_store_read_done(VswapStore *s, VswapPageJob *job)
+{
+    if (job->result < 0) {
+        job->op->status = -EIO;
+        s->st.read_errors++;
+        s->st.checksum_errors++;
+    } else {
+        job->op->status = 0;
+        s->st.reads++;
+    }
+    vswap_store_finish_op(s, job->req);
+    vswap_store_put_job(s, job);
+}
+
+/* Retry parked writes; they fail once writeback can no longer help. */
+static unsigned vswap_store_run_parked(VswapStore *s)
+{
+    unsigned n = g_queue_get_length(&s->parked);
+    unsigned done = 0;
+
+    while (n--) {
+        VswapPageJob *job = g_queue_pop_head(&s->parked);
+
+        vswap_store_write_done(s, job);
+        done += g_queue_peek_tail(&s->parked) != job;
+    }
+    return done;
+}
+
+void vswap_store_process(VswapStore *s)
+{
+    unsigned progress;
+    VswapRequest *req;
+    uint64_t count;
+    VswapJob *j;
+
+    if (s->in_process) {
+        return;
+    }
+    s->in_process = true;
+    if (read(s->event_fd, &count, sizeof(count)) < 0) {
+        /* EAGAIN: nothing signalled, but there may still be work. */
+    }
+    do {
+        progress = 0;
+        if (s->io) {
+            progress += vswap_io_process(s->io);
+        }
+        while ((j = vswap_pool_take_done(s->pool))) {
+            VswapPageJob *job = (VswapPageJob *)j;
+
+            if (job->type == VSWAP_JOB_COMPRESS) {
+                vswap_store_write_done(s, job);
+            } else {
+                vswap_store_read_done(s, job);
+            }
+            progress++;
+        }
+        progress += vswap_store_run_parked(s);
+        progress += vswap_store_run_backlog(s);
+        if (s->io) {
+            vswap_writeback_kick(s, false);
+            if (s->compact.running || s->compact_wanted) {
+                vswap_compact_kick(s);
+            }
+            vswap_io_flush(s->io);
+        }
+    } while (progress);
+    s->in_process = false;
+
+    while ((req = g_queue_pop_head(&s->done))) {
+        s->requests--;
+        req->cb(req->opaque);
+        g_free(req);
+    }
+}
+
+int vswap_store_fd(VswapStore *s)
+{
+    return s->event_fd;
+}
+
+/* Poll and process until *@done; a timeout lets retries after errors run. */
+static void vswap_store_wait(VswapStore *s, bool *done)
+{
+    while (!*done) {
+        struct pollfd pfd = { .fd = s->event_fd, .events = POLLIN };
+
+        poll(&pfd, 1, 10);
+        vswap_store_process(s);
+    }
+}
+
+static void vswap_store_set_done(void *opaque)
+{
+    *(bool *)opaque = true;
+}
+
+static int vswap_store_sync(VswapStore *s, VswapPageOp *ops, unsigned n,
+                            bool is_write)
+{
+    bool done = false;
+    int ret;
+
+    ret = vswap_store_submit(s, ops, n, vswap_store_set_done, &done, is_write);
+    if (ret < 0) {
+        return ret;
+    }
+    vswap_store_wait(s, &done);
+    for (unsigned i = 0; i < n; i++) {
+        if (ops[i].status < 0) {
+            return ops[i].status;
+        }
+    }
+    return 0;
+}
+
+int vswap_store_write_sync(VswapStore *s, VswapPageOp *ops, unsigned n)
+{
+    return vswap_store_sync(s, ops, n, true);
+}
+
+int vswap_store_read_sync(VswapStore *s, VswapPageOp *ops, unsigned n)
+{
+    return vswap_store_sync(s, ops, n, false);
+}
+
+static bool vswap_store_busy(VswapStore *s)
+{
+    return s->requests || s->jobs_busy || s->compact.running ||
+           s->compact.victim >= 0 || (s->io && vswap_io_inflight(s->io));
+}
+
+void vswap_store_drain(VswapStore *s)
+{
+    while (vswap_store_busy(s)) {
+        struct pollfd pfd = { .fd = s->event_fd, .events = POLLIN };
+
+        poll(&pfd, 1, 10);
+        vswap_store_process(s);
+    }
+}
+
+int vswap_store_discard(VswapStore *s, uint64_t start, uint64_t count)
+{
+    GHashTableIter iter;
+    gpointer key;
+    uint64_t slot = start, ent;
+
+    if (count == 0 || start >= s->cfg.capacity ||
+        count > s->cfg.capacity - start) {
+        return -EINVAL;
+    }
+    g_hash_table_iter_init(&iter, s->inflight_writes);
+    while (g_hash_table_iter_next(&iter, &key, NULL)) {
+        uint64_t k = GPOINTER_TO_UINT(key);
+
+        if (k >= start && k - start < count) {
+            g_hash_table_iter_remove(&iter);
+        }
+    }
+    while (vswap_map_next(s->map, &slot, &ent) && slot - start < count) {
+        vswap_log_set(s, slot, 0);
+        s->st.discards++;
+        slot++;
+    }
+    vswap_store_notify(s);
+    return 0;
+}
+
+int vswap_store_compact(VswapStore *s, bool full, VswapCompleteFunc *cb,
+                        void *opaque)
+{
+    VswapCompaction *c = &s->compact;
+
+    if (c->running) {
+        return -EBUSY;
+    }
+    c->running = true;
+    c->full = full;
+    c->cb = cb;
+    c->opaque = opaque;
+    c->pass_start_seq = s->seg_seq;
+    /* Records buffered in the open disk segment count as compacted. */
+    if (s->fd >= 0) {
+        vswap_log_seal_open(s, &s->disk);
+    }
+    vswap_store_notify(s);
+    return 0;
+}
+
+void vswap_store_set_mem_budget(VswapStore *s, uint64_t budget, uint64_t limit)
+{
+    uint64_t min = 2ull << s->seg_shift;
+
+    s->mem_budget = MAX(budget, min);
+    s->mem_limit = limit >= s->mem_budget ? limit :
+                   s->mem_budget + s->mem_budget / 4;
+    vswap_store_notify(s);
+}
+
+void vswap_store_get_stats(VswapStore *s, VswapStoreStats *st)
+{
+    struct stat fst;
+
+    *st = s->st;
+    st->capacity = s->cfg.capacity;
+    st->pages_mem = s->mem.pages;
+    st->pages_disk = s->disk.pages;
+    st->mem_live_bytes = s->mem.live_bytes;
+    st->mem_bytes = vswap_store_mem_bytes(s);
+    st->disk_live_bytes = s->disk.live_bytes;
+    st->disk_bytes = s->disk.used_bytes;
+    st->disk_file_bytes = 0;
+    if (s->fd >= 0 && fstat(s->fd, &fst) == 0) {
+        st->disk_file_bytes = (uint64_t)fst.st_blocks * 512;
+    }
+    st->meta_bytes = vswap_map_memory(s->map) +
+                     (s->mem.nsegs + s->disk.nsegs) * sizeof(VswapSegment);
+}
+
+void vswap_store_close(VswapStore *s)
+{
+    VswapPageJob *job;
+
+    if (!s) {
+        return;
+    }
+    if (s->pool) {
+        vswap_store_drain(s);
+        vswap_pool_free(s->pool);
+    }
+    vswap_io_free(s->io);
+    while ((job = s->free_jobs)) {
+        s->free_jobs = job->next_free;
+        free(job->buf);
+        g_free(job);
+    }
+    if (s->fd >= 0) {
+        close(s->fd);
+    }
+    if (s->event_fd >= 0) {
+        close(s->event_fd);
+    }
+    vswap_log_destroy(s, &s->mem);
+    vswap_log_destroy(s, &s->disk);
+    if (s->map) {
+        vswap_map_free(s->map);
+    }
+    g_hash_table_destroy(s->inflight_writes);
+    free(s->compact.buf);
+    g_free(s->path);
+    g_free(s);
+}

@@ -1,0 +1,313 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Worker pool of the store: a bounded job queue served by threads that each
+ * own a codec, and a done list that the owner drains when its eventfd fires.
+ */
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <glib.h>
+#include <zstd.h>
+
+#include "workers.h"
+
+typedef struct VswapPoolWorker {
+    VswapWorkerPool *pool;
+    pthread_t thread;
+    bool started;
+    VswapCodec *codec;
+    int level;                  /* the level @codec compresses at */
+} VswapPoolWorker;
+
+/*
+ * The queue is a mutex-protected FIFO.  The done list is a lock-free stack
+ * that workers push onto and that the owner empties in one atomic exchange,
+ * keeping what it took, oldest first, in a private list.  The eventfd is
+ * written only when the shared stack goes from empty to non-empty, so each
+ * time the eventfd fires the owner must call vswap_pool_take_done() until
+ * it returns NULL, or later completions may not wake it again.
+ *
+ * Locking uses pthreads rather than GMutex/GCond: GLib implements those
+ * with raw futexes, which ThreadSanitizer cannot see.
+ *
+ * Jobs are embedded in the caller's structures and never freed here: jobs
+ * still on the done list when the pool is freed remain the caller's.
+ */
+struct VswapWorkerPool {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;        /* a job was queued, or the pool stops */
+    VswapJob *head;             /* queue, under @lock */
+    VswapJob *tail;
+    unsigned queued;
+    unsigned idle;              /* workers waiting on @cond */
+    bool stopping;
+
+    _Atomic(VswapJob *) done;   /* stack of finished jobs, newest first */
+    VswapJob *done_head;        /* owner only: taken from @done, oldest first */
+
+    atomic_int level;           /* the level jobs started from now use */
+    unsigned max_queued;
+    int notify_fd;
+    unsigned nthreads;
+    VswapPoolWorker owner;
+    VswapPoolWorker workers[];
+};
+
+/*
+ * Applies the pool level to the codec of @w if it changed since its last
+ * job.  A relaxed load suffices: a job submitted after vswap_pool_set_level()
+ * is taken from the queue under the lock, which orders the store before it.
+ */
+static void vswap_pool_sync_level(VswapWorkerPool *pool, VswapPoolWorker *w)
+{
+    int level = atomic_load_explicit(&pool->level, memory_order_relaxed);
+
+    if (level != w->level) {
+        /* Levels are validated in vswap_pool_set_level(); cannot fail. */
+        vswap_codec_set_level(w->codec, level);
+        w->level = level;
+    }
+}
+
+static void vswap_pool_notify(VswapWorkerPool *pool)
+{
+    uint64_t one = 1;
+    ssize_t ret;
+
+    do {
+        ret = write(pool->notify_fd, &one, sizeof(one));
+    } while (ret < 0 && errno == EINTR);
+    /* EAGAIN means the counter is saturated: the owner wakes up anyway. */
+}
+
+/* Does not touch @job after the push: the owner may reuse it at once. */
+static void vswap_pool_push_done(VswapWorkerPool *pool, VswapJob *job)
+{
+    VswapJob *old = atomic_load_explicit(&pool->done, memory_order_relaxed);
+
+    do {
+        job->next = old;
+    } while (!atomic_compare_exchange_weak_explicit(&pool->done, &old, job,
+                                                    memory_order_release,
+                                                    memory_order_relaxed));
+    if (!old) {
+        vswap_pool_notify(pool);
+    }
+}
+
+static void *vswap_pool_worker_main(void *opaque)
+{
+    VswapPoolWorker *w = opaque;
+    VswapWorkerPool *pool = w->pool;
+
+    pthread_mutex_lock(&pool->lock);
+    for (;;) {
+        VswapJob *job;
+
+        while (!pool->head && !pool->stopping) {
+            pool->idle++;
+            pthread_cond_wait(&pool->cond, &pool->lock);
+            pool->idle--;
+        }
+        job = pool->head;
+        if (!job) {
+            break;              /* stopping, and the queue is drained */
+        }
+        pool->head = job->next;
+        if (!pool->head) {
+            pool->tail = NULL;
+        }
+        pool->queued--;
+        pthread_mutex_unlock(&pool->lock);
+
+        job->next = NULL;
+        vswap_pool_sync_level(pool, w);
+        job->run(job, w->codec);
+        vswap_pool_push_done(pool, job);
+
+        pthread_mutex_lock(&pool->lock);
+    }
+    pthread_mutex_unlock(&pool->lock);
+    return NULL;
+}
+
+/* Stops and joins the started workers; queued jobs are run first. */
+static void vswap_pool_stop(VswapWorkerPool *pool)
+{
+    pthread_mutex_lock(&pool->lock);
+    pool->stopping = true;
+    pthread_cond_broadcast(&pool->cond);
+    pthread_mutex_unlock(&pool->lock);
+
+    for (unsigned i = 0; i < pool->nthreads; i++) {
+        if (pool->workers[i].started) {
+            pthread_join(pool->workers[i].thread, NULL);
+            pool->workers[i].started = false;
+        }
+    }
+}
+
+static void vswap_pool_destroy(VswapWorkerPool *pool)
+{
+    for (unsigned i = 0; i < pool->nthreads; i++) {
+        vswap_codec_free(pool->workers[i].codec);
+    }
+    vswap_codec_free(pool->owner.codec);
+    pthread_cond_destroy(&pool->cond);
+    pthread_mutex_destroy(&pool->lock);
+    free(pool);
+}
+
+VswapWorkerPool *vswap_pool_new(unsigned nthreads, int level,
+                                unsigned max_queued, int notify_fd)
+{
+    VswapWorkerPool *pool;
+    sigset_t all, old;
+    bool ok = true;
+
+    pool = calloc(1, sizeof(*pool) + nthreads * sizeof(pool->workers[0]));
+    if (!pool) {
+        return NULL;
+    }
+    pthread_mutex_init(&pool->lock, NULL);
+    pthread_cond_init(&pool->cond, NULL);
+    atomic_init(&pool->done, NULL);
+    atomic_init(&pool->level, level);
+    pool->max_queued = max_queued;
+    pool->notify_fd = notify_fd;
+    pool->nthreads = nthreads;
+
+    pool->owner.pool = pool;
+    pool->owner.level = level;
+    pool->owner.codec = vswap_codec_new(level);
+    ok = pool->owner.codec != NULL;
+    for (unsigned i = 0; ok && i < nthreads; i++) {
+        pool->workers[i].pool = pool;
+        pool->workers[i].level = level;
+        pool->workers[i].codec = vswap_codec_new(level);
+        ok = pool->workers[i].codec != NULL;
+    }
+    if (!ok) {
+        vswap_pool_destroy(pool);
+        return NULL;
+    }
+
+    /* Workers take no signals: they belong to the threads of the host. */
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    for (unsigned i = 0; ok && i < nthreads; i++) {
+        VswapPoolWorker *w = &pool->workers[i];
+
+        w->started = pthread_create(&w->thread, NULL,
+                                    vswap_pool_worker_main, w) == 0;
+        ok = w->started;
+        if (ok) {
+            pthread_setname_np(w->thread, "vswap-worker");
+        }
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (!ok) {
+        vswap_pool_stop(pool);
+        vswap_pool_destroy(pool);
+        return NULL;
+    }
+    return pool;
+}
+
+/*
+ * Workers finish the queued jobs first, so the notifier must still be open.
+ * Finished jobs, whether taken or not, are not freed: they live in the
+ * caller's structures, and the caller reclaims them after this returns.
+ */
+void vswap_pool_free(VswapWorkerPool *pool)
+{
+    if (!pool) {
+        return;
+    }
+    vswap_pool_stop(pool);
+    vswap_pool_destroy(pool);
+}
+
+bool vswap_pool_submit(VswapWorkerPool *pool, VswapJob *job)
+{
+    bool wake;
+
+    if (pool->nthreads == 0) {
+        VswapCodec *codec = vswap_pool_owner_codec(pool);
+
+        job->next = NULL;
+        job->run(job, codec);
+        vswap_pool_push_done(pool, job);
+        return true;
+    }
+
+    pthread_mutex_lock(&pool->lock);
+    if (pool->queued >= pool->max_queued) {
+        pthread_mutex_unlock(&pool->lock);
+        return false;
+    }
+    job->next = NULL;
+    if (pool->tail) {
+        pool->tail->next = job;
+    } else {
+        pool->head = job;
+    }
+    pool->tail = job;
+    pool->queued++;
+    wake = pool->idle > 0;
+    pthread_mutex_unlock(&pool->lock);
+
+    /* Waiters re-check the queue, so signalling after unlock is safe. */
+    if (wake) {
+        pthread_cond_signal(&pool->cond);
+    }
+    return true;
+}
+
+VswapJob *vswap_pool_take_done(VswapWorkerPool *pool)
+{
+    VswapJob *job = pool->done_head;
+
+    if (!job) {
+        VswapJob *stack = atomic_exchange_explicit(&pool->done, NULL,
+                                                   memory_order_acquire);
+
+        /* Reverse the stack so that jobs come out in completion order. */
+        while (stack) {
+            VswapJob *next = stack->next;
+
+            stack->next = job;
+            job = stack;
+            stack = next;
+        }
+        if (!job) {
+            return NULL;
+        }
+    }
+    pool->done_head = job->next;
+    job->next = NULL;
+    return job;
+}
+
+void vswap_pool_set_level(VswapWorkerPool *pool, int level)
+{
+    g_return_if_fail(level >= ZSTD_minCLevel() && level <= ZSTD_maxCLevel());
+    atomic_store_explicit(&pool->level, level, memory_order_relaxed);
+}
+
+unsigned vswap_pool_threads(const VswapWorkerPool *pool)
+{
+    return pool->nthreads;
+}
+
+VswapCodec *vswap_pool_owner_codec(VswapWorkerPool *pool)
+{
+    vswap_pool_sync_level(pool, &pool->owner);
+    return pool->owner.codec;
+}

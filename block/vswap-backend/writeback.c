@@ -1,0 +1,179 @@
+/*
+ * Writeback of the page store: moves the coldest compressed records from
+ * memory segments into disk segments, written with large io_uring writes.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ *
+ * Coldness is a clock over memory segments in creation order: the oldest
+ * sealed segment is the victim; each of its live records that was read
+ * since the last pass (VSWAP_ENT_REF) gets a second chance and moves to
+ * the head of the memory log; the others are appended, as they are, to the
+ * open disk segment.  A disk segment is written whole once it is full.
+ * Records keep being served from its buffer until the write completes, and
+ * if the write fails the buffer is kept (counted against the memory hard
+ * limit) and written again later: a page acknowledged to the guest is never
+ * dropped.
+ */
+
+#include <errno.h>
+#include <inttypes.h>
+#include <string.h>
+
+#include "store-int.h"
+
+/* After a failed segment write, wait this long before trying again. */
+#define VSWAP_WRITEBACK_RETRY_US (100 * 1000)
+
+static void vswap_writeback_done(VswapIoReq *req)
+{
+    VswapSegIo *sio = req->opaque;
+    VswapStore *s = sio->s;
+    VswapSegment *seg = &s->disk.segs[sio->index];
+
+    s->wb_inflight--;
+    if (req->result == (ssize_t)req->len) {
+        seg->state = VSWAP_SEG_ONDISK;
+        free(seg->buf);
+        seg->buf = NULL;
+        s->disk.nbufs--;
+        s->st.writeback_pages += seg->nrecords;
+        s->st.writeback_bytes += seg->used;
+        if (seg->live == 0) {
+            vswap_log_free_segment(s, &s->disk, sio->index);
+        }
+    } else {
+        seg->state = VSWAP_SEG_UNWRITTEN;
+        s->disk_unwritten++;
+        s->st.writeback_errors++;
+        s->wb_retry_at = g_get_monotonic_time() + VSWAP_WRITEBACK_RETRY_US;
+        if (seg->live == 0) {
+            vswap_log_free_segment(s, &s->disk, sio->index);
+        }
+    }
+    g_free(sio);
+}
+
+/* Write disk segment @index, which has a buffer, to its place in the file. */
+void vswap_writeback_submit(VswapStore *s, uint32_t index)
+{
+    VswapSegment *seg = &s->disk.segs[index];
+    size_t len = (seg->used + 4095) & ~(size_t)4095;
+    VswapSegIo *sio = g_new0(VswapSegIo, 1);
+
+    if (seg->state == VSWAP_SEG_UNWRITTEN) {
+        s->disk_unwritten--;
+    }
+    seg->state = VSWAP_SEG_WRITING;
+    memset(seg->buf + seg->used, 0, len - seg->used);
+    vswap_seg_hdr_encode(seg->buf, seg->seq, seg->used, seg->nrecords, index,
+                         1u << s->seg_shift);
+    sio->s = s;
+    sio->index = index;
+    sio->io = (VswapIoReq) {
+        .op = VSWAP_IO_WRITE,
+        .offset = s->data_offset + ((uint64_t)index << s->seg_shift),
+        .buf = seg->buf,
+        .len = len,
+        .complete = vswap_writeback_done,
+        .opaque = sio,
+    };
+    s->wb_inflight++;
+    vswap_io_submit(s->io, &sio->io);
+}
+
+static void vswap_writeback_retry(VswapStore *s)
+{
+    if (!s->disk_unwritten || g_get_monotonic_time() < s->wb_retry_at) {
+        return;
+    }
+    for (uint32_t i = 0; i < s->disk.nsegs && s->disk_unwritten; i++) {
+        if (s->disk.segs[i].state == VSWAP_SEG_UNWRITTEN) {
+            vswap_writeback_submit(s, i);
+        }
+    }
+}
+
+/* Oldest sealed memory segment, or -1. */
+static int64_t vswap_writeback_victim(VswapStore *s)
+{
+    int64_t victim = -1;
+
+    for (uint32_t i = 0; i < s->mem.nsegs; i++) {
+        VswapSegment *seg = &s->mem.segs[i];
+
+        if (seg->state == VSWAP_SEG_FULL &&
+            (victim < 0 || seg->seq < s->mem.segs[victim].seq)) {
+            victim = i;
+        }
+    }
+    return victim;
+}
+
+/* Referenced records go back to memory (clearing the bit), others to disk. */
+static VswapLog *vswap_writeback_pick(VswapStore *s, uint64_t *ent)
+{
+    if (*ent & VSWAP_ENT_REF) {
+        *ent &= ~VSWAP_ENT_REF;
+        return &s->mem;
+    }
+    return &s->disk;
+}
+
+/*
+ * vswap_writeback_kick: while memory is over budget, write back the oldest
+ * memory segments, keeping at most VSWAP_WRITEBACK_DEPTH segment writes in
+ * flight.  @urgent (a write is waiting for memory) frees at least one
+ * segment even under budget, writing a partly filled disk segment if that
+ * is all there is.  Stops early when the disk is full (compaction is then
+ * asked to make room) or after a failed write until its retry time.
+ */
+void vswap_writeback_kick(VswapStore *s, bool urgent)
+{
+    uint64_t seg_size = (uint64_t)1 << s->seg_shift;
+    uint64_t mem = vswap_store_mem_bytes(s);
+    uint64_t target;
+
+    if (s->fd < 0) {
+        return;
+    }
+    vswap_writeback_retry(s);
+    if ((!urgent && mem <= s->mem_budget) || s->disk_unwritten) {
+        return;
+    }
+    /* Hysteresis: free a little more than needed so writes batch up. */
+    target = s->mem_budget - MIN(s->mem_budget / 8, 2 * seg_size);
+    if (urgent) {
+        target = MIN(target, mem - MIN(mem, seg_size));
+    }
+    while (vswap_store_mem_bytes(s) > target &&
+           s->wb_inflight < VSWAP_WRITEBACK_DEPTH) {
+        int64_t victim = vswap_writeback_victim(s);
+        VswapSegment *seg;
+
+        if (victim < 0) {
+            if (s->mem.open < 0 || s->mem.segs[s->mem.open].nrecords == 0) {
+                break;
+            }
+            vswap_log_seal_open(s, &s->mem);
+            continue;
+        }
+        seg = &s->mem.segs[victim];
+        if (vswap_log_move_records(s, &s->mem, victim, seg->buf, seg->used,
+                                   vswap_writeback_pick, false) < 0) {
+            /* Disk full: let compaction return space first. */
+            s->compact_wanted = true;
+            break;
+        }
+        if (s->mem.segs[victim].state != VSWAP_SEG_FREE) {
+            g_warning("vswap: writeback left records in memory segment %"
+                      PRId64, victim);
+            break;
+        }
+    }
+    /* Nothing left to move: write what the open disk segment holds. */
+    if (vswap_store_mem_bytes(s) > target && vswap_writeback_victim(s) < 0 &&
+        (urgent || s->wb_inflight == 0)) {
+        vswap_log_seal_open(s, &s->disk);
+    }
+    vswap_io_flush(s->io);
+}

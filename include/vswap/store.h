@@ -1,0 +1,212 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * vswap page store: the host-side store that a guest's swap slots key into.
+ *
+ * A slot holds one 4 KiB page, kept in the cheapest form that fits:
+ *
+ *   - a same-filled page (zero pages included) is a map entry, no payload;
+ *   - other pages are zstd-compressed records (raw when incompressible) in
+ *     a log of in-memory segments, within a memory budget;
+ *   - when memory is over budget, the coldest records move, still
+ *     compressed, into segments of a log file, written by io_uring in
+ *     large batches.  Compaction rewrites sparse segments, again without
+ *     decompressing, and returns their space.
+ *
+ * Every record carries a CRC32C over its header and payload and is verified
+ * before use; a bad record is an I/O error for its slot, never wrong data.
+ *
+ * Threading: one owner thread calls every function here.  zstd runs on
+ * worker threads; completions (workers and io_uring) are signalled on one
+ * eventfd, vswap_store_fd().  The owner polls it and calls
+ * vswap_store_process(), which runs completion callbacks.  Callbacks never
+ * run from inside a submitting call.  The synchronous wrappers poll
+ * internally.
+ *
+ * Errors are negative errno values:
+ *   -EINVAL  bad argument (slot out of range, NULL buffer, bad batch size)
+ *   -ENOSPC  no room: memory hard limit reached and the disk cannot take
+ *            more; the slot keeps its previous contents
+ *   -EIO     the page could not be read or written, or failed its checksum
+ *   -ENOMEM  allocation failure during set-up
+ */
+#ifndef VSWAP_STORE_H
+#define VSWAP_STORE_H
+
+#include <glib.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#define VSWAP_STORE_PAGE_SIZE 4096
+#define VSWAP_STORE_MAX_SLOTS (UINT64_C(1) << 32)
+/* Largest number of pages in one read or write request. */
+#define VSWAP_STORE_MAX_BATCH 1024
+
+/* Read status of a slot that holds no page: the buffer was zero-filled. */
+#define VSWAP_STORE_UNMAPPED 1
+
+typedef struct VswapStore VswapStore;
+
+typedef struct VswapStoreConfig {
+    const char *path;           /* store file; NULL for a memory-only store */
+    uint64_t capacity;          /* slots, 1 .. VSWAP_STORE_MAX_SLOTS */
+    uint64_t mem_budget;        /* bytes of memory segments before writeback */
+    uint64_t mem_limit;         /* hard limit while the disk cannot take
+                                   pages; 0: mem_budget + mem_budget / 4 */
+    uint64_t disk_limit;        /* store file size limit; 0: unlimited */
+    int level;                  /* zstd level */
+    uint32_t segment_size;      /* log segment bytes: power of 2, 64 KiB .. 64 MiB */
+    unsigned compact_threshold; /* compact segments below this % live, 0 .. 99 */
+    unsigned workers;           /* compression threads; 0: on the owner thread */
+    bool direct_io;             /* O_DIRECT on the store file */
+    bool fault_injection;       /* wrap the I/O engine for tests (store-int.h) */
+} VswapStoreConfig;
+
+/* Fill @cfg with defaults: memory only, 1 Mi slots, 64 MiB budget, level 1. */
+void vswap_store_config_init(VswapStoreConfig *cfg);
+
+/*
+ * vswap_store_open: create a store.  An existing file at cfg->path must be
+ * a vswap store file (or empty); it is reinitialised, because a swap store
+ * lives only as long as its VM.  Returns NULL with @errp set on failure.
+ */
+VswapStore *vswap_store_open(const VswapStoreConfig *cfg, GError **errp);
+
+/* Wait for every request and background I/O, then free the store. */
+void vswap_store_close(VswapStore *s);
+
+/* One page of a request.  @status is set before the callback runs. */
+typedef struct VswapPageOp {
+    uint64_t slot;
+    void *page;                 /* WRITE: source, NULL for a fill page;
+                                   READ: destination; VSWAP_STORE_PAGE_SIZE bytes */
+    uint32_t fill;              /* WRITE with page == NULL: repeated value */
+    int status;                 /* 0, VSWAP_STORE_UNMAPPED (READ), or -errno */
+} VswapPageOp;
+
+typedef void VswapCompleteFunc(void *opaque);
+
+/*
+ * vswap_store_write / vswap_store_read: start a batch of @n page operations
+ * on discontiguous slots.  @ops and the pages must stay valid until @cb
+ * runs from vswap_store_process().  A bad slot or buffer fails only its own
+ * op (status -EINVAL).  Returns 0, or -EINVAL (and @cb never runs) if @n is
+ * 0 or above VSWAP_STORE_MAX_BATCH or @ops or @cb is NULL.
+ */
+int vswap_store_write(VswapStore *s, VswapPageOp *ops, unsigned n,
+                      VswapCompleteFunc *cb, void *opaque);
+int vswap_store_read(VswapStore *s, VswapPageOp *ops, unsigned n,
+                     VswapCompleteFunc *cb, void *opaque);
+
+/*
+ * vswap_store_discard: forget slots [start, start + count) at once,
+ * including writes to them still in flight.  Returns 0, or -EINVAL if the
+ * range is empty or exceeds the capacity.
+ */
+int vswap_store_discard(VswapStore *s, uint64_t start, uint64_t count);
+
+/* Event-loop integration: poll this fd for input, then call process. */
+int vswap_store_fd(VswapStore *s);
+void vswap_store_process(VswapStore *s);
+
+/* Synchronous wrappers: return 0 or the first failing op status. */
+int vswap_store_write_sync(VswapStore *s, VswapPageOp *ops, unsigned n);
+int vswap_store_read_sync(VswapStore *s, VswapPageOp *ops, unsigned n);
+
+/* Run the event loop until no request, job or I/O is in flight. */
+void vswap_store_drain(VswapStore *s);
+
+/*
+ * vswap_store_compact: start compacting every segment with dead space (or
+ * only those below the threshold unless @full).  Reads and writes go on
+ * meanwhile.  @cb, if not NULL, runs when the pass is over.  Returns 0 or
+ * -EBUSY when a pass is already running.
+ */
+int vswap_store_compact(VswapStore *s, bool full, VswapCompleteFunc *cb,
+                        void *opaque);
+
+/* Change the memory budget (and hard limit, 0: derived) at run time. */
+void vswap_store_set_mem_budget(VswapStore *s, uint64_t budget, uint64_t limit);
+
+typedef struct VswapStoreStats {
+    uint64_t capacity;          /* slots */
+    uint64_t pages_fill;        /* slots held as map entries only */
+    uint64_t pages_mem;         /* slots compressed in memory */
+    uint64_t pages_disk;        /* slots compressed on disk */
+    uint64_t mem_live_bytes;    /* live record bytes in memory */
+    uint64_t mem_bytes;         /* memory segments allocated */
+    uint64_t disk_live_bytes;   /* live record bytes on disk */
+    uint64_t disk_bytes;        /* bytes of written disk segments */
+    uint64_t disk_file_bytes;   /* blocks the store file occupies */
+    uint64_t meta_bytes;        /* slot map and index memory */
+    uint64_t payload_bytes;     /* compressed payload of stored pages */
+    uint64_t writes, reads, discards;   /* pages */
+    uint64_t read_unmapped;     /* reads of empty slots */
+    uint64_t write_errors, read_errors; /* pages that failed */
+    uint64_t checksum_errors;   /* records that failed verification */
+    uint64_t enospc;            /* writes refused for lack of room */
+    uint64_t writeback_pages, writeback_bytes;
+    uint64_t writeback_errors;  /* failed segment writes (pages kept) */
+    uint64_t compacted_segments, compacted_bytes;
+    uint64_t compactions;       /* finished compaction passes */
+} VswapStoreStats;
+
+void vswap_store_get_stats(VswapStore *s, VswapStoreStats *st);
+
+typedef struct VswapCheckReport {
+    uint64_t pages;             /* stored pages examined */
+    uint64_t bad;               /* pages whose record failed verification */
+    uint64_t first_bad_slot;    /* valid when bad > 0 */
+} VswapCheckReport;
+
+/*
+ * vswap_store_check: read and verify every stored page (checksum, header,
+ * decompression to exactly one page) and the segment accounting.  Returns
+ * 0 when all is well, -EIO when a page is bad, -EUCLEAN when accounting is
+ * inconsistent (a bug).
+ */
+int vswap_store_check(VswapStore *s, VswapCheckReport *rep);
+
+/* --- migration: records move as stored, with dirty tracking --- */
+
+typedef enum VswapRecordKind {
+    VSWAP_RECORD_EMPTY = 0,     /* the slot holds nothing (discarded) */
+    VSWAP_RECORD_FILL = 1,      /* same-filled page: @fill, no payload */
+    VSWAP_RECORD_RAW = 2,       /* raw page payload */
+    VSWAP_RECORD_ZSTD = 3,      /* zstd payload */
+} VswapRecordKind;
+
+typedef struct VswapRecordInfo {
+    uint64_t slot;
+    uint32_t kind;              /* VswapRecordKind */
+    uint32_t fill;              /* VSWAP_RECORD_FILL */
+    uint32_t len;               /* payload bytes (RAW, ZSTD) */
+    uint32_t crc;               /* CRC32C of the payload (RAW, ZSTD) */
+} VswapRecordInfo;
+
+/* Start tracking changed slots; every stored slot starts out dirty. */
+void vswap_store_export_start(VswapStore *s);
+/* Stop tracking and forget the dirty set. */
+void vswap_store_export_stop(VswapStore *s);
+/* Dirty slots not yet exported. */
+uint64_t vswap_store_export_pending(VswapStore *s);
+
+/*
+ * vswap_store_export_next: take the next dirty slot and describe its
+ * current contents in @info, with the payload copied to @payload
+ * (VSWAP_STORE_PAGE_SIZE bytes).  Disk records are read synchronously and
+ * verified.  Returns 1, 0 when no slot is dirty, or -EIO when the record
+ * is bad (info->slot says which; the slot is not dirty any more).
+ */
+int vswap_store_export_next(VswapStore *s, VswapRecordInfo *info,
+                            void *payload);
+
+/*
+ * vswap_store_import: store a record produced by export on another store.
+ * Validates everything: slot range, kind, length, checksum, and that a
+ * payload decompresses to exactly one page.  Returns 0, -EINVAL for a bad
+ * record, or -ENOSPC.
+ */
+int vswap_store_import(VswapStore *s, const VswapRecordInfo *info,
+                       const void *payload);
+
+#endif /* VSWAP_STORE_H */

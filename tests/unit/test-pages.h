@@ -1,0 +1,132 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Test pages for the store's tests and benchmarks: real anonymous memory
+ * from ../shared/corpus when $VSWAP_CORPUS points at it, generated pages
+ * of a similar mix otherwise.  Every page is stamped with its slot and
+ * version, so a stale or misplaced page never compares equal; zero pages of
+ * the corpus stay zero, so that same-filled pages are exercised too.
+ */
+#ifndef VSWAP_TEST_PAGES_H
+#define VSWAP_TEST_PAGES_H
+
+#include <glib.h>
+#include <stdint.h>
+#include <string.h>
+
+#define TEST_PAGE_SIZE 4096
+#define TEST_PAGES_RING 1024
+
+typedef struct TestPages {
+    uint8_t *corpus;            /* concatenated corpus pages, or NULL */
+    size_t npages;
+    uint8_t *ring;              /* returned pages, reused round-robin */
+    unsigned next;
+} TestPages;
+
+static inline void test_pages_load(TestPages *tp, const char *dir)
+{
+    static const char *const files[] = {
+        "python-heap.pages", "node-heap.pages", "cc1-heap.pages",
+    };
+    GByteArray *all = g_byte_array_new();
+
+    for (unsigned i = 0; i < G_N_ELEMENTS(files); i++) {
+        g_autofree char *path = g_build_filename(dir, files[i], NULL);
+        g_autofree char *data = NULL;
+        gsize len;
+
+        if (g_file_get_contents(path, &data, &len, NULL)) {
+            g_byte_array_append(all, (guint8 *)data,
+                                len - len % TEST_PAGE_SIZE);
+        }
+    }
+    tp->npages = all->len / TEST_PAGE_SIZE;
+    tp->corpus = tp->npages ? g_byte_array_free(all, false) :
+                 (g_byte_array_free(all, true), NULL);
+}
+
+static inline TestPages *test_pages_new(void)
+{
+    TestPages *tp = g_new0(TestPages, 1);
+    const char *dir = g_getenv("VSWAP_CORPUS");
+
+    if (dir) {
+        test_pages_load(tp, dir);
+    }
+    tp->ring = g_malloc(TEST_PAGES_RING * TEST_PAGE_SIZE);
+    return tp;
+}
+
+static inline void test_pages_free(TestPages *tp)
+{
+    g_free(tp->corpus);
+    g_free(tp->ring);
+    g_free(tp);
+}
+
+static inline bool test_page_is_zero(const uint8_t *p)
+{
+    return p[0] == 0 && memcmp(p, p + 1, TEST_PAGE_SIZE - 1) == 0;
+}
+
+/* Generated page: text-like (compressible), random, or zero. */
+static inline void test_pages_generate(uint8_t *p, uint64_t seed)
+{
+    static const char *const words[] = {
+        "swap", "page", "slot", "guest", "host", "store", "zstd", "segment",
+        "record", "compact", "memory", "qemu", "virtio", "ring", "queue",
+    };
+    GRand *rand = g_rand_new_with_seed(seed ^ (seed >> 32));
+    unsigned kind = seed % 10;
+
+    if (kind == 0) {
+        memset(p, 0, TEST_PAGE_SIZE);
+    } else if (kind == 1) {
+        for (unsigned i = 0; i < TEST_PAGE_SIZE; i += 4) {
+            uint32_t r = g_rand_int(rand);
+
+            memcpy(p + i, &r, 4);
+        }
+    } else {
+        unsigned off = 0;
+
+        while (off < TEST_PAGE_SIZE) {
+            const char *w = words[g_rand_int_range(rand, 0,
+                                                   G_N_ELEMENTS(words))];
+            size_t n = MIN(strlen(w), (size_t)TEST_PAGE_SIZE - off);
+
+            memcpy(p + off, w, n);
+            off += n;
+            if (off < TEST_PAGE_SIZE) {
+                p[off++] = g_rand_int_range(rand, 0, 4) ? ' ' : '\n';
+            }
+        }
+    }
+    g_rand_free(rand);
+}
+
+/*
+ * test_pages_get: page number @index, version @ver.  The pointer stays
+ * valid for the next TEST_PAGES_RING - 1 calls.
+ */
+static inline const uint8_t *test_pages_get(TestPages *tp, uint64_t index,
+                                            unsigned ver)
+{
+    uint8_t *p = tp->ring + (size_t)(tp->next++ % TEST_PAGES_RING) *
+                 TEST_PAGE_SIZE;
+    uint64_t pick = index * 7919 + ver * 104729;
+    uint64_t stamp[2] = { index, ver };
+
+    if (tp->corpus) {
+        memcpy(p, tp->corpus + (pick % tp->npages) * TEST_PAGE_SIZE,
+               TEST_PAGE_SIZE);
+    } else {
+        test_pages_generate(p, pick);
+    }
+    if (!test_page_is_zero(p)) {
+        memcpy(p + 64, stamp, sizeof(stamp));
+    }
+    return p;
+}
+
+#endif /* VSWAP_TEST_PAGES_H */

@@ -1,0 +1,540 @@
+/*
+ * Unit tests of the page store through its public API: tiers, discard,
+ * compaction, integrity, injected faults, and export/import.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <glib.h>
+#include <glib/gstdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "vswap/store.h"
+#include "store-int.h"
+#include "test-pages.h"
+
+#define PAGE VSWAP_STORE_PAGE_SIZE
+
+typedef struct Fixture {
+    char *path;
+    VswapStore *s;
+    TestPages *pages;
+} Fixture;
+
+static void fixture_setup(Fixture *f, gconstpointer data)
+{
+    f->path = g_build_filename(g_get_tmp_dir(), "vswap-test-XXXXXX", NULL);
+    g_close(g_mkstemp(f->path), NULL);
+    f->pages = test_pages_new();
+}
+
+static void fixture_teardown(Fixture *f, gconstpointer data)
+{
+    vswap_store_close(f->s);
+    g_unlink(f->path);
+    g_free(f->path);
+    test_pages_free(f->pages);
+}
+
+/* A store with small segments so that tiers and compaction show quickly. */
+static VswapStore *open_store(Fixture *f, bool disk, uint64_t budget,
+                              unsigned workers, bool faults)
+{
+    VswapStoreConfig cfg;
+    g_autoptr(GError) err = NULL;
+
+    vswap_store_config_init(&cfg);
+    cfg.path = disk ? f->path : NULL;
+    cfg.capacity = 1 << 16;
+    cfg.segment_size = 64 * 1024;
+    cfg.mem_budget = budget;
+    cfg.workers = workers;
+    cfg.fault_injection = faults;
+    f->s = vswap_store_open(&cfg, &err);
+    g_assert_no_error(err);
+    g_assert_nonnull(f->s);
+    return f->s;
+}
+
+static int write_one(VswapStore *s, uint64_t slot, const void *page)
+{
+    VswapPageOp op = { .slot = slot, .page = (void *)page };
+
+    return vswap_store_write_sync(s, &op, 1);
+}
+
+/* Read @slot; returns the op status, the page in @buf. */
+static int read_one(VswapStore *s, uint64_t slot, void *buf)
+{
+    VswapPageOp op = { .slot = slot, .page = buf };
+    int ret = vswap_store_read_sync(s, &op, 1);
+
+    return ret < 0 ? ret : op.status;
+}
+
+/* Write slots [0, n) with test page i, in batches of 32. */
+static void write_range(VswapStore *s, TestPages *tp, uint64_t n, unsigned ver)
+{
+    VswapPageOp ops[32];
+
+    for (uint64_t base = 0; base < n; base += 32) {
+        unsigned k = MIN(32, n - base);
+
+        for (unsigned i = 0; i < k; i++) {
+            ops[i] = (VswapPageOp) {
+                .slot = base + i,
+                .page = (void *)test_pages_get(tp, base + i, ver),
+            };
+        }
+        g_assert_cmpint(vswap_store_write_sync(s, ops, k), ==, 0);
+    }
+}
+
+static void verify_range(VswapStore *s, TestPages *tp, uint64_t n,
+                         unsigned ver)
+{
+    g_autofree uint8_t *buf = g_malloc(PAGE);
+
+    for (uint64_t i = 0; i < n; i++) {
+        g_assert_cmpint(read_one(s, i, buf), ==, 0);
+        g_assert(memcmp(buf, test_pages_get(tp, i, ver), PAGE) == 0);
+    }
+}
+
+static void assert_check_clean(VswapStore *s)
+{
+    VswapCheckReport rep;
+
+    g_assert_cmpint(vswap_store_check(s, &rep), ==, 0);
+    g_assert_cmpuint(rep.bad, ==, 0);
+}
+
+static void test_memory_round_trip(Fixture *f, gconstpointer data)
+{
+    unsigned workers = GPOINTER_TO_UINT(data);
+    VswapStore *s = open_store(f, false, 64 << 20, workers, false);
+    VswapStoreStats st;
+
+    write_range(s, f->pages, 2000, 1);
+    verify_range(s, f->pages, 2000, 1);
+    vswap_store_get_stats(s, &st);
+    g_assert_cmpuint(st.pages_mem + st.pages_fill, ==, 2000);
+    g_assert_cmpuint(st.pages_disk, ==, 0);
+    g_assert_cmpuint(st.writes, ==, 2000);
+    g_assert_cmpuint(st.reads, ==, 2000);
+    /* Compressed: the corpus and generated pages shrink well. */
+    g_assert_cmpuint(st.payload_bytes, <, st.pages_mem * PAGE / 2);
+    assert_check_clean(s);
+}
+
+static void test_fill_pages(Fixture *f, gconstpointer data)
+{
+    VswapStore *s = open_store(f, false, 1 << 20, 1, false);
+    g_autofree uint32_t *page = g_malloc(PAGE);
+    g_autofree uint8_t *buf = g_malloc(PAGE);
+    VswapPageOp op = { .slot = 9, .page = NULL, .fill = 0xabcd1234 };
+    VswapStoreStats st;
+
+    for (unsigned i = 0; i < PAGE / 4; i++) {
+        page[i] = 0xdeadbeef;
+    }
+    g_assert_cmpint(write_one(s, 3, page), ==, 0);
+    memset(page, 0, PAGE);
+    g_assert_cmpint(write_one(s, 4, page), ==, 0);
+    g_assert_cmpint(vswap_store_write_sync(s, &op, 1), ==, 0);
+    vswap_store_get_stats(s, &st);
+    g_assert_cmpuint(st.pages_fill, ==, 3);
+    g_assert_cmpuint(st.pages_mem, ==, 0);
+    g_assert_cmpuint(st.payload_bytes, ==, 0);
+    g_assert_cmpuint(st.mem_bytes, ==, 0);
+
+    g_assert_cmpint(read_one(s, 3, buf), ==, 0);
+    g_assert_cmphex(((uint32_t *)buf)[PAGE / 4 - 1], ==, 0xdeadbeef);
+    g_assert_cmpint(read_one(s, 4, buf), ==, 0);
+    g_assert(memcmp(buf, page, PAGE) == 0);
+    g_assert_cmpint(read_one(s, 9, buf), ==, 0);
+    g_assert_cmphex(((uint32_t *)buf)[77], ==, 0xabcd1234);
+}
+
+static void test_unmapped_and_discard(Fixture *f, gconstpointer data)
+{
+    VswapStore *s = open_store(f, false, 1 << 20, 1, false);
+    g_autofree uint8_t *buf = g_malloc(PAGE);
+    VswapStoreStats st;
+
+    memset(buf, 0x55, PAGE);
+    g_assert_cmpint(read_one(s, 100, buf), ==, VSWAP_STORE_UNMAPPED);
+    g_assert_cmpuint(buf[0] | buf[PAGE - 1], ==, 0);
+
+    write_range(s, f->pages, 300, 1);
+    g_assert_cmpint(vswap_store_discard(s, 100, 100), ==, 0);
+    g_assert_cmpint(read_one(s, 150, buf), ==, VSWAP_STORE_UNMAPPED);
+    g_assert_cmpint(read_one(s, 99, buf), ==, 0);
+    g_assert_cmpint(read_one(s, 200, buf), ==, 0);
+    g_assert_cmpint(vswap_store_discard(s, 0, s->cfg.capacity),
+                    ==, 0);
+    vswap_store_get_stats(s, &st);
+    g_assert_cmpuint(st.pages_mem + st.pages_fill, ==, 0);
+    g_assert_cmpuint(st.mem_live_bytes, ==, 0);
+    /* Only the open segment may remain allocated. */
+    g_assert_cmpuint(st.mem_bytes, <=, 64 * 1024);
+    assert_check_clean(s);
+}
+
+static void test_bad_arguments(Fixture *f, gconstpointer data)
+{
+    VswapStore *s = open_store(f, false, 1 << 20, 1, false);
+    g_autofree uint8_t *buf = g_malloc0(PAGE);
+    VswapPageOp ops[2] = {
+        { .slot = 1 << 16, .page = buf },       /* out of range */
+        { .slot = 5, .page = buf },
+    };
+    VswapPageOp rd = { .slot = 5, .page = NULL };
+    VswapStoreConfig cfg;
+    GError *err = NULL;
+
+    g_assert_cmpint(vswap_store_write_sync(s, ops, 2), ==, -EINVAL);
+    g_assert_cmpint(ops[0].status, ==, -EINVAL);
+    g_assert_cmpint(ops[1].status, ==, 0);
+    g_assert_cmpint(vswap_store_read_sync(s, &rd, 1), ==, -EINVAL);
+    g_assert_cmpint(vswap_store_write_sync(s, ops, 0), ==, -EINVAL);
+    g_assert_cmpint(vswap_store_write_sync(s, ops, VSWAP_STORE_MAX_BATCH + 1),
+                    ==, -EINVAL);
+    g_assert_cmpint(vswap_store_write(s, NULL, 1, NULL, NULL), ==, -EINVAL);
+    g_assert_cmpint(vswap_store_discard(s, 0, 0), ==, -EINVAL);
+    g_assert_cmpint(vswap_store_discard(s, (1 << 16) - 1, 2), ==, -EINVAL);
+    g_assert_cmpint(vswap_store_discard(s, UINT64_MAX, 2), ==, -EINVAL);
+
+    vswap_store_config_init(&cfg);
+    cfg.capacity = 0;
+    g_assert_null(vswap_store_open(&cfg, &err));
+    g_assert_nonnull(err);
+    g_clear_error(&err);
+    vswap_store_config_init(&cfg);
+    cfg.segment_size = 3 << 16;
+    g_assert_null(vswap_store_open(&cfg, &err));
+    g_clear_error(&err);
+    vswap_store_config_init(&cfg);
+    cfg.level = 1000;
+    g_assert_null(vswap_store_open(&cfg, &err));
+    g_clear_error(&err);
+}
+
+/* A file that is not a store is never overwritten. */
+static void test_refuses_foreign_file(Fixture *f, gconstpointer data)
+{
+    VswapStoreConfig cfg;
+    GError *err = NULL;
+    g_autofree char *contents = NULL;
+    gsize len;
+
+    g_assert(g_file_set_contents(f->path, "precious data", -1, NULL));
+    vswap_store_config_init(&cfg);
+    cfg.path = f->path;
+    g_assert_null(vswap_store_open(&cfg, &err));
+    g_assert_nonnull(strstr(err->message, "not a vswap store file"));
+    g_clear_error(&err);
+    g_assert(g_file_get_contents(f->path, &contents, &len, NULL));
+    g_assert_cmpstr(contents, ==, "precious data");
+}
+
+static void test_disk_tier(Fixture *f, gconstpointer data)
+{
+    VswapStore *s = open_store(f, true, 256 * 1024, GPOINTER_TO_UINT(data),
+                               false);
+    VswapStoreStats st;
+
+    write_range(s, f->pages, 3000, 1);
+    vswap_store_drain(s);
+    vswap_store_get_stats(s, &st);
+    g_assert_cmpuint(st.pages_disk, >, 1000);
+    /* Some disk pages may still sit in the open disk segment's buffer. */
+    g_assert_cmpuint(st.writeback_pages, >, 1000);
+    g_assert_cmpuint(st.mem_bytes, <=, 256 * 1024 + 64 * 1024);
+    verify_range(s, f->pages, 3000, 1);
+    assert_check_clean(s);
+}
+
+static void test_compaction(Fixture *f, gconstpointer data)
+{
+    VswapStore *s = open_store(f, true, 256 * 1024, 1, false);
+    VswapStoreStats st;
+
+    write_range(s, f->pages, 4000, 1);
+    /* Free three quarters of every segment, scattered. */
+    for (uint64_t i = 0; i < 4000; i++) {
+        if (i % 4) {
+            g_assert_cmpint(vswap_store_discard(s, i, 1), ==, 0);
+        }
+    }
+    vswap_store_drain(s);
+    g_assert_cmpint(vswap_store_compact(s, true, NULL, NULL), ==, 0);
+    vswap_store_drain(s);
+    g_assert_cmpint(vswap_store_compact(s, true, NULL, NULL), ==, 0);
+    g_assert_cmpint(vswap_store_compact(s, true, NULL, NULL), ==, -EBUSY);
+    vswap_store_drain(s);
+    vswap_store_get_stats(s, &st);
+    g_test_message("disk file %" G_GUINT64_FORMAT " bytes for %"
+                   G_GUINT64_FORMAT " live bytes",
+                   st.disk_file_bytes, st.disk_live_bytes);
+    g_assert_cmpuint(st.compactions, ==, 2);
+    g_assert_cmpuint(st.compacted_segments, >, 0);
+    /* Target: at most 1.05 times the live bytes, plus the superblock. */
+    g_assert_cmpuint(st.disk_file_bytes, <=,
+                     st.disk_live_bytes * 105 / 100 + 64 * 1024 + 4096);
+    for (uint64_t i = 0; i < 4000; i += 4) {
+        g_autofree uint8_t *buf = g_malloc(PAGE);
+
+        g_assert_cmpint(read_one(s, i, buf), ==, 0);
+        g_assert(memcmp(buf, test_pages_get(f->pages, i, 1), PAGE) == 0);
+    }
+    assert_check_clean(s);
+}
+
+/* A record corrupted in the store file is an error for its slot only. */
+static void test_corrupt_record(Fixture *f, gconstpointer data)
+{
+    VswapStore *s = open_store(f, true, 128 * 1024, 1, false);
+    g_autofree uint8_t *buf = g_malloc(PAGE);
+    VswapCheckReport rep;
+    VswapStoreStats st;
+    uint64_t ent, off;
+    uint8_t byte;
+    int fd;
+
+    write_range(s, f->pages, 2000, 1);
+    vswap_store_drain(s);
+    /* Find a slot whose record is on disk, not in a buffer. */
+    for (off = 0; off < 2000; off++) {
+        ent = vswap_map_get(s->map, off);
+        if (vswap_ent_state(ent) == VSWAP_ENT_DISK &&
+            !vswap_log_record_ptr(s, ent)) {
+            break;
+        }
+    }
+    g_assert_cmpuint(off, <, 2000);
+    fd = open(f->path, O_RDWR);
+    g_assert_cmpint(fd, >=, 0);
+    g_assert_cmpint(pread(fd, &byte, 1, s->data_offset + vswap_ent_addr(ent) +
+                          VSWAP_REC_HDR_SIZE + 3), ==, 1);
+    byte ^= 0x40;
+    g_assert_cmpint(pwrite(fd, &byte, 1, s->data_offset + vswap_ent_addr(ent) +
+                           VSWAP_REC_HDR_SIZE + 3), ==, 1);
+    close(fd);
+
+    g_assert_cmpint(read_one(s, off, buf), ==, -EIO);
+    vswap_store_get_stats(s, &st);
+    g_assert_cmpuint(st.checksum_errors, ==, 1);
+    g_assert_cmpint(vswap_store_check(s, &rep), ==, -EIO);
+    g_assert_cmpuint(rep.bad, ==, 1);
+    g_assert_cmpuint(rep.first_bad_slot, ==, off);
+    /* Every other page is intact. */
+    for (uint64_t i = 0; i < 2000; i++) {
+        if (i != off) {
+            g_assert_cmpint(read_one(s, i, buf), ==, 0);
+            g_assert(memcmp(buf, test_pages_get(f->pages, i, 1), PAGE) == 0);
+        }
+    }
+}
+
+/*
+ * Writeback fails with ENOSPC: pages stay in memory up to the hard limit,
+ * then writes fail cleanly; every acknowledged page stays readable, and
+ * writeback resumes once the disk recovers.
+ */
+static void test_enospc_writeback(Fixture *f, gconstpointer data)
+{
+    VswapStore *s = open_store(f, true, 256 * 1024, 1, true);
+    VswapIoFault fault = { .op = VSWAP_IO_WRITE, .error = -ENOSPC };
+    g_autofree uint8_t *buf = g_malloc(PAGE);
+    bool *acked = g_new0(bool, 4000);
+    uint64_t nacked = 0, refused = 0;
+    VswapStoreStats st;
+
+    vswap_io_faulty_add(vswap_store_io_engine(s), &fault);
+    for (uint64_t i = 0; i < 4000; i++) {
+        int ret = write_one(s, i, test_pages_get(f->pages, i, 1));
+
+        if (ret == 0) {
+            acked[i] = true;
+            nacked++;
+        } else {
+            g_assert_cmpint(ret, ==, -ENOSPC);
+            refused++;
+        }
+    }
+    vswap_store_get_stats(s, &st);
+    g_test_message("acked %" G_GUINT64_FORMAT ", refused %" G_GUINT64_FORMAT,
+                   nacked, refused);
+    g_assert_cmpuint(refused, >, 0);
+    g_assert_cmpuint(st.enospc, ==, refused);
+    g_assert_cmpuint(st.writeback_errors, >, 0);
+    /* Hard limit: budget + 1/4, plus write buffers in flight. */
+    g_assert_cmpuint(st.mem_bytes, <=, 320 * 1024 + 9 * 64 * 1024);
+    for (uint64_t i = 0; i < 4000; i++) {
+        if (acked[i]) {
+            g_assert_cmpint(read_one(s, i, buf), ==, 0);
+            g_assert(memcmp(buf, test_pages_get(f->pages, i, 1), PAGE) == 0);
+        }
+    }
+    /* The disk recovers: writeback drains memory again. */
+    vswap_io_faulty_clear(vswap_store_io_engine(s));
+    g_usleep(150 * 1000);
+    for (uint64_t i = 0; i < 4000; i++) {
+        if (!acked[i]) {
+            g_assert_cmpint(write_one(s, i, test_pages_get(f->pages, i, 1)),
+                            ==, 0);
+        }
+    }
+    vswap_store_drain(s);
+    verify_range(s, f->pages, 4000, 1);
+    assert_check_clean(s);
+    g_free(acked);
+}
+
+static void test_eio_read(Fixture *f, gconstpointer data)
+{
+    VswapStore *s = open_store(f, true, 128 * 1024, 1, true);
+    VswapIoFault fault = { .op = VSWAP_IO_READ, .error = -EIO, .count = 1 };
+    g_autofree uint8_t *buf = g_malloc(PAGE);
+    unsigned eio = 0;
+
+    write_range(s, f->pages, 1500, 1);
+    vswap_store_drain(s);
+    vswap_io_faulty_add(vswap_store_io_engine(s), &fault);
+    for (uint64_t i = 0; i < 1500; i++) {
+        int ret = read_one(s, i, buf);
+
+        if (ret == -EIO) {
+            eio++;
+        } else {
+            g_assert_cmpint(ret, ==, 0);
+            g_assert(memcmp(buf, test_pages_get(f->pages, i, 1), PAGE) == 0);
+        }
+    }
+    g_assert_cmpuint(eio, ==, 1);
+    g_assert_cmpuint(vswap_io_faulty_injected(vswap_store_io_engine(s)), ==, 1);
+}
+
+static void test_short_writes_and_corrupt_reads(Fixture *f, gconstpointer data)
+{
+    VswapStore *s = open_store(f, true, 128 * 1024, 1, true);
+    VswapIoFault shortw = { .op = VSWAP_IO_WRITE, .short_transfer = true };
+    VswapIoFault corrupt = { .op = VSWAP_IO_READ, .corrupt = true, .count = 3 };
+    g_autofree uint8_t *buf = g_malloc(PAGE);
+    unsigned bad = 0;
+
+    vswap_io_faulty_add(vswap_store_io_engine(s), &shortw);
+    write_range(s, f->pages, 1500, 1);
+    vswap_store_drain(s);
+    g_assert_cmpuint(vswap_io_faulty_injected(vswap_store_io_engine(s)), >, 0);
+    vswap_io_faulty_clear(vswap_store_io_engine(s));
+    assert_check_clean(s);
+
+    vswap_io_faulty_add(vswap_store_io_engine(s), &corrupt);
+    for (uint64_t i = 0; i < 1500; i++) {
+        int ret = read_one(s, i, buf);
+
+        /* Never wrong data: either the right page or an error. */
+        if (ret == 0) {
+            g_assert(memcmp(buf, test_pages_get(f->pages, i, 1), PAGE) == 0);
+        } else {
+            g_assert_cmpint(ret, ==, -EIO);
+            bad++;
+        }
+    }
+    g_assert_cmpuint(bad, ==, 3);
+}
+
+static void test_export_import(Fixture *f, gconstpointer data)
+{
+    VswapStore *src = open_store(f, true, 256 * 1024, 1, false);
+    g_autofree uint8_t *payload = g_malloc(PAGE);
+    g_autofree uint8_t *buf = g_malloc(PAGE);
+    VswapStoreConfig cfg;
+    VswapRecordInfo info;
+    VswapStore *dst;
+    uint64_t sent = 0;
+    int ret;
+
+    write_range(src, f->pages, 2000, 1);
+    vswap_store_drain(src);
+    vswap_store_export_start(src);
+    g_assert_cmpuint(vswap_store_export_pending(src), ==, 2000);
+
+    vswap_store_config_init(&cfg);
+    cfg.capacity = 1 << 16;
+    cfg.segment_size = 64 * 1024;
+    cfg.mem_budget = 64 << 20;
+    dst = vswap_store_open(&cfg, NULL);
+    g_assert_nonnull(dst);
+
+    /* First pass, with writes and discards landing in the middle. */
+    while ((ret = vswap_store_export_next(src, &info, payload)) == 1) {
+        g_assert_cmpint(vswap_store_import(dst, &info, payload), ==, 0);
+        if (++sent == 1000) {
+            for (uint64_t i = 0; i < 2000; i += 100) {
+                g_assert_cmpint(write_one(src, i,
+                                          test_pages_get(f->pages, i, 2)), ==, 0);
+            }
+            g_assert_cmpint(vswap_store_discard(src, 1, 1), ==, 0);
+        }
+    }
+    g_assert_cmpint(ret, ==, 0);
+    g_assert_cmpuint(vswap_store_export_pending(src), ==, 0);
+    /* Moves between tiers do not dirty anything. */
+    g_assert_cmpint(vswap_store_compact(src, true, NULL, NULL), ==, 0);
+    vswap_store_drain(src);
+    g_assert_cmpuint(vswap_store_export_pending(src), ==, 0);
+    vswap_store_export_stop(src);
+
+    for (uint64_t i = 0; i < 2000; i++) {
+        unsigned ver = i % 100 == 0 ? 2 : 1;
+
+        ret = read_one(dst, i, buf);
+        if (i == 1) {
+            g_assert_cmpint(ret, ==, VSWAP_STORE_UNMAPPED);
+            continue;
+        }
+        g_assert_cmpint(ret, ==, 0);
+        g_assert(memcmp(buf, test_pages_get(f->pages, i, ver), PAGE) == 0);
+    }
+    assert_check_clean(dst);
+
+    /* Import validates what it is given. */
+    info = (VswapRecordInfo) { .slot = 5, .kind = VSWAP_RECORD_ZSTD, .len = 10 };
+    memset(payload, 0x77, 10);
+    info.crc = 0;
+    g_assert_cmpint(vswap_store_import(dst, &info, payload), ==, -EINVAL);
+    info.kind = 9;
+    g_assert_cmpint(vswap_store_import(dst, &info, payload), ==, -EINVAL);
+    info = (VswapRecordInfo) { .slot = 1 << 16, .kind = VSWAP_RECORD_FILL };
+    g_assert_cmpint(vswap_store_import(dst, &info, payload), ==, -EINVAL);
+    vswap_store_close(dst);
+}
+
+int main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+#define ADD(path, fn, data) \
+    g_test_add("/store/" path, Fixture, GUINT_TO_POINTER(data), \
+               fixture_setup, fn, fixture_teardown)
+    ADD("memory/round-trip/inline", test_memory_round_trip, 0);
+    ADD("memory/round-trip/2-workers", test_memory_round_trip, 2);
+    ADD("memory/fill-pages", test_fill_pages, 0);
+    ADD("memory/unmapped-and-discard", test_unmapped_and_discard, 0);
+    ADD("bad-arguments", test_bad_arguments, 0);
+    ADD("refuses-foreign-file", test_refuses_foreign_file, 0);
+    ADD("disk/tier/inline", test_disk_tier, 0);
+    ADD("disk/tier/2-workers", test_disk_tier, 2);
+    ADD("disk/compaction", test_compaction, 0);
+    ADD("disk/corrupt-record", test_corrupt_record, 0);
+    ADD("faults/enospc-writeback", test_enospc_writeback, 0);
+    ADD("faults/eio-read", test_eio_read, 0);
+    ADD("faults/short-writes-corrupt-reads", test_short_writes_and_corrupt_reads, 0);
+    ADD("export-import", test_export_import, 0);
+    return g_test_run();
+}
