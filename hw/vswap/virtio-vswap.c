@@ -4,68 +4,383 @@
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  *
- * The device ABI is include/vswap/virtio_vswap.h and docs/specs/virtio-vswap.rst.
- * This file parses and validates requests; the page store that serves them
- * lives in block/vswap-backend/.
+ * The device ABI is include/vswap/virtio_vswap.h and
+ * docs/specs/virtio-vswap.rst.  This file parses and validates requests
+ * and hands valid pages to the store (block/vswap-backend/), whose
+ * completions arrive on its eventfd in the device's AioContext; neither a
+ * vCPU nor the main loop ever waits for the store.
+ *
+ * Guest pages are copied into bounce buffers before they reach the store:
+ * a page must not change under the compressor, and a READ must not expose
+ * a partly written page.  Bounce memory of requests in flight is bounded
+ * (VIRTIO_VSWAP_INFLIGHT_LIMIT); past it the queues are not popped until
+ * requests complete, so a flooding guest cannot grow host memory.
  */
 
 #include "qemu/osdep.h"
+#include "qemu/error-report.h"
 #include "qemu/iov.h"
+#include "qemu/main-loop.h"
+#include "qemu/memalign.h"
 #include "qemu/module.h"
+#include "qemu/timer.h"
 #include "qapi/error.h"
 #include "hw/qdev-properties.h"
 #include "hw/virtio/virtio.h"
+#include "migration/blocker.h"
 #include "migration/vmstate.h"
+#include "block/aio.h"
 #include "trace.h"
 #include "virtio-vswap.h"
 
 typedef struct VirtIOVswapReq {
     VirtQueueElement elem;      /* must be first: virtqueue_pop() allocates */
+    VirtIOVswap *s;
+    VirtQueue *vq;
+    uint16_t type;
+    uint32_t count;             /* entries */
     size_t in_len;              /* bytes the driver made writable */
+    size_t bounce_len;          /* bytes of pages */
+    int64_t start_ns;
+    uint8_t *status;            /* per entry */
+    uint32_t *op_entry;         /* entry of each store op */
+    VswapPageOp *ops;           /* valid entries handed to the store */
+    unsigned nops;
+    uint8_t *pages;             /* one bounce page per entry (READ) or
+                                   per payload (WRITE) */
 } VirtIOVswapReq;
 
-/* Write the request status into the last writable byte and hand it back. */
-static void virtio_vswap_complete(VirtIOVswap *s, VirtQueue *vq,
-                                  VirtIOVswapReq *req, uint16_t type,
+/* Entries travel as 16-byte structs, slots and ranges alike. */
+QEMU_BUILD_BUG_ON(sizeof(struct virtio_vswap_slot) != 16);
+QEMU_BUILD_BUG_ON(sizeof(struct virtio_vswap_range) != 16);
+
+static void virtio_vswap_free_req(VirtIOVswapReq *req)
+{
+    g_free(req->status);
+    g_free(req->op_entry);
+    g_free(req->ops);
+    qemu_vfree(req->pages);
+    g_free(req);
+}
+
+static void virtio_vswap_account(VirtIOVswap *s, VirtIOVswapReq *req)
+{
+    VirtIOVswapTypeStats *ts = &s->stats[req->type];
+    int64_t us = (qemu_clock_get_ns(QEMU_CLOCK_REALTIME) - req->start_ns) / 1000;
+    unsigned bucket = us > 0 ? MIN(63 - clz64(us),
+                                   VIRTIO_VSWAP_LAT_BUCKETS - 1) : 0;
+
+    ts->requests++;
+    ts->entries += req->count;
+    ts->latency[bucket]++;
+    for (uint32_t i = 0; i < req->count; i++) {
+        ts->errors += req->status[i] != VIRTIO_VSWAP_S_OK &&
+                      req->status[i] != VIRTIO_VSWAP_S_UNMAPPED;
+    }
+}
+
+/*
+ * Write the request status into the last writable byte and hand the
+ * element back.  @status UNSUPP/INVAL marks the request itself malformed.
+ */
+static void virtio_vswap_complete(VirtIOVswap *s, VirtIOVswapReq *req,
                                   uint8_t status)
 {
     VirtIODevice *vdev = VIRTIO_DEVICE(s);
 
     iov_from_buf(req->elem.in_sg, req->elem.in_num, req->in_len - 1,
                  &status, sizeof(status));
-    trace_virtio_vswap_request_done(s, type, status);
-    virtqueue_push(vq, &req->elem, req->in_len);
-    virtio_notify(vdev, vq);
-    g_free(req);
+    trace_virtio_vswap_request_done(s, req->type, status);
+    virtqueue_push(req->vq, &req->elem, req->in_len);
+    virtio_notify(vdev, req->vq);
+    s->inflight--;
+    s->inflight_bytes -= req->bounce_len;
+    if (s->queues_stalled) {
+        qemu_bh_schedule(s->resume_bh);
+    }
+    virtio_vswap_free_req(req);
 }
 
-/* Context: the queue's AioContext (main loop for now) */
+static void virtio_vswap_complete_malformed(VirtIOVswap *s,
+                                            VirtIOVswapReq *req, uint8_t status)
+{
+    s->malformed++;
+    virtio_vswap_complete(s, req, status);
+}
+
+/* Write entry statuses, then the request status: the first failure. */
+static void virtio_vswap_complete_entries(VirtIOVswap *s, VirtIOVswapReq *req,
+                                          size_t status_off)
+{
+    uint8_t status = VIRTIO_VSWAP_S_OK;
+
+    for (uint32_t i = 0; i < req->count; i++) {
+        if (req->status[i] != VIRTIO_VSWAP_S_OK &&
+            req->status[i] != VIRTIO_VSWAP_S_UNMAPPED) {
+            status = req->status[i];
+            break;
+        }
+    }
+    iov_from_buf(req->elem.in_sg, req->elem.in_num, status_off, req->status,
+                 req->count);
+    virtio_vswap_account(s, req);
+    virtio_vswap_complete(s, req, status);
+}
+
+static uint8_t virtio_vswap_errno_to_status(int ret)
+{
+    switch (ret) {
+    case 0:
+        return VIRTIO_VSWAP_S_OK;
+    case VSWAP_STORE_UNMAPPED:
+        return VIRTIO_VSWAP_S_UNMAPPED;
+    case -ENOSPC:
+        return VIRTIO_VSWAP_S_NOSPC;
+    case -EINVAL:
+        return VIRTIO_VSWAP_S_INVAL;
+    default:
+        return VIRTIO_VSWAP_S_IOERR;
+    }
+}
+
+/* Context: the device's AioContext, from vswap_store_process(). */
+static void virtio_vswap_store_done(void *opaque)
+{
+    VirtIOVswapReq *req = opaque;
+    VirtIOVswap *s = req->s;
+
+    for (unsigned i = 0; i < req->nops; i++) {
+        req->status[req->op_entry[i]] =
+            virtio_vswap_errno_to_status(req->ops[i].status);
+    }
+    if (req->type == VIRTIO_VSWAP_T_READ) {
+        iov_from_buf(req->elem.in_sg, req->elem.in_num, 0, req->pages,
+                     (size_t)req->count * VIRTIO_VSWAP_PAGE_SIZE);
+        virtio_vswap_complete_entries(s, req,
+                                      (size_t)req->count * VIRTIO_VSWAP_PAGE_SIZE);
+    } else {
+        virtio_vswap_complete_entries(s, req, 0);
+    }
+}
+
+static int virtio_vswap_cmp_slot(const void *a, const void *b)
+{
+    const uint64_t *x = a, *y = b;
+
+    return x[0] < y[0] ? -1 : x[0] > y[0];
+}
+
+/* Mark INVAL every entry whose slot appears more than once. */
+static void virtio_vswap_mark_repeats(VirtIOVswapReq *req, const uint64_t *slots)
+{
+    g_autofree uint64_t *pairs = g_new(uint64_t, 2 * req->count);
+
+    for (uint32_t i = 0; i < req->count; i++) {
+        pairs[2 * i] = slots[i];
+        pairs[2 * i + 1] = i;
+    }
+    qsort(pairs, req->count, 2 * sizeof(uint64_t), virtio_vswap_cmp_slot);
+    for (uint32_t i = 1; i < req->count; i++) {
+        if (pairs[2 * i] == pairs[2 * (i - 1)]) {
+            req->status[pairs[2 * i + 1]] = VIRTIO_VSWAP_S_INVAL;
+            req->status[pairs[2 * (i - 1) + 1]] = VIRTIO_VSWAP_S_INVAL;
+        }
+    }
+}
+
+/*
+ * Read and check the slot entries of a WRITE or READ.  Returns the number
+ * of payload pages that follow them (WRITE), with bad entries marked INVAL.
+ */
+static uint32_t virtio_vswap_parse_slots(VirtIOVswap *s, VirtIOVswapReq *req,
+                                         struct virtio_vswap_slot *ents,
+                                         uint64_t *slots)
+{
+    VirtIODevice *vdev = VIRTIO_DEVICE(s);
+    bool fill_ok = req->type == VIRTIO_VSWAP_T_WRITE &&
+                   virtio_vdev_has_feature(vdev, VIRTIO_VSWAP_F_FILL);
+    uint32_t payloads = 0;
+
+    for (uint32_t i = 0; i < req->count; i++) {
+        uint32_t flags = le32_to_cpu(ents[i].flags);
+
+        slots[i] = le64_to_cpu(ents[i].slot);
+        if (!(flags & VIRTIO_VSWAP_SLOT_F_FILL)) {
+            payloads += req->type == VIRTIO_VSWAP_T_WRITE;
+        }
+        if (slots[i] >= s->capacity ||
+            (flags & ~VIRTIO_VSWAP_SLOT_F_FILL) ||
+            (flags && !fill_ok) ||
+            (!flags && ents[i].fill)) {
+            req->status[i] = VIRTIO_VSWAP_S_INVAL;
+        }
+    }
+    virtio_vswap_mark_repeats(req, slots);
+    return payloads;
+}
+
+/* Turn valid entries into store ops; bounce pages are already in place. */
+static void virtio_vswap_submit_rw(VirtIOVswap *s, VirtIOVswapReq *req,
+                                   struct virtio_vswap_slot *ents,
+                                   const uint64_t *slots)
+{
+    uint32_t payload = 0;
+    int ret;
+
+    req->ops = g_new0(VswapPageOp, req->count);
+    req->op_entry = g_new(uint32_t, req->count);
+    for (uint32_t i = 0; i < req->count; i++) {
+        bool fill = le32_to_cpu(ents[i].flags) & VIRTIO_VSWAP_SLOT_F_FILL;
+        uint8_t *page;
+
+        if (req->type == VIRTIO_VSWAP_T_READ) {
+            page = req->pages + (size_t)i * VIRTIO_VSWAP_PAGE_SIZE;
+        } else {
+            page = fill ? NULL : req->pages +
+                   (size_t)payload++ * VIRTIO_VSWAP_PAGE_SIZE;
+        }
+        if (req->status[i] != VIRTIO_VSWAP_S_OK) {
+            continue;
+        }
+        req->ops[req->nops] = (VswapPageOp) {
+            .slot = slots[i],
+            .page = page,
+            .fill = le32_to_cpu(ents[i].fill),
+        };
+        req->op_entry[req->nops++] = i;
+    }
+    if (req->nops == 0) {
+        virtio_vswap_store_done(req);
+        return;
+    }
+    ret = req->type == VIRTIO_VSWAP_T_WRITE ?
+          vswap_store_write(s->store, req->ops, req->nops,
+                            virtio_vswap_store_done, req) :
+          vswap_store_read(s->store, req->ops, req->nops,
+                           virtio_vswap_store_done, req);
+    /* Only programming errors fail a whole batch; count them as I/O errors. */
+    if (ret < 0) {
+        for (unsigned i = 0; i < req->nops; i++) {
+            req->ops[i].status = ret;
+        }
+        virtio_vswap_store_done(req);
+    }
+}
+
+static void virtio_vswap_handle_rw(VirtIOVswap *s, VirtIOVswapReq *req,
+                                   size_t out_len)
+{
+    bool is_write = req->type == VIRTIO_VSWAP_T_WRITE;
+    size_t ents_len = (size_t)req->count * sizeof(struct virtio_vswap_slot);
+    size_t off = sizeof(struct virtio_vswap_req_hdr);
+    g_autofree struct virtio_vswap_slot *ents = g_malloc(ents_len);
+    g_autofree uint64_t *slots = g_new(uint64_t, req->count);
+    uint32_t payloads;
+
+    if (iov_to_buf(req->elem.out_sg, req->elem.out_num, off, ents,
+                   ents_len) != ents_len) {
+        virtio_vswap_complete_malformed(s, req, VIRTIO_VSWAP_S_INVAL);
+        return;
+    }
+    payloads = virtio_vswap_parse_slots(s, req, ents, slots);
+    off += ents_len;
+    if (out_len != off + (size_t)payloads * VIRTIO_VSWAP_PAGE_SIZE ||
+        req->in_len != (is_write ? 0 : (size_t)req->count *
+                        VIRTIO_VSWAP_PAGE_SIZE) + req->count + 1) {
+        virtio_vswap_complete_malformed(s, req, VIRTIO_VSWAP_S_INVAL);
+        return;
+    }
+    req->bounce_len = (size_t)(is_write ? payloads : req->count) *
+                      VIRTIO_VSWAP_PAGE_SIZE;
+    if (req->bounce_len) {
+        req->pages = qemu_memalign(VIRTIO_VSWAP_PAGE_SIZE, req->bounce_len);
+        s->inflight_bytes += req->bounce_len;
+    }
+    if (is_write) {
+        iov_to_buf(req->elem.out_sg, req->elem.out_num, off, req->pages,
+                   req->bounce_len);
+        trace_virtio_vswap_write(s, req->count, payloads);
+    } else {
+        /* Entries that fail keep a zeroed page rather than stale memory. */
+        memset(req->pages, 0, req->bounce_len);
+        trace_virtio_vswap_read(s, req->count);
+    }
+    virtio_vswap_submit_rw(s, req, ents, slots);
+}
+
+static void virtio_vswap_handle_discard(VirtIOVswap *s, VirtIOVswapReq *req,
+                                        size_t out_len)
+{
+    size_t ents_len = (size_t)req->count * sizeof(struct virtio_vswap_range);
+    g_autofree struct virtio_vswap_range *ranges = g_malloc(ents_len);
+
+    if (out_len != sizeof(struct virtio_vswap_req_hdr) + ents_len ||
+        req->in_len != (size_t)req->count + 1) {
+        virtio_vswap_complete_malformed(s, req, VIRTIO_VSWAP_S_INVAL);
+        return;
+    }
+    iov_to_buf(req->elem.out_sg, req->elem.out_num,
+               sizeof(struct virtio_vswap_req_hdr), ranges, ents_len);
+    for (uint32_t i = 0; i < req->count; i++) {
+        uint64_t start = le64_to_cpu(ranges[i].start);
+        uint64_t count = le64_to_cpu(ranges[i].count);
+
+        trace_virtio_vswap_discard(s, start, count);
+        if (count == 0 || start >= s->capacity ||
+            count > s->capacity - start ||
+            vswap_store_discard(s->store, start, count) < 0) {
+            req->status[i] = VIRTIO_VSWAP_S_INVAL;
+        }
+    }
+    virtio_vswap_complete_entries(s, req, 0);
+}
+
+/* Context: the device's AioContext */
 static void virtio_vswap_handle_req(VirtIOVswap *s, VirtQueue *vq,
                                     VirtIOVswapReq *req)
 {
     VirtIODevice *vdev = VIRTIO_DEVICE(s);
     struct virtio_vswap_req_hdr hdr;
-    uint16_t type;
+    size_t out_len;
 
+    req->s = s;
+    req->vq = vq;
+    req->start_ns = qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
     req->in_len = iov_size(req->elem.in_sg, req->elem.in_num);
     if (req->in_len < 1) {
         virtio_error(vdev, "virtio-vswap: request has no room for a status");
         virtqueue_detach_element(vq, &req->elem, 0);
-        g_free(req);
+        virtio_vswap_free_req(req);
         return;
     }
+    s->inflight++;
+    req->type = UINT16_MAX;
+    out_len = iov_size(req->elem.out_sg, req->elem.out_num);
     if (iov_to_buf(req->elem.out_sg, req->elem.out_num, 0, &hdr,
                    sizeof(hdr)) != sizeof(hdr)) {
-        virtio_vswap_complete(s, vq, req, UINT16_MAX, VIRTIO_VSWAP_S_UNSUPP);
+        virtio_vswap_complete_malformed(s, req, VIRTIO_VSWAP_S_UNSUPP);
         return;
     }
-    type = le16_to_cpu(hdr.type);
-    trace_virtio_vswap_request(s, type, le32_to_cpu(hdr.count));
+    req->count = le32_to_cpu(hdr.count);
+    trace_virtio_vswap_request(s, le16_to_cpu(hdr.type), req->count);
+    if (le16_to_cpu(hdr.type) > VIRTIO_VSWAP_T_DISCARD) {
+        virtio_vswap_complete_malformed(s, req, VIRTIO_VSWAP_S_UNSUPP);
+        return;
+    }
+    if (req->count == 0 || req->count > s->conf.max_batch || hdr.reserved) {
+        virtio_vswap_complete_malformed(s, req, VIRTIO_VSWAP_S_INVAL);
+        return;
+    }
+    req->type = le16_to_cpu(hdr.type);
+    req->status = g_malloc0(req->count);
 
-    switch (type) {
-    default:
-        /* WRITE, READ and DISCARD are served once the page store lands. */
-        virtio_vswap_complete(s, vq, req, type, VIRTIO_VSWAP_S_UNSUPP);
+    switch (req->type) {
+    case VIRTIO_VSWAP_T_WRITE:
+    case VIRTIO_VSWAP_T_READ:
+        virtio_vswap_handle_rw(s, req, out_len);
+        break;
+    case VIRTIO_VSWAP_T_DISCARD:
+        virtio_vswap_handle_discard(s, req, out_len);
         break;
     }
 }
@@ -75,16 +390,47 @@ static void virtio_vswap_handle_vq(VirtIODevice *vdev, VirtQueue *vq)
     VirtIOVswap *s = VIRTIO_VSWAP(vdev);
     VirtIOVswapReq *req;
 
-    while ((req = virtqueue_pop(vq, sizeof(*req)))) {
+    while (!virtio_device_disabled(vdev) && !vdev->broken) {
+        if (s->inflight_bytes >= VIRTIO_VSWAP_INFLIGHT_LIMIT) {
+            s->queues_stalled = true;
+            return;
+        }
+        req = virtqueue_pop(vq, sizeof(*req));
+        if (!req) {
+            return;
+        }
         virtio_vswap_handle_req(s, vq, req);
     }
+}
+
+/* Requests completed below the in-flight limit: serve every queue again. */
+static void virtio_vswap_resume_bh(void *opaque)
+{
+    VirtIOVswap *s = opaque;
+    VirtIODevice *vdev = VIRTIO_DEVICE(s);
+
+    if (s->inflight_bytes >= VIRTIO_VSWAP_INFLIGHT_LIMIT) {
+        return;
+    }
+    s->queues_stalled = false;
+    for (unsigned i = 0; i < s->conf.num_queues; i++) {
+        virtio_vswap_handle_vq(vdev, s->vqs[i]);
+    }
+}
+
+/* Context: the device's AioContext; the store's eventfd fired. */
+static void virtio_vswap_store_event(void *opaque)
+{
+    VirtIOVswap *s = opaque;
+
+    vswap_store_process(s->store);
 }
 
 static void virtio_vswap_get_config(VirtIODevice *vdev, uint8_t *config_data)
 {
     VirtIOVswap *s = VIRTIO_VSWAP(vdev);
     struct virtio_vswap_config config = {
-        .capacity = cpu_to_le64(s->conf.capacity),
+        .capacity = cpu_to_le64(s->capacity),
         .page_size = cpu_to_le32(VIRTIO_VSWAP_PAGE_SIZE),
         .max_batch = cpu_to_le32(s->conf.max_batch),
         .num_queues = cpu_to_le16(s->conf.num_queues),
@@ -101,11 +447,28 @@ static uint64_t virtio_vswap_get_features(VirtIODevice *vdev, uint64_t features,
     return features;
 }
 
+/* Reset drops every slot: the guest's swap is gone with its RAM. */
+static void virtio_vswap_reset(VirtIODevice *vdev)
+{
+    VirtIOVswap *s = VIRTIO_VSWAP(vdev);
+
+    if (!s->store) {
+        return;
+    }
+    vswap_store_drain(s->store);
+    vswap_store_discard(s->store, 0, s->capacity);
+}
+
+void virtio_vswap_get_stats(VirtIOVswap *s, VswapStoreStats *st)
+{
+    vswap_store_get_stats(s->store, st);
+}
+
 static bool virtio_vswap_check_conf(VirtIOVswapConf *conf, Error **errp)
 {
-    if (conf->capacity == 0 || conf->capacity > VIRTIO_VSWAP_MAX_CAPACITY) {
-        error_setg(errp, "'" VIRTIO_VSWAP_PROP_CAPACITY "' must be between 1"
-                   " and %" PRIu64 " slots", VIRTIO_VSWAP_MAX_CAPACITY);
+    if (conf->capacity > VIRTIO_VSWAP_MAX_CAPACITY) {
+        error_setg(errp, "'" VIRTIO_VSWAP_PROP_CAPACITY "' must be at most"
+                   " %" PRIu64 " slots", VIRTIO_VSWAP_MAX_CAPACITY);
         return false;
     }
     if (conf->num_queues == 0 || conf->num_queues > VIRTIO_VSWAP_MAX_QUEUES) {
@@ -127,36 +490,103 @@ static bool virtio_vswap_check_conf(VirtIOVswapConf *conf, Error **errp)
     return true;
 }
 
+/* Use the linked store, or open a memory-only one sized to hold it all. */
+static bool virtio_vswap_attach_store(VirtIOVswap *s, Error **errp)
+{
+    VswapStoreObject *vso = s->conf.store;
+    g_autoptr(GError) err = NULL;
+    VswapStoreConfig cfg;
+
+    if (vso) {
+        if (vso->in_use) {
+            error_setg(errp, "vswap-store '%s' is already in use",
+                       object_get_canonical_path_component(OBJECT(vso)));
+            return false;
+        }
+        if (s->conf.capacity && s->conf.capacity != vso->cfg.capacity) {
+            error_setg(errp, "'" VIRTIO_VSWAP_PROP_CAPACITY "' differs from"
+                       " the size of vswap-store '%s'",
+                       object_get_canonical_path_component(OBJECT(vso)));
+            return false;
+        }
+        vso->in_use = true;
+        s->store = vso->store;
+        s->capacity = vso->cfg.capacity;
+        return true;
+    }
+    s->capacity = s->conf.capacity ? s->conf.capacity : 1u << 20;
+    vswap_store_config_init(&cfg);
+    cfg.capacity = s->capacity;
+    /* Never refuse a page for lack of memory: like a disk of that size. */
+    cfg.mem_budget = s->capacity * (VIRTIO_VSWAP_PAGE_SIZE + 64);
+    s->own_store = vswap_store_open(&cfg, &err);
+    if (!s->own_store) {
+        error_setg(errp, "%s", err->message);
+        return false;
+    }
+    s->store = s->own_store;
+    return true;
+}
+
 static void virtio_vswap_device_realize(DeviceState *dev, Error **errp)
 {
     VirtIODevice *vdev = VIRTIO_DEVICE(dev);
     VirtIOVswap *s = VIRTIO_VSWAP(dev);
-    unsigned i;
 
-    if (!virtio_vswap_check_conf(&s->conf, errp)) {
+    if (!virtio_vswap_check_conf(&s->conf, errp) ||
+        !virtio_vswap_attach_store(s, errp)) {
         return;
+    }
+    /* Stored pages do not travel with the VM until migration support lands. */
+    error_setg(&s->migration_blocker,
+               "virtio-vswap does not support migration of stored pages yet");
+    if (migrate_add_blocker(&s->migration_blocker, errp) < 0) {
+        goto fail_store;
     }
 
     virtio_init(vdev, VIRTIO_ID_VSWAP, sizeof(struct virtio_vswap_config));
     s->vqs = g_new0(VirtQueue *, s->conf.num_queues);
-    for (i = 0; i < s->conf.num_queues; i++) {
+    for (unsigned i = 0; i < s->conf.num_queues; i++) {
         s->vqs[i] = virtio_add_queue(vdev, s->conf.queue_size,
                                      virtio_vswap_handle_vq);
     }
+    s->ctx = qemu_get_aio_context();
+    s->resume_bh = aio_bh_new(s->ctx, virtio_vswap_resume_bh, s);
+    aio_set_fd_handler(s->ctx, vswap_store_fd(s->store),
+                       virtio_vswap_store_event, NULL, NULL, NULL, s);
+    return;
+
+fail_store:
+    if (s->conf.store) {
+        s->conf.store->in_use = false;
+    }
+    vswap_store_close(s->own_store);
+    s->own_store = s->store = NULL;
 }
 
 static void virtio_vswap_device_unrealize(DeviceState *dev)
 {
     VirtIODevice *vdev = VIRTIO_DEVICE(dev);
     VirtIOVswap *s = VIRTIO_VSWAP(dev);
-    unsigned i;
 
-    for (i = 0; i < s->conf.num_queues; i++) {
+    /* Every request completes before the queues go away. */
+    vswap_store_drain(s->store);
+    aio_set_fd_handler(s->ctx, vswap_store_fd(s->store), NULL, NULL, NULL,
+                       NULL, NULL);
+    qemu_bh_delete(s->resume_bh);
+    for (unsigned i = 0; i < s->conf.num_queues; i++) {
         virtio_delete_queue(s->vqs[i]);
     }
     g_free(s->vqs);
     s->vqs = NULL;
     virtio_cleanup(vdev);
+    migrate_del_blocker(&s->migration_blocker);
+    if (s->conf.store) {
+        vswap_store_discard(s->store, 0, s->capacity);
+        s->conf.store->in_use = false;
+    }
+    vswap_store_close(s->own_store);
+    s->own_store = s->store = NULL;
 }
 
 static const VMStateDescription vmstate_virtio_vswap = {
@@ -171,13 +601,15 @@ static const VMStateDescription vmstate_virtio_vswap = {
 
 static const Property virtio_vswap_properties[] = {
     DEFINE_PROP_UINT64(VIRTIO_VSWAP_PROP_CAPACITY, VirtIOVswap, conf.capacity,
-                       1 << 20),
+                       0),
     DEFINE_PROP_UINT16(VIRTIO_VSWAP_PROP_NUM_QUEUES, VirtIOVswap,
                        conf.num_queues, 1),
     DEFINE_PROP_UINT16(VIRTIO_VSWAP_PROP_QUEUE_SIZE, VirtIOVswap,
                        conf.queue_size, 256),
     DEFINE_PROP_UINT32(VIRTIO_VSWAP_PROP_MAX_BATCH, VirtIOVswap,
                        conf.max_batch, 256),
+    DEFINE_PROP_LINK(VIRTIO_VSWAP_PROP_STORE, VirtIOVswap, conf.store,
+                     TYPE_VSWAP_STORE, VswapStoreObject *),
 };
 
 static void virtio_vswap_class_init(ObjectClass *klass, void *data)
@@ -192,6 +624,7 @@ static void virtio_vswap_class_init(ObjectClass *klass, void *data)
     vdc->unrealize = virtio_vswap_device_unrealize;
     vdc->get_config = virtio_vswap_get_config;
     vdc->get_features = virtio_vswap_get_features;
+    vdc->reset = virtio_vswap_reset;
 }
 
 static const TypeInfo virtio_vswap_info = {

@@ -8,6 +8,8 @@
 #include "hw/virtio/virtio.h"
 #include "standard-headers/linux/virtio_vswap.h"
 #include "qom/object.h"
+#include "vswap/store.h"
+#include "vswap-store.h"
 
 #define TYPE_VIRTIO_VSWAP "virtio-vswap-device"
 OBJECT_DECLARE_SIMPLE_TYPE(VirtIOVswap, VIRTIO_VSWAP)
@@ -16,6 +18,7 @@ OBJECT_DECLARE_SIMPLE_TYPE(VirtIOVswap, VIRTIO_VSWAP)
 #define VIRTIO_VSWAP_PROP_NUM_QUEUES "num-queues"
 #define VIRTIO_VSWAP_PROP_QUEUE_SIZE "queue-size"
 #define VIRTIO_VSWAP_PROP_MAX_BATCH  "max-batch"
+#define VIRTIO_VSWAP_PROP_STORE      "store"
 
 /* Slots are 4 KiB pages; the ABI allows nothing else for now. */
 #define VIRTIO_VSWAP_PAGE_SIZE 4096
@@ -23,20 +26,47 @@ OBJECT_DECLARE_SIMPLE_TYPE(VirtIOVswap, VIRTIO_VSWAP)
 #define VIRTIO_VSWAP_MAX_CAPACITY (UINT64_C(1) << 32)
 #define VIRTIO_VSWAP_MAX_QUEUES 64
 /* Upper bound of max-batch: 1024 pages is 4 MiB of payload per request. */
-#define VIRTIO_VSWAP_MAX_BATCH_LIMIT 1024
+#define VIRTIO_VSWAP_MAX_BATCH_LIMIT VSWAP_STORE_MAX_BATCH
+/* Bounce-buffer bytes of requests in flight before queues stop popping. */
+#define VIRTIO_VSWAP_INFLIGHT_LIMIT (32 * 1024 * 1024)
+/* Latency histogram: bucket i counts requests of [2^i, 2^(i+1)) us. */
+#define VIRTIO_VSWAP_LAT_BUCKETS 32
 
 typedef struct VirtIOVswapConf {
-    uint64_t capacity;      /* slots exposed to the guest */
+    uint64_t capacity;      /* slots exposed to the guest; 0: the store's */
     uint16_t num_queues;    /* request virtqueues */
     uint16_t queue_size;    /* descriptors per virtqueue */
     uint32_t max_batch;     /* entries per request */
+    VswapStoreObject *store;    /* -object vswap-store; NULL: built-in */
 } VirtIOVswapConf;
+
+/* Request counters of one type (WRITE, READ, DISCARD). */
+typedef struct VirtIOVswapTypeStats {
+    uint64_t requests;
+    uint64_t entries;       /* pages (WRITE, READ) or ranges (DISCARD) */
+    uint64_t errors;        /* entries that did not succeed */
+    uint64_t latency[VIRTIO_VSWAP_LAT_BUCKETS];
+} VirtIOVswapTypeStats;
 
 struct VirtIOVswap {
     VirtIODevice parent_obj;
 
     VirtIOVswapConf conf;   /* user configuration; not migrated */
     VirtQueue **vqs;        /* conf.num_queues request queues */
+    VswapStore *store;      /* the store in use; not migrated (yet) */
+    VswapStore *own_store;  /* built-in memory-only store, if any */
+    uint64_t capacity;      /* effective slot count */
+    AioContext *ctx;        /* where requests and store completions run */
+    QEMUBH *resume_bh;      /* pops queues again once memory is freed */
+    size_t inflight_bytes;  /* bounce buffers of requests in flight */
+    unsigned inflight;      /* requests in flight */
+    bool queues_stalled;    /* a queue stopped at the in-flight limit */
+    Error *migration_blocker;
+    VirtIOVswapTypeStats stats[3];  /* by VIRTIO_VSWAP_T_*; not migrated */
+    uint64_t malformed;     /* requests answered UNSUPP or INVAL */
 };
+
+/* For QMP: fill in statistics of @s. */
+void virtio_vswap_get_stats(VirtIOVswap *s, VswapStoreStats *st);
 
 #endif /* HW_VSWAP_VIRTIO_VSWAP_H */

@@ -1,0 +1,23 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * vswap-store: the user-creatable QOM object that owns a page store.
+ */
+#ifndef HW_VSWAP_VSWAP_STORE_H
+#define HW_VSWAP_VSWAP_STORE_H
+
+#include "qom/object.h"
+#include "vswap/store.h"
+
+#define TYPE_VSWAP_STORE "vswap-store"
+OBJECT_DECLARE_SIMPLE_TYPE(VswapStoreObject, VSWAP_STORE)
+
+struct VswapStoreObject {
+    Object parent_obj;
+
+    VswapStoreConfig cfg;       /* from the properties; path is ours */
+    uint64_t size;              /* bytes of slots; capacity = size / 4 KiB */
+    VswapStore *store;          /* opened by complete() */
+    bool in_use;                /* a device holds it */
+};
+
+#endif /* HW_VSWAP_VSWAP_STORE_H */
