@@ -25,6 +25,7 @@
 #include "qemu/module.h"
 #include "qemu/timer.h"
 #include "qapi/error.h"
+#include "qapi/qapi-events-vswap.h"
 #include "hw/qdev-properties.h"
 #include "hw/virtio/virtio.h"
 #include "migration/blocker.h"
@@ -32,6 +33,7 @@
 #include "block/aio.h"
 #include "trace.h"
 #include "virtio-vswap.h"
+#include "vswap-qmp.h"
 
 typedef struct VirtIOVswapReq {
     VirtQueueElement elem;      /* must be first: virtqueue_pop() allocates */
@@ -459,10 +461,108 @@ static void virtio_vswap_reset(VirtIODevice *vdev)
     vswap_store_discard(s->store, 0, s->capacity);
 }
 
-void virtio_vswap_get_stats(VirtIOVswap *s, VswapStoreStats *st)
+/* The device users name: the transport proxy that holds the id. */
+static DeviceState *virtio_vswap_user_device(VirtIOVswap *s)
 {
-    vswap_store_get_stats(s->store, st);
+    BusState *bus = qdev_get_parent_bus(DEVICE(s));
+
+    return bus && bus->parent ? bus->parent : DEVICE(s);
 }
+
+/* Latency at fraction @num/@den of the histogram, as a bucket's bound. */
+static uint64_t virtio_vswap_percentile(const uint64_t *hist, uint64_t total,
+                                        uint64_t num, uint64_t den)
+{
+    uint64_t seen = 0;
+
+    for (unsigned i = 0; i < VIRTIO_VSWAP_LAT_BUCKETS; i++) {
+        seen += hist[i];
+        if (total && seen * den >= total * num) {
+            return UINT64_C(2) << i;
+        }
+    }
+    return 0;
+}
+
+static VswapRequestStats *virtio_vswap_request_stats(VirtIOVswapTypeStats *ts)
+{
+    VswapRequestStats *r = g_new0(VswapRequestStats, 1);
+
+    r->requests = ts->requests;
+    r->entries = ts->entries;
+    r->errors = ts->errors;
+    r->latency_p50_us = virtio_vswap_percentile(ts->latency, ts->requests,
+                                                50, 100);
+    r->latency_p99_us = virtio_vswap_percentile(ts->latency, ts->requests,
+                                                99, 100);
+    return r;
+}
+
+static void virtio_vswap_qmp_query(void *opaque, VswapInfo *info)
+{
+    VirtIOVswap *s = opaque;
+    VswapStoreStats st;
+    uint64_t compressed;
+
+    vswap_store_get_stats(s->store, &st);
+    compressed = st.pages_mem + st.pages_disk;
+    info->capacity = s->capacity;
+    info->pages_fill = st.pages_fill;
+    info->pages_mem = st.pages_mem;
+    info->pages_disk = st.pages_disk;
+    info->mem_bytes = st.mem_bytes;
+    info->mem_live_bytes = st.mem_live_bytes;
+    info->disk_bytes = st.disk_bytes;
+    info->disk_live_bytes = st.disk_live_bytes;
+    info->disk_file_bytes = st.disk_file_bytes;
+    info->meta_bytes = st.meta_bytes;
+    info->payload_bytes = st.payload_bytes;
+    info->compression_ratio = st.payload_bytes ?
+        (double)compressed * VIRTIO_VSWAP_PAGE_SIZE / st.payload_bytes : 0;
+    info->write = virtio_vswap_request_stats(&s->stats[VIRTIO_VSWAP_T_WRITE]);
+    info->read = virtio_vswap_request_stats(&s->stats[VIRTIO_VSWAP_T_READ]);
+    info->discard =
+        virtio_vswap_request_stats(&s->stats[VIRTIO_VSWAP_T_DISCARD]);
+    info->malformed_requests = s->malformed;
+    info->read_unmapped = st.read_unmapped;
+    info->checksum_errors = st.checksum_errors;
+    info->enospc = st.enospc;
+    info->writeback_pages = st.writeback_pages;
+    info->writeback_bytes = st.writeback_bytes;
+    info->writeback_errors = st.writeback_errors;
+    info->compactions = st.compactions;
+    info->compacted_bytes = st.compacted_bytes;
+}
+
+/* Context: the device's AioContext, from vswap_store_process(). */
+static void virtio_vswap_compact_done(void *opaque)
+{
+    VirtIOVswap *s = opaque;
+    DeviceState *dev = virtio_vswap_user_device(s);
+    g_autofree char *path = object_get_canonical_path(OBJECT(dev));
+    VswapStoreStats st;
+
+    vswap_store_get_stats(s->store, &st);
+    qapi_event_send_vswap_compact_completed(dev->id ? dev->id : "", path,
+                                            st.compacted_bytes,
+                                            st.disk_file_bytes);
+}
+
+static bool virtio_vswap_qmp_compact(void *opaque, bool full, Error **errp)
+{
+    VirtIOVswap *s = opaque;
+
+    if (vswap_store_compact(s->store, full, virtio_vswap_compact_done, s) < 0) {
+        error_setg(errp, "virtio-vswap: a compaction pass is already running");
+        return false;
+    }
+    return true;
+}
+
+static const VswapQmpOps virtio_vswap_qmp_ops = {
+    .query = virtio_vswap_qmp_query,
+    .compact = virtio_vswap_qmp_compact,
+};
 
 static bool virtio_vswap_check_conf(VirtIOVswapConf *conf, Error **errp)
 {
@@ -554,6 +654,7 @@ static void virtio_vswap_device_realize(DeviceState *dev, Error **errp)
     s->resume_bh = aio_bh_new(s->ctx, virtio_vswap_resume_bh, s);
     aio_set_fd_handler(s->ctx, vswap_store_fd(s->store),
                        virtio_vswap_store_event, NULL, NULL, NULL, s);
+    vswap_qmp_register(virtio_vswap_user_device(s), &virtio_vswap_qmp_ops, s);
     return;
 
 fail_store:
@@ -569,6 +670,7 @@ static void virtio_vswap_device_unrealize(DeviceState *dev)
     VirtIODevice *vdev = VIRTIO_DEVICE(dev);
     VirtIOVswap *s = VIRTIO_VSWAP(dev);
 
+    vswap_qmp_unregister(virtio_vswap_user_device(s));
     /* Every request completes before the queues go away. */
     vswap_store_drain(s->store);
     aio_set_fd_handler(s->ctx, vswap_store_fd(s->store), NULL, NULL, NULL,

@@ -66,7 +66,5 @@ struct VirtIOVswap {
     uint64_t malformed;     /* requests answered UNSUPP or INVAL */
 };
 
-/* For QMP: fill in statistics of @s. */
-void virtio_vswap_get_stats(VirtIOVswap *s, VswapStoreStats *st);
 
 #endif /* HW_VSWAP_VIRTIO_VSWAP_H */
