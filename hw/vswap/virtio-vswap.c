@@ -345,6 +345,9 @@ static void virtio_vswap_handle_req(VirtIOVswap *s, VirtQueue *vq,
     struct virtio_vswap_req_hdr hdr;
     size_t out_len;
 
+    /* virtqueue_pop() does not zero what follows the element. */
+    memset((uint8_t *)req + sizeof(req->elem), 0,
+           sizeof(*req) - sizeof(req->elem));
     req->s = s;
     req->vq = vq;
     req->start_ns = qemu_clock_get_ns(QEMU_CLOCK_REALTIME);

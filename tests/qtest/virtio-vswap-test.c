@@ -7,7 +7,10 @@
 #include "qemu/osdep.h"
 #include "libqtest-single.h"
 #include "qemu/bswap.h"
+#include "qemu/cutils.h"
 #include "qemu/module.h"
+#include "qobject/qdict.h"
+#include "qobject/qlist.h"
 #include "libqos/qgraph.h"
 #include "libqos/virtio.h"
 #include "libqos/virtio-vswap.h"
@@ -15,76 +18,637 @@
 
 #define VSWAP_TEST_TIMEOUT_US (30 * 1000 * 1000)
 #define VSWAP_TEST_CAPACITY 4096
+#define PAGE 4096
 
-/* Negotiate every offered feature the test knows and start one queue. */
-static QVirtQueue *vswap_start(QVirtioDevice *dev, QGuestAllocator *alloc,
-                               uint64_t *features)
-{
+/* One started device: the queue and allocator the requests go through. */
+typedef struct VswapT {
+    QVirtioDevice *dev;
+    QGuestAllocator *alloc;
     QVirtQueue *vq;
+    uint64_t features;
+} VswapT;
 
-    *features = qvirtio_get_features(dev) &
-                ((1ull << VIRTIO_VSWAP_F_FILL) | (1ull << VIRTIO_VSWAP_F_MQ) |
-                 (1ull << VIRTIO_F_VERSION_1));
-    qvirtio_set_features(dev, *features);
-    vq = qvirtqueue_setup(dev, alloc, 0);
-    qvirtio_set_driver_ok(dev);
-    return vq;
+static void vswap_start(VswapT *t, QVirtioVswap *vswap, QGuestAllocator *alloc)
+{
+    t->dev = vswap->vdev;
+    t->alloc = alloc;
+    t->features = qvirtio_get_features(t->dev) &
+                  ((1ull << VIRTIO_VSWAP_F_FILL) | (1ull << VIRTIO_VSWAP_F_MQ) |
+                   (1ull << VIRTIO_F_VERSION_1));
+    qvirtio_set_features(t->dev, t->features);
+    t->vq = qvirtqueue_setup(t->dev, alloc, 0);
+    qvirtio_set_driver_ok(t->dev);
+}
+
+static void vswap_stop(VswapT *t)
+{
+    qvirtqueue_cleanup(t->dev->bus, t->vq, t->alloc);
+}
+
+/*
+ * Send one request: @out_len bytes the device reads, @in_len bytes it
+ * writes (copied back to @in).  Returns the request status (last byte).
+ */
+static uint8_t vswap_do(VswapT *t, const void *out, size_t out_len, void *in,
+                        size_t in_len)
+{
+    QTestState *qts = global_qtest;
+    uint64_t addr = guest_alloc(t->alloc, out_len + in_len);
+    g_autofree uint8_t *poison = g_malloc(in_len);
+    uint32_t head;
+
+    memset(poison, 0xa5, in_len);
+    memwrite(addr, out, out_len);
+    memwrite(addr + out_len, poison, in_len);
+    head = qvirtqueue_add(qts, t->vq, addr, out_len, false, true);
+    qvirtqueue_add(qts, t->vq, addr + out_len, in_len, true, false);
+    qvirtqueue_kick(qts, t->dev, t->vq, head);
+    qvirtio_wait_used_elem(qts, t->dev, t->vq, head, NULL,
+                           VSWAP_TEST_TIMEOUT_US);
+    memread(addr + out_len, in, in_len);
+    guest_free(t->alloc, addr);
+    return ((uint8_t *)in)[in_len - 1];
+}
+
+static void vswap_hdr(GByteArray *out, uint16_t type, uint32_t count)
+{
+    struct virtio_vswap_req_hdr hdr = {
+        .type = cpu_to_le16(type),
+        .count = cpu_to_le32(count),
+    };
+
+    g_byte_array_append(out, (guint8 *)&hdr, sizeof(hdr));
+}
+
+static void vswap_slot(GByteArray *out, uint64_t slot, uint32_t flags,
+                       uint32_t fill)
+{
+    struct virtio_vswap_slot ent = {
+        .slot = cpu_to_le64(slot),
+        .flags = cpu_to_le32(flags),
+        .fill = cpu_to_le32(fill),
+    };
+
+    g_byte_array_append(out, (guint8 *)&ent, sizeof(ent));
+}
+
+/*
+ * WRITE @n pages; a NULL page in @pages is sent as a fill page of
+ * @fills[i] (or 0).  Entry statuses land in @st.  Returns the request status.
+ */
+static uint8_t vswap_write(VswapT *t, const uint64_t *slots,
+                           const uint8_t *const *pages, const uint32_t *fills,
+                           unsigned n, uint8_t *st)
+{
+    g_autoptr(GByteArray) out = g_byte_array_new();
+    g_autofree uint8_t *in = g_malloc(n + 1);
+    uint8_t ret;
+
+    vswap_hdr(out, VIRTIO_VSWAP_T_WRITE, n);
+    for (unsigned i = 0; i < n; i++) {
+        vswap_slot(out, slots[i], pages[i] ? 0 : VIRTIO_VSWAP_SLOT_F_FILL,
+                   pages[i] ? 0 : (fills ? fills[i] : 0));
+    }
+    for (unsigned i = 0; i < n; i++) {
+        if (pages[i]) {
+            g_byte_array_append(out, pages[i], PAGE);
+        }
+    }
+    ret = vswap_do(t, out->data, out->len, in, n + 1);
+    if (st) {
+        memcpy(st, in, n);
+    }
+    return ret;
+}
+
+/* READ @n slots into @pages (n * PAGE bytes); statuses into @st. */
+static uint8_t vswap_read(VswapT *t, const uint64_t *slots, unsigned n,
+                          uint8_t *pages, uint8_t *st)
+{
+    g_autoptr(GByteArray) out = g_byte_array_new();
+    size_t in_len = (size_t)n * PAGE + n + 1;
+    g_autofree uint8_t *in = g_malloc(in_len);
+    uint8_t ret;
+
+    vswap_hdr(out, VIRTIO_VSWAP_T_READ, n);
+    for (unsigned i = 0; i < n; i++) {
+        vswap_slot(out, slots[i], 0, 0);
+    }
+    ret = vswap_do(t, out->data, out->len, in, in_len);
+    memcpy(pages, in, (size_t)n * PAGE);
+    if (st) {
+        memcpy(st, in + (size_t)n * PAGE, n);
+    }
+    return ret;
+}
+
+static uint8_t vswap_discard(VswapT *t, uint64_t start, uint64_t count)
+{
+    g_autoptr(GByteArray) out = g_byte_array_new();
+    struct virtio_vswap_range r = {
+        .start = cpu_to_le64(start),
+        .count = cpu_to_le64(count),
+    };
+    uint8_t in[2];
+
+    vswap_hdr(out, VIRTIO_VSWAP_T_DISCARD, 1);
+    g_byte_array_append(out, (guint8 *)&r, sizeof(r));
+    return vswap_do(t, out->data, out->len, in, sizeof(in));
+}
+
+/* A page that compresses like real memory, distinct per (slot, version). */
+static void vswap_page(uint8_t *page, uint64_t slot, unsigned ver)
+{
+    GRand *rand = g_rand_new_with_seed(slot * 31 + ver);
+
+    /* Half random, half zero: compresses about 2:1. */
+    for (unsigned i = 0; i < PAGE; i += 8) {
+        uint64_t v = g_rand_int(rand);
+
+        memcpy(page + i, &v, sizeof(v));
+    }
+    memcpy(page, &slot, sizeof(slot));
+    memcpy(page + 8, &ver, sizeof(ver));
+    g_rand_free(rand);
+}
+
+static void vswap_write_one(VswapT *t, uint64_t slot, unsigned ver)
+{
+    uint8_t page[PAGE];
+    const uint8_t *pages[1] = { page };
+
+    vswap_page(page, slot, ver);
+    g_assert_cmpint(vswap_write(t, &slot, pages, NULL, 1, NULL), ==,
+                    VIRTIO_VSWAP_S_OK);
+}
+
+static void vswap_check_one(VswapT *t, uint64_t slot, unsigned ver)
+{
+    uint8_t page[PAGE], want[PAGE], st;
+
+    vswap_page(want, slot, ver);
+    g_assert_cmpint(vswap_read(t, &slot, 1, page, &st), ==, VIRTIO_VSWAP_S_OK);
+    g_assert_cmpint(st, ==, VIRTIO_VSWAP_S_OK);
+    g_assert(memcmp(page, want, PAGE) == 0);
+}
+
+/* query-vswap of the only device. */
+static QDict *vswap_query(void)
+{
+    QDict *resp = qtest_qmp(global_qtest, "{'execute': 'query-vswap'}");
+    QList *list = qdict_get_qlist(resp, "return");
+    QDict *info;
+
+    g_assert(list);
+    info = qobject_to(QDict, qlist_peek(list));
+    qobject_ref(info);
+    qobject_unref(resp);
+    return info;
+}
+
+static int64_t vswap_query_int(const char *key, const char *sub)
+{
+    QDict *info = vswap_query();
+    int64_t v = sub ? qdict_get_int(qdict_get_qdict(info, key), sub) :
+                qdict_get_int(info, key);
+
+    qobject_unref(info);
+    return v;
 }
 
 static void config(void *obj, void *data, QGuestAllocator *t_alloc)
 {
     QVirtioVswap *vswap = obj;
     QVirtioDevice *dev = vswap->vdev;
-    uint64_t features;
-    QVirtQueue *vq;
+    VswapT t;
 
-    vq = vswap_start(dev, t_alloc, &features);
-    g_assert(features & (1ull << VIRTIO_F_VERSION_1));
-    g_assert(features & (1ull << VIRTIO_VSWAP_F_FILL));
-    g_assert(features & (1ull << VIRTIO_VSWAP_F_MQ));
-
+    vswap_start(&t, vswap, t_alloc);
+    g_assert(t.features & (1ull << VIRTIO_F_VERSION_1));
+    g_assert(t.features & (1ull << VIRTIO_VSWAP_F_FILL));
+    g_assert(t.features & (1ull << VIRTIO_VSWAP_F_MQ));
     g_assert_cmpint(qvirtio_config_readq(dev, offsetof(struct virtio_vswap_config,
                                                        capacity)),
                     ==, VSWAP_TEST_CAPACITY);
     g_assert_cmpint(qvirtio_config_readl(dev, offsetof(struct virtio_vswap_config,
                                                        page_size)),
-                    ==, 4096);
+                    ==, PAGE);
     g_assert_cmpint(qvirtio_config_readl(dev, offsetof(struct virtio_vswap_config,
                                                        max_batch)),
                     ==, 256);
     g_assert_cmpint(qvirtio_config_readw(dev, offsetof(struct virtio_vswap_config,
                                                        num_queues)),
                     ==, 1);
-    qvirtqueue_cleanup(dev->bus, vq, t_alloc);
+    vswap_stop(&t);
 }
 
-/* A request of a type the spec does not define completes with UNSUPP. */
+static void round_trip(void *obj, void *data, QGuestAllocator *t_alloc)
+{
+    VswapT t;
+
+    vswap_start(&t, obj, t_alloc);
+    vswap_write_one(&t, 7, 1);
+    vswap_check_one(&t, 7, 1);
+    /* Overwrite: the new page wins. */
+    vswap_write_one(&t, 7, 2);
+    vswap_check_one(&t, 7, 2);
+    vswap_stop(&t);
+}
+
+/* Discontiguous slots in one request, read back in another order. */
+static void batch(void *obj, void *data, QGuestAllocator *t_alloc)
+{
+    static const uint64_t slots[] = { 900, 3, 4095, 17, 2048, 0, 511, 1234 };
+    uint64_t rslots[G_N_ELEMENTS(slots)];
+    enum { N = G_N_ELEMENTS(slots) };
+    g_autofree uint8_t *data_w = g_malloc(N * PAGE);
+    g_autofree uint8_t *data_r = g_malloc(N * PAGE);
+    const uint8_t *pages[N];
+    uint8_t st[N];
+    VswapT t;
+
+    int64_t entries0 = vswap_query_int("write", "entries");
+    int64_t requests0 = vswap_query_int("write", "requests");
+
+    vswap_start(&t, obj, t_alloc);
+    for (unsigned i = 0; i < N; i++) {
+        vswap_page(data_w + i * PAGE, slots[i], 3);
+        pages[i] = data_w + i * PAGE;
+        rslots[i] = slots[N - 1 - i];
+    }
+    g_assert_cmpint(vswap_write(&t, slots, pages, NULL, N, st), ==,
+                    VIRTIO_VSWAP_S_OK);
+    g_assert_cmpint(vswap_read(&t, rslots, N, data_r, st), ==,
+                    VIRTIO_VSWAP_S_OK);
+    for (unsigned i = 0; i < N; i++) {
+        g_assert_cmpint(st[i], ==, VIRTIO_VSWAP_S_OK);
+        g_assert(memcmp(data_r + i * PAGE, data_w + (N - 1 - i) * PAGE,
+                        PAGE) == 0);
+    }
+    g_assert_cmpint(vswap_query_int("write", "entries") - entries0, ==, N);
+    g_assert_cmpint(vswap_query_int("write", "requests") - requests0, ==, 1);
+    vswap_stop(&t);
+}
+
+/* Fill pages cost no payload, and zero pages with payload are found too. */
+static void fill_pages(void *obj, void *data, QGuestAllocator *t_alloc)
+{
+    uint64_t slots[3] = { 10, 11, 12 };
+    uint32_t fills[3] = { 0, 0xdeadbeef, 0 };
+    uint8_t zero[PAGE] = { 0 };
+    const uint8_t *pages[3] = { NULL, NULL, zero };
+    g_autofree uint8_t *buf = g_malloc(3 * PAGE);
+    uint8_t st[3];
+    VswapT t;
+
+    vswap_start(&t, obj, t_alloc);
+    g_assert_cmpint(vswap_write(&t, slots, pages, fills, 3, st), ==,
+                    VIRTIO_VSWAP_S_OK);
+    g_assert_cmpint(vswap_read(&t, slots, 3, buf, st), ==, VIRTIO_VSWAP_S_OK);
+    for (unsigned i = 0; i < PAGE; i += 4) {
+        g_assert_cmphex((uint32_t)ldl_le_p(buf + i), ==, 0);
+        g_assert_cmphex((uint32_t)ldl_le_p(buf + PAGE + i), ==, 0xdeadbeef);
+        g_assert_cmphex((uint32_t)ldl_le_p(buf + 2 * PAGE + i), ==, 0);
+    }
+    g_assert_cmpint(vswap_query_int("pages-fill", NULL), ==, 3);
+    g_assert_cmpint(vswap_query_int("pages-mem", NULL), ==, 0);
+    g_assert_cmpint(vswap_query_int("payload-bytes", NULL), ==, 0);
+    vswap_stop(&t);
+}
+
+/* Discarded and never-written slots read back as zeroes, UNMAPPED. */
+static void discard(void *obj, void *data, QGuestAllocator *t_alloc)
+{
+    uint64_t slots[3] = { 1, 3, 100 };
+    uint8_t buf[3 * PAGE], st[3];
+    int64_t unmapped0 = vswap_query_int("read-unmapped", NULL);
+    VswapT t;
+
+    vswap_start(&t, obj, t_alloc);
+    for (uint64_t s = 0; s < 6; s++) {
+        vswap_write_one(&t, s, 1);
+    }
+    g_assert_cmpint(vswap_discard(&t, 2, 3), ==, VIRTIO_VSWAP_S_OK);
+    g_assert_cmpint(vswap_read(&t, slots, 3, buf, st), ==, VIRTIO_VSWAP_S_OK);
+    g_assert_cmpint(st[0], ==, VIRTIO_VSWAP_S_OK);
+    g_assert_cmpint(st[1], ==, VIRTIO_VSWAP_S_UNMAPPED);
+    g_assert_cmpint(st[2], ==, VIRTIO_VSWAP_S_UNMAPPED);
+    g_assert(buffer_is_zero(buf + PAGE, 2 * PAGE));
+    vswap_check_one(&t, 5, 1);
+    g_assert_cmpint(vswap_query_int("pages-mem", NULL), ==, 3);
+    g_assert_cmpint(vswap_query_int("read-unmapped", NULL) - unmapped0, ==, 2);
+    vswap_stop(&t);
+}
+
+static void capacity_limit(void *obj, void *data, QGuestAllocator *t_alloc)
+{
+    uint64_t slots[2] = { VSWAP_TEST_CAPACITY - 1, VSWAP_TEST_CAPACITY };
+    uint8_t page[PAGE];
+    const uint8_t *pages[2] = { page, page };
+    uint8_t st[2];
+    VswapT t;
+
+    vswap_start(&t, obj, t_alloc);
+    vswap_page(page, VSWAP_TEST_CAPACITY - 1, 1);
+    g_assert_cmpint(vswap_write(&t, slots, pages, NULL, 2, st), ==,
+                    VIRTIO_VSWAP_S_INVAL);
+    g_assert_cmpint(st[0], ==, VIRTIO_VSWAP_S_OK);
+    g_assert_cmpint(st[1], ==, VIRTIO_VSWAP_S_INVAL);
+    g_assert_cmpint(vswap_discard(&t, VSWAP_TEST_CAPACITY - 1, 2), ==,
+                    VIRTIO_VSWAP_S_INVAL);
+    g_assert_cmpint(vswap_discard(&t, UINT64_MAX, 2), ==, VIRTIO_VSWAP_S_INVAL);
+    g_assert_cmpint(vswap_discard(&t, 0, 0), ==, VIRTIO_VSWAP_S_INVAL);
+    vswap_check_one(&t, VSWAP_TEST_CAPACITY - 1, 1);
+    vswap_stop(&t);
+}
+
+/* A request type the spec does not define completes with UNSUPP. */
 static void unknown_type(void *obj, void *data, QGuestAllocator *t_alloc)
 {
-    QVirtioVswap *vswap = obj;
-    QVirtioDevice *dev = vswap->vdev;
+    g_autoptr(GByteArray) out = g_byte_array_new();
+    uint8_t in[2];
+    VswapT t;
+
+    vswap_start(&t, obj, t_alloc);
+    vswap_hdr(out, 0x7f, 1);
+    g_assert_cmpint(vswap_do(&t, out->data, out->len, in, 2), ==,
+                    VIRTIO_VSWAP_S_UNSUPP);
+    vswap_stop(&t);
+}
+
+static void assert_alive(void)
+{
+    QDict *resp = qtest_qmp(global_qtest, "{'execute': 'query-status'}");
+
+    g_assert(qdict_haskey(resp, "return"));
+    qobject_unref(resp);
+}
+
+/* Every malformed request gets an error status; QEMU stays up. */
+static void malformed(void *obj, void *data, QGuestAllocator *t_alloc)
+{
+    g_autofree uint8_t *in = g_malloc(2 * PAGE + 8);
+    uint8_t page[PAGE] = { 1 };
+    VswapT t;
+    int64_t expect_malformed = vswap_query_int("malformed-requests", NULL);
+
+    vswap_start(&t, obj, t_alloc);
+    {   /* count 0, count above max-batch, reserved field set */
+        g_autoptr(GByteArray) out = g_byte_array_new();
+        struct virtio_vswap_req_hdr *hdr;
+
+        vswap_hdr(out, VIRTIO_VSWAP_T_READ, 0);
+        g_assert_cmpint(vswap_do(&t, out->data, out->len, in, 2), ==,
+                        VIRTIO_VSWAP_S_INVAL);
+        hdr = (struct virtio_vswap_req_hdr *)out->data;
+        hdr->count = cpu_to_le32(257);
+        g_assert_cmpint(vswap_do(&t, out->data, out->len, in, 2), ==,
+                        VIRTIO_VSWAP_S_INVAL);
+        hdr->count = cpu_to_le32(UINT32_MAX);
+        g_assert_cmpint(vswap_do(&t, out->data, out->len, in, 2), ==,
+                        VIRTIO_VSWAP_S_INVAL);
+        hdr->count = cpu_to_le32(1);
+        hdr->reserved = cpu_to_le16(1);
+        vswap_slot(out, 0, 0, 0);
+        g_assert_cmpint(vswap_do(&t, out->data, out->len, in, PAGE + 2), ==,
+                        VIRTIO_VSWAP_S_INVAL);
+        expect_malformed += 4;
+    }
+    {   /* a header cut short */
+        uint8_t shorthdr[3] = { 0 };
+
+        g_assert_cmpint(vswap_do(&t, shorthdr, 3, in, 1), ==,
+                        VIRTIO_VSWAP_S_UNSUPP);
+        expect_malformed++;
+    }
+    {   /* descriptor sizes that lie about the payload */
+        g_autoptr(GByteArray) out = g_byte_array_new();
+
+        vswap_hdr(out, VIRTIO_VSWAP_T_WRITE, 1);
+        vswap_slot(out, 5, 0, 0);
+        g_byte_array_append(out, page, PAGE - 1);
+        g_assert_cmpint(vswap_do(&t, out->data, out->len, in, 2), ==,
+                        VIRTIO_VSWAP_S_INVAL);
+        g_byte_array_append(out, page, 2);
+        g_assert_cmpint(vswap_do(&t, out->data, out->len, in, 2), ==,
+                        VIRTIO_VSWAP_S_INVAL);
+        /* WRITE with too much writable space */
+        g_byte_array_set_size(out, out->len - 1);
+        g_assert_cmpint(vswap_do(&t, out->data, out->len, in, 3), ==,
+                        VIRTIO_VSWAP_S_INVAL);
+        expect_malformed += 3;
+    }
+    {   /* READ whose writable part is a page short, or the entries short */
+        g_autoptr(GByteArray) out = g_byte_array_new();
+
+        vswap_hdr(out, VIRTIO_VSWAP_T_READ, 2);
+        vswap_slot(out, 5, 0, 0);
+        vswap_slot(out, 6, 0, 0);
+        g_assert_cmpint(vswap_do(&t, out->data, out->len, in, PAGE + 3), ==,
+                        VIRTIO_VSWAP_S_INVAL);
+        g_assert_cmpint(vswap_do(&t, out->data, out->len - 1, in,
+                                 2 * PAGE + 3), ==, VIRTIO_VSWAP_S_INVAL);
+        expect_malformed += 2;
+    }
+    {   /* bad entries: flags on READ, unknown flag, fill without flag */
+        g_autoptr(GByteArray) out = g_byte_array_new();
+        uint8_t *st = in + 2 * PAGE;
+
+        vswap_hdr(out, VIRTIO_VSWAP_T_READ, 2);
+        vswap_slot(out, 5, VIRTIO_VSWAP_SLOT_F_FILL, 0);
+        vswap_slot(out, 6, 0, 0);
+        g_assert_cmpint(vswap_do(&t, out->data, out->len, in, 2 * PAGE + 3),
+                        ==, VIRTIO_VSWAP_S_INVAL);
+        g_assert_cmpint(st[0], ==, VIRTIO_VSWAP_S_INVAL);
+        g_assert_cmpint(st[1], ==, VIRTIO_VSWAP_S_UNMAPPED);
+
+        g_byte_array_set_size(out, 0);
+        vswap_hdr(out, VIRTIO_VSWAP_T_WRITE, 2);
+        vswap_slot(out, 5, 1u << 7 | VIRTIO_VSWAP_SLOT_F_FILL, 0);
+        vswap_slot(out, 6, 0, 0x1234);
+        g_byte_array_append(out, page, PAGE);
+        g_assert_cmpint(vswap_do(&t, out->data, out->len, in, 3), ==,
+                        VIRTIO_VSWAP_S_INVAL);
+        g_assert_cmpint(in[0], ==, VIRTIO_VSWAP_S_INVAL);
+        g_assert_cmpint(in[1], ==, VIRTIO_VSWAP_S_INVAL);
+    }
+    {   /* a slot repeated within one batch */
+        uint64_t slots[3] = { 8, 9, 8 };
+        const uint8_t *pages[3] = { page, page, page };
+        uint8_t st[3];
+
+        g_assert_cmpint(vswap_write(&t, slots, pages, NULL, 3, st), ==,
+                        VIRTIO_VSWAP_S_INVAL);
+        g_assert_cmpint(st[0], ==, VIRTIO_VSWAP_S_INVAL);
+        g_assert_cmpint(st[1], ==, VIRTIO_VSWAP_S_OK);
+        g_assert_cmpint(st[2], ==, VIRTIO_VSWAP_S_INVAL);
+    }
+    assert_alive();
+    g_assert_cmpint(vswap_query_int("malformed-requests", NULL), ==,
+                    expect_malformed);
+    /* The device still works. */
+    vswap_write_one(&t, 42, 1);
+    vswap_check_one(&t, 42, 1);
+    vswap_stop(&t);
+}
+
+/* A request with nothing writable is a protocol violation: virtio_error. */
+static void no_status_byte(void *obj, void *data, QGuestAllocator *t_alloc)
+{
     QTestState *qts = global_qtest;
-    struct virtio_vswap_req_hdr hdr = {
-        .type = cpu_to_le16(0x7f),
-        .count = cpu_to_le32(1),
-    };
-    uint64_t features, addr;
-    uint32_t head, len;
-    QVirtQueue *vq;
+    g_autoptr(GByteArray) out = g_byte_array_new();
+    uint64_t addr;
+    uint32_t head;
+    VswapT t;
 
-    vq = vswap_start(dev, t_alloc, &features);
-    addr = guest_alloc(t_alloc, sizeof(hdr) + 2);
-    memwrite(addr, &hdr, sizeof(hdr));
-    writeb(addr + sizeof(hdr) + 1, 0xff);
-
-    head = qvirtqueue_add(qts, vq, addr, sizeof(hdr), false, true);
-    qvirtqueue_add(qts, vq, addr + sizeof(hdr), 2, true, false);
-    qvirtqueue_kick(qts, dev, vq, head);
-    qvirtio_wait_used_elem(qts, dev, vq, head, &len, VSWAP_TEST_TIMEOUT_US);
-
-    g_assert_cmpint(readb(addr + sizeof(hdr) + 1), ==, VIRTIO_VSWAP_S_UNSUPP);
+    vswap_start(&t, obj, t_alloc);
+    vswap_hdr(out, VIRTIO_VSWAP_T_DISCARD, 1);
+    addr = guest_alloc(t_alloc, out->len);
+    memwrite(addr, out->data, out->len);
+    head = qvirtqueue_add(qts, t.vq, addr, out->len, false, false);
+    qvirtqueue_kick(qts, t.dev, t.vq, head);
+    /* The device marks itself broken (NEEDS_RESET); QEMU lives on. */
+    for (int i = 0; i < 1000; i++) {
+        if (t.dev->bus->get_status(t.dev) & VIRTIO_CONFIG_S_NEEDS_RESET) {
+            break;
+        }
+        g_usleep(1000);
+    }
+    g_assert(t.dev->bus->get_status(t.dev) & VIRTIO_CONFIG_S_NEEDS_RESET);
+    assert_alive();
     guest_free(t_alloc, addr);
-    qvirtqueue_cleanup(dev->bus, vq, t_alloc);
+}
+
+/* Counters in query-vswap match the requests sent (counted since creation). */
+static int64_t vswap_stat(QDict *info, const char *type, const char *key)
+{
+    return qdict_get_int(qdict_get_qdict(info, type), key);
+}
+
+static void stats(void *obj, void *data, QGuestAllocator *t_alloc)
+{
+    uint64_t slots[4] = { 1, 2, 3, 4 };
+    g_autofree uint8_t *buf = g_malloc(4 * PAGE);
+    QDict *before = vswap_query(), *info;
+    VswapT t;
+
+    vswap_start(&t, obj, t_alloc);
+    for (uint64_t s = 1; s <= 4; s++) {
+        vswap_write_one(&t, s, 1);
+    }
+    g_assert_cmpint(vswap_read(&t, slots, 4, buf, NULL), ==,
+                    VIRTIO_VSWAP_S_OK);
+    g_assert_cmpint(vswap_discard(&t, 3, 10), ==, VIRTIO_VSWAP_S_OK);
+
+    info = vswap_query();
+    g_assert_cmpint(vswap_stat(info, "write", "requests") -
+                    vswap_stat(before, "write", "requests"), ==, 4);
+    g_assert_cmpint(vswap_stat(info, "read", "requests") -
+                    vswap_stat(before, "read", "requests"), ==, 1);
+    g_assert_cmpint(vswap_stat(info, "read", "entries") -
+                    vswap_stat(before, "read", "entries"), ==, 4);
+    g_assert_cmpint(vswap_stat(info, "discard", "entries") -
+                    vswap_stat(before, "discard", "entries"), ==, 1);
+    g_assert_cmpint(vswap_stat(info, "write", "errors") -
+                    vswap_stat(before, "write", "errors"), ==, 0);
+    g_assert_cmpint(vswap_stat(info, "write", "latency-p99-us"), >, 0);
+    g_assert_cmpint(qdict_get_int(info, "pages-mem"), ==, 2);
+    g_assert_cmpint(qdict_get_int(info, "capacity"), ==, VSWAP_TEST_CAPACITY);
+    g_assert_cmpfloat(qdict_get_double(info, "compression-ratio"), >, 1.5);
+    qobject_unref(info);
+    qobject_unref(before);
+    vswap_stop(&t);
+}
+
+/* Reset drops every slot. */
+static void reset(void *obj, void *data, QGuestAllocator *t_alloc)
+{
+    QVirtioVswap *vswap = obj;
+    uint8_t page[PAGE], st;
+    uint64_t slot = 3;
+    VswapT t;
+
+    vswap_start(&t, vswap, t_alloc);
+    vswap_write_one(&t, 3, 1);
+    vswap_stop(&t);
+    qvirtio_start_device(vswap->vdev);
+    vswap_start(&t, vswap, t_alloc);
+    g_assert_cmpint(vswap_read(&t, &slot, 1, page, &st), ==, VIRTIO_VSWAP_S_OK);
+    g_assert_cmpint(st, ==, VIRTIO_VSWAP_S_UNMAPPED);
+    g_assert_cmpint(vswap_query_int("pages-mem", NULL), ==, 0);
+    vswap_stop(&t);
+}
+
+/*
+ * With a memory budget of two segments, pages go to the store file; a
+ * compaction pass then runs while the guest keeps writing and reading.
+ */
+static void compact_during_io(void *obj, void *data, QGuestAllocator *t_alloc)
+{
+    enum { N = 512, B = 16 };
+    g_autofree uint8_t *data_w = g_malloc(B * PAGE);
+    const uint8_t *pages[B];
+    uint64_t slots[B];
+    QDict *ev;
+    VswapT t;
+
+    vswap_start(&t, obj, t_alloc);
+    for (uint64_t base = 0; base < N; base += B) {
+        for (unsigned i = 0; i < B; i++) {
+            slots[i] = base + i;
+            vswap_page(data_w + i * PAGE, slots[i], 1);
+            pages[i] = data_w + i * PAGE;
+        }
+        g_assert_cmpint(vswap_write(&t, slots, pages, NULL, B, NULL), ==,
+                        VIRTIO_VSWAP_S_OK);
+    }
+    g_assert_cmpint(vswap_query_int("writeback-pages", NULL), >, 0);
+    /* Free three quarters of every segment. */
+    for (uint64_t s = 0; s < N; s += 4) {
+        g_assert_cmpint(vswap_discard(&t, s + 1, 3), ==, VIRTIO_VSWAP_S_OK);
+    }
+    qtest_qmp_assert_success(global_qtest,
+                             "{'execute': 'vswap-compact',"
+                             " 'arguments': {'full': true}}");
+    /* Guest I/O goes on while the pass runs. */
+    for (uint64_t s = 1; s < N; s += 32) {
+        vswap_write_one(&t, s, 2);
+        vswap_check_one(&t, s - 1, 1);
+    }
+    ev = qtest_qmp_eventwait_ref(global_qtest, "VSWAP_COMPACT_COMPLETED");
+    qobject_unref(ev);
+    for (uint64_t s = 0; s < N; s += 4) {
+        vswap_check_one(&t, s, 1);
+    }
+    for (uint64_t s = 1; s < N; s += 32) {
+        vswap_check_one(&t, s, 2);
+    }
+    g_assert_cmpint(vswap_query_int("compactions", NULL), >=, 1);
+    g_assert_cmpint(vswap_query_int("compacted-bytes", NULL), >, 0);
+    g_assert_cmpint(vswap_query_int("checksum-errors", NULL), ==, 0);
+    vswap_stop(&t);
+}
+
+static void vswap_unlink_store(void *path)
+{
+    unlink(path);
+    g_free(path);
+}
+
+/* Add a disk-backed store with a tiny memory budget to the command line. */
+static void *vswap_disk_store_before(GString *cmd_line, void *arg)
+{
+    char *path = g_strdup_printf("%s/qtest-vswap-XXXXXX", g_get_tmp_dir());
+    int fd = g_mkstemp(path);
+
+    g_assert_cmpint(fd, >=, 0);
+    close(fd);
+    unlink(path);
+    g_string_append_printf(cmd_line,
+                           " -object vswap-store,id=vs0,path=%s,size=%d,"
+                           "segment-size=65536,mem-budget=131072", path,
+                           VSWAP_TEST_CAPACITY * PAGE);
+    g_test_queue_destroy(vswap_unlink_store, path);
+    return arg;
 }
 
 static void register_virtio_vswap_test(void)
@@ -92,9 +656,24 @@ static void register_virtio_vswap_test(void)
     QOSGraphTestOptions opts = {
         .edge.extra_device_opts = "capacity=4096",
     };
+    QOSGraphTestOptions disk_opts = {
+        .before = vswap_disk_store_before,
+        .edge.extra_device_opts = "store=vs0",
+    };
 
     qos_add_test("config", "virtio-vswap", config, &opts);
+    qos_add_test("round-trip", "virtio-vswap", round_trip, &opts);
+    qos_add_test("batch", "virtio-vswap", batch, &opts);
+    qos_add_test("fill-pages", "virtio-vswap", fill_pages, &opts);
+    qos_add_test("discard", "virtio-vswap", discard, &opts);
+    qos_add_test("capacity", "virtio-vswap", capacity_limit, &opts);
     qos_add_test("unknown-type", "virtio-vswap", unknown_type, &opts);
+    qos_add_test("malformed", "virtio-vswap", malformed, &opts);
+    qos_add_test("no-status-byte", "virtio-vswap", no_status_byte, &opts);
+    qos_add_test("stats", "virtio-vswap", stats, &opts);
+    qos_add_test("reset", "virtio-vswap", reset, &opts);
+    qos_add_test("compact-during-io", "virtio-vswap", compact_during_io,
+                 &disk_opts);
 }
 
 libqos_init(register_virtio_vswap_test);
