@@ -559,6 +559,26 @@ static void stats(void *obj, void *data, QGuestAllocator *t_alloc)
     vswap_stop(&t);
 }
 
+/* With num-queues=2, the second queue serves requests on its own. */
+static void multiqueue(void *obj, void *data, QGuestAllocator *t_alloc)
+{
+    QVirtioVswap *vswap = obj;
+    VswapT t, t1;
+
+    vswap_start(&t, vswap, t_alloc);
+    g_assert_cmpint(qvirtio_config_readw(t.dev,
+                        offsetof(struct virtio_vswap_config, num_queues)),
+                    ==, 2);
+    t1 = t;
+    t1.vq = qvirtqueue_setup(t.dev, t_alloc, 1);
+    vswap_write_one(&t1, 77, 1);
+    vswap_check_one(&t, 77, 1);
+    vswap_write_one(&t, 78, 2);
+    vswap_check_one(&t1, 78, 2);
+    qvirtqueue_cleanup(t.dev->bus, t1.vq, t_alloc);
+    vswap_stop(&t);
+}
+
 /* Reset drops every slot. */
 static void reset(void *obj, void *data, QGuestAllocator *t_alloc)
 {
@@ -656,6 +676,9 @@ static void register_virtio_vswap_test(void)
     QOSGraphTestOptions opts = {
         .edge.extra_device_opts = "capacity=4096",
     };
+    QOSGraphTestOptions mq_opts = {
+        .edge.extra_device_opts = "capacity=4096,num-queues=2",
+    };
     QOSGraphTestOptions disk_opts = {
         .before = vswap_disk_store_before,
         .edge.extra_device_opts = "store=vs0",
@@ -672,6 +695,7 @@ static void register_virtio_vswap_test(void)
     qos_add_test("no-status-byte", "virtio-vswap", no_status_byte, &opts);
     qos_add_test("stats", "virtio-vswap", stats, &opts);
     qos_add_test("reset", "virtio-vswap", reset, &opts);
+    qos_add_test("multiqueue", "virtio-vswap", multiqueue, &mq_opts);
     qos_add_test("compact-during-io", "virtio-vswap", compact_during_io,
                  &disk_opts);
 }
