@@ -200,7 +200,9 @@ standard_header
 configure
 log "building qemu-system-x86_64 and qtests"
 set +e
-ninja -C "$qbuild" qemu-system-x86_64 tests/qtest/qos-test "$@" | grep -v '^\['
+ninja -C "$qbuild" qemu-system-x86_64 tests/qtest/qos-test \
+    tests/qtest/vswap-migration-test "$@" |
+    grep -v -e '^\[' -e 'WARNING: Source item .* cannot be converted to File'
 rc=${PIPESTATUS[0]}
 set -e
 if [ "$rc" -ne 0 ]; then

@@ -6,7 +6,8 @@
 #   unit-asan  the same tests built with AddressSanitizer + UBSan
 #   qtest      QEMU's qos-test with the vswap device overlaid: our device
 #              tests plus QEMU's own virtio-blk-pci etc., which prove that
-#              the wiring breaks nothing
+#              the wiring breaks nothing; and vswap-migration-test (two
+#              QEMUs)
 #
 # Usage: scripts/check.sh [suite...]   (default: all suites)
 # Exit status: 0 when every suite passed.
@@ -57,16 +58,19 @@ suite_unit_asan() {
 }
 
 suite_qtest() {
-    local start=$SECONDS rc tap=$build/qos-test.tap
+    local start=$SECONDS rc=0 tap=$build/qos-test.tap mtap=$build/vswap-migration-test.tap
     bash scripts/build-qemu.sh || { record qtest 1 0 1 0 $((SECONDS - start)); return; }
     (cd "$build/qemu" &&
         QTEST_QEMU_BINARY=./qemu-system-x86_64 \
-        timeout 900 ./tests/qtest/qos-test --tap -k) > "$tap" 2>&1
-    rc=$?
-    grep -E '^(not )?ok' "$tap" | grep -i vswap
-    grep -E '^not ok' "$tap"
-    record qtest "$rc" "$(grep -c '^ok' "$tap")" "$(grep -c '^not ok' "$tap")" \
-        "$(grep -c '^ok .*# SKIP' "$tap")" $((SECONDS - start))
+        timeout 900 ./tests/qtest/qos-test --tap -k) > "$tap" 2>&1 || rc=1
+    (cd "$build/qemu" &&
+        QTEST_QEMU_BINARY=./qemu-system-x86_64 \
+        timeout 600 ./tests/qtest/vswap-migration-test --tap -k) > "$mtap" 2>&1 || rc=1
+    cat "$tap" "$mtap" | grep -E '^(not )?ok' | grep -i vswap
+    cat "$tap" "$mtap" | grep -E '^not ok'
+    record qtest "$rc" "$(cat "$tap" "$mtap" | grep -c '^ok')" \
+        "$(cat "$tap" "$mtap" | grep -c '^not ok')" \
+        "$(cat "$tap" "$mtap" | grep -c '^ok .*# SKIP')" $((SECONDS - start))
 }
 
 bash scripts/install-deps.sh || exit 1

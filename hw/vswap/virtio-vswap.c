@@ -28,11 +28,11 @@
 #include "qapi/qapi-events-vswap.h"
 #include "hw/qdev-properties.h"
 #include "hw/virtio/virtio.h"
-#include "migration/blocker.h"
 #include "migration/vmstate.h"
 #include "block/aio.h"
 #include "trace.h"
 #include "virtio-vswap.h"
+#include "virtio-vswap-migration.h"
 #include "vswap-qmp.h"
 
 typedef struct VirtIOVswapReq {
@@ -640,13 +640,6 @@ static void virtio_vswap_device_realize(DeviceState *dev, Error **errp)
         !virtio_vswap_attach_store(s, errp)) {
         return;
     }
-    /* Stored pages do not travel with the VM until migration support lands. */
-    error_setg(&s->migration_blocker,
-               "virtio-vswap does not support migration of stored pages yet");
-    if (migrate_add_blocker(&s->migration_blocker, errp) < 0) {
-        goto fail_store;
-    }
-
     virtio_init(vdev, VIRTIO_ID_VSWAP, sizeof(struct virtio_vswap_config));
     s->vqs = g_new0(VirtQueue *, s->conf.num_queues);
     for (unsigned i = 0; i < s->conf.num_queues; i++) {
@@ -658,14 +651,7 @@ static void virtio_vswap_device_realize(DeviceState *dev, Error **errp)
     aio_set_fd_handler(s->ctx, vswap_store_fd(s->store),
                        virtio_vswap_store_event, NULL, NULL, NULL, s);
     vswap_qmp_register(virtio_vswap_user_device(s), &virtio_vswap_qmp_ops, s);
-    return;
-
-fail_store:
-    if (s->conf.store) {
-        s->conf.store->in_use = false;
-    }
-    vswap_store_close(s->own_store);
-    s->own_store = s->store = NULL;
+    virtio_vswap_migration_init(s);
 }
 
 static void virtio_vswap_device_unrealize(DeviceState *dev)
@@ -673,6 +659,7 @@ static void virtio_vswap_device_unrealize(DeviceState *dev)
     VirtIODevice *vdev = VIRTIO_DEVICE(dev);
     VirtIOVswap *s = VIRTIO_VSWAP(dev);
 
+    virtio_vswap_migration_cleanup(s);
     vswap_qmp_unregister(virtio_vswap_user_device(s));
     /* Every request completes before the queues go away. */
     vswap_store_drain(s->store);
@@ -685,7 +672,6 @@ static void virtio_vswap_device_unrealize(DeviceState *dev)
     g_free(s->vqs);
     s->vqs = NULL;
     virtio_cleanup(vdev);
-    migrate_del_blocker(&s->migration_blocker);
     if (s->conf.store) {
         vswap_store_discard(s->store, 0, s->capacity);
         s->conf.store->in_use = false;

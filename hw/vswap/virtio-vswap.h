@@ -61,7 +61,11 @@ struct VirtIOVswap {
     size_t inflight_bytes;  /* bounce buffers of requests in flight */
     unsigned inflight;      /* requests in flight */
     bool queues_stalled;    /* a queue stopped at the in-flight limit */
-    Error *migration_blocker;
+    /* Migration of the store (virtio-vswap-migration.c); not migrated. */
+    VMChangeStateEntry *vmstate_change;
+    uint8_t *mig_buf;           /* one record's payload */
+    uint64_t mig_pending;       /* dirty slots left; atomic */
+    uint64_t mig_avg_record;    /* average payload bytes; atomic */
     VirtIOVswapTypeStats stats[3];  /* by VIRTIO_VSWAP_T_*; not migrated */
     uint64_t malformed;     /* requests answered UNSUPP or INVAL */
 };

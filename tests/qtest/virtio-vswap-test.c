@@ -57,6 +57,12 @@ static uint8_t vswap_do(VswapT *t, const void *out, size_t out_len, void *in,
     g_autofree uint8_t *poison = g_malloc(in_len);
     uint32_t head;
 
+    /*
+     * libqos hands out descriptors without ever wrapping; requests here go
+     * one at a time, so every descriptor is free again.
+     */
+    t->vq->free_head = 0;
+    t->vq->num_free = t->vq->size;
     memset(poison, 0xa5, in_len);
     memwrite(addr, out, out_len);
     memwrite(addr + out_len, poison, in_len);

@@ -1,0 +1,460 @@
+/*
+ * Migration qtest of virtio-vswap: two QEMUs, pages written through the
+ * virtqueue on the source are read back through it on the destination.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include "qemu/osdep.h"
+#include "libqtest.h"
+#include "qemu/bswap.h"
+#include "qemu/cutils.h"
+#include "qobject/qdict.h"
+#include "qobject/qlist.h"
+#include "libqos/malloc-pc.h"
+#include "libqos/pci-pc.h"
+#include "libqos/qgraph.h"
+#include "libqos/virtio.h"
+#include "libqos/virtio-pci.h"
+#include "standard-headers/linux/virtio_vswap.h"
+
+#define PAGE 4096
+#define CAPACITY 8192
+#define TIMEOUT_US (60 * 1000 * 1000)
+
+/* One QEMU with a virtio-vswap-pci device driven like a guest driver. */
+typedef struct Vm {
+    QTestState *qts;
+    QGuestAllocator *alloc;     /* shared: guest RAM migrates with the VM */
+    QPCIBus *bus;
+    QVirtioPCIDevice *dev;
+    QVirtQueue *vq;
+    char *store;                /* store file */
+} Vm;
+
+static QGuestAllocator test_alloc;
+
+static void vm_start(Vm *vm, const char *extra, bool incoming)
+{
+    vm->store = g_strdup_printf("%s/vswap-mig-XXXXXX", g_get_tmp_dir());
+    close(g_mkstemp(vm->store));
+    unlink(vm->store);
+    vm->qts = qtest_initf("-M pc -m 64 -nodefaults %s"
+                          " -object vswap-store,id=vs0,path=%s,size=%d,"
+                          "segment-size=65536,mem-budget=131072"
+                          " -device virtio-vswap-pci,id=vswap0,store=vs0,"
+                          "addr=04.0 %s",
+                          incoming ? "-incoming defer" : "", vm->store,
+                          CAPACITY * PAGE, extra ? extra : "");
+    vm->alloc = &test_alloc;
+    if (!incoming) {
+        pc_alloc_init(vm->alloc, vm->qts, ALLOC_NO_FLAGS);
+    }
+    vm->bus = qpci_new_pc(vm->qts, vm->alloc);
+}
+
+/* Find the device and enable its BARs (the same addresses on both sides). */
+static void vm_find_device(Vm *vm)
+{
+    QPCIAddress addr = { .devfn = QPCI_DEVFN(4, 0) };
+
+    vm->dev = virtio_pci_new(vm->bus, &addr);
+    g_assert(vm->dev);
+    qvirtio_pci_device_enable(vm->dev);
+}
+
+static void vm_driver_start(Vm *vm)
+{
+    QVirtioDevice *vdev;
+
+    vm_find_device(vm);
+    vdev = &vm->dev->vdev;
+    qvirtio_start_device(vdev);
+    qvirtio_set_features(vdev, qvirtio_get_features(vdev) &
+                         ((1ull << VIRTIO_F_VERSION_1) |
+                          (1ull << VIRTIO_VSWAP_F_FILL)));
+    vm->vq = qvirtqueue_setup(vdev, vm->alloc, 0);
+    qvirtio_set_driver_ok(vdev);
+}
+
+/* The destination takes over the source's queue, as a guest would. */
+static void vm_driver_adopt(Vm *dst, Vm *src)
+{
+    vm_find_device(dst);
+    dst->vq = src->vq;
+    dst->vq->vdev = &dst->dev->vdev;
+    src->vq = NULL;
+}
+
+static void vm_stop(Vm *vm)
+{
+    if (vm->dev) {
+        /* Disables the device (unmaps its BAR) and frees it. */
+        qos_object_destroy(&vm->dev->obj);
+    }
+    qpci_free_pc(vm->bus);
+    qtest_quit(vm->qts);
+    unlink(vm->store);
+    g_free(vm->store);
+}
+
+static uint8_t vm_do(Vm *vm, const void *out, size_t out_len, void *in,
+                     size_t in_len)
+{
+    uint64_t addr = guest_alloc(vm->alloc, out_len + in_len);
+    QVirtioDevice *vdev = &vm->dev->vdev;
+    uint32_t head;
+
+    /*
+     * libqos hands out descriptors without ever wrapping; requests here go
+     * one at a time, so every descriptor is free again.
+     */
+    vm->vq->free_head = 0;
+    vm->vq->num_free = vm->vq->size;
+    qtest_memwrite(vm->qts, addr, out, out_len);
+    head = qvirtqueue_add(vm->qts, vm->vq, addr, out_len, false, true);
+    qvirtqueue_add(vm->qts, vm->vq, addr + out_len, in_len, true, false);
+    qvirtqueue_kick(vm->qts, vdev, vm->vq, head);
+    qvirtio_wait_used_elem(vm->qts, vdev, vm->vq, head, NULL, TIMEOUT_US);
+    qtest_memread(vm->qts, addr + out_len, in, in_len);
+    guest_free(vm->alloc, addr);
+    return ((uint8_t *)in)[in_len - 1];
+}
+
+/*
+ * Page contents by (slot, version): version 0 is a zero page, odd
+ * versions compress well, even ones are random (stored raw).
+ */
+static void make_page(uint8_t *page, uint64_t slot, unsigned ver)
+{
+    GRand *rand = g_rand_new_with_seed(slot * 7919 + ver);
+
+    memset(page, 0, PAGE);
+    if (ver == 0) {
+        g_rand_free(rand);
+        return;
+    }
+    for (unsigned i = 0; i < PAGE; i += 4) {
+        uint32_t v = g_rand_int(rand);
+
+        if (ver % 2) {
+            v &= 0x0f0f;
+        }
+        memcpy(page + i, &v, 4);
+    }
+    memcpy(page, &slot, sizeof(slot));
+    g_rand_free(rand);
+}
+
+static void vm_write(Vm *vm, uint64_t slot, unsigned ver)
+{
+    struct {
+        struct virtio_vswap_req_hdr hdr;
+        struct virtio_vswap_slot ent;
+        uint8_t page[PAGE];
+    } QEMU_PACKED req = {
+        .hdr = { .type = cpu_to_le16(VIRTIO_VSWAP_T_WRITE),
+                 .count = cpu_to_le32(1) },
+        .ent = { .slot = cpu_to_le64(slot) },
+    };
+    uint8_t in[2];
+
+    make_page(req.page, slot, ver);
+    g_assert_cmpint(vm_do(vm, &req, sizeof(req), in, 2), ==, VIRTIO_VSWAP_S_OK);
+}
+
+static void vm_discard(Vm *vm, uint64_t slot)
+{
+    struct {
+        struct virtio_vswap_req_hdr hdr;
+        struct virtio_vswap_range r;
+    } QEMU_PACKED req = {
+        .hdr = { .type = cpu_to_le16(VIRTIO_VSWAP_T_DISCARD),
+                 .count = cpu_to_le32(1) },
+        .r = { .start = cpu_to_le64(slot), .count = cpu_to_le64(1) },
+    };
+    uint8_t in[2];
+
+    g_assert_cmpint(vm_do(vm, &req, sizeof(req), in, 2), ==, VIRTIO_VSWAP_S_OK);
+}
+
+/* Check @slot holds version @ver (-1: nothing). */
+static void vm_check(Vm *vm, uint64_t slot, int ver)
+{
+    struct {
+        struct virtio_vswap_req_hdr hdr;
+        struct virtio_vswap_slot ent;
+    } QEMU_PACKED req = {
+        .hdr = { .type = cpu_to_le16(VIRTIO_VSWAP_T_READ),
+                 .count = cpu_to_le32(1) },
+        .ent = { .slot = cpu_to_le64(slot) },
+    };
+    uint8_t in[PAGE + 2], want[PAGE];
+
+    g_assert_cmpint(vm_do(vm, &req, sizeof(req), in, sizeof(in)), ==,
+                    VIRTIO_VSWAP_S_OK);
+    if (ver < 0) {
+        g_assert_cmpint(in[PAGE], ==, VIRTIO_VSWAP_S_UNMAPPED);
+        return;
+    }
+    g_assert_cmpint(in[PAGE], ==, VIRTIO_VSWAP_S_OK);
+    make_page(want, slot, ver);
+    if (memcmp(in, want, PAGE)) {
+        g_error("slot %" PRIu64 ": page differs from version %d", slot, ver);
+    }
+}
+
+static char *migrate_status(QTestState *qts)
+{
+    QDict *resp = qtest_qmp(qts, "{'execute': 'query-migrate'}");
+    QDict *ret = qdict_get_qdict(resp, "return");
+    char *status = g_strdup(qdict_haskey(ret, "status") ?
+                            qdict_get_str(ret, "status") : "none");
+
+    qobject_unref(resp);
+    return status;
+}
+
+/* Poll until the migration status is one of @a, @b; returns it. */
+static char *wait_status(QTestState *qts, const char *a, const char *b)
+{
+    for (int i = 0; i < 60000; i++) {
+        char *st = migrate_status(qts);
+
+        if (!strcmp(st, a) || (b && !strcmp(st, b))) {
+            return st;
+        }
+        g_free(st);
+        g_usleep(1000);
+    }
+    g_error("migration never reached '%s'", a);
+}
+
+static bool vm_running(QTestState *qts)
+{
+    QDict *resp = qtest_qmp(qts, "{'execute': 'query-status'}");
+    bool running = qdict_get_bool(qdict_get_qdict(resp, "return"), "running");
+
+    qobject_unref(resp);
+    return running;
+}
+
+static void set_bandwidth(QTestState *qts, uint64_t bytes_per_s)
+{
+    qtest_qmp_assert_success(qts, "{'execute': 'migrate-set-parameters',"
+                             " 'arguments': {'max-bandwidth': %" PRIu64 "}}",
+                             bytes_per_s);
+}
+
+static int64_t query_int(QTestState *qts, const char *key)
+{
+    QDict *resp = qtest_qmp(qts, "{'execute': 'query-vswap'}");
+    QDict *info = qobject_to(QDict, qlist_peek(qdict_get_qlist(resp,
+                                                               "return")));
+    int64_t v = qdict_get_int(info, key);
+
+    qobject_unref(resp);
+    return v;
+}
+
+/* Slot s holds version vers[s] (-1: nothing) on whichever side is live. */
+static void write_initial(Vm *src, int *vers, unsigned n)
+{
+    for (unsigned s = 0; s < n; s++) {
+        vers[s] = s % 10 == 0 ? 0 : (int)(1 + s % 2);
+        vm_write(src, s, vers[s]);
+    }
+}
+
+static void check_all(Vm *vm, const int *vers, unsigned n)
+{
+    for (unsigned s = 0; s < n; s++) {
+        vm_check(vm, s, vers[s]);
+    }
+}
+
+/* Pages written before and during migration arrive intact. */
+static void test_migrate_live(void)
+{
+    enum { N = 400 };
+    g_autofree char *uri = g_strdup_printf("unix:%s/vswap-mig-%d.sock",
+                                           g_get_tmp_dir(), getpid());
+    int vers[N];
+    Vm src = { 0 }, dst = { 0 };
+    g_autofree char *st = NULL;
+    unsigned round;
+
+    vm_start(&src, NULL, false);
+    vm_driver_start(&src);
+    write_initial(&src, vers, N);
+    g_assert_cmpint(query_int(src.qts, "pages-disk"), >, 0);
+
+    vm_start(&dst, NULL, true);
+    qtest_qmp_assert_success(dst.qts, "{'execute': 'migrate-incoming',"
+                             " 'arguments': {'uri': %s}}", uri);
+    /*
+     * Slow enough that the guest's writes land while pages move, and that
+     * switchover cannot start meanwhile (a real guest is stopped then).
+     */
+    set_bandwidth(src.qts, 128 * 1024);
+    qtest_qmp_assert_success(src.qts, "{'execute': 'migrate',"
+                             " 'arguments': {'uri': %s}}", uri);
+    g_free(wait_status(src.qts, "active", NULL));
+    for (round = 0; round < 40; round++) {
+        unsigned s = (round * 37) % N;
+
+        g_assert(vm_running(src.qts));
+        /* The guest keeps swapping: overwrite, discard, write anew. */
+        vers[s] = 3 + round % 2;
+        vm_write(&src, s, vers[s]);
+        vm_discard(&src, (s + 5) % N);
+        vers[(s + 5) % N] = -1;
+    }
+    set_bandwidth(src.qts, 1024 * 1024 * 1024);
+    st = wait_status(src.qts, "completed", "failed");
+    g_assert_cmpstr(st, ==, "completed");
+    g_free(wait_status(dst.qts, "completed", NULL));
+    g_test_message("%u guest write rounds ran during migration", round);
+
+    vm_driver_adopt(&dst, &src);
+    check_all(&dst, vers, N);
+    /* The destination's device goes on working. */
+    vm_write(&dst, N + 1, 1);
+    vm_check(&dst, N + 1, 1);
+    vm_stop(&src);
+    vm_stop(&dst);
+}
+
+/* A cancelled migration leaves the source with everything. */
+static void test_migrate_cancel(void)
+{
+    enum { N = 300 };
+    g_autofree char *uri = g_strdup_printf("unix:%s/vswap-mig-c%d.sock",
+                                           g_get_tmp_dir(), getpid());
+    int vers[N];
+    Vm src = { 0 }, dst = { 0 };
+    char *st;
+
+    vm_start(&src, NULL, false);
+    vm_driver_start(&src);
+    write_initial(&src, vers, N);
+    vm_start(&dst, NULL, true);
+    qtest_set_expected_status(dst.qts, EXIT_FAILURE);
+    qtest_qmp_assert_success(dst.qts, "{'execute': 'migrate-incoming',"
+                             " 'arguments': {'uri': %s}}", uri);
+    set_bandwidth(src.qts, 64 * 1024);
+    qtest_qmp_assert_success(src.qts, "{'execute': 'migrate',"
+                             " 'arguments': {'uri': %s}}", uri);
+    g_free(wait_status(src.qts, "active", NULL));
+    vm_write(&src, 7, 4);
+    vers[7] = 4;
+    qtest_qmp_assert_success(src.qts, "{'execute': 'migrate_cancel'}");
+    st = wait_status(src.qts, "cancelled", "failed");
+    g_free(st);
+    check_all(&src, vers, N);
+    g_assert_cmpint(query_int(src.qts, "checksum-errors"), ==, 0);
+    vm_stop(&src);
+    qtest_quit(dst.qts);
+    unlink(dst.store);
+    g_free(dst.store);
+}
+
+/* Migrate to a file, then load it into a new QEMU (or fail to). */
+static void migrate_to_file(Vm *src, const char *path)
+{
+    g_autofree char *uri = g_strdup_printf("file:%s", path);
+
+    qtest_qmp_assert_success(src->qts, "{'execute': 'migrate',"
+                             " 'arguments': {'uri': %s}}", uri);
+    g_free(wait_status(src->qts, "completed", NULL));
+}
+
+static void load_from_file(Vm *dst, const char *path)
+{
+    g_autofree char *uri = g_strdup_printf("file:%s", path);
+
+    vm_start(dst, NULL, true);
+    qtest_qmp_assert_success(dst->qts, "{'execute': 'migrate-incoming',"
+                             " 'arguments': {'uri': %s}}", uri);
+}
+
+/* migrate-to-file and back: what snapshots rely on. */
+static void test_migrate_file(void)
+{
+    enum { N = 200 };
+    g_autofree char *path = g_strdup_printf("%s/vswap-mig-%d.state",
+                                            g_get_tmp_dir(), getpid());
+    int vers[N];
+    Vm src = { 0 }, dst = { 0 };
+
+    vm_start(&src, NULL, false);
+    vm_driver_start(&src);
+    write_initial(&src, vers, N);
+    migrate_to_file(&src, path);
+    load_from_file(&dst, path);
+    g_free(wait_status(dst.qts, "completed", NULL));
+    vm_driver_adopt(&dst, &src);
+    check_all(&dst, vers, N);
+    vm_stop(&src);
+    vm_stop(&dst);
+    unlink(path);
+}
+
+/*
+ * Damage the stream: one byte of a stored raw page, or the stream cut in
+ * the middle of the vswap records.  The destination refuses it.
+ */
+static void test_migrate_bad_stream(gconstpointer truncate)
+{
+    enum { N = 50 };
+    g_autofree char *path = g_strdup_printf("%s/vswap-mig-b%d.state",
+                                            g_get_tmp_dir(), getpid());
+    g_autofree char *data = NULL;
+    uint8_t page[PAGE];
+    int vers[N];
+    Vm src = { 0 }, dst = { 0 };
+    uint8_t *hit;
+    gsize len;
+
+    vm_start(&src, NULL, false);
+    vm_driver_start(&src);
+    write_initial(&src, vers, N);
+    migrate_to_file(&src, path);
+    g_assert(g_file_get_contents(path, &data, &len, NULL));
+    /* Slot 1 holds a random page, stored raw: find it in the stream. */
+    g_assert_cmpint(vers[1] % 2, ==, 0);
+    make_page(page, 1, vers[1]);
+    hit = memmem(data, len, page, PAGE);
+    g_assert(hit);
+    if (truncate) {
+        len = hit - (uint8_t *)data + PAGE / 2;
+    } else {
+        hit[100] ^= 0x10;
+    }
+    g_assert(g_file_set_contents(path, data, len, NULL));
+
+    load_from_file(&dst, path);
+    /* A destination that cannot load its state exits with a failure. */
+    qtest_set_expected_status(dst.qts, EXIT_FAILURE);
+    qtest_wait_qemu(dst.qts);
+    /* The source is untouched and still serves its pages. */
+    check_all(&src, vers, N);
+    vm_stop(&src);
+    qtest_quit(dst.qts);
+    unlink(dst.store);
+    g_free(dst.store);
+    unlink(path);
+}
+
+int main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    qtest_add_func("/vswap/migration/live", test_migrate_live);
+    qtest_add_func("/vswap/migration/cancel", test_migrate_cancel);
+    qtest_add_func("/vswap/migration/file", test_migrate_file);
+    qtest_add_data_func("/vswap/migration/corrupt-stream", NULL,
+                        test_migrate_bad_stream);
+    qtest_add_data_func("/vswap/migration/truncated-stream", (void *)1,
+                        test_migrate_bad_stream);
+    return g_test_run();
+}
