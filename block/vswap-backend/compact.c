@@ -95,7 +95,12 @@ static void vswap_compact_read_done(VswapIoReq *req)
         }
     }
     if (seg->state != VSWAP_SEG_FREE && seg->live == 0) {
-        vswap_log_free_segment(s, &s->disk, index);
+        /* Reads of records it held may still be in flight. */
+        if (seg->pins) {
+            seg->release_on_unpin = true;
+        } else {
+            vswap_log_free_segment(s, &s->disk, index);
+        }
     }
     vswap_store_notify(s);
 }

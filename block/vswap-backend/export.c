@@ -123,15 +123,19 @@ static int vswap_import_place(VswapStore *s, const uint8_t *rec, size_t len,
                                addr);
 
     while (ret == -ENOSPC && s->fd >= 0 && !s->disk_unwritten) {
+        bool writing;
+
         vswap_writeback_kick(s, true);
-        if (s->wb_inflight == 0) {
-            break;
-        }
+        /* Without writes in flight, the kick may still have freed memory. */
+        writing = s->wb_inflight > 0;
         while (s->wb_inflight) {
             vswap_store_process(s);
         }
         ret = vswap_log_append(s, &s->mem, rec, vswap_rec_size(len), false,
                                addr);
+        if (!writing) {
+            break;
+        }
     }
     return ret;
 }
@@ -147,6 +151,9 @@ int vswap_store_import(VswapStore *s, const VswapRecordInfo *info,
 
     if (info->slot >= s->cfg.capacity) {
         return -EINVAL;
+    }
+    if (vswap_ckpt_mark_dirty(s) < 0) {
+        return -EIO;
     }
     switch (info->kind) {
     case VSWAP_RECORD_EMPTY:

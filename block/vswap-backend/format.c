@@ -130,9 +130,27 @@ int vswap_seg_hdr_verify(const void *seg, uint32_t index,
     return 0;
 }
 
-static uint32_t vswap_sb_crc(const VswapSuperblock *sb)
+uint32_t vswap_sb_crc(const VswapSuperblock *sb)
 {
     VswapSuperblock tmp = *sb;
+
+    tmp.crc = 0;
+    return vswap_crc32c(0, &tmp, sizeof(tmp));
+}
+
+void vswap_sb_set_clean(VswapSuperblock *sb, bool clean,
+                        uint32_t ckpt_segment)
+{
+    uint64_t flags = le64toh(sb->flags) & ~VSWAP_SB_CLEAN;
+
+    sb->flags = htole64(clean ? flags | VSWAP_SB_CLEAN : flags);
+    sb->ckpt_segment = htole32(clean ? ckpt_segment : 0);
+    sb->crc = htole32(vswap_sb_crc(sb));
+}
+
+uint32_t vswap_ckpt_hdr_crc(const VswapCkptHdr *hdr)
+{
+    VswapCkptHdr tmp = *hdr;
 
     tmp.crc = 0;
     return vswap_crc32c(0, &tmp, sizeof(tmp));

@@ -7,6 +7,7 @@
  * decompressing them.  All fields are little-endian.
  *
  *   file:     superblock (one block) | segment 0 | segment 1 | ...
+ *             | segment n-1 | checkpoint (only after a clean close)
  *             (segment i at data_offset + i * segment_size; sparse)
  *   segment:  VswapSegmentHdr (64 bytes) | record | record | ...
  *   record:   VswapRecordHdr (16 bytes) | payload | pad to 8 bytes
@@ -14,10 +15,26 @@
  * A record's CRC32C covers its header (with the crc field zero) and its
  * payload, so a record that is corrupt, torn, or read from the wrong place
  * (another slot's record) fails verification.
+ *
+ * Checkpoint (checkpoint.c): vswap_store_checkpoint(), and closing a store
+ * opened with persist, write every memory record to disk segments and then
+ * the slot map as a checkpoint, at the first segment boundary after the
+ * segment table (data_offset + ckpt_segment * segment_size):
+ *
+ *   checkpoint: VswapCkptHdr, padded to 4 KiB | VswapCkptEntry[nentries],
+ *               in ascending slot order, padded to 4 KiB
+ *
+ * Once the checkpoint is durable the superblock is rewritten with
+ * VSWAP_SB_CLEAN and ckpt_segment; the flag is cleared (durably) before
+ * the store changes again, and as soon as a store is reopened, so a store
+ * that was not closed cleanly is always detected.  These fields used to be
+ * zero ("flags: none", "reserved"), so the format version stays 1: older
+ * builds ignore them and newer ones see older files as not closed cleanly.
  */
 #ifndef VSWAP_FORMAT_H
 #define VSWAP_FORMAT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -44,10 +61,15 @@ typedef struct VswapSuperblock {
     uint32_t segment_size;
     uint64_t capacity;          /* slots */
     uint64_t data_offset;       /* file offset of segment 0 */
-    uint64_t flags;             /* none defined */
-    uint32_t reserved;
+    uint64_t flags;             /* VSWAP_SB_* */
+    uint32_t ckpt_segment;      /* with VSWAP_SB_CLEAN: where the checkpoint
+                                   starts, in segments from data_offset;
+                                   also the disk segment table's size */
     uint32_t crc;               /* CRC32C of this struct with crc = 0 */
 } VswapSuperblock;
+
+/* Closed cleanly: a checkpoint of every stored slot follows the segments. */
+#define VSWAP_SB_CLEAN (UINT64_C(1) << 0)
 
 typedef struct VswapSegmentHdr {
     uint64_t magic;             /* VSWAP_SEG_MAGIC */
@@ -71,7 +93,40 @@ typedef struct VswapRecordHdr {
     uint32_t crc;               /* CRC32C of header (crc = 0) and payload */
 } VswapRecordHdr;
 
+#define VSWAP_CKPT_MAGIC UINT64_C(0x504b435041575356)  /* "VSWAPCKP" */
+#define VSWAP_CKPT_HDR_SIZE 4096    /* header block; entries follow it */
+
+typedef struct VswapCkptHdr {
+    uint64_t magic;             /* VSWAP_CKPT_MAGIC */
+    uint32_t version;           /* VSWAP_FORMAT_VERSION */
+    uint32_t segment_size;      /* as in the superblock */
+    uint64_t capacity;          /* as in the superblock */
+    uint64_t seq;               /* highest segment sequence number */
+    uint64_t nentries;          /* VswapCkptEntry that follow */
+    uint32_t nsegs;             /* disk segment table size = ckpt_segment */
+    uint32_t entries_crc;       /* CRC32C of the nentries entries */
+    uint32_t flags;             /* none defined */
+    uint32_t crc;               /* CRC32C of this struct with crc = 0 */
+    uint8_t reserved[8];
+} VswapCkptHdr;
+
+enum {
+    VSWAP_CKPT_FILL = 1,        /* same-filled page: value is the fill */
+    VSWAP_CKPT_RECORD = 2,      /* record in a disk segment: value is its
+                                   address, segment * segment_size + offset */
+};
+
+typedef struct VswapCkptEntry {
+    uint32_t slot;
+    uint8_t kind;               /* VSWAP_CKPT_FILL or VSWAP_CKPT_RECORD */
+    uint8_t reserved;
+    uint16_t len;               /* RECORD: payload bytes, 1 .. 4096 */
+    uint64_t value;
+} VswapCkptEntry;
+
 _Static_assert(sizeof(VswapSuperblock) <= VSWAP_SB_SIZE, "superblock size");
+_Static_assert(sizeof(VswapCkptHdr) == 64, "checkpoint header");
+_Static_assert(sizeof(VswapCkptEntry) == 16, "checkpoint entry");
 _Static_assert(sizeof(VswapSegmentHdr) == VSWAP_SEG_HDR_SIZE, "segment header");
 _Static_assert(sizeof(VswapRecordHdr) == VSWAP_REC_HDR_SIZE, "record header");
 
@@ -116,5 +171,11 @@ void vswap_sb_encode(VswapSuperblock *sb, uint32_t segment_size,
                      uint64_t capacity, uint64_t data_offset);
 /* Returns 0, -EBADMSG for a corrupt one, -ENOTSUP for a newer version. */
 int vswap_sb_verify(const VswapSuperblock *sb);
+/* Set or clear VSWAP_SB_CLEAN and ckpt_segment of an encoded superblock. */
+void vswap_sb_set_clean(VswapSuperblock *sb, bool clean,
+                        uint32_t ckpt_segment);
+/* CRC32C of a superblock or checkpoint header with its crc field zero. */
+uint32_t vswap_sb_crc(const VswapSuperblock *sb);
+uint32_t vswap_ckpt_hdr_crc(const VswapCkptHdr *hdr);
 
 #endif /* VSWAP_FORMAT_H */

@@ -32,10 +32,38 @@ void vswap_log_destroy(VswapStore *s, VswapLog *log)
         free(log->segs[i].buf);
     }
     g_free(log->segs);
+    /* The spare buffer belongs to both logs: the first call frees it. */
+    free(s->spare_buf);
+    s->spare_buf = NULL;
     if (log->free) {
         g_array_free(log->free, true);
     }
     memset(log, 0, sizeof(*log));
+}
+
+/* A segment buffer: the spare one if there is one. */
+static void *vswap_log_get_buf(VswapStore *s)
+{
+    void *buf = s->spare_buf;
+
+    if (buf) {
+        s->spare_buf = NULL;
+        return buf;
+    }
+    if (posix_memalign(&buf, 4096, (size_t)1 << s->seg_shift) != 0) {
+        return NULL;
+    }
+    return buf;
+}
+
+/* Give back a segment buffer no record and no I/O refers to any more. */
+void vswap_log_put_buf(VswapStore *s, uint8_t *buf)
+{
+    if (!s->spare_buf) {
+        s->spare_buf = buf;
+    } else {
+        free(buf);
+    }
 }
 
 uint64_t vswap_store_mem_bytes(VswapStore *s)
@@ -114,7 +142,8 @@ static int vswap_log_open_segment(VswapStore *s, VswapLog *log, bool reserve)
     if (index < 0) {
         return index;
     }
-    if (posix_memalign(&buf, 4096, seg_size) != 0) {
+    buf = vswap_log_get_buf(s);
+    if (!buf) {
         g_array_append_val(log->free, (uint32_t){ index });
         return -ENOMEM;
     }
@@ -203,7 +232,7 @@ void vswap_log_free_segment(VswapStore *s, VswapLog *log, uint32_t index)
 
     g_assert(seg->live == 0 && seg->pins == 0 && !seg->compacting);
     if (seg->buf) {
-        free(seg->buf);
+        vswap_log_put_buf(s, seg->buf);
         seg->buf = NULL;
         log->nbufs--;
     }

@@ -126,6 +126,7 @@ typedef struct VswapRequest {
     unsigned next;              /* next op to start */
     unsigned pending;           /* ops not finished */
     bool is_write;
+    unsigned discards_seen;     /* backlog_discards made before submission */
     VswapCompleteFunc *cb;
     void *opaque;
 } VswapRequest;
@@ -197,6 +198,9 @@ struct VswapStore {
     unsigned njobs;             /* allocated */
     unsigned jobs_busy;
     GQueue backlog;             /* VswapRequest with ops not yet started */
+    /* Ranges (pairs of uint64_t start, count) discarded while the backlog
+     * held requests: their writes not yet started must not land. */
+    GArray *backlog_discards;
     GQueue done;                /* VswapRequest awaiting their callback */
     GQueue parked;              /* compressed writes waiting for memory */
     unsigned requests;          /* requests not yet completed */
@@ -211,12 +215,23 @@ struct VswapStore {
     uint64_t export_cursor;     /* next slot export_next looks at */
     VswapStoreStats st;         /* counters; levels are computed */
     bool in_process;
+    /*
+     * One freed segment buffer kept for the next segment: writeback frees a
+     * memory segment and fills a disk one per step, and a fresh buffer each
+     * time cost more in page faults and unmapping than moving the records.
+     * Not counted in the memory budget: at most one segment.
+     */
+    uint8_t *spare_buf;
+    bool open_done;             /* open succeeded: close may checkpoint */
+    bool ckpt_clean;            /* the file's checkpoint is current and its
+                                   superblock says CLEAN (checkpoint.c) */
 };
 
 /* log.c: segment tables and record placement */
 bool vswap_log_init(VswapStore *s, VswapLog *log, bool is_disk,
                     uint32_t max_segs);
 void vswap_log_destroy(VswapStore *s, VswapLog *log);
+void vswap_log_put_buf(VswapStore *s, uint8_t *buf);
 uint64_t vswap_store_mem_bytes(VswapStore *s);
 VswapLog *vswap_log_of(VswapStore *s, uint64_t ent);
 VswapSegment *vswap_log_segment(VswapStore *s, VswapLog *log, uint64_t addr,
@@ -246,6 +261,54 @@ void vswap_compact_finish_pass(VswapStore *s);
 void vswap_store_notify(VswapStore *s);
 int vswap_store_pread_record(VswapStore *s, uint64_t ent, uint8_t *buf,
                              const uint8_t **rec);
+
+/*
+ * checkpoint.c: persistence across close and reopen (format.h), and the
+ * checked readers of store files that vswap-tool shares.  GError codes are
+ * errno values: EMEDIUMTYPE not a store file, ENOTSUP newer format,
+ * EBADMSG corrupt or truncated, EUCLEAN not closed cleanly, else I/O.
+ * Messages start with the file @name.
+ */
+typedef struct VswapFileSb {
+    uint32_t version;
+    uint32_t segment_size;
+    uint64_t capacity;
+    uint64_t data_offset;
+    uint64_t flags;             /* VSWAP_SB_* */
+    uint32_t ckpt_segment;
+    uint64_t file_size;         /* bytes, from fstat() */
+    uint64_t alloc_bytes;       /* blocks allocated, from fstat() */
+} VswapFileSb;
+
+/* Read and check the superblock of the file open at @fd. */
+bool vswap_file_read_sb(int fd, const char *name, VswapFileSb *fsb,
+                        GError **errp);
+/* File offset of the checkpoint a CLEAN superblock points at. */
+uint64_t vswap_ckpt_offset(const VswapFileSb *fsb);
+/* Read and check the checkpoint header (host byte order in @hdr). */
+bool vswap_ckpt_read_hdr(int fd, const char *name, const VswapFileSb *fsb,
+                         VswapCkptHdr *hdr, GError **errp);
+/* Called per entry (host byte order), in slot order; false stops. */
+typedef bool VswapCkptEntryFunc(void *opaque, const VswapCkptEntry *e,
+                                GError **errp);
+/*
+ * vswap_ckpt_read_entries: check every entry (slot range and order, kind,
+ * record location within the segment table) and the entries' checksum,
+ * then, only if all is well and @fn is not NULL, pass each one to @fn.
+ */
+bool vswap_ckpt_read_entries(int fd, const char *name, const VswapFileSb *fsb,
+                             const VswapCkptHdr *hdr, VswapCkptEntryFunc *fn,
+                             void *opaque, GError **errp);
+
+/* Open hooks: the file's geometry for reopen, its open, and the load. */
+bool vswap_ckpt_prepare_config(const VswapStoreConfig *cfg,
+                               VswapStoreConfig *out, GError **errp);
+bool vswap_ckpt_open_file(VswapStore *s, GError **errp);
+bool vswap_ckpt_open_done(VswapStore *s, GError **errp);
+/* Before the store changes: clear CLEAN on disk.  Returns 0 or -EIO. */
+int vswap_ckpt_mark_dirty(VswapStore *s);
+/* Close hook: checkpoint if cfg.persist, warning on failure. */
+void vswap_ckpt_close(VswapStore *s);
 
 /* For tests: the fault engine when cfg.fault_injection is set. */
 VswapIoEngine *vswap_store_io_engine(VswapStore *s);

@@ -132,9 +132,15 @@ static bool vswap_store_open_file(VswapStore *s, GError **errp)
 
 VswapStore *vswap_store_open(const VswapStoreConfig *cfg, GError **errp)
 {
+    VswapStoreConfig file_cfg;
     VswapStore *s;
     uint64_t max_disk_segs;
 
+    /* With reopen, the geometry comes from the file (checkpoint.c). */
+    if (!vswap_ckpt_prepare_config(cfg, &file_cfg, errp)) {
+        return NULL;
+    }
+    cfg = &file_cfg;
     if (!vswap_store_check_config(cfg, errp)) {
         return NULL;
     }
@@ -152,6 +158,7 @@ VswapStore *vswap_store_open(const VswapStoreConfig *cfg, GError **errp)
     g_queue_init(&s->backlog);
     g_queue_init(&s->done);
     g_queue_init(&s->parked);
+    s->backlog_discards = g_array_new(false, false, sizeof(uint64_t));
     s->inflight_writes = g_hash_table_new(g_direct_hash, g_direct_equal);
 
     s->event_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -172,7 +179,8 @@ VswapStore *vswap_store_open(const VswapStoreConfig *cfg, GError **errp)
     /* Addresses are 41 bits of 8-byte units (store-int.h). */
     max_disk_segs = (UINT64_C(1) << 44) >> s->seg_shift;
     if (s->path) {
-        if (!vswap_store_open_file(s, errp)) {
+        if (!(cfg->reopen ? vswap_ckpt_open_file(s, errp) :
+              vswap_store_open_file(s, errp))) {
             goto fail;
         }
         if (cfg->disk_limit) {
@@ -195,6 +203,9 @@ VswapStore *vswap_store_open(const VswapStoreConfig *cfg, GError **errp)
     }
     vswap_log_init(s, &s->mem, false, (UINT64_C(1) << 44) >> s->seg_shift);
     vswap_log_init(s, &s->disk, true, MIN(max_disk_segs, UINT32_MAX));
+    if (!vswap_ckpt_open_done(s, errp)) {
+        goto fail;
+    }
     return s;
 
 fail:
@@ -287,6 +298,22 @@ static void vswap_store_supersede(VswapStore *s, uint64_t slot)
     g_hash_table_remove(s->inflight_writes, GUINT_TO_POINTER(slot));
 }
 
+/* Was @slot discarded after @req, queued in the backlog, was submitted? */
+static bool vswap_store_discarded_later(VswapStore *s, VswapRequest *req,
+                                        uint64_t slot)
+{
+    GArray *d = s->backlog_discards;
+
+    for (unsigned i = req->discards_seen; i + 1 < d->len; i += 2) {
+        uint64_t start = g_array_index(d, uint64_t, i);
+
+        if (slot >= start && slot - start < g_array_index(d, uint64_t, i + 1)) {
+            return true;
+        }
+    }
+    return false;
+}
+
 static bool vswap_store_start_write(VswapStore *s, VswapRequest *req,
                                     VswapPageOp *op)
 {
@@ -296,6 +323,12 @@ static bool vswap_store_start_write(VswapStore *s, VswapRequest *req,
     if (op->slot >= s->cfg.capacity) {
         op->status = -EINVAL;
         s->st.write_errors++;
+        vswap_store_finish_op(s, req);
+        return true;
+    }
+    if (vswap_store_discarded_later(s, req, op->slot)) {
+        op->status = 0;
+        s->st.writes++;
         vswap_store_finish_op(s, req);
         return true;
     }
@@ -451,6 +484,9 @@ static unsigned vswap_store_run_backlog(VswapStore *s)
         started += req->next - before;
         g_queue_pop_head(&s->backlog);
     }
+    if (g_queue_is_empty(&s->backlog)) {
+        g_array_set_size(s->backlog_discards, 0);
+    }
     return started;
 }
 
@@ -463,12 +499,16 @@ static int vswap_store_submit(VswapStore *s, VswapPageOp *ops, unsigned n,
     if (!s || !ops || !cb || n == 0 || n > VSWAP_STORE_MAX_BATCH) {
         return -EINVAL;
     }
+    if (is_write && vswap_ckpt_mark_dirty(s) < 0) {
+        return -EIO;
+    }
     req = g_new0(VswapRequest, 1);
     *req = (VswapRequest) {
         .ops = ops,
         .n = n,
         .pending = n,
         .is_write = is_write,
+        .discards_seen = s->backlog_discards->len,
         .cb = cb,
         .opaque = opaque,
     };
@@ -513,7 +553,10 @@ static int vswap_store_place(VswapStore *s, VswapPageJob *job)
     if (ret == -ENOSPC && s->fd >= 0) {
         /* Also retries failed segment writes whose back-off is over. */
         vswap_writeback_kick(s, true);
-        if (s->wb_inflight > 0) {
+        /* Moving records to the open disk segment may free memory at once. */
+        ret = vswap_log_append(s, &s->mem, job->rec, vswap_rec_size(job->len),
+                               false, &addr);
+        if (ret == -ENOSPC && s->wb_inflight > 0) {
             return -EAGAIN;
         }
     }
@@ -613,9 +656,12 @@ void vswap_store_process(VswapStore *s)
         progress += vswap_store_run_backlog(s);
         if (s->io) {
             vswap_writeback_kick(s, false);
-            if (s->compact.running || s->compact_wanted) {
-                vswap_compact_kick(s);
-            }
+        }
+        /* Memory-only stores too: their explicit passes finish here. */
+        if (s->compact.running || s->compact_wanted) {
+            vswap_compact_kick(s);
+        }
+        if (s->io) {
             vswap_io_flush(s->io);
         }
     } while (progress);
@@ -704,6 +750,9 @@ int vswap_store_discard(VswapStore *s, uint64_t start, uint64_t count)
         count > s->cfg.capacity - start) {
         return -EINVAL;
     }
+    if (vswap_ckpt_mark_dirty(s) < 0) {
+        return -EIO;
+    }
     g_hash_table_iter_init(&iter, s->inflight_writes);
     while (g_hash_table_iter_next(&iter, &key, NULL)) {
         uint64_t k = GPOINTER_TO_UINT(key);
@@ -711,6 +760,11 @@ int vswap_store_discard(VswapStore *s, uint64_t start, uint64_t count)
         if (k >= start && k - start < count) {
             g_hash_table_iter_remove(&iter);
         }
+    }
+    /* Writes still waiting in the backlog are overtaken too. */
+    if (!g_queue_is_empty(&s->backlog)) {
+        g_array_append_val(s->backlog_discards, start);
+        g_array_append_val(s->backlog_discards, count);
     }
     while (vswap_map_next(s->map, &slot, &ent) && slot - start < count) {
         vswap_log_set(s, slot, 0);
@@ -728,6 +782,9 @@ int vswap_store_compact(VswapStore *s, bool full, VswapCompleteFunc *cb,
 
     if (c->running) {
         return -EBUSY;
+    }
+    if (vswap_ckpt_mark_dirty(s) < 0) {
+        return -EIO;
     }
     c->running = true;
     c->full = full;
@@ -779,6 +836,7 @@ void vswap_store_close(VswapStore *s)
     if (!s) {
         return;
     }
+    vswap_ckpt_close(s);
     if (s->pool) {
         vswap_store_drain(s);
         vswap_pool_free(s->pool);
@@ -801,6 +859,7 @@ void vswap_store_close(VswapStore *s)
         vswap_map_free(s->map);
     }
     g_hash_table_destroy(s->inflight_writes);
+    g_array_free(s->backlog_discards, true);
     free(s->compact.buf);
     g_free(s->path);
     g_free(s);

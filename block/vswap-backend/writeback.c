@@ -33,7 +33,7 @@ static void vswap_writeback_done(VswapIoReq *req)
     s->wb_inflight--;
     if (req->result == (ssize_t)req->len) {
         seg->state = VSWAP_SEG_ONDISK;
-        free(seg->buf);
+        vswap_log_put_buf(s, seg->buf);
         seg->buf = NULL;
         s->disk.nbufs--;
         s->st.writeback_pages += seg->nrecords;
@@ -109,11 +109,18 @@ static int64_t vswap_writeback_victim(VswapStore *s)
     return victim;
 }
 
-/* Referenced records go back to memory (clearing the bit), others to disk. */
+/*
+ * Referenced records go back to memory (clearing the bit), others to disk.
+ * The second chance needs room: at the hard limit (after a budget cut, or
+ * with writes in flight) memory cannot take a record back, and insisting
+ * would stall writeback for good, so the record goes to disk too.
+ */
 static VswapLog *vswap_writeback_pick(VswapStore *s, uint64_t *ent)
 {
-    if (*ent & VSWAP_ENT_REF) {
-        *ent &= ~VSWAP_ENT_REF;
+    bool referenced = *ent & VSWAP_ENT_REF;
+
+    *ent &= ~VSWAP_ENT_REF;
+    if (referenced && vswap_store_mem_bytes(s) <= s->mem_limit) {
         return &s->mem;
     }
     return &s->disk;

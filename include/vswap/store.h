@@ -59,6 +59,22 @@ typedef struct VswapStoreConfig {
     unsigned workers;           /* compression threads; 0: on the owner thread */
     bool direct_io;             /* O_DIRECT on the store file */
     bool fault_injection;       /* wrap the I/O engine for tests (store-int.h) */
+    /*
+     * persist: on close (and vswap_store_checkpoint()), write every memory
+     * record to disk and a checkpoint of the slot map, so that the file
+     * can be reopened, inspected and compacted offline (vswap-tool).
+     * Needs @path.
+     */
+    bool persist;
+    /*
+     * reopen: open the existing store file at @path and load its
+     * checkpoint instead of reinitialising it; @capacity and
+     * @segment_size come from the file (@mem_budget is raised to two of
+     * its segments if lower).  Fails unless the file was closed cleanly
+     * with persist.  The file is marked unclean at once, so it can be
+     * reopened again only after a later checkpoint: set @persist too.
+     */
+    bool reopen;
 } VswapStoreConfig;
 
 /* Fill @cfg with defaults: memory only, 1 Mi slots, 64 MiB budget, level 1. */
@@ -67,12 +83,33 @@ void vswap_store_config_init(VswapStoreConfig *cfg);
 /*
  * vswap_store_open: create a store.  An existing file at cfg->path must be
  * a vswap store file (or empty); it is reinitialised, because a swap store
- * lives only as long as its VM.  Returns NULL with @errp set on failure.
+ * lives only as long as its VM; unless cfg->reopen, see there.  Returns
+ * NULL with @errp set on failure; (*errp)->code is an errno value.  For
+ * reopen: EMEDIUMTYPE "not a vswap store file", ENOTSUP "newer format
+ * version", EBADMSG corrupt or truncated superblock or checkpoint, EUCLEAN
+ * "was not closed cleanly", ENOENT and other I/O errors.
  */
 VswapStore *vswap_store_open(const VswapStoreConfig *cfg, GError **errp);
 
-/* Wait for every request and background I/O, then free the store. */
+/*
+ * Wait for every request and background I/O, then free the store.  With
+ * cfg.persist, checkpoint first (vswap_store_checkpoint()); a failure is
+ * only logged, so call vswap_store_checkpoint() first to handle it.
+ */
 void vswap_store_close(VswapStore *s);
+
+/*
+ * vswap_store_checkpoint: make the store file self-describing: drain,
+ * write every memory record to disk segments, write a checkpoint of the
+ * slot map after them, then mark the superblock clean (fdatasync before
+ * and after).  The store stays usable; the next write, discard, compaction
+ * or import first marks the file unclean again.  Call it with no request
+ * being submitted meanwhile.  Returns 0 (also when nothing changed since
+ * the last checkpoint), or -errno with @errp set: -EINVAL for a memory-only
+ * store, -EIO when segment writes keep failing, -ENOSPC when the disk
+ * limit leaves no room for the memory records.
+ */
+int vswap_store_checkpoint(VswapStore *s, GError **errp);
 
 /* One page of a request.  @status is set before the callback runs. */
 typedef struct VswapPageOp {
@@ -90,7 +127,8 @@ typedef void VswapCompleteFunc(void *opaque);
  * on discontiguous slots.  @ops and the pages must stay valid until @cb
  * runs from vswap_store_process().  A bad slot or buffer fails only its own
  * op (status -EINVAL).  Returns 0, or -EINVAL (and @cb never runs) if @n is
- * 0 or above VSWAP_STORE_MAX_BATCH or @ops or @cb is NULL.
+ * 0 or above VSWAP_STORE_MAX_BATCH or @ops or @cb is NULL; a write after
+ * a checkpoint returns -EIO if the file cannot be marked unclean.
  */
 int vswap_store_write(VswapStore *s, VswapPageOp *ops, unsigned n,
                       VswapCompleteFunc *cb, void *opaque);
@@ -100,7 +138,7 @@ int vswap_store_read(VswapStore *s, VswapPageOp *ops, unsigned n,
 /*
  * vswap_store_discard: forget slots [start, start + count) at once,
  * including writes to them still in flight.  Returns 0, or -EINVAL if the
- * range is empty or exceeds the capacity.
+ * range is empty or exceeds the capacity (-EIO: as for writes).
  */
 int vswap_store_discard(VswapStore *s, uint64_t start, uint64_t count);
 
@@ -119,7 +157,7 @@ void vswap_store_drain(VswapStore *s);
  * vswap_store_compact: start compacting every segment with dead space (or
  * only those below the threshold unless @full).  Reads and writes go on
  * meanwhile.  @cb, if not NULL, runs when the pass is over.  Returns 0 or
- * -EBUSY when a pass is already running.
+ * -EBUSY when a pass is already running (-EIO: as for writes).
  */
 int vswap_store_compact(VswapStore *s, bool full, VswapCompleteFunc *cb,
                         void *opaque);
@@ -204,7 +242,7 @@ int vswap_store_export_next(VswapStore *s, VswapRecordInfo *info,
  * vswap_store_import: store a record produced by export on another store.
  * Validates everything: slot range, kind, length, checksum, and that a
  * payload decompresses to exactly one page.  Returns 0, -EINVAL for a bad
- * record, or -ENOSPC.
+ * record, or -ENOSPC (-EIO: as for writes).
  */
 int vswap_store_import(VswapStore *s, const VswapRecordInfo *info,
                        const void *payload);

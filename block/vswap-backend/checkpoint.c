@@ -1,0 +1,848 @@
+/*
+ * Persistence of the page store: the checkpoint written at a clean close
+ * and loaded on reopen, and the checked readers of a store file's
+ * superblock and checkpoint that vswap-tool shares.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ *
+ * A swap store normally lives as long as its VM.  With cfg.persist,
+ * vswap_store_checkpoint() (and close) moves every memory record to disk
+ * segments, writes the slot map after the last segment (format.h) and only
+ * then, after an fdatasync, marks the superblock CLEAN.  Reopening reads
+ * the checkpoint back, rebuilds the map and the disk segment table from it
+ * and the segment headers, and clears CLEAN on disk before anything else
+ * happens, so that a crash afterwards is detected rather than a stale map
+ * trusted.  The store clears CLEAN the same way before it changes after a
+ * checkpoint (vswap_ckpt_mark_dirty).  Records themselves are not read at
+ * reopen: each is verified when it is read, as always.
+ */
+
+#include <endian.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "checksum.h"
+#include "store-int.h"
+
+#define VSWAP_CKPT_ERROR g_quark_from_static_string("vswap-store-error-quark")
+
+/* Checkpoint entries are written and read in chunks of this size. */
+#define VSWAP_CKPT_CHUNK (256 * 1024)
+/* Failed segment writes tolerated while flushing for a checkpoint. */
+#define VSWAP_CKPT_WRITE_RETRIES 3
+/* Addresses in map entries are 41 bits of 8-byte units (store-int.h). */
+#define VSWAP_CKPT_ADDR_LIMIT (UINT64_C(1) << 44)
+
+static void *vswap_ckpt_alloc(size_t size)
+{
+    void *buf;
+
+    /* Aligned for O_DIRECT; zeroed so that padding is deterministic. */
+    if (posix_memalign(&buf, 4096, size) != 0) {
+        return NULL;
+    }
+    memset(buf, 0, size);
+    return buf;
+}
+
+/*
+ * Read @len bytes at @off.  Returns the bytes read (fewer at end of file),
+ * or -errno.
+ */
+static ssize_t vswap_ckpt_pread(int fd, void *buf, size_t len, uint64_t off)
+{
+    size_t done = 0;
+
+    while (done < len) {
+        ssize_t n = pread(fd, (uint8_t *)buf + done, len - done, off + done);
+
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0) {
+            return -errno;
+        }
+        if (n == 0) {
+            break;
+        }
+        done += n;
+    }
+    return done;
+}
+
+static int vswap_ckpt_pwrite(int fd, const void *buf, size_t len, uint64_t off)
+{
+    size_t done = 0;
+
+    while (done < len) {
+        ssize_t n = pwrite(fd, (const uint8_t *)buf + done, len - done,
+                           off + done);
+
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            return n < 0 ? -errno : -EIO;
+        }
+        done += n;
+    }
+    return 0;
+}
+
+/* Read exactly @len bytes at @off; a short read means a truncated file. */
+static bool vswap_ckpt_read_exact(int fd, const char *name, void *buf,
+                                  size_t len, uint64_t off, const char *what,
+                                  GError **errp)
+{
+    ssize_t n = vswap_ckpt_pread(fd, buf, len, off);
+
+    if (n < 0) {
+        g_set_error(errp, VSWAP_CKPT_ERROR, -n, "%s: cannot read %s: %s",
+                    name, what, g_strerror(-n));
+        return false;
+    }
+    if ((size_t)n < len) {
+        g_set_error(errp, VSWAP_CKPT_ERROR, EBADMSG,
+                    "%s: truncated: %s at byte %" G_GUINT64_FORMAT
+                    " is cut short", name, what, off);
+        return false;
+    }
+    return true;
+}
+
+bool vswap_file_read_sb(int fd, const char *name, VswapFileSb *fsb,
+                        GError **errp)
+{
+    g_autofree VswapSuperblock *sb = NULL;
+    struct stat st;
+    uint32_t version, seg;
+    ssize_t n;
+
+    memset(fsb, 0, sizeof(*fsb));
+    if (fstat(fd, &st) < 0) {
+        g_set_error(errp, VSWAP_CKPT_ERROR, errno, "%s: %s", name,
+                    g_strerror(errno));
+        return false;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        g_set_error(errp, VSWAP_CKPT_ERROR, EMEDIUMTYPE,
+                    "%s: not a regular file", name);
+        return false;
+    }
+    fsb->file_size = st.st_size;
+    fsb->alloc_bytes = (uint64_t)st.st_blocks * 512;
+    if (st.st_size == 0) {
+        g_set_error(errp, VSWAP_CKPT_ERROR, EMEDIUMTYPE,
+                    "%s: empty file, not a vswap store file", name);
+        return false;
+    }
+    sb = vswap_ckpt_alloc(VSWAP_SB_SIZE);
+    if (!sb) {
+        g_set_error(errp, VSWAP_CKPT_ERROR, ENOMEM, "%s: out of memory", name);
+        return false;
+    }
+    n = vswap_ckpt_pread(fd, sb, VSWAP_SB_SIZE, 0);
+    if (n < 0) {
+        g_set_error(errp, VSWAP_CKPT_ERROR, -n,
+                    "%s: cannot read the superblock: %s", name, g_strerror(-n));
+        return false;
+    }
+    if (n < (ssize_t)sizeof(sb->magic) ||
+        memcmp(sb->magic, VSWAP_SB_MAGIC, sizeof(sb->magic)) != 0) {
+        g_set_error(errp, VSWAP_CKPT_ERROR, EMEDIUMTYPE,
+                    "%s: not a vswap store file (bad magic)", name);
+        return false;
+    }
+    if (n < VSWAP_SB_SIZE) {
+        g_set_error(errp, VSWAP_CKPT_ERROR, EBADMSG,
+                    "%s: truncated: %zd bytes, shorter than the superblock",
+                    name, n);
+        return false;
+    }
+    version = le32toh(sb->version);
+    if (le32toh(sb->crc) != vswap_sb_crc(sb)) {
+        /* A newer format may well checksum a larger superblock. */
+        if (version > VSWAP_FORMAT_VERSION && version < 256) {
+            goto newer;
+        }
+        g_set_error(errp, VSWAP_CKPT_ERROR, EBADMSG,
+                    "%s: corrupt superblock (checksum mismatch)", name);
+        return false;
+    }
+    if (version > VSWAP_FORMAT_VERSION) {
+        goto newer;
+    }
+    if (version != VSWAP_FORMAT_VERSION) {
+        g_set_error(errp, VSWAP_CKPT_ERROR, EBADMSG,
+                    "%s: corrupt superblock (format version %u)", name,
+                    version);
+        return false;
+    }
+    fsb->version = version;
+    fsb->segment_size = seg = le32toh(sb->segment_size);
+    fsb->capacity = le64toh(sb->capacity);
+    fsb->data_offset = le64toh(sb->data_offset);
+    fsb->flags = le64toh(sb->flags);
+    fsb->ckpt_segment = le32toh(sb->ckpt_segment);
+    if (seg < VSWAP_SEGMENT_MIN || seg > VSWAP_SEGMENT_MAX ||
+        (seg & (seg - 1)) != 0) {
+        g_set_error(errp, VSWAP_CKPT_ERROR, EBADMSG,
+                    "%s: corrupt superblock (segment size %u)", name, seg);
+        return false;
+    }
+    if (fsb->capacity == 0 || fsb->capacity > VSWAP_STORE_MAX_SLOTS) {
+        g_set_error(errp, VSWAP_CKPT_ERROR, EBADMSG,
+                    "%s: corrupt superblock (capacity %" G_GUINT64_FORMAT
+                    " slots)", name, fsb->capacity);
+        return false;
+    }
+    if (fsb->data_offset < VSWAP_SB_SIZE || fsb->data_offset % 4096 ||
+        fsb->data_offset > VSWAP_CKPT_ADDR_LIMIT) {
+        g_set_error(errp, VSWAP_CKPT_ERROR, EBADMSG,
+                    "%s: corrupt superblock (data offset %" G_GUINT64_FORMAT
+                    ")", name, fsb->data_offset);
+        return false;
+    }
+    return true;
+
+newer:
+    g_set_error(errp, VSWAP_CKPT_ERROR, ENOTSUP,
+                "%s: newer format version %u (this build reads version %u)",
+                name, version, VSWAP_FORMAT_VERSION);
+    return false;
+}
+
+uint64_t vswap_ckpt_offset(const VswapFileSb *fsb)
+{
+    return fsb->data_offset + (uint64_t)fsb->ckpt_segment * fsb->segment_size;
+}
+
+/* Bytes of the checkpoint with @nentries entries, padding included. */
+static uint64_t vswap_ckpt_length(uint64_t nentries)
+{
+    return VSWAP_CKPT_HDR_SIZE +
+           ((nentries * sizeof(VswapCkptEntry) + 4095) & ~UINT64_C(4095));
+}
+
+bool vswap_ckpt_read_hdr(int fd, const char *name, const VswapFileSb *fsb,
+                         VswapCkptHdr *out, GError **errp)
+{
+    g_autofree VswapCkptHdr *hdr = NULL;
+    uint64_t off = vswap_ckpt_offset(fsb), len;
+
+    if (!(fsb->flags & VSWAP_SB_CLEAN)) {
+        g_set_error(errp, VSWAP_CKPT_ERROR, EUCLEAN,
+                    "%s: was not closed cleanly (no checkpoint of its slots)",
+                    name);
+        return false;
+    }
+    if (off + VSWAP_CKPT_HDR_SIZE > fsb->file_size) {
+        g_set_error(errp, VSWAP_CKPT_ERROR, EBADMSG,
+                    "%s: truncated: the checkpoint at byte %" G_GUINT64_FORMAT
+                    " is missing (the file has %" G_GUINT64_FORMAT " bytes)",
+                    name, off, fsb->file_size);
+        return false;
+    }
+    hdr = vswap_ckpt_alloc(VSWAP_CKPT_HDR_SIZE);
+    if (!hdr) {
+        g_set_error(errp, VSWAP_CKPT_ERROR, ENOMEM, "%s: out of memory", name);
+        return false;
+    }
+    if (!vswap_ckpt_read_exact(fd, name, hdr, VSWAP_CKPT_HDR_SIZE, off,
+                               "the checkpoint header", errp)) {
+        return false;
+    }
+    if (le64toh(hdr->magic) != VSWAP_CKPT_MAGIC) {
+        g_set_error(errp, VSWAP_CKPT_ERROR, EBADMSG,
+                    "%s: corrupt checkpoint (bad magic at byte %"
+                    G_GUINT64_FORMAT ")", name, off);
+        return false;
+    }
+    if (le32toh(hdr->crc) != vswap_ckpt_hdr_crc(hdr)) {
+        g_set_error(errp, VSWAP_CKPT_ERROR, EBADMSG,
+                    "%s: corrupt checkpoint (header checksum mismatch)", name);
+        return false;
+    }
+    *out = (VswapCkptHdr) {
+        .magic = VSWAP_CKPT_MAGIC,
+        .version = le32toh(hdr->version),
+        .segment_size = le32toh(hdr->segment_size),
+        .capacity = le64toh(hdr->capacity),
+        .seq = le64toh(hdr->seq),
+        .nentries = le64toh(hdr->nentries),
+        .nsegs = le32toh(hdr->nsegs),
+        .entries_crc = le32toh(hdr->entries_crc),
+        .flags = le32toh(hdr->flags),
+        .crc = le32toh(hdr->crc),
+    };
+    if (out->version != VSWAP_FORMAT_VERSION ||
+        out->segment_size != fsb->segment_size ||
+        out->capacity != fsb->capacity || out->nsegs != fsb->ckpt_segment) {
+        g_set_error(errp, VSWAP_CKPT_ERROR, EBADMSG,
+                    "%s: corrupt checkpoint (it does not match the superblock)",
+                    name);
+        return false;
+    }
+    if (out->nentries > out->capacity) {
+        g_set_error(errp, VSWAP_CKPT_ERROR, EBADMSG,
+                    "%s: corrupt checkpoint (%" G_GUINT64_FORMAT
+                    " entries for %" G_GUINT64_FORMAT " slots)", name,
+                    out->nentries, out->capacity);
+        return false;
+    }
+    len = vswap_ckpt_length(out->nentries);
+    if (off + len > fsb->file_size) {
+        g_set_error(errp, VSWAP_CKPT_ERROR, EBADMSG,
+                    "%s: truncated: the checkpoint needs %" G_GUINT64_FORMAT
+                    " bytes from byte %" G_GUINT64_FORMAT
+                    ", the file has %" G_GUINT64_FORMAT, name, len, off,
+                    fsb->file_size);
+        return false;
+    }
+    return true;
+}
+
+/* Check one entry (host order) against the geometry; NULL if it is sane. */
+static const char *vswap_ckpt_entry_problem(const VswapCkptHdr *hdr,
+                                            const VswapCkptEntry *e,
+                                            uint64_t index, uint32_t prev_slot)
+{
+    uint64_t seg_off = e->value & (hdr->segment_size - 1);
+
+    if (e->slot >= hdr->capacity) {
+        return "slot out of range";
+    }
+    if (index > 0 && e->slot <= prev_slot) {
+        return "slots out of order";
+    }
+    switch (e->kind) {
+    case VSWAP_CKPT_FILL:
+        return e->value > UINT32_MAX || e->len ? "bad fill entry" : NULL;
+    case VSWAP_CKPT_RECORD:
+        if (e->len == 0 || e->len > VSWAP_PAGE_SIZE ||
+            e->value % VSWAP_REC_ALIGN || e->value >= VSWAP_CKPT_ADDR_LIMIT ||
+            e->value / hdr->segment_size >= hdr->nsegs ||
+            seg_off < VSWAP_SEG_HDR_SIZE ||
+            seg_off + vswap_rec_size(e->len) > hdr->segment_size) {
+            return "bad record location";
+        }
+        return NULL;
+    default:
+        return "bad entry kind";
+    }
+}
+
+bool vswap_ckpt_read_entries(int fd, const char *name, const VswapFileSb *fsb,
+                             const VswapCkptHdr *hdr, VswapCkptEntryFunc *fn,
+                             void *opaque, GError **errp)
+{
+    g_autofree uint8_t *buf = vswap_ckpt_alloc(VSWAP_CKPT_CHUNK);
+    uint64_t base = vswap_ckpt_offset(fsb) + VSWAP_CKPT_HDR_SIZE;
+    uint64_t bytes = hdr->nentries * sizeof(VswapCkptEntry);
+
+    if (!buf) {
+        g_set_error(errp, VSWAP_CKPT_ERROR, ENOMEM, "%s: out of memory", name);
+        return false;
+    }
+    /* Pass 0 checks everything; only a sound checkpoint reaches @fn. */
+    for (int pass = 0; pass < 2; pass++) {
+        uint32_t crc = 0, prev_slot = 0;
+        uint64_t index = 0;
+
+        for (uint64_t done = 0; done < bytes; done += VSWAP_CKPT_CHUNK) {
+            size_t chunk = MIN(bytes - done, (uint64_t)VSWAP_CKPT_CHUNK);
+            size_t rd = (chunk + 4095) & ~(size_t)4095;
+
+            if (!vswap_ckpt_read_exact(fd, name, buf, rd, base + done,
+                                       "the checkpoint", errp)) {
+                return false;
+            }
+            if (pass == 0) {
+                crc = vswap_crc32c(crc, buf, chunk);
+            }
+            for (size_t i = 0; i < chunk; i += sizeof(VswapCkptEntry)) {
+                VswapCkptEntry e;
+                const char *why;
+
+                memcpy(&e, buf + i, sizeof(e));
+                e.slot = le32toh(e.slot);
+                e.len = le16toh(e.len);
+                e.value = le64toh(e.value);
+                if (pass == 1) {
+                    if (!fn(opaque, &e, errp)) {
+                        return false;
+                    }
+                    continue;
+                }
+                why = vswap_ckpt_entry_problem(hdr, &e, index, prev_slot);
+                if (why) {
+                    g_set_error(errp, VSWAP_CKPT_ERROR, EBADMSG,
+                                "%s: corrupt checkpoint (entry %"
+                                G_GUINT64_FORMAT ", slot %u: %s)", name,
+                                index, e.slot, why);
+                    return false;
+                }
+                prev_slot = e.slot;
+                index++;
+            }
+        }
+        if (pass == 0 && crc != hdr->entries_crc) {
+            g_set_error(errp, VSWAP_CKPT_ERROR, EBADMSG,
+                        "%s: corrupt checkpoint (entry checksum mismatch)",
+                        name);
+            return false;
+        }
+        if (!fn) {
+            break;
+        }
+    }
+    return true;
+}
+
+/* --- the store side --- */
+
+bool vswap_ckpt_prepare_config(const VswapStoreConfig *cfg,
+                               VswapStoreConfig *out, GError **errp)
+{
+    g_autoptr(GError) err = NULL;
+    VswapFileSb fsb;
+    uint64_t seg2;
+    int fd;
+
+    *out = *cfg;
+    if (!cfg->persist && !cfg->reopen) {
+        return true;
+    }
+    if (!cfg->path) {
+        g_set_error(errp, VSWAP_CKPT_ERROR, EINVAL,
+                    "vswap store: persist and reopen need a store file");
+        return false;
+    }
+    if (!cfg->reopen) {
+        return true;
+    }
+    fd = open(cfg->path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        g_set_error(errp, VSWAP_CKPT_ERROR, errno,
+                    "vswap store: cannot open '%s': %s", cfg->path,
+                    g_strerror(errno));
+        return false;
+    }
+    if (!vswap_file_read_sb(fd, cfg->path, &fsb, &err)) {
+        close(fd);
+        g_propagate_prefixed_error(errp, g_steal_pointer(&err),
+                                   "vswap store: ");
+        return false;
+    }
+    close(fd);
+    /* The file's geometry wins; the budget must hold two of its segments. */
+    out->capacity = fsb.capacity;
+    out->segment_size = fsb.segment_size;
+    seg2 = 2ull * fsb.segment_size;
+    if (out->mem_budget < seg2) {
+        out->mem_budget = seg2;
+    }
+    if (out->mem_limit && out->mem_limit < out->mem_budget) {
+        out->mem_limit = 0;
+    }
+    return true;
+}
+
+bool vswap_ckpt_open_file(VswapStore *s, GError **errp)
+{
+    int flags = O_RDWR | O_CLOEXEC | (s->cfg.direct_io ? O_DIRECT : 0);
+    g_autoptr(GError) err = NULL;
+    VswapFileSb fsb;
+
+    s->fd = open(s->path, flags);
+    if (s->fd < 0) {
+        g_set_error(errp, VSWAP_CKPT_ERROR, errno,
+                    "vswap store: cannot open '%s': %s", s->path,
+                    g_strerror(errno));
+        return false;
+    }
+    if (!vswap_file_read_sb(s->fd, s->path, &fsb, &err)) {
+        g_propagate_prefixed_error(errp, g_steal_pointer(&err),
+                                   "vswap store: ");
+        return false;
+    }
+    if (fsb.capacity != s->cfg.capacity ||
+        fsb.segment_size != s->cfg.segment_size) {
+        g_set_error(errp, VSWAP_CKPT_ERROR, EBADMSG,
+                    "vswap store: %s: changed while it was being opened",
+                    s->path);
+        return false;
+    }
+    if (!(fsb.flags & VSWAP_SB_CLEAN)) {
+        g_set_error(errp, VSWAP_CKPT_ERROR, EUCLEAN,
+                    "vswap store: %s: was not closed cleanly, so its slots"
+                    " are unknown; it cannot be reopened", s->path);
+        return false;
+    }
+    s->data_offset = fsb.data_offset;
+    s->io_align = s->cfg.direct_io ? 4096 : 1;
+    return true;
+}
+
+/* Rewrite the superblock with or without CLEAN, durably. */
+static int vswap_ckpt_write_sb(VswapStore *s, bool clean, uint32_t nsegs)
+{
+    g_autofree VswapSuperblock *sb = vswap_ckpt_alloc(VSWAP_SB_SIZE);
+    int ret;
+
+    if (!sb) {
+        return -ENOMEM;
+    }
+    vswap_sb_encode(sb, s->cfg.segment_size, s->cfg.capacity, s->data_offset);
+    vswap_sb_set_clean(sb, clean, nsegs);
+    ret = vswap_ckpt_pwrite(s->fd, sb, VSWAP_SB_SIZE, 0);
+    if (ret == 0 && fdatasync(s->fd) < 0) {
+        ret = -errno;
+    }
+    return ret;
+}
+
+typedef struct VswapCkptLoad {
+    VswapStore *s;
+    uint32_t *max_end;          /* per segment: end of its last record */
+} VswapCkptLoad;
+
+static bool vswap_ckpt_apply(void *opaque, const VswapCkptEntry *e,
+                             GError **errp)
+{
+    VswapCkptLoad *ld = opaque;
+    VswapStore *s = ld->s;
+    uint32_t index, end;
+    VswapSegment *seg;
+    size_t size;
+
+    if (e->kind == VSWAP_CKPT_FILL) {
+        vswap_log_set(s, e->slot, vswap_ent_fill(e->value));
+        return true;
+    }
+    index = e->value >> s->seg_shift;
+    size = vswap_rec_size(e->len);
+    end = (e->value & ((UINT64_C(1) << s->seg_shift) - 1)) + size;
+    seg = &s->disk.segs[index];
+    seg->live += size;
+    seg->nrecords++;
+    s->disk.live_bytes += size;
+    ld->max_end[index] = MAX(ld->max_end[index], end);
+    vswap_log_set(s, e->slot,
+                  vswap_ent_record(VSWAP_ENT_DISK, e->value, e->len));
+    return true;
+}
+
+/*
+ * Rebuild segment @index, which holds live records, from its header.  A
+ * header that fails verification is tolerated: its records are verified
+ * one by one when read, and compaction leaves the segment alone.
+ */
+static bool vswap_ckpt_load_segment(VswapStore *s, const VswapCkptHdr *hdr,
+                                    uint32_t index, uint32_t max_end,
+                                    uint8_t *buf, GError **errp)
+{
+    uint64_t off = s->data_offset + ((uint64_t)index << s->seg_shift);
+    VswapSegment *seg = &s->disk.segs[index];
+    VswapSegmentHdr sh;
+    ssize_t n;
+
+    n = vswap_ckpt_pread(s->fd, buf, 4096, off);
+    if (n < 0) {
+        g_set_error(errp, VSWAP_CKPT_ERROR, -n,
+                    "vswap store: %s: cannot read segment %u: %s", s->path,
+                    index, g_strerror(-n));
+        return false;
+    }
+    if (n < VSWAP_SEG_HDR_SIZE ||
+        vswap_seg_hdr_verify(buf, index, hdr->segment_size, &sh) < 0) {
+        sh = (VswapSegmentHdr) {
+            .seq = hdr->seq, .used = max_end, .nrecords = seg->nrecords,
+        };
+    }
+    if (sh.used < max_end || sh.seq > hdr->seq ||
+        seg->live > sh.used - VSWAP_SEG_HDR_SIZE) {
+        g_set_error(errp, VSWAP_CKPT_ERROR, EBADMSG,
+                    "vswap store: %s: corrupt checkpoint (it does not match"
+                    " segment %u)", s->path, index);
+        return false;
+    }
+    seg->seq = sh.seq;
+    seg->used = sh.used;
+    seg->nrecords = sh.nrecords;
+    seg->state = VSWAP_SEG_ONDISK;
+    s->disk.used_bytes += sh.used;
+    if ((uint64_t)seg->live * 100 <
+        (uint64_t)(seg->used - VSWAP_SEG_HDR_SIZE) * s->cfg.compact_threshold) {
+        s->compact_wanted = true;
+    }
+    return true;
+}
+
+static bool vswap_ckpt_load(VswapStore *s, GError **errp)
+{
+    g_autoptr(GError) err = NULL;
+    g_autofree uint8_t *buf = NULL;
+    VswapCkptLoad ld = { .s = s };
+    VswapFileSb fsb;
+    VswapCkptHdr hdr;
+    bool ok = false;
+    int ret;
+
+    if (!vswap_file_read_sb(s->fd, s->path, &fsb, &err) ||
+        !vswap_ckpt_read_hdr(s->fd, s->path, &fsb, &hdr, &err)) {
+        g_propagate_prefixed_error(errp, g_steal_pointer(&err),
+                                   "vswap store: ");
+        return false;
+    }
+    if (hdr.nsegs > s->disk.max_segs) {
+        g_set_error(errp, VSWAP_CKPT_ERROR, EFBIG,
+                    "vswap store: %s: holds %u segments, more than the disk"
+                    " limit allows", s->path, hdr.nsegs);
+        return false;
+    }
+    s->disk.segs = g_new0(VswapSegment, MAX(hdr.nsegs, 1));
+    s->disk.nsegs = hdr.nsegs;
+    ld.max_end = g_new0(uint32_t, MAX(hdr.nsegs, 1));
+    if (!vswap_ckpt_read_entries(s->fd, s->path, &fsb, &hdr, vswap_ckpt_apply,
+                                 &ld, &err)) {
+        g_propagate_prefixed_error(errp, g_steal_pointer(&err),
+                                   "vswap store: ");
+        goto out;
+    }
+    buf = vswap_ckpt_alloc(4096);
+    for (uint32_t i = 0; i < hdr.nsegs; i++) {
+        if (s->disk.segs[i].live &&
+            !vswap_ckpt_load_segment(s, &hdr, i, ld.max_end[i], buf, errp)) {
+            goto out;
+        }
+    }
+    /* Free segments are handed out lowest index first. */
+    for (uint32_t i = hdr.nsegs; i-- > 0;) {
+        if (s->disk.segs[i].state == VSWAP_SEG_FREE) {
+            g_array_append_val(s->disk.free, i);
+        }
+    }
+    s->seg_seq = MAX(s->seg_seq, hdr.seq);
+    /* From here on the file no longer matches its checkpoint. */
+    ret = vswap_ckpt_write_sb(s, false, 0);
+    if (ret < 0) {
+        g_set_error(errp, VSWAP_CKPT_ERROR, -ret,
+                    "vswap store: %s: cannot write the superblock: %s",
+                    s->path, g_strerror(-ret));
+        goto out;
+    }
+    ok = true;
+out:
+    g_free(ld.max_end);
+    return ok;
+}
+
+bool vswap_ckpt_open_done(VswapStore *s, GError **errp)
+{
+    if (s->cfg.reopen && !vswap_ckpt_load(s, errp)) {
+        return false;
+    }
+    s->open_done = true;
+    return true;
+}
+
+int vswap_ckpt_mark_dirty(VswapStore *s)
+{
+    int ret;
+
+    if (!s->ckpt_clean) {
+        return 0;
+    }
+    ret = vswap_ckpt_write_sb(s, false, 0);
+    if (ret < 0) {
+        return -EIO;
+    }
+    s->ckpt_clean = false;
+    return 0;
+}
+
+/*
+ * Move every memory record, and the open disk segment, to written disk
+ * segments: writeback with a budget of 0.  Fails after repeated write
+ * errors, or when the store file has no room left.
+ */
+static int vswap_ckpt_flush(VswapStore *s, GError **errp)
+{
+    uint64_t budget = s->mem_budget;
+    unsigned failures = 0;
+    int ret = 0;
+
+    s->mem_budget = 0;
+    for (;;) {
+        uint64_t pages = s->mem.pages, bytes = vswap_store_mem_bytes(s);
+        uint64_t errors = s->st.writeback_errors;
+        int64_t wait;
+
+        vswap_store_process(s);
+        vswap_store_drain(s);
+        if (vswap_store_mem_bytes(s) == 0) {
+            break;
+        }
+        failures += s->st.writeback_errors != errors;
+        if (s->disk_unwritten) {
+            if (failures > VSWAP_CKPT_WRITE_RETRIES) {
+                ret = -EIO;
+                g_set_error(errp, VSWAP_CKPT_ERROR, EIO,
+                            "vswap store: %s: segment writes keep failing;"
+                            " %" G_GUINT64_FORMAT " KiB of segments are only"
+                            " in memory", s->path,
+                            vswap_store_mem_bytes(s) >> 10);
+                break;
+            }
+            wait = s->wb_retry_at - g_get_monotonic_time();
+            if (wait > 0) {
+                g_usleep(wait);
+            }
+            continue;
+        }
+        if (s->mem.pages == pages && vswap_store_mem_bytes(s) == bytes) {
+            ret = -ENOSPC;
+            g_set_error(errp, VSWAP_CKPT_ERROR, ENOSPC,
+                        "vswap store: %s: no room in the store file for %"
+                        G_GUINT64_FORMAT " pages held in memory", s->path,
+                        s->mem.pages);
+            break;
+        }
+    }
+    s->mem_budget = budget;
+    vswap_store_notify(s);
+    return ret;
+}
+
+/* Write the map after the last segment, then mark the superblock CLEAN. */
+static int vswap_ckpt_write(VswapStore *s, GError **errp)
+{
+    g_autofree uint8_t *buf = vswap_ckpt_alloc(VSWAP_CKPT_CHUNK);
+    uint32_t nsegs = s->disk.nsegs;
+    uint64_t off = s->data_offset + ((uint64_t)nsegs << s->seg_shift);
+    uint64_t slot = 0, ent, n = 0, written = 0;
+    VswapCkptHdr *hdr = (VswapCkptHdr *)buf;
+    const char *what = "checkpoint";
+    uint32_t crc = 0;
+    size_t pos = 0;
+    int ret = 0;
+
+    if (!buf) {
+        ret = -ENOMEM;
+        goto fail;
+    }
+    while (vswap_map_next(s->map, &slot, &ent)) {
+        VswapCkptEntry e = { .slot = htole32(slot) };
+
+        switch (vswap_ent_state(ent)) {
+        case VSWAP_ENT_FILL:
+            e.kind = VSWAP_CKPT_FILL;
+            e.value = htole64((uint32_t)ent);
+            break;
+        case VSWAP_ENT_DISK:
+            e.kind = VSWAP_CKPT_RECORD;
+            e.len = htole16(vswap_ent_len(ent));
+            e.value = htole64(vswap_ent_addr(ent));
+            break;
+        default:
+            /* vswap_ckpt_flush() left a record in memory: a bug. */
+            ret = -EIO;
+            what = "checkpoint (a record is still in memory)";
+            goto fail;
+        }
+        memcpy(buf + pos, &e, sizeof(e));
+        crc = vswap_crc32c(crc, &e, sizeof(e));
+        pos += sizeof(e);
+        n++;
+        if (pos == VSWAP_CKPT_CHUNK) {
+            ret = vswap_ckpt_pwrite(s->fd, buf, pos,
+                                    off + VSWAP_CKPT_HDR_SIZE + written);
+            if (ret < 0) {
+                goto fail;
+            }
+            written += pos;
+            pos = 0;
+        }
+        slot++;
+    }
+    if (pos) {
+        size_t padded = (pos + 4095) & ~(size_t)4095;
+
+        memset(buf + pos, 0, padded - pos);
+        ret = vswap_ckpt_pwrite(s->fd, buf, padded,
+                                off + VSWAP_CKPT_HDR_SIZE + written);
+        if (ret < 0) {
+            goto fail;
+        }
+        written += padded;
+    }
+    memset(buf, 0, VSWAP_CKPT_HDR_SIZE);
+    *hdr = (VswapCkptHdr) {
+        .magic = htole64(VSWAP_CKPT_MAGIC),
+        .version = htole32(VSWAP_FORMAT_VERSION),
+        .segment_size = htole32(s->cfg.segment_size),
+        .capacity = htole64(s->cfg.capacity),
+        .seq = htole64(s->seg_seq),
+        .nentries = htole64(n),
+        .nsegs = htole32(nsegs),
+        .entries_crc = htole32(crc),
+    };
+    hdr->crc = htole32(vswap_ckpt_hdr_crc(hdr));
+    ret = vswap_ckpt_pwrite(s->fd, buf, VSWAP_CKPT_HDR_SIZE, off);
+    if (ret < 0) {
+        goto fail;
+    }
+    /* Drop whatever an earlier, longer checkpoint left behind. */
+    if (ftruncate(s->fd, off + VSWAP_CKPT_HDR_SIZE + written) < 0 ||
+        fdatasync(s->fd) < 0) {
+        ret = -errno;
+        goto fail;
+    }
+    what = "superblock";
+    ret = vswap_ckpt_write_sb(s, true, nsegs);
+    if (ret < 0) {
+        goto fail;
+    }
+    s->ckpt_clean = true;
+    return 0;
+
+fail:
+    g_set_error(errp, VSWAP_CKPT_ERROR, -ret,
+                "vswap store: %s: cannot write the %s: %s", s->path, what,
+                g_strerror(-ret));
+    return ret;
+}
+
+int vswap_store_checkpoint(VswapStore *s, GError **errp)
+{
+    int ret;
+
+    if (s->fd < 0) {
+        g_set_error(errp, VSWAP_CKPT_ERROR, EINVAL,
+                    "vswap store: a memory-only store cannot be checkpointed");
+        return -EINVAL;
+    }
+    vswap_store_drain(s);
+    if (s->ckpt_clean) {
+        return 0;
+    }
+    ret = vswap_ckpt_flush(s, errp);
+    if (ret < 0) {
+        return ret;
+    }
+    return vswap_ckpt_write(s, errp);
+}
+
+void vswap_ckpt_close(VswapStore *s)
+{
+    g_autoptr(GError) err = NULL;
+
+    if (s->open_done && s->cfg.persist && vswap_store_checkpoint(s, &err) < 0) {
+        g_warning("%s", err->message);
+    }
+}

@@ -1,0 +1,95 @@
+/*
+ * Test helper for test-vswap-tool.sh: writes a store file with disk and
+ * memory records, fill pages, discards and overwrites, then closes it
+ * cleanly (or, with --unclean, without a checkpoint).
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ *
+ * Prints "slot SLOT offset OFFSET": the file offset of a payload byte of
+ * SLOT's record on disk, for the test to corrupt.
+ */
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "vswap/store.h"
+#include "store-int.h"
+#include "test-pages.h"
+
+#define NPAGES 3000
+
+int main(int argc, char **argv)
+{
+    g_autoptr(GError) err = NULL;
+    bool unclean = argc == 3 && !strcmp(argv[2], "--unclean");
+    TestPages *tp;
+    VswapStoreConfig cfg;
+    VswapStore *s;
+    uint64_t slot;
+
+    if (argc < 2 || (argc == 3 && !unclean) || argc > 3) {
+        fprintf(stderr, "usage: vswap-mkstore FILE [--unclean]\n");
+        return 2;
+    }
+    vswap_store_config_init(&cfg);
+    cfg.path = argv[1];
+    cfg.capacity = 1 << 16;
+    cfg.segment_size = 64 * 1024;
+    cfg.mem_budget = 256 * 1024;
+    cfg.persist = !unclean;
+    s = vswap_store_open(&cfg, &err);
+    if (!s) {
+        fprintf(stderr, "vswap-mkstore: %s\n", err->message);
+        return 1;
+    }
+    tp = test_pages_new();
+    for (slot = 0; slot < NPAGES; slot++) {
+        VswapPageOp op = { .slot = slot, .fill = 0x5a5a0000 + slot };
+
+        if (slot % 11) {
+            op.page = (void *)test_pages_get(tp, slot, 1);
+        }
+        if (vswap_store_write_sync(s, &op, 1) < 0) {
+            fprintf(stderr, "vswap-mkstore: write of slot %" PRIu64
+                    " failed\n", slot);
+            return 1;
+        }
+    }
+    /* Dead records: discard one slot in three, overwrite one in ten. */
+    for (slot = 0; slot < NPAGES; slot += 3) {
+        vswap_store_discard(s, slot, 1);
+    }
+    for (slot = 1; slot < NPAGES; slot += 10) {
+        VswapPageOp op = {
+            .slot = slot, .page = (void *)test_pages_get(tp, slot, 2),
+        };
+
+        vswap_store_write_sync(s, &op, 1);
+    }
+    if (unclean) {
+        vswap_store_drain(s);
+        vswap_store_close(s);
+        test_pages_free(tp);
+        return 0;
+    }
+    if (vswap_store_checkpoint(s, &err) < 0) {
+        fprintf(stderr, "vswap-mkstore: %s\n", err->message);
+        return 1;
+    }
+    /* A compressed record of a slot in the middle. */
+    for (slot = NPAGES / 2; slot < NPAGES; slot++) {
+        uint64_t ent = vswap_map_get(s->map, slot);
+
+        if (vswap_ent_state(ent) == VSWAP_ENT_DISK &&
+            vswap_ent_len(ent) > 100 && vswap_ent_len(ent) < VSWAP_PAGE_SIZE) {
+            printf("slot %" PRIu64 " offset %" PRIu64 "\n", slot,
+                   s->data_offset + vswap_ent_addr(ent) + VSWAP_REC_HDR_SIZE +
+                   vswap_ent_len(ent) / 2);
+            break;
+        }
+    }
+    vswap_store_close(s);
+    test_pages_free(tp);
+    return slot < NPAGES ? 0 : 1;
+}
