@@ -4,6 +4,9 @@
 #
 #   unit       standalone store tests (tests/unit) in build/standalone
 #   unit-asan  the same tests built with AddressSanitizer + UBSan
+#   unit-tsan  the threaded tests (workers, store, model) under TSan
+#   fuzz       a short libFuzzer run of each target in tests/fuzz, from its
+#              seed corpus (VSWAP_FUZZ_SECONDS each, default 20)
 #   qtest      QEMU's qos-test with the vswap device overlaid: our device
 #              tests plus QEMU's own virtio-blk-pci etc., which prove that
 #              the wiring breaks nothing; and vswap-migration-test (two
@@ -57,6 +60,50 @@ suite_unit_asan() {
             -Db_sanitize=address,undefined -Db_lundef=false
 }
 
+suite_unit_tsan() {
+    local start=$SECONDS dir=$build/standalone-tsan rc=0 passed=0 failed=0 t
+    if [ ! -f "$dir/build.ninja" ]; then
+        meson setup "$dir" -Db_sanitize=thread -Db_lundef=false >/dev/null ||
+            { record unit-tsan 1 0 1 0 0; return; }
+    fi
+    ninja -C "$dir" >/dev/null || { record unit-tsan 1 0 1 0 0; return; }
+    for t in test-workers test-store test-store-model; do
+        if TSAN_OPTIONS=halt_on_error=1 VSWAP_CORPUS=$top/../shared/corpus \
+           VSWAP_MODEL_OPS=200000 "$dir/tests/unit/$t" --tap > "$dir/$t.tap" 2>&1; then
+            passed=$((passed + 1))
+        else
+            failed=$((failed + 1)); rc=1
+            tail -n 30 "$dir/$t.tap"
+        fi
+    done
+    record unit-tsan "$rc" "$passed" "$failed" 0 $((SECONDS - start))
+}
+
+suite_fuzz() {
+    local start=$SECONDS dir=$build/fuzz rc=0 passed=0 failed=0 t secs
+    secs=${VSWAP_FUZZ_SECONDS:-20}
+    if [ ! -f "$dir/build.ninja" ]; then
+        CC=clang meson setup "$dir" -Dfuzzing=true \
+            -Db_sanitize=address,undefined -Db_lundef=false >/dev/null ||
+            { record fuzz 1 0 1 0 0; return; }
+    fi
+    for t in fuzz-store-ops fuzz-store-import fuzz-store-file; do
+        ninja -C "$dir" "tests/fuzz/$t" >/dev/null || { failed=$((failed + 1)); rc=1; continue; }
+        mkdir -p "$dir/corpus/$t" "$dir/crashes"
+        # New inputs go to the scratch corpus first; the repo's seeds are read only.
+        if (cd "$dir/crashes" && "$dir/tests/fuzz/$t" -max_total_time="$secs" \
+                -rss_limit_mb=2048 -print_final_stats=1 \
+                "$dir/corpus/$t" "$top/tests/fuzz/corpus/$t") > "$dir/$t.log" 2>&1; then
+            passed=$((passed + 1))
+            echo "$t: $(grep -o 'stat::number_of_executed_units: *[0-9]*' "$dir/$t.log" | grep -o '[0-9]*$') executions"
+        else
+            failed=$((failed + 1)); rc=1
+            grep -E 'ERROR|fuzz check|SUMMARY' "$dir/$t.log" | head -n 10
+        fi
+    done
+    record fuzz "$rc" "$passed" "$failed" 0 $((SECONDS - start))
+}
+
 suite_qtest() {
     local start=$SECONDS rc=0 tap=$build/qos-test.tap mtap=$build/vswap-migration-test.tap
     bash scripts/build-qemu.sh || { record qtest 1 0 1 0 $((SECONDS - start)); return; }
@@ -76,7 +123,7 @@ suite_qtest() {
 bash scripts/install-deps.sh || exit 1
 
 suites=("$@")
-[ ${#suites[@]} -gt 0 ] || suites=(unit unit-asan qtest)
+[ ${#suites[@]} -gt 0 ] || suites=(unit unit-asan unit-tsan fuzz qtest)
 for s in "${suites[@]}"; do
     echo "=== suite $s"
     "suite_${s//-/_}"
