@@ -143,6 +143,13 @@ void vswap_compact_kick(VswapStore *s)
         }
         return;
     }
+    if (s->fenced) {
+        /* Only memory can be compacted while the file is the peer's. */
+        if (c->running) {
+            vswap_compact_finish_pass(s);
+        }
+        return;
+    }
     if (c->victim >= 0) {
         return;
     }

@@ -100,8 +100,16 @@ int vswap_store_export_next(VswapStore *s, VswapRecordInfo *info,
         info->fill = (uint32_t)ent;
         return 1;
     }
-    buf = g_aligned_alloc(1, VSWAP_JOB_BUF_SIZE, 4096);
     len = vswap_ent_len(ent);
+    if (s->cfg.shared && vswap_ent_state(ent) == VSWAP_ENT_DISK &&
+        !vswap_log_record_ptr(s, ent)) {
+        /* Shared storage: the destination reads it from the same file. */
+        info->kind = VSWAP_RECORD_REF;
+        info->addr = vswap_ent_addr(ent);
+        info->len = len;
+        return 1;
+    }
+    buf = g_aligned_alloc(1, VSWAP_JOB_BUF_SIZE, 4096);
     if (vswap_export_record(s, ent, buf, &rec) < 0 ||
         vswap_rec_verify(rec, slot, len, &kind) < 0) {
         s->st.checksum_errors++;
@@ -166,6 +174,8 @@ int vswap_store_import(VswapStore *s, const VswapRecordInfo *info,
         g_hash_table_remove(s->inflight_writes, GUINT_TO_POINTER(info->slot));
         vswap_log_set(s, info->slot, vswap_ent_fill(info->fill));
         return 0;
+    case VSWAP_RECORD_REF:
+        return vswap_shared_import_ref(s, info);
     case VSWAP_RECORD_RAW:
         kind = VSWAP_PAYLOAD_RAW;
         if (info->len != VSWAP_PAGE_SIZE) {

@@ -244,7 +244,8 @@ void vswap_log_free_segment(VswapStore *s, VswapLog *log, uint32_t index)
     if (log->open == index) {
         log->open = -1;
     }
-    if (log->is_disk && was_on_disk) {
+    /* A fenced file belongs to the migration peer: leave its blocks. */
+    if (log->is_disk && was_on_disk && !s->fenced) {
         VswapSegIo *sio = g_new0(VswapSegIo, 1);
 
         sio->s = s;
@@ -297,6 +298,12 @@ void vswap_log_release(VswapStore *s, uint64_t ent)
     }
     log = vswap_log_of(s, ent);
     size = vswap_rec_size(vswap_ent_len(ent));
+    if (log->is_disk && s->incoming_refs) {
+        /* A migration reference, not yet in any segment's accounting. */
+        log->pages--;
+        s->st.payload_bytes -= vswap_ent_len(ent);
+        return;
+    }
     seg = vswap_log_segment(s, log, vswap_ent_addr(ent), &index);
     g_assert(seg->live >= size);
     seg->live -= size;
@@ -319,7 +326,9 @@ void vswap_log_release(VswapStore *s, uint64_t ent)
 static void vswap_log_point(VswapStore *s, uint64_t slot, uint64_t ent,
                             bool moved)
 {
-    uint64_t old = moved ? vswap_map_replace(s->map, slot, ent) :
+    /* A shared-storage export sends locations: a move changes what it sent. */
+    bool same = moved && !(s->cfg.shared && vswap_map_tracking_dirty(s->map));
+    uint64_t old = same ? vswap_map_replace(s->map, slot, ent) :
                    vswap_map_set(s->map, slot, ent);
 
     switch (vswap_ent_state(ent)) {

@@ -215,6 +215,9 @@ struct VswapStore {
     uint64_t export_cursor;     /* next slot export_next looks at */
     VswapStoreStats st;         /* counters; levels are computed */
     bool in_process;
+    bool fenced;                /* the file belongs to a migration peer */
+    bool incoming_refs;         /* until activation: disk entries are
+                                   references outside segment accounting */
     /*
      * One freed segment buffer kept for the next segment: writeback frees a
      * memory segment and fills a disk one per step, and a fresh buffer each
@@ -309,6 +312,10 @@ bool vswap_ckpt_open_done(VswapStore *s, GError **errp);
 int vswap_ckpt_mark_dirty(VswapStore *s);
 /* Close hook: checkpoint if cfg.persist, warning on failure. */
 void vswap_ckpt_close(VswapStore *s);
+
+/* shared.c: shared-storage migration */
+bool vswap_shared_open_file(VswapStore *s, GError **errp);
+int vswap_shared_import_ref(VswapStore *s, const VswapRecordInfo *info);
 
 /* For tests: the fault engine when cfg.fault_injection is set. */
 VswapIoEngine *vswap_store_io_engine(VswapStore *s);

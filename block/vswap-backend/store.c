@@ -75,6 +75,10 @@ static bool vswap_store_check_config(const VswapStoreConfig *cfg,
         why = "memory budget must hold at least two segments";
     } else if (cfg->mem_limit && cfg->mem_limit < cfg->mem_budget) {
         why = "memory limit must not be below the memory budget";
+    } else if (cfg->incoming && (!cfg->shared || !cfg->path)) {
+        why = "an incoming store must be shared and have a file";
+    } else if (cfg->shared && (cfg->persist || cfg->reopen || !cfg->path)) {
+        why = "a shared store needs a file and cannot be persistent";
     } else if (cfg->workers > 64) {
         why = "at most 64 worker threads";
     }
@@ -180,6 +184,7 @@ VswapStore *vswap_store_open(const VswapStoreConfig *cfg, GError **errp)
     max_disk_segs = (UINT64_C(1) << 44) >> s->seg_shift;
     if (s->path) {
         if (!(cfg->reopen ? vswap_ckpt_open_file(s, errp) :
+              cfg->incoming ? vswap_shared_open_file(s, errp) :
               vswap_store_open_file(s, errp))) {
             goto fail;
         }

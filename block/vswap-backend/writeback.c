@@ -60,6 +60,14 @@ void vswap_writeback_submit(VswapStore *s, uint32_t index)
     size_t len = (seg->used + 4095) & ~(size_t)4095;
     VswapSegIo *sio = g_new0(VswapSegIo, 1);
 
+    if (s->fenced) {
+        /* Keep the records in memory; the file is not ours to write. */
+        if (seg->state != VSWAP_SEG_UNWRITTEN) {
+            seg->state = VSWAP_SEG_UNWRITTEN;
+            s->disk_unwritten++;
+        }
+        return;
+    }
     if (seg->state == VSWAP_SEG_UNWRITTEN) {
         s->disk_unwritten--;
     }
@@ -140,7 +148,7 @@ void vswap_writeback_kick(VswapStore *s, bool urgent)
     uint64_t mem = vswap_store_mem_bytes(s);
     uint64_t target;
 
-    if (s->fd < 0) {
+    if (s->fd < 0 || s->fenced) {
         return;
     }
     vswap_writeback_retry(s);

@@ -18,13 +18,22 @@
  *
  * Stream, all integers big-endian:
  *
- *   HEADER  u8 flag, u32 magic, u32 version, u64 capacity
+ *   HEADER  u8 flag, u32 magic, u32 version, u64 capacity, u32 flags
  *   RECORD  u8 flag, u64 slot, u8 kind, u32 fill, u32 len, u32 crc,
  *           len bytes of payload (RAW or ZSTD)
+ *   REF     u8 flag, u64 slot, u64 address, u32 len: shared storage
+ *           only, the record is in the store file both sides open
  *   EOS     u8 flag: end of this section's chunk
  *
  * The destination checks every field before the store sees it, and the
  * store checks the payload (CRC32C, and that it decodes to one page).
+ *
+ * Shared storage (vswap-store shared=on on both sides, same file): records
+ * already written to the file travel as REFs.  At the final pass the
+ * source flushes its store, sends the rest and fences the store: from
+ * then on it does not write to the file, unless the migration fails and
+ * the fence is lifted.  The destination takes the file over (activates
+ * its store) once the load is complete.
  */
 
 #include "qemu/osdep.h"
@@ -44,6 +53,10 @@
 #define VSWAP_MIG_FLAG_HEADER   0x01
 #define VSWAP_MIG_FLAG_RECORD   0x02
 #define VSWAP_MIG_FLAG_EOS      0x03
+#define VSWAP_MIG_FLAG_REF      0x04
+
+/* Header flags */
+#define VSWAP_MIG_SHARED        (1u << 0)
 
 #define VSWAP_MIG_MAGIC         0x5653574d      /* "VSWM" */
 #define VSWAP_MIG_VERSION       1
@@ -67,6 +80,14 @@ static int virtio_vswap_mig_send_one(VirtIOVswap *s, QEMUFile *f)
                          " cannot migrate it", info.slot);
         }
         return ret;
+    }
+    if (info.kind == VSWAP_RECORD_REF) {
+        qemu_put_byte(f, VSWAP_MIG_FLAG_REF);
+        qemu_put_be64(f, info.slot);
+        qemu_put_be64(f, info.addr);
+        qemu_put_be32(f, info.len);
+        trace_virtio_vswap_mig_record(s, info.slot, info.kind, info.len);
+        return 1 + 8 + 8 + 4;
     }
     qemu_put_byte(f, VSWAP_MIG_FLAG_RECORD);
     qemu_put_be64(f, info.slot);
@@ -120,6 +141,7 @@ static int virtio_vswap_mig_save_setup(QEMUFile *f, void *opaque, Error **errp)
     qemu_put_be32(f, VSWAP_MIG_MAGIC);
     qemu_put_be32(f, VSWAP_MIG_VERSION);
     qemu_put_be64(f, s->capacity);
+    qemu_put_be32(f, virtio_vswap_shared(s) ? VSWAP_MIG_SHARED : 0);
     qemu_put_byte(f, VSWAP_MIG_FLAG_EOS);
     return qemu_file_get_error(f);
 }
@@ -154,8 +176,16 @@ static int virtio_vswap_mig_save_complete(QEMUFile *f, void *opaque)
     int ret;
 
     vswap_store_drain(s->store);
+    if (virtio_vswap_shared(s) && vswap_store_flush(s->store) < 0) {
+        /* What could not be written stays buffered and travels as data. */
+        warn_report("virtio-vswap: could not flush the shared store file");
+    }
     ret = virtio_vswap_mig_send(s, f, UINT_MAX, false);
     qemu_put_byte(f, VSWAP_MIG_FLAG_EOS);
+    if (ret == 0 && virtio_vswap_shared(s)) {
+        /* The destination owns the file from here, unless this fails. */
+        vswap_store_fence(s->store, true);
+    }
     return ret < 0 ? ret : qemu_file_get_error(f);
 }
 
@@ -184,16 +214,18 @@ static void virtio_vswap_mig_pending(void *opaque, uint64_t *must_precopy,
 /* Check a record's fields; the store checks the payload itself. */
 static int virtio_vswap_mig_load_record(VirtIOVswap *s, QEMUFile *f)
 {
-    VswapRecordInfo info = {
-        .slot = qemu_get_be64(f),
-        .kind = qemu_get_byte(f),
-        .fill = qemu_get_be32(f),
-        .len = qemu_get_be32(f),
-        .crc = qemu_get_be32(f),
-    };
-    bool has_payload = info.kind == VSWAP_RECORD_RAW ||
-                       info.kind == VSWAP_RECORD_ZSTD;
+    VswapRecordInfo info = { 0 };
+    bool has_payload;
     int ret;
+
+    /* One field per statement: initializers have no evaluation order. */
+    info.slot = qemu_get_be64(f);
+    info.kind = qemu_get_byte(f);
+    info.fill = qemu_get_be32(f);
+    info.len = qemu_get_be32(f);
+    info.crc = qemu_get_be32(f);
+    has_payload = info.kind == VSWAP_RECORD_RAW ||
+                  info.kind == VSWAP_RECORD_ZSTD;
 
     if (qemu_file_get_error(f)) {
         return qemu_file_get_error(f);
@@ -218,11 +250,34 @@ static int virtio_vswap_mig_load_record(VirtIOVswap *s, QEMUFile *f)
     return ret;
 }
 
+/* A reference into the shared store file; the store checks its shape. */
+static int virtio_vswap_mig_load_ref(VirtIOVswap *s, QEMUFile *f)
+{
+    VswapRecordInfo info = { .kind = VSWAP_RECORD_REF };
+
+    info.slot = qemu_get_be64(f);
+    info.addr = qemu_get_be64(f);
+    info.len = qemu_get_be32(f);
+
+    if (qemu_file_get_error(f)) {
+        return qemu_file_get_error(f);
+    }
+    if (!virtio_vswap_shared(s) || info.slot >= s->capacity ||
+        vswap_store_import(s->store, &info, NULL) < 0) {
+        error_report("virtio-vswap: bad shared-store reference in migration"
+                     " stream (slot %" PRIu64 ", address 0x%" PRIx64
+                     ", length %u)", info.slot, info.addr, info.len);
+        return -EINVAL;
+    }
+    return 0;
+}
+
 static int virtio_vswap_mig_load_header(VirtIOVswap *s, QEMUFile *f)
 {
     uint32_t magic = qemu_get_be32(f);
     uint32_t version = qemu_get_be32(f);
     uint64_t capacity = qemu_get_be64(f);
+    uint32_t flags = qemu_get_be32(f);
 
     if (qemu_file_get_error(f)) {
         return qemu_file_get_error(f);
@@ -236,6 +291,18 @@ static int virtio_vswap_mig_load_header(VirtIOVswap *s, QEMUFile *f)
         error_report("virtio-vswap: source has %" PRIu64 " slots, this"
                      " device %" PRIu64, capacity, s->capacity);
         return -EINVAL;
+    }
+    if (flags & ~VSWAP_MIG_SHARED ||
+        !!(flags & VSWAP_MIG_SHARED) != virtio_vswap_shared(s)) {
+        error_report("virtio-vswap: the source's store is %sshared, this"
+                     " one is %sshared; both need shared=on and the same"
+                     " file, or neither", flags & VSWAP_MIG_SHARED ? "" : "not ",
+                     virtio_vswap_shared(s) ? "" : "not ");
+        return -EINVAL;
+    }
+    if (virtio_vswap_shared(s)) {
+        /* The shared file already holds the source's data: keep it. */
+        return 0;
     }
     /* loadvm into a running store, or a retried migration: start empty. */
     vswap_store_drain(s->store);
@@ -264,6 +331,9 @@ static int virtio_vswap_mig_load(QEMUFile *f, void *opaque, int version_id)
         case VSWAP_MIG_FLAG_RECORD:
             ret = virtio_vswap_mig_load_record(s, f);
             break;
+        case VSWAP_MIG_FLAG_REF:
+            ret = virtio_vswap_mig_load_ref(s, f);
+            break;
         case VSWAP_MIG_FLAG_EOS:
             return 0;
         default:
@@ -280,6 +350,10 @@ static int virtio_vswap_mig_load_cleanup(void *opaque)
     VirtIOVswap *s = opaque;
 
     g_clear_pointer(&s->mig_buf, g_free);
+    /* Loaded: the shared file is ours now (a failed load ends QEMU). */
+    if (virtio_vswap_shared(s)) {
+        vswap_store_activate(s->store);
+    }
     return 0;
 }
 
@@ -309,6 +383,18 @@ static void virtio_vswap_vm_state_change(void *opaque, bool running,
     }
 }
 
+/* A failed or cancelled migration hands the shared file back. */
+static int virtio_vswap_mig_notify(NotifierWithReturn *notifier,
+                                   MigrationEvent *e, Error **errp)
+{
+    VirtIOVswap *s = container_of(notifier, VirtIOVswap, mig_notifier);
+
+    if (e->type == MIG_EVENT_PRECOPY_FAILED && virtio_vswap_shared(s)) {
+        vswap_store_fence(s->store, false);
+    }
+    return 0;
+}
+
 /* The average record payload, for pending-size estimates. */
 void virtio_vswap_migration_update_estimate(VirtIOVswap *s)
 {
@@ -330,12 +416,14 @@ void virtio_vswap_migration_init(VirtIOVswap *s)
 
     s->vmstate_change = qemu_add_vm_change_state_handler(
         virtio_vswap_vm_state_change, s);
+    migration_add_notifier(&s->mig_notifier, virtio_vswap_mig_notify);
     register_savevm_live(id, VMSTATE_INSTANCE_ID_ANY, 1,
                          &virtio_vswap_mig_handlers, s);
 }
 
 void virtio_vswap_migration_cleanup(VirtIOVswap *s)
 {
+    migration_remove_notifier(&s->mig_notifier);
     unregister_savevm(VMSTATE_IF(s), VSWAP_MIG_SECTION, s);
     qemu_del_vm_change_state_handler(s->vmstate_change);
     g_clear_pointer(&s->mig_buf, g_free);

@@ -63,6 +63,7 @@ struct VirtIOVswap {
     bool queues_stalled;    /* a queue stopped at the in-flight limit */
     /* Migration of the store (virtio-vswap-migration.c); not migrated. */
     VMChangeStateEntry *vmstate_change;
+    NotifierWithReturn mig_notifier;    /* migration failure: unfence */
     uint8_t *mig_buf;           /* one record's payload */
     uint64_t mig_pending;       /* dirty slots left; atomic */
     uint64_t mig_avg_record;    /* average payload bytes; atomic */
@@ -70,5 +71,11 @@ struct VirtIOVswap {
     uint64_t malformed;     /* requests answered UNSUPP or INVAL */
 };
 
+
+/* The store is shared with a migration peer (vswap-store shared=on). */
+static inline bool virtio_vswap_shared(VirtIOVswap *s)
+{
+    return s->conf.store && s->conf.store->cfg.shared;
+}
 
 #endif /* HW_VSWAP_VIRTIO_VSWAP_H */

@@ -14,6 +14,7 @@
 #include "qapi/visitor.h"
 #include "qemu/module.h"
 #include "qom/object_interfaces.h"
+#include "system/runstate.h"
 #include "vswap-store.h"
 
 /* A property that may only be set before the store is opened. */
@@ -151,6 +152,20 @@ static void vswap_store_set_direct_io(Object *obj, bool value, Error **errp)
     }
 }
 
+static bool vswap_store_get_shared(Object *obj, Error **errp)
+{
+    return VSWAP_STORE(obj)->cfg.shared;
+}
+
+static void vswap_store_set_shared(Object *obj, bool value, Error **errp)
+{
+    VswapStoreObject *vso = VSWAP_STORE(obj);
+
+    if (vswap_store_check_unopened(vso, "shared", errp)) {
+        vso->cfg.shared = value;
+    }
+}
+
 static void vswap_store_complete(UserCreatable *uc, Error **errp)
 {
     VswapStoreObject *vso = VSWAP_STORE(uc);
@@ -163,6 +178,12 @@ static void vswap_store_complete(UserCreatable *uc, Error **errp)
         return;
     }
     vso->cfg.capacity = vso->size / VSWAP_STORE_PAGE_SIZE;
+    /*
+     * A shared store of a QEMU waiting for a migration is the source's
+     * file: open it as it is, and touch it only once the migration is done.
+     */
+    vso->cfg.incoming = vso->cfg.shared &&
+                        runstate_check(RUN_STATE_INMIGRATE);
     vso->store = vswap_store_open(&vso->cfg, &err);
     if (!vso->store) {
         error_setg(errp, "%s", err->message);
@@ -228,6 +249,10 @@ static void vswap_store_class_init(ObjectClass *oc, void *data)
     object_class_property_set_description(oc, "level", "zstd level");
     object_class_property_add_bool(oc, "direct-io", vswap_store_get_direct_io,
                                    vswap_store_set_direct_io);
+    object_class_property_add_bool(oc, "shared", vswap_store_get_shared,
+                                   vswap_store_set_shared);
+    object_class_property_set_description(oc, "shared",
+        "migrate by sharing the store file with the destination");
 }
 
 static const TypeInfo vswap_store_info = {

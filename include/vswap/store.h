@@ -59,6 +59,11 @@ typedef struct VswapStoreConfig {
     unsigned workers;           /* compression threads; 0: on the owner thread */
     bool direct_io;             /* O_DIRECT on the store file */
     bool fault_injection;       /* wrap the I/O engine for tests (store-int.h) */
+    bool shared;                /* shared-storage migration: records already
+                                   in the file travel as references */
+    bool incoming;              /* with shared: open the existing file as a
+                                   migration destination; the file is not
+                                   touched until vswap_store_activate() */
     /*
      * persist: on close (and vswap_store_checkpoint()), write every memory
      * record to disk and a checkpoint of the slot map, so that the file
@@ -211,6 +216,8 @@ typedef enum VswapRecordKind {
     VSWAP_RECORD_FILL = 1,      /* same-filled page: @fill, no payload */
     VSWAP_RECORD_RAW = 2,       /* raw page payload */
     VSWAP_RECORD_ZSTD = 3,      /* zstd payload */
+    VSWAP_RECORD_REF = 4,       /* shared storage: the record of @len
+                                   payload bytes is in the file at @addr */
 } VswapRecordKind;
 
 typedef struct VswapRecordInfo {
@@ -219,6 +226,7 @@ typedef struct VswapRecordInfo {
     uint32_t fill;              /* VSWAP_RECORD_FILL */
     uint32_t len;               /* payload bytes (RAW, ZSTD) */
     uint32_t crc;               /* CRC32C of the payload (RAW, ZSTD) */
+    uint64_t addr;              /* VSWAP_RECORD_REF: the record's address */
 } VswapRecordInfo;
 
 /* Start tracking changed slots; every stored slot starts out dirty. */
@@ -246,5 +254,28 @@ int vswap_store_export_next(VswapStore *s, VswapRecordInfo *info,
  */
 int vswap_store_import(VswapStore *s, const VswapRecordInfo *info,
                        const void *payload);
+
+/* --- shared-storage migration (cfg.shared) --- */
+
+/*
+ * vswap_store_flush: source side: write every record still buffered to the
+ * store file and make the file durable, so that export describes them as
+ * references.  Returns 0, or -EIO if a segment could not be written (its
+ * records then travel as payload).
+ */
+int vswap_store_flush(VswapStore *s);
+
+/*
+ * vswap_store_fence: while fenced, the store never writes to, punches or
+ * compacts its file (the destination owns it now).  Unfence when the
+ * migration failed.  Disk space freed while fenced is not returned.
+ */
+void vswap_store_fence(VswapStore *s, bool fenced);
+
+/*
+ * vswap_store_activate: destination side: the migration is complete; take
+ * the file over (free segments become usable) and lift the fence.
+ */
+void vswap_store_activate(VswapStore *s);
 
 #endif /* VSWAP_STORE_H */

@@ -34,23 +34,35 @@ typedef struct Vm {
 
 static QGuestAllocator test_alloc;
 
-static void vm_start(Vm *vm, const char *extra, bool incoming)
+/* Start QEMU; @shared_store names a store file both sides share. */
+static void vm_start_store(Vm *vm, const char *extra, bool incoming,
+                           const char *shared_store)
 {
-    vm->store = g_strdup_printf("%s/vswap-mig-XXXXXX", g_get_tmp_dir());
-    close(g_mkstemp(vm->store));
-    unlink(vm->store);
+    if (shared_store) {
+        vm->store = g_strdup(shared_store);
+    } else {
+        vm->store = g_strdup_printf("%s/vswap-mig-XXXXXX", g_get_tmp_dir());
+        close(g_mkstemp(vm->store));
+        unlink(vm->store);
+    }
     vm->qts = qtest_initf("-M pc -m 64 -nodefaults %s"
                           " -object vswap-store,id=vs0,path=%s,size=%d,"
-                          "segment-size=65536,mem-budget=131072"
+                          "segment-size=65536,mem-budget=131072%s"
                           " -device virtio-vswap-pci,id=vswap0,store=vs0,"
                           "addr=04.0 %s",
                           incoming ? "-incoming defer" : "", vm->store,
-                          CAPACITY * PAGE, extra ? extra : "");
+                          CAPACITY * PAGE, shared_store ? ",shared=on" : "",
+                          extra ? extra : "");
     vm->alloc = &test_alloc;
     if (!incoming) {
         pc_alloc_init(vm->alloc, vm->qts, ALLOC_NO_FLAGS);
     }
     vm->bus = qpci_new_pc(vm->qts, vm->alloc);
+}
+
+static void vm_start(Vm *vm, const char *extra, bool incoming)
+{
+    vm_start_store(vm, extra, incoming, NULL);
 }
 
 /* Find the device and enable its BARs (the same addresses on both sides). */
@@ -325,6 +337,70 @@ static void test_migrate_live(void)
     vm_stop(&dst);
 }
 
+/*
+ * Shared storage: both QEMUs open one store file; pages on disk travel as
+ * references.  The source then quits (discarding every slot on the way)
+ * without touching what the destination now owns.
+ */
+static void test_migrate_shared(void)
+{
+    enum { N = 400 };
+    g_autofree char *uri = g_strdup_printf("unix:%s/vswap-mig-s%d.sock",
+                                           g_get_tmp_dir(), getpid());
+    g_autofree char *store = g_strdup_printf("%s/vswap-mig-shared-%d",
+                                             g_get_tmp_dir(), getpid());
+    int vers[N];
+    Vm src = { 0 }, dst = { 0 };
+    QTestState *src_qts;
+
+    unlink(store);
+    vm_start_store(&src, NULL, false, store);
+    vm_driver_start(&src);
+    write_initial(&src, vers, N);
+    g_assert_cmpint(query_int(src.qts, "pages-disk"), >, 100);
+
+    vm_start_store(&dst, NULL, true, store);
+    qtest_qmp_assert_success(dst.qts, "{'execute': 'migrate-incoming',"
+                             " 'arguments': {'uri': %s}}", uri);
+    set_bandwidth(src.qts, 128 * 1024);
+    qtest_qmp_assert_success(src.qts, "{'execute': 'migrate',"
+                             " 'arguments': {'uri': %s}}", uri);
+    g_free(wait_status(src.qts, "active", NULL));
+    for (unsigned round = 0; round < 20; round++) {
+        unsigned s = (round * 37) % N;
+
+        g_assert(vm_running(src.qts));
+        vers[s] = 3 + round % 2;
+        vm_write(&src, s, vers[s]);
+    }
+    set_bandwidth(src.qts, 1024 * 1024 * 1024);
+    g_free(wait_status(src.qts, "completed", NULL));
+    g_free(wait_status(dst.qts, "completed", NULL));
+
+    /* Pages on disk arrived as references into the shared file. */
+    g_assert_cmpint(query_int(dst.qts, "pages-disk"), >, 100);
+    vm_driver_adopt(&dst, &src);
+    check_all(&dst, vers, N);
+
+    /* The source goes away: its unrealize discards, fenced from the file. */
+    src_qts = src.qts;
+    src.qts = NULL;
+    qtest_quit(src_qts);
+    qpci_free_pc(src.bus);
+    g_free(src.store);
+    check_all(&dst, vers, N);
+    /* The destination owns the file: it keeps writing back to it. */
+    for (unsigned s = N; s < N + 100; s++) {
+        vm_write(&dst, s, 1 + s % 2);
+    }
+    for (unsigned s = N; s < N + 100; s++) {
+        vm_check(&dst, s, 1 + s % 2);
+    }
+    check_all(&dst, vers, N);
+    g_assert_cmpint(query_int(dst.qts, "checksum-errors"), ==, 0);
+    vm_stop(&dst);
+}
+
 /* A cancelled migration leaves the source with everything. */
 static void test_migrate_cancel(void)
 {
@@ -452,6 +528,7 @@ int main(int argc, char **argv)
     qtest_add_func("/vswap/migration/live", test_migrate_live);
     qtest_add_func("/vswap/migration/cancel", test_migrate_cancel);
     qtest_add_func("/vswap/migration/file", test_migrate_file);
+    qtest_add_func("/vswap/migration/shared-storage", test_migrate_shared);
     qtest_add_data_func("/vswap/migration/corrupt-stream", NULL,
                         test_migrate_bad_stream);
     qtest_add_data_func("/vswap/migration/truncated-stream", (void *)1,

@@ -40,6 +40,27 @@ static void fixture_teardown(Fixture *f, gconstpointer data)
 }
 
 /* A store with small segments so that tiers and compaction show quickly. */
+static VswapStore *open_store_cfg(Fixture *f, bool disk, uint64_t budget,
+                                  unsigned workers, bool shared, bool incoming)
+{
+    VswapStoreConfig cfg;
+    g_autoptr(GError) err = NULL;
+    VswapStore *s;
+
+    vswap_store_config_init(&cfg);
+    cfg.path = disk ? f->path : NULL;
+    cfg.capacity = 1 << 16;
+    cfg.segment_size = 64 * 1024;
+    cfg.mem_budget = budget;
+    cfg.workers = workers;
+    cfg.shared = shared;
+    cfg.incoming = incoming;
+    s = vswap_store_open(&cfg, &err);
+    g_assert_no_error(err);
+    g_assert_nonnull(s);
+    return s;
+}
+
 static VswapStore *open_store(Fixture *f, bool disk, uint64_t budget,
                               unsigned workers, bool faults)
 {
@@ -516,6 +537,107 @@ static void test_export_import(Fixture *f, gconstpointer data)
     vswap_store_close(dst);
 }
 
+/*
+ * Shared-storage migration: both stores open one file; records on disk
+ * travel as references, and the fenced source leaves the file alone.
+ */
+static void test_shared_storage(Fixture *f, gconstpointer data)
+{
+    VswapStore *src = open_store_cfg(f, true, 256 * 1024, 1, true, false);
+    g_autofree uint8_t *payload = g_malloc(PAGE);
+    g_autofree uint8_t *buf = g_malloc(PAGE);
+    VswapRecordInfo info, bad;
+    VswapStore *dst;
+    unsigned refs = 0, records = 0;
+    int ret;
+
+    write_range(src, f->pages, 3000, 1);
+    vswap_store_drain(src);
+    dst = open_store_cfg(f, true, 256 * 1024, 1, true, true);
+    g_assert_nonnull(dst);
+
+    vswap_store_export_start(src);
+    while ((ret = vswap_store_export_next(src, &info, payload)) == 1) {
+        refs += info.kind == VSWAP_RECORD_REF;
+        records++;
+        g_assert_cmpint(vswap_store_import(dst, &info, payload), ==, 0);
+        if (records == 1000) {
+            /* The guest writes on; writeback and compaction move records. */
+            for (uint64_t i = 0; i < 3000; i += 7) {
+                g_assert_cmpint(write_one(src, i,
+                                          test_pages_get(f->pages, i, 2)), ==, 0);
+            }
+            g_assert_cmpint(vswap_store_discard(src, 2, 1), ==, 0);
+            g_assert_cmpint(vswap_store_compact(src, true, NULL, NULL), ==, 0);
+            vswap_store_drain(src);
+        }
+    }
+    g_assert_cmpint(ret, ==, 0);
+    g_assert_cmpuint(refs, >, 1000);
+    /* Final pass: flush, send what is left, hand the file over. */
+    g_assert_cmpint(vswap_store_flush(src), ==, 0);
+    while ((ret = vswap_store_export_next(src, &info, payload)) == 1) {
+        g_assert_cmpint(vswap_store_import(dst, &info, payload), ==, 0);
+    }
+    vswap_store_fence(src, true);
+    vswap_store_export_stop(src);
+
+    /* Malformed references are refused on arrival. */
+    bad = (VswapRecordInfo) { .slot = 5, .kind = VSWAP_RECORD_REF,
+                              .addr = 65, .len = 100 };
+    g_assert_cmpint(vswap_store_import(dst, &bad, NULL), ==, -EINVAL);
+    bad.addr = 8;               /* inside the segment header */
+    g_assert_cmpint(vswap_store_import(dst, &bad, NULL), ==, -EINVAL);
+    bad.addr = 64 * 1024 - 16;  /* runs past the segment */
+    g_assert_cmpint(vswap_store_import(dst, &bad, NULL), ==, -EINVAL);
+    bad.addr = 64;
+    bad.len = 0;
+    g_assert_cmpint(vswap_store_import(dst, &bad, NULL), ==, -EINVAL);
+    /*
+     * A well-formed reference to another slot's record can only be caught
+     * when read (the file still changes during migration): EIO, not data.
+     */
+    bad = (VswapRecordInfo) { .slot = 60000, .kind = VSWAP_RECORD_REF,
+                              .addr = 64, .len = 100 };
+    g_assert_cmpint(vswap_store_import(dst, &bad, NULL), ==, 0);
+
+    /* The source goes away the way QEMU's unrealize does it. */
+    g_assert_cmpint(vswap_store_discard(src, 0, src->cfg.capacity), ==, 0);
+    vswap_store_close(src);
+    /* The bogus reference's segment was freed by the source: noticed. */
+    g_test_expect_message(NULL, G_LOG_LEVEL_WARNING, "*bad headers*");
+    vswap_store_activate(dst);
+    g_test_assert_expected_messages();
+
+    g_assert_cmpint(read_one(dst, 60000, buf), ==, -EIO);
+    g_assert_cmpint(vswap_store_discard(dst, 60000, 1), ==, 0);
+    for (uint64_t i = 0; i < 3000; i++) {
+        ret = read_one(dst, i, buf);
+        if (i == 2) {
+            g_assert_cmpint(ret, ==, VSWAP_STORE_UNMAPPED);
+            continue;
+        }
+        g_assert_cmpint(ret, ==, 0);
+        g_assert(memcmp(buf, test_pages_get(f->pages, i, i % 7 ? 1 : 2),
+                        PAGE) == 0);
+    }
+    /* The destination owns the file now: it writes back and compacts. */
+    for (uint64_t i = 3000; i < 5000; i++) {
+        g_assert_cmpint(write_one(dst, i, test_pages_get(f->pages, i, 3)), ==, 0);
+    }
+    g_assert_cmpint(vswap_store_discard(dst, 0, 1500), ==, 0);
+    g_assert_cmpint(vswap_store_compact(dst, true, NULL, NULL), ==, 0);
+    vswap_store_drain(dst);
+    for (uint64_t i = 1500; i < 5000; i += 3) {
+        g_assert_cmpint(read_one(dst, i, buf), ==, 0);
+        g_assert(memcmp(buf, test_pages_get(f->pages, i,
+                                            i >= 3000 ? 3 : i % 7 ? 1 : 2),
+                        PAGE) == 0);
+    }
+    assert_check_clean(dst);
+    f->s = dst;
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -536,5 +658,6 @@ int main(int argc, char **argv)
     ADD("faults/eio-read", test_eio_read, 0);
     ADD("faults/short-writes-corrupt-reads", test_short_writes_and_corrupt_reads, 0);
     ADD("export-import", test_export_import, 0);
+    ADD("shared-storage", test_shared_storage, 0);
     return g_test_run();
 }
