@@ -7,6 +7,9 @@
 #   unit-tsan  the threaded tests (workers, store, model) under TSan
 #   fuzz       a short libFuzzer run of each target in tests/fuzz, from its
 #              seed corpus (VSWAP_FUZZ_SECONDS each, default 20)
+#   guest      real Linux guests (Debian's 6.1 kernel, TCG) swapping to the
+#              device: a smoke boot, then the page checker at 2.5x RAM on a
+#              disk-backed store with a small budget and a live compaction
 #   qtest      QEMU's qos-test with the vswap device overlaid: our device
 #              tests plus QEMU's own virtio-blk-pci etc., which prove that
 #              the wiring breaks nothing; and vswap-migration-test (two
@@ -104,6 +107,26 @@ suite_fuzz() {
     record fuzz "$rc" "$passed" "$failed" 0 $((SECONDS - start))
 }
 
+suite_guest() {
+    local start=$SECONDS rc=0 passed=0 failed=0 log
+    bash scripts/build-qemu.sh >/dev/null || { record guest 1 0 1 0 $((SECONDS - start)); return; }
+    run_guest() {
+        log=$build/guest-$1.log
+        shift
+        if python3 tests/guest/run-guest.py "$@" > "$log" 2>&1; then
+            passed=$((passed + 1))
+        else
+            failed=$((failed + 1)); rc=1
+            grep -E 'run-guest: FAIL|Traceback|Error' "$log" | head -n 20
+        fi
+        grep -E '^GUEST-TEST' "$log" || tail -n 20 "$log"
+    }
+    run_guest smoke --mode smoke
+    run_guest disk-tier --num-queues 2 --store-opts mem-budget=16M,segment-size=1M \
+        --compact-during
+    record guest "$rc" "$passed" "$failed" 0 $((SECONDS - start))
+}
+
 suite_qtest() {
     local start=$SECONDS rc=0 tap=$build/qos-test.tap mtap=$build/vswap-migration-test.tap
     bash scripts/build-qemu.sh || { record qtest 1 0 1 0 $((SECONDS - start)); return; }
@@ -123,7 +146,7 @@ suite_qtest() {
 bash scripts/install-deps.sh || exit 1
 
 suites=("$@")
-[ ${#suites[@]} -gt 0 ] || suites=(unit unit-asan unit-tsan fuzz qtest)
+[ ${#suites[@]} -gt 0 ] || suites=(unit unit-asan unit-tsan fuzz qtest guest)
 for s in "${suites[@]}"; do
     echo "=== suite $s"
     "suite_${s//-/_}"

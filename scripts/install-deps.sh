@@ -28,7 +28,7 @@ PACKAGES=(
     # sanitizers and fuzzing
     clang libclang-rt-14-dev
     # guest kernel, initramfs and QMP plumbing
-    busybox-static cpio kmod linux-image-amd64 linux-headers-amd64 socat
+    busybox-static cpio kmod xz-utils linux-image-amd64 linux-headers-amd64 socat
 )
 # Packages that must come from backports on bookworm.
 BACKPORTS_PACKAGES=(meson)

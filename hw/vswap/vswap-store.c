@@ -73,12 +73,39 @@ static void vswap_store_set_size(Object *obj, Visitor *v, const char *name,
     }
 }
 
+static void vswap_store_get_segment_size(Object *obj, Visitor *v,
+                                         const char *name, void *opaque,
+                                         Error **errp)
+{
+    uint64_t value = VSWAP_STORE(obj)->cfg.segment_size;
+
+    visit_type_size(v, name, &value, errp);
+}
+
+static void vswap_store_set_segment_size(Object *obj, Visitor *v,
+                                         const char *name, void *opaque,
+                                         Error **errp)
+{
+    VswapStoreObject *vso = VSWAP_STORE(obj);
+    uint64_t value;
+
+    if (!vswap_store_check_unopened(vso, name, errp) ||
+        !visit_type_size(v, name, &value, errp)) {
+        return;
+    }
+    if (value > UINT32_MAX) {
+        error_setg(errp, "vswap-store: '%s' is too large", name);
+        return;
+    }
+    /* The store checks the range (64 KiB to 64 MiB, a power of 2). */
+    vso->cfg.segment_size = value;
+}
+
 static void vswap_store_get_uint(Object *obj, Visitor *v, const char *name,
                                  void *opaque, Error **errp)
 {
     VswapStoreObject *vso = VSWAP_STORE(obj);
-    uint32_t value = !strcmp(name, "segment-size") ? vso->cfg.segment_size :
-                     !strcmp(name, "compact-threshold") ?
+    uint32_t value = !strcmp(name, "compact-threshold") ?
                      vso->cfg.compact_threshold : vso->cfg.workers;
 
     visit_type_uint32(v, name, &value, errp);
@@ -94,9 +121,7 @@ static void vswap_store_set_uint(Object *obj, Visitor *v, const char *name,
         !visit_type_uint32(v, name, &value, errp)) {
         return;
     }
-    if (!strcmp(name, "segment-size")) {
-        vso->cfg.segment_size = value;
-    } else if (!strcmp(name, "compact-threshold")) {
+    if (!strcmp(name, "compact-threshold")) {
         vso->cfg.compact_threshold = value;
     } else {
         vso->cfg.workers = value;
@@ -218,7 +243,7 @@ static void vswap_store_class_init(ObjectClass *oc, void *data)
         "size", "mem-budget", "mem-limit", "disk-limit",
     };
     static const char *const uints[] = {
-        "segment-size", "compact-threshold", "workers",
+        "compact-threshold", "workers",
     };
 
     ucc->complete = vswap_store_complete;
@@ -244,6 +269,9 @@ static void vswap_store_class_init(ObjectClass *oc, void *data)
         object_class_property_add(oc, uints[i], "uint32", vswap_store_get_uint,
                                   vswap_store_set_uint, NULL, NULL);
     }
+    object_class_property_add(oc, "segment-size", "size",
+                              vswap_store_get_segment_size,
+                              vswap_store_set_segment_size, NULL, NULL);
     object_class_property_add(oc, "level", "int32", vswap_store_get_level,
                               vswap_store_set_level, NULL, NULL);
     object_class_property_set_description(oc, "level", "zstd level");

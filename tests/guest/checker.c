@@ -1,0 +1,361 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * checker: fill more memory than the guest has, then verify every page.
+ *
+ * Runs inside a test guest whose only swap is /dev/vswap0.  It maps SIZE
+ * bytes of anonymous memory (more than guest RAM, so most of it must go
+ * through swap), writes a verifiable page to each 4 KiB page, reads all of
+ * them back, rewrites a pseudo-random quarter in a pseudo-random order and
+ * verifies everything again.  Pages come in three kinds, chosen per page and
+ * pass from a hash:
+ *
+ *   zero  all zero                       (the driver sends them as fill 0)
+ *   fill  one 32-bit value repeated      (fill entries; the value is a hash
+ *                                         of the page index and the pass)
+ *   data  a page of the corpus, or pseudo-random heap-like words, stamped
+ *         with magic, index and pass in its first 16 bytes
+ *
+ * A page read back from the wrong slot, from an earlier pass, or zeroed by a
+ * stray discard differs from what is expected and counts as a mismatch.
+ *
+ * Usage: checker SIZE [CORPUS|-] [SEED]
+ *   SIZE    bytes, with an optional K, M or G suffix (e.g. 640M)
+ *   CORPUS  a file of 4096-byte pages (e.g. python-heap.pages); "-" or
+ *           missing: generate pseudo-random data pages
+ *   SEED    varies the page kinds and contents (default 1)
+ *
+ * Environment: CHECKER_CORRUPT=INDEX flips a byte of that page after the
+ * first write, to show that the checker catches it.
+ *
+ * Output: progress lines on stderr, phase lines "CHECKER-PHASE ..." and a
+ * final line on stdout:
+ *   CHECKER pages=N mismatches=M seconds=S zero=Z fill=F data=D rewritten=R
+ *           result=PASS|FAIL
+ * Exit status: 0 without mismatches, 1 with mismatches, 2 on other errors.
+ *
+ * Build: gcc -static -O2 -o checker checker.c
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PAGE		4096u
+#define WORDS		(PAGE / sizeof(uint64_t))
+#define MAGIC		0x50575356u	/* "VSWP" */
+#define MAX_REPORT	20
+
+enum kind { KIND_ZERO, KIND_FILL, KIND_DATA, KIND_MAX };
+static const char *const kind_name[KIND_MAX] = { "zero", "fill", "data" };
+
+struct stamp {
+	uint32_t magic;
+	uint32_t pass;
+	uint64_t index;
+};
+
+static const uint8_t *corpus;	/* corpus pages, or NULL */
+static uint64_t corpus_pages;
+static uint64_t seed = 1;
+static uint64_t reported;
+
+static uint64_t splitmix64(uint64_t x)
+{
+	x += 0x9e3779b97f4a7c15ull;
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+	x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+	return x ^ (x >> 31);
+}
+
+static uint64_t page_hash(uint64_t index, uint32_t pass, uint64_t salt)
+{
+	return splitmix64(splitmix64(index ^ (seed << 40)) ^
+			  ((uint64_t)pass << 32) ^ salt);
+}
+
+/* 1/8 zero pages, 1/8 same-filled pages, the rest data. */
+static enum kind page_kind(uint64_t index, uint32_t pass)
+{
+	unsigned int h = page_hash(index, pass, 0x6b696e64) % 8;
+
+	return h == 0 ? KIND_ZERO : h == 1 ? KIND_FILL : KIND_DATA;
+}
+
+/* The repeated value of a fill page: never zero, never another pass's. */
+static uint32_t fill_value(uint64_t index, uint32_t pass)
+{
+	return (uint32_t)page_hash(index, pass, 0x66696c6c) | 1;
+}
+
+/* Pseudo-random words that look like a heap: small ints, pointers, noise. */
+static void gen_data(uint64_t *w, uint64_t index, uint32_t pass)
+{
+	uint64_t x = page_hash(index, pass, 0x64617461);
+	unsigned int i;
+
+	for (i = 0; i < WORDS; i++) {
+		x = splitmix64(x);
+		switch (x & 3) {
+		case 0:
+		case 1:
+			w[i] = (x >> 8) & 0xff;
+			break;
+		case 2:
+			w[i] = 0x00007f0000000000ull | ((x >> 4) & 0xfffffff0ull);
+			break;
+		default:
+			w[i] = x;
+			break;
+		}
+	}
+}
+
+/* Build the expected contents of page @index in pass @pass into @buf. */
+static enum kind make_page(uint8_t *buf, uint64_t index, uint32_t pass)
+{
+	enum kind k = page_kind(index, pass);
+	struct stamp st = { MAGIC, pass, index };
+	uint32_t v;
+	unsigned int i;
+
+	switch (k) {
+	case KIND_ZERO:
+		memset(buf, 0, PAGE);
+		break;
+	case KIND_FILL:
+		v = fill_value(index, pass);
+		for (i = 0; i < PAGE / sizeof(v); i++)
+			memcpy(buf + i * sizeof(v), &v, sizeof(v));
+		break;
+	default:
+		if (corpus)
+			memcpy(buf, corpus + PAGE *
+			       (page_hash(index, pass, 0x636f7270) %
+				corpus_pages), PAGE);
+		else
+			gen_data((uint64_t *)buf, index, pass);
+		memcpy(buf, &st, sizeof(st));
+		break;
+	}
+	return k;
+}
+
+static uint64_t gcd(uint64_t a, uint64_t b)
+{
+	while (b) {
+		uint64_t t = a % b;
+
+		a = b;
+		b = t;
+	}
+	return a;
+}
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void report(uint64_t index, uint32_t pass, const uint8_t *got,
+		   const uint8_t *want)
+{
+	struct stamp st;
+	unsigned int off;
+
+	if (reported++ >= MAX_REPORT)
+		return;
+	for (off = 0; off < PAGE && got[off] == want[off]; off++)
+		;
+	memcpy(&st, got, sizeof(st));
+	printf("CHECKER-MISMATCH page=%" PRIu64 " pass=%u kind=%s first_diff=%u"
+	       " got_magic=%08x got_pass=%u got_index=%" PRIu64
+	       " got_word0=%016" PRIx64 "\n",
+	       index, pass, kind_name[page_kind(index, pass)], off,
+	       st.magic, st.pass, st.index, *(const uint64_t *)got);
+	fflush(stdout);
+}
+
+static void progress(const char *phase, uint64_t done, uint64_t total,
+		     double start)
+{
+	fprintf(stderr, "checker: %s %3u%% (%.1f s)\n", phase,
+		(unsigned int)(done * 100 / total), now() - start);
+}
+
+static void phase_done(const char *phase, uint64_t pages, double start)
+{
+	double s = now() - start;
+
+	printf("CHECKER-PHASE %s pages=%" PRIu64 " seconds=%.2f MiBps=%.1f\n",
+	       phase, pages, s, s > 0 ? pages * (double)PAGE / s / 1048576 : 0);
+	fflush(stdout);
+}
+
+static uint64_t parse_size(const char *s)
+{
+	char *end;
+	uint64_t v;
+
+	errno = 0;
+	v = strtoull(s, &end, 0);
+	if (errno || end == s)
+		return 0;
+	switch (*end) {
+	case 'g': case 'G':
+		v <<= 10;
+		/* fall through */
+	case 'm': case 'M':
+		v <<= 10;
+		/* fall through */
+	case 'k': case 'K':
+		v <<= 10;
+		end++;
+		break;
+	}
+	return *end ? 0 : v;
+}
+
+static int load_corpus(const char *path)
+{
+	struct stat sb;
+	void *p;
+	int fd;
+
+	fd = open(path, O_RDONLY);
+	if (fd < 0 || fstat(fd, &sb) < 0) {
+		fprintf(stderr, "checker: %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	corpus_pages = sb.st_size / PAGE;
+	if (!corpus_pages) {
+		fprintf(stderr, "checker: %s: no whole page\n", path);
+		return -1;
+	}
+	p = mmap(NULL, corpus_pages * PAGE, PROT_READ, MAP_PRIVATE, fd, 0);
+	close(fd);
+	if (p == MAP_FAILED) {
+		fprintf(stderr, "checker: mmap %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	corpus = p;
+	return 0;
+}
+
+/* Verify all pages; return the number of mismatches. */
+static uint64_t verify_all(uint8_t *mem, uint64_t pages, const uint32_t *pass,
+			   const char *phase)
+{
+	static uint8_t want[PAGE];
+	uint64_t i, bad = 0;
+	double start = now();
+
+	for (i = 0; i < pages; i++) {
+		make_page(want, i, pass[i]);
+		if (memcmp(mem + i * PAGE, want, PAGE)) {
+			report(i, pass[i], mem + i * PAGE, want);
+			bad++;
+		}
+		if ((i + 1) % (pages / 10 ? pages / 10 : 1) == 0)
+			progress(phase, i + 1, pages, start);
+	}
+	phase_done(phase, pages, start);
+	return bad;
+}
+
+int main(int argc, char **argv)
+{
+	uint64_t size, pages, i, n, bad = 0, rewritten = 0;
+	uint64_t count[KIND_MAX] = { 0 };	/* kinds written by pass 1 */
+	double t0, start;
+	uint32_t *pass;
+	uint8_t *mem;
+
+	if (argc < 2 || argc > 4) {
+		fprintf(stderr, "usage: %s SIZE [CORPUS|-] [SEED]\n", argv[0]);
+		return 2;
+	}
+	size = parse_size(argv[1]);
+	if (size < PAGE) {
+		fprintf(stderr, "checker: bad size '%s'\n", argv[1]);
+		return 2;
+	}
+	if (argc > 3)
+		seed = strtoull(argv[3], NULL, 0);
+	if (argc > 2 && strcmp(argv[2], "-") && load_corpus(argv[2]))
+		return 2;
+	pages = size / PAGE;
+
+	/* The pass of each page, kept small: 4 bytes per 4 KiB page. */
+	pass = calloc(pages, sizeof(*pass));
+	mem = mmap(NULL, pages * PAGE, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (!pass || mem == MAP_FAILED) {
+		fprintf(stderr, "checker: cannot map %" PRIu64 " bytes: %s\n",
+			pages * PAGE, strerror(errno));
+		return 2;
+	}
+	/* No transparent huge pages: swap page by page. */
+	madvise(mem, pages * PAGE, MADV_NOHUGEPAGE);
+
+	printf("CHECKER-START pages=%" PRIu64 " MiB=%" PRIu64
+	       " corpus_pages=%" PRIu64 " seed=%" PRIu64 "\n",
+	       pages, pages * PAGE >> 20, corpus_pages, seed);
+	fflush(stdout);
+	t0 = now();
+
+	/* Pass 1: write every page in order. */
+	start = now();
+	for (i = 0; i < pages; i++) {
+		pass[i] = 1;
+		count[make_page(mem + i * PAGE, i, 1)]++;
+		if ((i + 1) % (pages / 10 ? pages / 10 : 1) == 0)
+			progress("write1", i + 1, pages, start);
+	}
+	phase_done("write1", pages, start);
+	/* Self-test of the checker: CHECKER_CORRUPT=INDEX damages a page. */
+	if (getenv("CHECKER_CORRUPT")) {
+		i = strtoull(getenv("CHECKER_CORRUPT"), NULL, 0) % pages;
+		mem[i * PAGE + PAGE / 2] ^= 0x5a;
+	}
+	bad += verify_all(mem, pages, pass, "verify1");
+
+	/*
+	 * Pass 2: rewrite a quarter of the pages, visiting them in a
+	 * pseudo-random order (a stride coprime with the page count), so
+	 * that swap-ins are scattered.
+	 */
+	start = now();
+	n = pages / 2 + 1;
+	while (gcd(n, pages) != 1)
+		n++;
+	for (i = 0; i < pages; i++) {
+		uint64_t idx = (i * n) % pages;
+
+		if (page_hash(idx, 2, 0x72657772) % 4)
+			continue;
+		pass[idx] = 2;
+		make_page(mem + idx * PAGE, idx, 2);
+		rewritten++;
+	}
+	phase_done("rewrite2", rewritten, start);
+	bad += verify_all(mem, pages, pass, "verify2");
+
+	printf("CHECKER pages=%" PRIu64 " mismatches=%" PRIu64
+	       " seconds=%.1f zero=%" PRIu64 " fill=%" PRIu64
+	       " data=%" PRIu64 " rewritten=%" PRIu64 " result=%s\n",
+	       pages, bad, now() - t0, count[KIND_ZERO], count[KIND_FILL],
+	       count[KIND_DATA], rewritten, bad ? "FAIL" : "PASS");
+	fflush(stdout);
+	return bad ? 1 : 0;
+}
