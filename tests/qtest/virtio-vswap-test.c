@@ -654,6 +654,152 @@ static void compact_during_io(void *obj, void *data, QGuestAllocator *t_alloc)
     vswap_stop(&t);
 }
 
+/* Peak (VmHWM) or current (VmRSS) resident memory of QEMU, in bytes. */
+static uint64_t qemu_mem(const char *field)
+{
+    g_autofree char *path = g_strdup_printf("/proc/%d/status",
+                                            (int)qtest_pid(global_qtest));
+    g_autofree char *text = NULL;
+    const char *p;
+
+    g_assert(g_file_get_contents(path, &text, NULL, NULL));
+    p = strstr(text, field);
+    g_assert(p);
+    return g_ascii_strtoull(p + strlen(field) + 1, NULL, 10) * 1024;
+}
+
+/*
+ * Fill the whole ring with 1 MiB WRITEs of incompressible pages and
+ * notify once.  All share one payload and one status buffer: the guest
+ * only wants to overload the device.  Returns the number of requests.
+ */
+static unsigned vswap_flood(VswapT *t, uint64_t *payload_addr,
+                            uint64_t *other_addr)
+{
+    QTestState *qts = global_qtest;
+    enum { B = 256 };
+    size_t hdr_len = sizeof(struct virtio_vswap_req_hdr) +
+                     B * sizeof(struct virtio_vswap_slot);
+    unsigned n = t->vq->size / 3;
+    g_autofree uint8_t *payload = g_malloc(B * PAGE);
+    GRand *rand = g_rand_new_with_seed(42);
+    uint16_t idx;
+
+    for (unsigned i = 0; i < B * PAGE; i += 4) {
+        uint32_t v = g_rand_int(rand);
+
+        memcpy(payload + i, &v, 4);
+    }
+    g_rand_free(rand);
+    *payload_addr = guest_alloc(t->alloc, B * PAGE);
+    memwrite(*payload_addr, payload, B * PAGE);
+    *other_addr = guest_alloc(t->alloc, n * hdr_len + B + 1);
+
+    t->vq->free_head = 0;
+    t->vq->num_free = t->vq->size;
+    idx = qtest_readw(qts, t->vq->avail + 2);
+    for (unsigned r = 0; r < n; r++) {
+        g_autoptr(GByteArray) out = g_byte_array_new();
+        uint64_t hdr_addr = *other_addr + r * hdr_len;
+        uint32_t head;
+
+        vswap_hdr(out, VIRTIO_VSWAP_T_WRITE, B);
+        for (unsigned i = 0; i < B; i++) {
+            vswap_slot(out, r * B + i, 0, 0);
+        }
+        memwrite(hdr_addr, out->data, out->len);
+        head = qvirtqueue_add(qts, t->vq, hdr_addr, hdr_len, false, true);
+        qvirtqueue_add(qts, t->vq, *payload_addr, B * PAGE, false, true);
+        qvirtqueue_add(qts, t->vq, *other_addr + n * hdr_len, B + 1, true,
+                       false);
+        qtest_writew(qts,
+                       t->vq->avail + 4 + 2 * ((idx + r) % t->vq->size), head);
+    }
+    qtest_writew(qts, t->vq->avail + 2, idx + n);
+    t->dev->bus->virtqueue_kick(t->dev, t->vq);
+    return n;
+}
+
+/* Wait until the used ring has advanced by @n entries from @start. */
+static void vswap_wait_used(VswapT *t, uint16_t start, unsigned n)
+{
+    gint64 deadline = g_get_monotonic_time() + VSWAP_TEST_TIMEOUT_US;
+
+    while ((uint16_t)(qtest_readw(global_qtest, t->vq->used + 2) -
+                      start) < n) {
+        g_assert(g_get_monotonic_time() < deadline);
+        g_usleep(1000);
+    }
+}
+
+/*
+ * A guest floods the queue: host memory stays within the bounce-buffer
+ * cap plus the store's budget, excess pages are refused with NOSPC, and
+ * the device then works normally.
+ */
+static void flood(void *obj, void *data, QGuestAllocator *t_alloc)
+{
+    uint64_t rss0, peak, payload_addr, other_addr;
+    uint16_t used0;
+    unsigned n;
+    VswapT t;
+
+    vswap_start(&t, obj, t_alloc);
+    rss0 = qemu_mem("VmRSS:");
+    used0 = qtest_readw(global_qtest, t.vq->used + 2);
+    n = vswap_flood(&t, &payload_addr, &other_addr);
+    vswap_wait_used(&t, used0, n);
+    /* libqos reads completions one by one; these were consumed in bulk. */
+    t.vq->last_used_idx += n;
+    peak = qemu_mem("VmHWM:");
+    g_test_message("flood of %u x 1 MiB requests: QEMU resident %" PRIu64
+                   " MiB before, peak %" PRIu64 " MiB; limit: 32 MiB bounce"
+                   " buffers + 16 MiB store budget", n, rss0 >> 20, peak >> 20);
+    /* Bounce cap + store budget + allocator and thread slack. */
+    g_assert_cmpuint(peak, <, rss0 + (32 + 16 + 24) * 1024 * 1024);
+    g_assert_cmpint(vswap_query_int("enospc", NULL), >, 0);
+    g_assert_cmpint(vswap_query_int("mem-bytes", NULL), <=, 16 * 1024 * 1024);
+    guest_free(t_alloc, payload_addr);
+    guest_free(t_alloc, other_addr);
+    /* Free the store and check the device still works. */
+    g_assert_cmpint(vswap_discard(&t, 0, VSWAP_TEST_CAPACITY), ==,
+                    VIRTIO_VSWAP_S_OK);
+    vswap_write_one(&t, 3, 1);
+    vswap_check_one(&t, 3, 1);
+    vswap_stop(&t);
+}
+
+/* A reset while a flood is in flight: everything completes, all is dropped. */
+static void reset_during_flood(void *obj, void *data, QGuestAllocator *t_alloc)
+{
+    QVirtioVswap *vswap = obj;
+    uint64_t payload_addr, other_addr;
+    VswapT t;
+
+    vswap_start(&t, vswap, t_alloc);
+    vswap_flood(&t, &payload_addr, &other_addr);
+    qvirtio_reset(vswap->vdev);
+    assert_alive();
+    g_assert_cmpint(vswap_query_int("pages-mem", NULL), ==, 0);
+    g_assert_cmpint(vswap_query_int("pages-fill", NULL), ==, 0);
+    guest_free(t_alloc, payload_addr);
+    guest_free(t_alloc, other_addr);
+    /* A driver that starts over finds a working, empty device. */
+    qvirtio_start_device(vswap->vdev);
+    vswap_start(&t, vswap, t_alloc);
+    vswap_write_one(&t, 9, 1);
+    vswap_check_one(&t, 9, 1);
+    vswap_stop(&t);
+}
+
+/* A memory-only store with a 16 MiB budget and room for a flood. */
+static void *vswap_flood_before(GString *cmd_line, void *arg)
+{
+    g_string_append(cmd_line, " -m 512M -object vswap-store,id=vs0,"
+                    "size=1G,mem-budget=16M,segment-size=1M");
+    return arg;
+}
+
 static void vswap_unlink_store(void *path)
 {
     unlink(path);
@@ -685,6 +831,10 @@ static void register_virtio_vswap_test(void)
     QOSGraphTestOptions mq_opts = {
         .edge.extra_device_opts = "capacity=4096,num-queues=2",
     };
+    QOSGraphTestOptions flood_opts = {
+        .before = vswap_flood_before,
+        .edge.extra_device_opts = "store=vs0",
+    };
     QOSGraphTestOptions disk_opts = {
         .before = vswap_disk_store_before,
         .edge.extra_device_opts = "store=vs0",
@@ -704,6 +854,9 @@ static void register_virtio_vswap_test(void)
     qos_add_test("multiqueue", "virtio-vswap", multiqueue, &mq_opts);
     qos_add_test("compact-during-io", "virtio-vswap", compact_during_io,
                  &disk_opts);
+    qos_add_test("flood", "virtio-vswap", flood, &flood_opts);
+    qos_add_test("reset-during-flood", "virtio-vswap", reset_during_flood,
+                 &flood_opts);
 }
 
 libqos_init(register_virtio_vswap_test);
