@@ -102,23 +102,26 @@ static int virtio_vswap_mig_send_one(VirtIOVswap *s, QEMUFile *f)
     return VSWAP_MIG_RECORD_HDR + info.len;
 }
 
-/* Send up to @max records, stopping at the rate limit; -errno on error. */
+/*
+ * Send up to @max records, stopping at the rate limit or when nothing is
+ * dirty; refresh the pending count either way.  Returns 0 or -errno.
+ */
 static int virtio_vswap_mig_send(VirtIOVswap *s, QEMUFile *f, unsigned max,
                                  bool rate_limited)
 {
-    for (unsigned i = 0; i < max; i++) {
-        int ret;
+    int ret = 0;
 
+    for (unsigned i = 0; i < max; i++) {
         if (rate_limited && migration_rate_exceeded(f)) {
             break;
         }
         ret = virtio_vswap_mig_send_one(s, f);
         if (ret <= 0) {
-            return ret;
+            break;
         }
     }
     qatomic_set(&s->mig_pending, vswap_store_export_pending(s->store));
-    return 0;
+    return ret < 0 ? ret : 0;
 }
 
 static bool virtio_vswap_mig_is_active(void *opaque)

@@ -476,6 +476,96 @@ static void test_migrate_file(void)
     unlink(path);
 }
 
+/* Run a QMP job command and wait for the job to conclude successfully. */
+static void run_job(QTestState *qts, const char *job_id, const char *cmd_fmt,
+                    ...) G_GNUC_PRINTF(3, 4);
+static void run_job(QTestState *qts, const char *job_id, const char *cmd_fmt,
+                    ...)
+{
+    va_list ap;
+    QDict *resp;
+
+    va_start(ap, cmd_fmt);
+    resp = qtest_vqmp(qts, cmd_fmt, ap);
+    va_end(ap);
+    g_assert(qdict_haskey(resp, "return"));
+    qobject_unref(resp);
+    for (;;) {
+        QDict *ev = qtest_qmp_eventwait_ref(qts, "JOB_STATUS_CHANGE");
+        QDict *data = qdict_get_qdict(ev, "data");
+        bool done = !strcmp(qdict_get_str(data, "id"), job_id) &&
+                    !strcmp(qdict_get_str(data, "status"), "concluded");
+
+        qobject_unref(ev);
+        if (done) {
+            break;
+        }
+    }
+    resp = qtest_qmp(qts, "{'execute': 'query-jobs'}");
+    for (const QListEntry *e = qlist_first(qdict_get_qlist(resp, "return")); e;
+         e = qlist_next(e)) {
+        QDict *job = qobject_to(QDict, qlist_entry_obj(e));
+
+        if (!strcmp(qdict_get_str(job, "id"), job_id) &&
+            qdict_haskey(job, "error")) {
+            g_error("job %s failed: %s", job_id, qdict_get_str(job, "error"));
+        }
+    }
+    qobject_unref(resp);
+    qtest_qmp_assert_success(qts, "{'execute': 'job-dismiss',"
+                             " 'arguments': {'id': %s}}", job_id);
+}
+
+/*
+ * Internal snapshots (savevm/loadvm as jobs): the store's pages are saved
+ * with the VM and come back exactly as they were, discards undone.
+ */
+static void test_snapshot(void)
+{
+    enum { N = 200 };
+    g_autofree char *img = g_strdup_printf("%s/vswap-snap-%d.qcow2",
+                                           g_get_tmp_dir(), getpid());
+    g_autofree char *extra = g_strdup_printf(
+        "-blockdev driver=file,node-name=file0,filename=%s", img);
+    int vers[N];
+    Vm vm = { 0 };
+    QVirtQueue saved_vq;
+    int fd;
+
+    fd = open(img, O_CREAT | O_TRUNC | O_RDWR, 0600);
+    g_assert_cmpint(fd, >=, 0);
+    close(fd);
+    vm_start(&vm, extra, false);
+    run_job(vm.qts, "create", "{'execute': 'blockdev-create', 'arguments':"
+            " {'job-id': 'create', 'options': {'driver': 'qcow2',"
+            " 'file': 'file0', 'size': 67108864}}}");
+    qtest_qmp_assert_success(vm.qts, "{'execute': 'blockdev-add',"
+                             " 'arguments': {'driver': 'qcow2',"
+                             " 'node-name': 'disk0', 'file': 'file0'}}");
+    vm_driver_start(&vm);
+    write_initial(&vm, vers, N);
+
+    run_job(vm.qts, "save", "{'execute': 'snapshot-save', 'arguments':"
+            " {'job-id': 'save', 'tag': 'snap1', 'vmstate': 'disk0',"
+            " 'devices': ['disk0']}}");
+    /* The driver's view of its ring is part of what the snapshot keeps. */
+    saved_vq = *vm.vq;
+
+    for (unsigned s = 0; s < N; s += 3) {
+        vm_write(&vm, s, 4);
+    }
+    vm_discard(&vm, 1);
+
+    run_job(vm.qts, "load", "{'execute': 'snapshot-load', 'arguments':"
+            " {'job-id': 'load', 'tag': 'snap1', 'vmstate': 'disk0',"
+            " 'devices': ['disk0']}}");
+    *vm.vq = saved_vq;
+    check_all(&vm, vers, N);
+    g_assert_cmpint(query_int(vm.qts, "checksum-errors"), ==, 0);
+    vm_stop(&vm);
+    unlink(img);
+}
+
 /*
  * Damage the stream: one byte of a stored raw page, or the stream cut in
  * the middle of the vswap records.  The destination refuses it.
@@ -529,6 +619,7 @@ int main(int argc, char **argv)
     qtest_add_func("/vswap/migration/cancel", test_migrate_cancel);
     qtest_add_func("/vswap/migration/file", test_migrate_file);
     qtest_add_func("/vswap/migration/shared-storage", test_migrate_shared);
+    qtest_add_func("/vswap/migration/snapshot", test_snapshot);
     qtest_add_data_func("/vswap/migration/corrupt-stream", NULL,
                         test_migrate_bad_stream);
     qtest_add_data_func("/vswap/migration/truncated-stream", (void *)1,
