@@ -5,10 +5,11 @@
 #   make demo    boot a VM with the vswap device
 #   make build   standalone store library, tools and unit tests
 #   make qemu    QEMU 10.0 with vswap built in (build/qemu)
+#   make bench   store benchmarks (figures in docs/benchmarks.md)
 
 BUILD ?= build
 
-.PHONY: all deps build qemu check demo clean
+.PHONY: all deps build qemu check demo bench clean
 
 all: build
 
@@ -27,6 +28,10 @@ check:
 
 demo: qemu
 	bash scripts/demo.sh
+
+# Store benchmarks; figures and how to read them in docs/benchmarks.md.
+bench: build
+	$(BUILD)/standalone/bench/vswap-bench --corpus ../shared/corpus $(BENCH_ARGS)
 
 clean:
 	rm -rf $(BUILD)
