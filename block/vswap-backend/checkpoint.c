@@ -452,11 +452,15 @@ bool vswap_ckpt_prepare_config(const VswapStoreConfig *cfg,
     return true;
 }
 
-bool vswap_ckpt_open_file(VswapStore *s, GError **errp)
+/*
+ * vswap_file_open_existing: open @s's store file, which must exist, read
+ * its superblock into @fsb and take its data offset.  Callers check the
+ * rest (geometry, clean flag) against what they expect.
+ */
+bool vswap_file_open_existing(VswapStore *s, VswapFileSb *fsb, GError **errp)
 {
     int flags = O_RDWR | O_CLOEXEC | (s->cfg.direct_io ? O_DIRECT : 0);
     g_autoptr(GError) err = NULL;
-    VswapFileSb fsb;
 
     s->fd = open(s->path, flags);
     if (s->fd < 0) {
@@ -465,9 +469,21 @@ bool vswap_ckpt_open_file(VswapStore *s, GError **errp)
                     g_strerror(errno));
         return false;
     }
-    if (!vswap_file_read_sb(s->fd, s->path, &fsb, &err)) {
+    if (!vswap_file_read_sb(s->fd, s->path, fsb, &err)) {
         g_propagate_prefixed_error(errp, g_steal_pointer(&err),
                                    "vswap store: ");
+        return false;
+    }
+    s->data_offset = fsb->data_offset;
+    s->io_align = s->cfg.direct_io ? 4096 : 1;
+    return true;
+}
+
+bool vswap_ckpt_open_file(VswapStore *s, GError **errp)
+{
+    VswapFileSb fsb;
+
+    if (!vswap_file_open_existing(s, &fsb, errp)) {
         return false;
     }
     if (fsb.capacity != s->cfg.capacity ||
@@ -483,8 +499,6 @@ bool vswap_ckpt_open_file(VswapStore *s, GError **errp)
                     " are unknown; it cannot be reopened", s->path);
         return false;
     }
-    s->data_offset = fsb.data_offset;
-    s->io_align = s->cfg.direct_io ? 4096 : 1;
     return true;
 }
 

@@ -28,7 +28,6 @@
  */
 
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,20 +43,9 @@
  */
 bool vswap_shared_open_file(VswapStore *s, GError **errp)
 {
-    int flags = O_RDWR | O_CLOEXEC | (s->cfg.direct_io ? O_DIRECT : 0);
-    g_autoptr(GError) err = NULL;
     VswapFileSb fsb;
 
-    s->fd = open(s->path, flags);
-    if (s->fd < 0) {
-        g_set_error(errp, VSWAP_SHARED_ERROR, errno,
-                    "vswap store: cannot open '%s' of the migration source:"
-                    " %s", s->path, g_strerror(errno));
-        return false;
-    }
-    if (!vswap_file_read_sb(s->fd, s->path, &fsb, &err)) {
-        g_propagate_prefixed_error(errp, g_steal_pointer(&err),
-                                   "vswap store: ");
+    if (!vswap_file_open_existing(s, &fsb, errp)) {
         return false;
     }
     if (fsb.capacity != s->cfg.capacity ||
@@ -69,8 +57,6 @@ bool vswap_shared_open_file(VswapStore *s, GError **errp)
                     s->cfg.capacity, s->cfg.segment_size);
         return false;
     }
-    s->data_offset = fsb.data_offset;
-    s->io_align = s->cfg.direct_io ? 4096 : 1;
     s->fenced = true;
     s->incoming_refs = true;
     return true;

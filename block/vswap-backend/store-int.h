@@ -306,6 +306,7 @@ bool vswap_ckpt_read_entries(int fd, const char *name, const VswapFileSb *fsb,
 /* Open hooks: the file's geometry for reopen, its open, and the load. */
 bool vswap_ckpt_prepare_config(const VswapStoreConfig *cfg,
                                VswapStoreConfig *out, GError **errp);
+bool vswap_file_open_existing(VswapStore *s, VswapFileSb *fsb, GError **errp);
 bool vswap_ckpt_open_file(VswapStore *s, GError **errp);
 bool vswap_ckpt_open_done(VswapStore *s, GError **errp);
 /* Before the store changes: clear CLEAN on disk.  Returns 0 or -EIO. */
