@@ -9,7 +9,8 @@
 #              seed corpus (VSWAP_FUZZ_SECONDS each, default 20)
 #   guest      real Linux guests (Debian's 6.1 kernel, TCG) swapping to the
 #              device: a smoke boot, then the page checker at 2.5x RAM on a
-#              disk-backed store with a small budget and a live compaction
+#              disk-backed store with a small budget and a live compaction,
+#              and once more live-migrated to a second QEMU while it swaps
 #   qtest      QEMU's qos-test with the vswap device overlaid: our device
 #              tests plus QEMU's own virtio-blk-pci etc., which prove that
 #              the wiring breaks nothing; and vswap-migration-test (two
@@ -124,6 +125,8 @@ suite_guest() {
     run_guest smoke --mode smoke
     run_guest disk-tier --num-queues 2 --store-opts mem-budget=16M,segment-size=1M \
         --compact-during
+    run_guest migrate --num-queues 2 --store-opts mem-budget=16M,segment-size=1M \
+        --migrate
     record guest "$rc" "$passed" "$failed" 0 $((SECONDS - start))
 }
 

@@ -18,6 +18,9 @@
 #   --out DIR       output directory (default build/guest)
 #   --debug         build the driver with VSWAP_DEBUG=1 (testing-only
 #                   module parameters such as debug_discard_hold_ms)
+#   --builtin       for a kernel with virtio and the driver built in
+#                   (guest-kernel-patch/build-kernel.sh): no modules at
+#                   all, --kver and its /lib/modules are not used
 #   --force         rebuild even if a cached image matches the inputs
 #
 # Prints the path of the image on stdout (everything else goes to stderr).
@@ -34,6 +37,7 @@ corpus=${VSWAP_CORPUS:-$top/../shared/corpus}/python-heap.pages
 out=$top/build/guest
 force=0
 debug=
+builtin=
 
 while [ $# -gt 0 ]; do
 	case "$1" in
@@ -42,7 +46,8 @@ while [ $# -gt 0 ]; do
 	--out) out=$2; shift 2 ;;
 	--force) force=1; shift ;;
 	--debug) debug=1; shift ;;
-	-h|--help) sed -n '3,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	--builtin) builtin=1; shift ;;
+	-h|--help) sed -n '3,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "build-initramfs: unknown option $1" >&2; exit 2 ;;
 	esac
 done
@@ -56,7 +61,13 @@ driver=$top/guest-kernel-patch/driver
 abi=$top/include/vswap
 guest=$top/tests/guest
 
-for f in "$busybox" "$moddir/modules.dep" "$kdir/Makefile"; do
+if [ -n "$builtin" ]; then
+	[ -z "$debug" ] || { log "--debug needs the module, not --builtin"; exit 2; }
+	kver=builtin
+fi
+need=("$busybox")
+[ -n "$builtin" ] || need+=("$moddir/modules.dep" "$kdir/Makefile")
+for f in "${need[@]}"; do
 	[ -e "$f" ] || { log "missing $f"; exit 1; }
 done
 [ "$corpus" = none ] || [ -f "$corpus" ] || { log "no corpus $corpus"; exit 1; }
@@ -65,18 +76,23 @@ out=$(cd "$out" && pwd)
 
 # The virtio modules the guest needs, in load order, without duplicates
 # (none when the kernel has virtio_pci built in, as Debian's 6.12 does).
-deps=$(modprobe -S "$kver" --show-depends virtio_pci) ||
-	{ log "cannot resolve virtio_pci in $moddir"; exit 1; }
-modules=$(echo "$deps" | awk '$1 == "insmod" { print $2 }' |
-	awk '!seen[$0]++')
+modules=
+if [ -z "$builtin" ]; then
+	deps=$(modprobe -S "$kver" --show-depends virtio_pci) ||
+		{ log "cannot resolve virtio_pci in $moddir"; exit 1; }
+	modules=$(echo "$deps" | awk '$1 == "insmod" { print $2 }' |
+		awk '!seen[$0]++')
+fi
 
 # Cache key: every input, by content (the corpus by name, size and mtime).
 key=$( {
-	echo "kver=$kver kdir=$kdir debug=$debug"
-	# shellcheck disable=SC2086 # one word per module path
-	sha256sum "$0" "$guest/init.sh" "$guest/checker.c" \
-		"$driver"/*.c "$driver/Kbuild" "$abi/virtio_vswap.h" \
-		"$busybox" $modules "$kdir/Module.symvers"
+	echo "kver=$kver kdir=$kdir debug=$debug builtin=$builtin"
+	sha256sum "$0" "$guest/init.sh" "$guest/checker.c" "$busybox"
+	if [ -z "$builtin" ]; then
+		# shellcheck disable=SC2086 # one word per module path
+		sha256sum "$driver"/*.c "$driver/Kbuild" \
+			"$abi/virtio_vswap.h" $modules "$kdir/Module.symvers"
+	fi
 	if [ "$corpus" = none ]; then
 		echo "corpus=none"
 	else
@@ -93,20 +109,23 @@ if [ "$force" = 0 ] && [ -s "$image" ]; then
 fi
 
 # 1. The driver, built from a copy so the source tree stays clean.
-mbuild=$out/module/$kver
-rm -rf "$mbuild"
-mkdir -p "$mbuild"
-cp "$driver"/*.c "$driver/Kbuild" "$mbuild/"
-log "building virtio_vswap.ko for $kver${debug:+ (VSWAP_DEBUG)}"
-make -s -C "$kdir" M="$mbuild" VSWAP_INCLUDE="$abi" VSWAP_DEBUG="$debug" \
-	W=1 modules >&2
-ko=$mbuild/virtio_vswap.ko
-# Its own dependencies must be among the modules loaded before it.
-for dep in $(modinfo -F depends "$ko" | tr , ' '); do
-	echo "$modules" | grep -q "/$dep\.ko" ||
-		grep -q "/$dep\.ko\$" "$moddir/modules.builtin" ||
-		{ log "virtio_vswap needs $dep, not in the initramfs"; exit 1; }
-done
+ko=
+if [ -z "$builtin" ]; then
+	mbuild=$out/module/$kver
+	rm -rf "$mbuild"
+	mkdir -p "$mbuild"
+	cp "$driver"/*.c "$driver/Kbuild" "$mbuild/"
+	log "building virtio_vswap.ko for $kver${debug:+ (VSWAP_DEBUG)}"
+	make -s -C "$kdir" M="$mbuild" VSWAP_INCLUDE="$abi" VSWAP_DEBUG="$debug" \
+		W=1 modules >&2
+	ko=$mbuild/virtio_vswap.ko
+	# Its own dependencies must be among the modules loaded before it.
+	for dep in $(modinfo -F depends "$ko" | tr , ' '); do
+		echo "$modules" | grep -q "/$dep\.ko" ||
+			grep -q "/$dep\.ko\$" "$moddir/modules.builtin" ||
+			{ log "virtio_vswap needs $dep, not in the initramfs"; exit 1; }
+	done
+fi
 
 # 2. The checker.
 log "building checker"
@@ -119,7 +138,7 @@ mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,proc,sys,dev,tmp,lib/modules}
 cp "$busybox" "$root/bin/busybox"
 install -m 0755 "$guest/init.sh" "$root/init"
 cp "$out/checker" "$root/checker"
-cp "$ko" "$root/lib/modules/"
+[ -z "$ko" ] || cp "$ko" "$root/lib/modules/"
 : >"$root/lib/modules/load-order"
 for m in $modules; do
 	name=${m##*/}
@@ -145,5 +164,5 @@ mv "$tmp" "$image"
 rm -rf "$root"
 ln -sfn "${image##*/}" "$out/initramfs.cpio.gz"
 log "$(du -h "$image" | cut -f1), $(echo "$modules" | grep -c .) virtio" \
-	"modules, corpus: ${corpus##*/}"
+	"modules${builtin:+ (built-in kernel)}, corpus: ${corpus##*/}"
 echo "$image"

@@ -22,6 +22,13 @@ Modes:
   pm     suspend to idle with swap on /dev/vswap0 (the driver must refuse:
          a reset would drop the slots) and off (must work), then I/O.
 
+--migrate (full mode): once the guest's swap holds --migrate-at, start a
+second QEMU with -incoming and live-migrate the swapping guest to it over
+a unix socket; the checker finishes there.  The console and the QMP
+samples follow the destination, the source quits, and the host checks
+apply to the destination.  --migrate-shared: both QEMUs open the same
+store file with shared=on.
+
 Prints "GUEST-TEST result=PASS|FAIL ..." last, writes the serial log and a
 JSON result next to it (build/guest/logs/), exits 0 on PASS.
 
@@ -94,12 +101,13 @@ def num(d, key, default=None):
         return default
 
 
-class Serial(threading.Thread):
-    """Copy QEMU's stdout (the serial console) to the log; remember lines."""
+class Serial:
+    """Copy QEMU's stdout (the serial console) to the log; remember lines.
 
-    def __init__(self, proc, log_path, echo):
-        super().__init__(daemon=True)
-        self.proc = proc
+    follow() reads one QEMU; after a migration the destination's console
+    continues the source's, into the same lines and log."""
+
+    def __init__(self, log_path, echo):
         self.log = open(log_path, 'w', encoding='utf-8', errors='replace')
         self.echo = echo
         self.lines = []
@@ -107,24 +115,58 @@ class Serial(threading.Thread):
         self.syncs = queue.Queue()        # labels of VSWAP-SYNC lines
         self.lock = threading.Lock()
         self.guestmem = {}                # last VSWAP-GUESTMEM line
+        self.readers = []
+        self.tail = b''                   # a line cut off by switchover
 
-    def run(self):
-        for raw in self.proc.stdout:
-            line = raw.decode('utf-8', 'replace').rstrip('\r\n')
-            # Strip terminal escapes SeaBIOS and the kernel emit.
-            line = re.sub(r'\x1b\[[0-9;?]*[A-Za-z]|\x1bc', '', line)
+    def follow(self, proc, after=None):
+        """Read PROC's console, once the reader AFTER has finished."""
+        reader = threading.Thread(target=self._read, args=(proc, after),
+                                  daemon=True)
+        self.readers.append(reader)
+        reader.start()
+        return reader
+
+    def _read(self, proc, after):
+        if after:
+            after.join()
+        for raw in proc.stdout:
+            if self.tail:
+                # The source stopped mid-line; the destination ends it.
+                raw, self.tail = self.tail + raw, b''
+            if not raw.endswith(b'\n'):
+                self.tail = raw
+                break
+            self._line(raw)
+
+    def _line(self, raw):
+        line = raw.decode('utf-8', 'replace').rstrip('\r\n')
+        # Strip terminal escapes SeaBIOS and the kernel emit.
+        line = re.sub(r'\x1b\[[0-9;?]*[A-Za-z]|\x1bc', '', line)
+        with self.lock:
             self.log.write(line + '\n')
             self.log.flush()
-            if self.echo:
-                print(line, flush=True)
-            with self.lock:
-                self.lines.append(line)
-            if line.startswith('VSWAP-SYNC '):
-                self.syncs.put(kv(line).get('when', '?'))
-            if line.startswith('VSWAP-GUEST-DONE'):
-                self.done.set()
-            if line.startswith('VSWAP-GUESTMEM '):
-                self.guestmem = kv(line)
+            self.lines.append(line)
+        if self.echo:
+            print(line, flush=True)
+        if line.startswith('VSWAP-SYNC '):
+            self.syncs.put(kv(line).get('when', '?'))
+        if line.startswith('VSWAP-GUEST-DONE'):
+            self.done.set()
+        if line.startswith('VSWAP-GUESTMEM '):
+            self.guestmem = kv(line)
+
+    def note(self, text):
+        """A line of ours in the log (not parsed, not a console line)."""
+        with self.lock:
+            self.log.write('=== run-guest: %s ===\n' % text)
+            self.log.flush()
+
+    def close(self, timeout=5):
+        for reader in self.readers:
+            reader.join(timeout=timeout)
+        if self.tail:
+            self._line(self.tail)
+            self.tail = b''
         self.log.close()
 
     def find(self, prefix, when=None):
@@ -146,11 +188,12 @@ class Serial(threading.Thread):
 class Host:
     """QMP access that tolerates a QEMU without query-vswap."""
 
-    def __init__(self, sock):
+    def __init__(self, sock, name='src', samples=None):
         self.sock = sock
+        self.name = name           # which QEMU, in samples: src or dst
         self.conn = None
         self.available = None      # query-vswap exists?
-        self.samples = []
+        self.samples = [] if samples is None else samples
 
     def connect(self):
         try:
@@ -185,7 +228,7 @@ class Host:
         self.available = True
         dev = ret[0] if isinstance(ret, list) and ret else ret
         self.samples.append({'t': round(time.monotonic(), 1), 'label': label,
-                             'stats': dev})
+                             'host': self.name, 'stats': dev})
         return dev
 
     def last(self, label):
@@ -205,6 +248,65 @@ def host_pages(dev):
     return sum(dev.get(k, 0) for k in ('pages-mem', 'pages-disk', 'pages-fill'))
 
 
+def host_errors(dev):
+    """The error counters of a query-vswap answer."""
+    errs = {k: dev.get(k, 0) for k in
+            ('checksum-errors', 'malformed-requests', 'writeback-errors')}
+    for k in ('read', 'write', 'discard'):
+        errs[k + '.errors'] = dev.get(k, {}).get('errors', 0)
+    return errs
+
+
+def migrate(src, dst, uri, timeout):
+    """Live-migrate the source (Host SRC) to DST over URI.
+
+    Returns the source's last query-migrate answer; its status is
+    "completed" only once the destination runs the guest too."""
+    src.sample('migrate-start')
+    try:
+        # Loopback: do not let the default 128 MiB/s limit the test.
+        src.conn.cmd('migrate-set-parameters', **{'max-bandwidth': 8 << 30})
+        src.conn.cmd('migrate', uri=uri)
+    except (qmp.QMPError, OSError, EOFError, ValueError, AttributeError) as err:
+        return {'status': 'not-started', 'error': str(err)}
+    deadline = time.monotonic() + timeout
+    info = {}
+    while time.monotonic() < deadline:
+        info = src.cmd('query-migrate') or {'status': 'no QMP'}
+        if info.get('status') in ('completed', 'failed', 'cancelled', 'no QMP'):
+            break
+        time.sleep(0.5)
+    else:
+        src.cmd('migrate_cancel')
+        info['error'] = 'still %s after %.0f s' % (info.get('status'), timeout)
+        info['status'] = 'timeout'
+        return info
+    if info.get('status') != 'completed':
+        return info
+    src.sample('migrate-end')       # the store as the destination got it
+    # The source completes once it has sent everything; the destination
+    # may still be loading.
+    while time.monotonic() < deadline:
+        if ((dst.cmd('query-migrate') or {}).get('status') == 'completed' and
+                dst.status() == 'running'):
+            dst.sample('migrated')
+            return info
+        time.sleep(0.2)
+    info['error'] = 'destination %s' % dst.status()
+    info['status'] = 'dst-not-running'
+    return info
+
+
+def wire_bytes(info):
+    """Bytes on the wire from query-migrate: all, guest RAM, the rest."""
+    ram = info.get('ram', {})
+    total = ram.get('transferred', 0)
+    # precopy/downtime/postcopy-bytes count RAM pages and their headers only.
+    ram_bytes = sum(ram.get(k, 0) for k in
+                    ('precopy-bytes', 'downtime-bytes', 'postcopy-bytes'))
+    return total, ram_bytes, total - ram_bytes
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--mode', choices=('full', 'smoke', 'pm'), default='full')
@@ -215,7 +317,12 @@ def main():
                     help='guest kernel release: its modules and headers'
                     ' build the initramfs (default: the newest 6.1 kernel'
                     ' installed, %(default)s)')
-    ap.add_argument('--kernel', help='default /boot/vmlinuz-KVER')
+    ap.add_argument('--kernel', help='default /boot/vmlinuz-KVER, or with'
+                    ' --builtin build/linux-6.12-vswap/bzImage')
+    ap.add_argument('--builtin', action='store_true',
+                    help='the kernel has virtio and virtio_vswap built in'
+                    ' (guest-kernel-patch/build-kernel.sh): the initramfs'
+                    ' holds no modules, --kver is not used')
     ap.add_argument('--initrd', help='use this initramfs instead of building')
     ap.add_argument('--debug-module', action='store_true',
                     help='build the driver with VSWAP_DEBUG (debug_* params)')
@@ -241,6 +348,17 @@ def main():
     ap.add_argument('--demo', action='store_true',
                     help='print the guest\'s and the host\'s view side by'
                          ' side at every sample')
+    ap.add_argument('--migrate', action='store_true',
+                    help='live-migrate the guest, while it swaps, to a second'
+                         ' QEMU over a unix socket; the checker finishes there')
+    ap.add_argument('--migrate-shared', action='store_true',
+                    help='--migrate with shared storage: both QEMUs open the'
+                         ' same store file (shared=on); implies --store-opts')
+    ap.add_argument('--migrate-at', type=parse_size, default=None,
+                    help='start migrating once the guest\'s swap holds this'
+                         ' much (default 1.5 x --mem)')
+    ap.add_argument('--migrate-timeout', type=float, default=150,
+                    help='seconds the migration may take (default 150)')
     ap.add_argument('--device-opts', default='',
                     help='extra virtio-vswap-pci options, e.g. max-batch=64')
     ap.add_argument('--modparams', default='',
@@ -253,7 +371,19 @@ def main():
     ap.add_argument('--verbose', '-v', action='store_true',
                     help='echo the serial console')
     args = ap.parse_args()
+    if args.migrate_shared:
+        args.migrate = True
+        if args.store_opts is None:
+            args.store_opts = ''
+    if args.migrate and args.mode != 'full':
+        ap.error('--migrate needs --mode full')
+    if args.migrate_at is None:
+        args.migrate_at = args.mem * 3 // 2
 
+    if args.builtin and args.debug_module:
+        ap.error('--debug-module needs the module, not --builtin')
+    if args.builtin and not args.kernel:
+        args.kernel = os.path.join(TOP, 'build/linux-6.12-vswap/bzImage')
     args.kernel = args.kernel or '/boot/vmlinuz-' + args.kver
     os.makedirs(args.logdir, exist_ok=True)
     stamp = time.strftime('%Y%m%d-%H%M%S')
@@ -267,6 +397,8 @@ def main():
                  '--kver', args.kver, '--corpus', args.corpus]
         if args.debug_module:
             build.append('--debug')
+        if args.builtin:
+            build.append('--builtin')
         initrd = subprocess.run(build, check=True, stdout=subprocess.PIPE,
                                 text=True).stdout.strip()
 
@@ -277,30 +409,42 @@ def main():
     append += ['virtio_vswap.' + p for p in args.modparams.split()]
     if args.append:
         append.append(args.append)
-    store_path = None
-    objects = []
+    store_path = dst_store = None
     if args.store_opts is not None:
         store_path = os.path.join(args.logdir, 'store-%d.vswap' % os.getpid())
-        objects = ['-object', 'vswap-store,id=vs0,path=%s,size=%d%s' % (
-            store_path, args.capacity * PAGE,
-            ',' + args.store_opts if args.store_opts else '')]
-        dev = 'virtio-vswap-pci,id=vswap0,store=vs0'
-    else:
-        dev = 'virtio-vswap-pci,id=vswap0,capacity=%d' % args.capacity
-    if args.num_queues:
-        dev += ',num-queues=%d' % args.num_queues
-    if args.device_opts:
-        dev += ',' + args.device_opts
-    cmd = [args.qemu,
-           '-machine', 'q35,accel=%s' % args.accel,
-           '-m', '%dM' % (args.mem >> 20), '-smp', str(args.smp),
-           '-kernel', args.kernel, '-initrd', initrd,
-           '-append', ' '.join(append),
-           '-nographic', '-nodefaults', '-serial', 'stdio',
-           '-no-reboot', '-no-shutdown',
-           ] + objects + [
-           '-device', dev,
-           '-qmp', 'unix:%s,server=on,wait=off' % sock]
+        # Shared storage: the destination opens the source's file.
+        dst_store = store_path if args.migrate_shared else \
+            os.path.join(args.logdir, 'store-%d-dst.vswap' % os.getpid())
+    dst_sock = os.path.join(args.logdir, 'qmp-%d-dst.sock' % os.getpid())
+    mig_uri = 'unix:' + os.path.join(args.logdir, 'mig-%d.sock' % os.getpid())
+
+    def qemu_cmd(qmp_sock, store, incoming=None):
+        objects = []
+        if store:
+            objects = ['-object', 'vswap-store,id=vs0,path=%s,size=%d%s%s' % (
+                store, args.capacity * PAGE,
+                ',shared=on' if args.migrate_shared else '',
+                ',' + args.store_opts if args.store_opts else '')]
+            dev = 'virtio-vswap-pci,id=vswap0,store=vs0'
+        else:
+            dev = 'virtio-vswap-pci,id=vswap0,capacity=%d' % args.capacity
+        if args.num_queues:
+            dev += ',num-queues=%d' % args.num_queues
+        if args.device_opts:
+            dev += ',' + args.device_opts
+        return [args.qemu,
+                '-machine', 'q35,accel=%s' % args.accel,
+                '-m', '%dM' % (args.mem >> 20), '-smp', str(args.smp),
+                '-kernel', args.kernel, '-initrd', initrd,
+                '-append', ' '.join(append),
+                '-nographic', '-nodefaults', '-serial', 'stdio',
+                '-no-reboot', '-no-shutdown',
+                ] + objects + [
+                '-device', dev,
+                '-qmp', 'unix:%s,server=on,wait=off' % qmp_sock,
+                ] + (['-incoming', incoming] if incoming else [])
+
+    cmd = qemu_cmd(sock, store_path)
     print('run-guest: %s' % ' '.join(cmd), file=sys.stderr)
     print('run-guest: serial log %s' % log_path, file=sys.stderr)
 
@@ -309,14 +453,18 @@ def main():
         demo_header()
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    serial = Serial(proc, log_path, args.verbose)
-    serial.start()
+    serial = Serial(log_path, args.verbose)
+    reader = serial.follow(proc)
     host = Host(sock)
     host.connect()
     host.sample('boot')
 
     timed_out = False
     compact_asked = False
+    mig = None              # the source's query-migrate once migrated
+    switch_line = None      # console lines before the destination's
+    dst_proc = None
+    events = []             # QMP events of the source, once left
     next_sample = time.monotonic() + args.sample
     while not serial.done.is_set() and proc.poll() is None:
         if time.monotonic() - t0 > args.timeout:
@@ -328,6 +476,46 @@ def main():
             continue
         except queue.Empty:
             pass
+        swap_used = num(serial.guestmem, 'swap_used_kb', 0) << 10
+        if args.migrate and mig is None and swap_used >= args.migrate_at:
+            out = sys.stdout if args.demo else sys.stderr
+            print('run-guest: migrating to a second QEMU at %d MiB of swap'
+                  ' used' % (swap_used >> 20), file=out, flush=True)
+            serial.note('migration starts')
+            dst_proc = subprocess.Popen(
+                qemu_cmd(dst_sock, dst_store, mig_uri),
+                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT)
+            # Its console goes on where the source's stops.
+            serial.follow(dst_proc, after=reader)
+            dst_host = Host(dst_sock, 'dst', host.samples)
+            dst_host.connect()
+            mig = migrate(host, dst_host, mig_uri, args.migrate_timeout)
+            mig['swap-used-bytes'] = swap_used
+            print('run-guest: migration %s%s: %d bytes on the wire, %s ms,'
+                  ' downtime %s ms' % (mig.get('status'),
+                                       ' (%s)' % mig['error'] if 'error' in mig
+                                       else '', wire_bytes(mig)[0],
+                                       mig.get('total-time'),
+                                       mig.get('downtime')), file=out,
+                  flush=True)
+            if mig.get('status') == 'completed':
+                # The source is done; in shared mode its teardown must not
+                # touch the file the destination now owns.
+                events += host.conn.events if host.conn else []
+                host.cmd('quit')
+                try:
+                    proc.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+                reader.join(timeout=5)
+                serial.note('the source quit; the console continues on'
+                            ' the destination')
+                switch_line = len(serial.lines)
+                proc, host = dst_proc, dst_host
+            next_sample = time.monotonic() + args.sample
+            continue
         if time.monotonic() >= next_sample:
             st = host.sample('running')
             next_sample = time.monotonic() + args.sample
@@ -340,10 +528,15 @@ def main():
                 compact_asked = True
                 print('run-guest: vswap-compact while swapping',
                       file=sys.stdout if args.demo else sys.stderr)
-        if args.mode == 'pm' and host.status() == 'suspended':
+        status = host.status()
+        if args.mode == 'pm' and status == 'suspended':
             print('run-guest: guest suspended; system_wakeup', file=sys.stderr)
             time.sleep(1)
             host.cmd('system_wakeup')
+        # A guest that panicked stops (-no-reboot) without a DONE line.
+        if status in ('shutdown', 'guest-panicked'):
+            time.sleep(1)           # let the console catch up
+            break
     guest_seconds = time.monotonic() - t0
 
     # The guest powers off; with -no-shutdown QEMU stays to be asked.
@@ -359,11 +552,15 @@ def main():
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
-    serial.join(timeout=5)
-    if os.path.exists(sock):
-        os.unlink(sock)
-    if store_path and os.path.exists(store_path):
-        os.unlink(store_path)
+    # A destination left behind by a failed migration.
+    if dst_proc and dst_proc is not proc and dst_proc.poll() is None:
+        dst_proc.kill()
+        dst_proc.wait()
+    serial.close()
+    for path in (sock, dst_sock, mig_uri[len('unix:'):], store_path,
+                 dst_store):
+        if path and os.path.exists(path):
+            os.unlink(path)
 
     # --- verdict ---
     checks = []
@@ -420,12 +617,25 @@ def main():
         result.update({'checker': chk, 'pswpout': pswpout, 'pswpin': pswpin,
                        'driver_after': st_after, 'driver_swapoff': st_off})
         at_swapoff = host.last('swapoff')
+        if args.migrate:
+            m = mig or {'status': 'not started', 'swap-used-bytes': 0}
+            check('migration completed', m['status'] == 'completed',
+                  '%s%s, started at %d MiB of swap used' % (
+                      m['status'], ' (%s)' % m['error'] if 'error' in m else '',
+                      m['swap-used-bytes'] >> 20))
+            # The checker was still running when the guest moved.
+            check('checker finished on the destination', switch_line is not
+                  None and any(ln.startswith('CHECKER ') for ln in
+                               serial.lines[switch_line:]),
+                  'console line %s of %d' % (switch_line, len(serial.lines)))
         if host.available and final:
-            errs = {k: final.get(k, 0) for k in
-                    ('checksum-errors', 'malformed-requests', 'writeback-errors')}
-            for k in ('read', 'write', 'discard'):
-                errs[k + '.errors'] = final.get(k, {}).get('errors', 0)
+            errs = host_errors(final)
             check('host: no errors', not any(errs.values()), str(errs))
+            src_end = host.last('migrate-end')
+            if src_end:
+                errs = host_errors(src_end)
+                check('source host: no errors', not any(errs.values()),
+                      str(errs))
             # After swapoff only the swap header (slot 0) stays stored,
             # plus slots whose free notification the driver dropped.
             held = host_pages(at_swapoff) if at_swapoff else None
@@ -444,7 +654,8 @@ def main():
                       'peak %d pages on disk, %d written back' % (
                           peak_disk, final.get('writeback-pages', 0)))
             if args.compact_during:
-                events = [e for e in host.conn.events
+                events += host.conn.events if host.conn else []
+                events = [e for e in events
                           if e.get('event') == 'VSWAP_COMPACT_COMPLETED']
                 check('host: compaction while swapping', compact_asked and
                       events and final.get('compactions', 0) >= 1,
@@ -454,6 +665,33 @@ def main():
             result['host_final'] = final
         elif host.available is False:
             check('host stats (query-vswap)', True, 'skipped: not available')
+
+    if args.migrate and mig:
+        wire, wire_ram, wire_other = wire_bytes(mig)
+        src_start = host.last('migrate-start') or {}
+        src_end = host.last('migrate-end') or {}
+        result['migration'] = {
+            'shared': args.migrate_shared, 'uri': mig_uri,
+            'status': mig.get('status'), 'error': mig.get('error'),
+            'swap_used_bytes': mig.get('swap-used-bytes'),
+            'total_ms': mig.get('total-time'), 'downtime_ms': mig.get('downtime'),
+            'setup_ms': mig.get('setup-time'),
+            'wire_bytes': wire, 'wire_ram_bytes': wire_ram,
+            'wire_other_bytes': wire_other,
+            'store_payload_bytes_start': src_start.get('payload-bytes'),
+            'store_payload_bytes_end': src_end.get('payload-bytes'),
+            'store_pages_end': host_pages(src_end) if src_end else None,
+            'store_disk_pages_end': src_end.get('pages-disk'),
+            'ram_bytes': args.mem, 'query_migrate': mig}
+        if args.migrate_shared and mig.get('status') == 'completed':
+            # Pages in the file travel as 21-byte references, so the
+            # device state sent is well below what the store holds.
+            payload = src_end.get('payload-bytes', 0)
+            check('shared storage: disk pages sent as references',
+                  src_end.get('pages-disk', 0) > 0 and wire_other < payload,
+                  '%d bytes of device state sent, %d of payload stored'
+                  ' (%d pages on disk)' % (wire_other, payload,
+                                           src_end.get('pages-disk', 0)))
 
     ok = all(c['ok'] for c in checks)
     result.update({'result': 'PASS' if ok else 'FAIL', 'checks': checks,
@@ -477,6 +715,16 @@ def main():
                 result['host_peak_pages'],
                 host_pages(result['host_at_swapoff'])
                 if result['host_at_swapoff'] else None)
+    m = result.get('migration')
+    if m:
+        # wire: all bytes the source sent; ram: guest RAM pages; other:
+        # device state, nearly all of it the vswap store's section.
+        summary += (' migration=%s shared=%d wire_bytes=%d wire_ram_bytes=%d'
+                    ' wire_other_bytes=%d mig_total_ms=%s downtime_ms=%s'
+                    ' store_payload_bytes=%s ram_bytes=%d') % (
+            m['status'], m['shared'], m['wire_bytes'], m['wire_ram_bytes'],
+            m['wire_other_bytes'], m['total_ms'], m['downtime_ms'],
+            m['store_payload_bytes_end'], m['ram_bytes'])
     summary += ' log=%s' % log_path
     print(summary)
     return 0 if ok else 1
