@@ -29,9 +29,12 @@ PACKAGES=(
     clang libclang-rt-14-dev
     # guest kernel, initramfs and QMP plumbing
     busybox-static cpio kmod xz-utils linux-image-amd64 linux-headers-amd64 socat
+    # the patched Linux 6.12 guest (guest-kernel-patch/build-kernel.sh,
+    # make-series.sh)
+    bc libelf-dev patch perl unifdef sparse
 )
 # Packages that must come from backports on bookworm.
-BACKPORTS_PACKAGES=(meson)
+BACKPORTS_PACKAGES=(meson linux-source-6.12)
 
 . /etc/os-release
 codename=${VERSION_CODENAME:-}

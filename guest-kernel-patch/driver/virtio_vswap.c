@@ -955,16 +955,30 @@ static struct vswap_dev *dev_to_vswap(struct device *dev)
 	return dev_to_disk(dev)->private_data;
 }
 
+/* A counter of struct vswap_stats as a read-only attribute. */
+struct vswap_stat_attr {
+	struct device_attribute dev_attr;
+	size_t offset;			/* of the atomic64_t in vswap_stats */
+};
+
+static ssize_t vswap_stat_show(struct device *dev,
+			       struct device_attribute *attr, char *buf)
+{
+	struct vswap_stat_attr *sa =
+		container_of(attr, struct vswap_stat_attr, dev_attr);
+	atomic64_t *counter = (void *)&dev_to_vswap(dev)->stats + sa->offset;
+
+	return sysfs_emit(buf, "%lld\n", (s64)atomic64_read(counter));
+}
+
 #define VSWAP_STAT_ATTR(_name)						\
-static ssize_t _name##_show(struct device *dev,				\
-			    struct device_attribute *attr, char *buf)	\
-{									\
-	struct vswap_dev *vs = dev_to_vswap(dev);			\
-									\
-	return sysfs_emit(buf, "%lld\n",				\
-			  (s64)atomic64_read(&vs->stats._name));	\
-}									\
-static DEVICE_ATTR_RO(_name)
+static struct vswap_stat_attr vswap_stat_##_name = {			\
+	.dev_attr = {							\
+		.attr = { .name = #_name, .mode = 0444 },		\
+		.show = vswap_stat_show,				\
+	},								\
+	.offset = offsetof(struct vswap_stats, _name),			\
+}
 
 VSWAP_STAT_ATTR(pages_written);
 VSWAP_STAT_ATTR(pages_read);
@@ -1026,19 +1040,19 @@ static ssize_t fill_show(struct device *dev, struct device_attribute *attr,
 static DEVICE_ATTR_RO(fill);
 
 static struct attribute *vswap_attrs[] = {
-	&dev_attr_pages_written.attr,
-	&dev_attr_pages_read.attr,
-	&dev_attr_fill_pages.attr,
-	&dev_attr_zero_pages.attr,
-	&dev_attr_unmapped_reads.attr,
-	&dev_attr_notify_slots.attr,
-	&dev_attr_notify_dropped.attr,
-	&dev_attr_notify_cancelled.attr,
-	&dev_attr_discard_reqs.attr,
-	&dev_attr_discard_slots.attr,
-	&dev_attr_discard_errors.attr,
-	&dev_attr_write_waits.attr,
-	&dev_attr_io_errors.attr,
+	&vswap_stat_pages_written.dev_attr.attr,
+	&vswap_stat_pages_read.dev_attr.attr,
+	&vswap_stat_fill_pages.dev_attr.attr,
+	&vswap_stat_zero_pages.dev_attr.attr,
+	&vswap_stat_unmapped_reads.dev_attr.attr,
+	&vswap_stat_notify_slots.dev_attr.attr,
+	&vswap_stat_notify_dropped.dev_attr.attr,
+	&vswap_stat_notify_cancelled.dev_attr.attr,
+	&vswap_stat_discard_reqs.dev_attr.attr,
+	&vswap_stat_discard_slots.dev_attr.attr,
+	&vswap_stat_discard_errors.dev_attr.attr,
+	&vswap_stat_write_waits.dev_attr.attr,
+	&vswap_stat_io_errors.dev_attr.attr,
 	&dev_attr_stat.attr,
 	&dev_attr_max_batch.attr,
 	&dev_attr_num_queues.attr,
