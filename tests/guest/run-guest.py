@@ -192,6 +192,7 @@ class Host:
         self.sock = sock
         self.name = name           # which QEMU, in samples: src or dst
         self.conn = None
+        self.old_events = []       # events of dropped connections
         self.available = None      # query-vswap exists?
         self.samples = [] if samples is None else samples
 
@@ -201,13 +202,24 @@ class Host:
         except (OSError, EOFError, qmp.QMPError) as err:
             print('run-guest: no QMP: %s' % err, file=sys.stderr)
 
+    def drop(self):
+        """Forget the connection, keeping the events it collected."""
+        if self.conn:
+            self.old_events += self.conn.events
+        self.conn = None
+
+    def events(self):
+        """QMP events seen so far, across dropped connections."""
+        return self.old_events + (self.conn.events if self.conn else [])
+
     def cmd(self, name, **args):
         if not self.conn:
             return None
         try:
             return self.conn.cmd(name, **args)
         except (OSError, EOFError, ValueError):
-            self.conn = None
+            # 'quit' may close the socket before it answers.
+            self.drop()
             return None
 
     def sample(self, label):
@@ -223,7 +235,7 @@ class Host:
             self.available = False
             return None
         except (OSError, EOFError, ValueError):
-            self.conn = None
+            self.drop()
             return None
         self.available = True
         dev = ret[0] if isinstance(ret, list) and ret else ret
@@ -502,7 +514,7 @@ def main():
             if mig.get('status') == 'completed':
                 # The source is done; in shared mode its teardown must not
                 # touch the file the destination now owns.
-                events += host.conn.events if host.conn else []
+                events += host.events()
                 host.cmd('quit')
                 try:
                     proc.wait(timeout=30)
@@ -654,7 +666,7 @@ def main():
                       'peak %d pages on disk, %d written back' % (
                           peak_disk, final.get('writeback-pages', 0)))
             if args.compact_during:
-                events += host.conn.events if host.conn else []
+                events += host.events()
                 events = [e for e in events
                           if e.get('event') == 'VSWAP_COMPACT_COMPLETED']
                 check('host: compaction while swapping', compact_asked and
