@@ -258,6 +258,21 @@ static void set_bandwidth(QTestState *qts, uint64_t bytes_per_s)
                              bytes_per_s);
 }
 
+/*
+ * Point @dst at @uri and start migrating @src there at @bandwidth bytes/s;
+ * returns once the migration is active.
+ */
+static void start_migration(Vm *src, Vm *dst, const char *uri,
+                            uint64_t bandwidth)
+{
+    qtest_qmp_assert_success(dst->qts, "{'execute': 'migrate-incoming',"
+                             " 'arguments': {'uri': %s}}", uri);
+    set_bandwidth(src->qts, bandwidth);
+    qtest_qmp_assert_success(src->qts, "{'execute': 'migrate',"
+                             " 'arguments': {'uri': %s}}", uri);
+    g_free(wait_status(src->qts, "active", NULL));
+}
+
 static int64_t query_int(QTestState *qts, const char *key)
 {
     QDict *resp = qtest_qmp(qts, "{'execute': 'query-vswap'}");
@@ -302,16 +317,11 @@ static void test_migrate_live(void)
     g_assert_cmpint(query_int(src.qts, "pages-disk"), >, 0);
 
     vm_start(&dst, NULL, true);
-    qtest_qmp_assert_success(dst.qts, "{'execute': 'migrate-incoming',"
-                             " 'arguments': {'uri': %s}}", uri);
     /*
      * Slow enough that the guest's writes land while pages move, and that
      * switchover cannot start meanwhile (a real guest is stopped then).
      */
-    set_bandwidth(src.qts, 128 * 1024);
-    qtest_qmp_assert_success(src.qts, "{'execute': 'migrate',"
-                             " 'arguments': {'uri': %s}}", uri);
-    g_free(wait_status(src.qts, "active", NULL));
+    start_migration(&src, &dst, uri, 128 * 1024);
     for (round = 0; round < 40; round++) {
         unsigned s = (round * 37) % N;
 
@@ -360,12 +370,7 @@ static void test_migrate_shared(void)
     g_assert_cmpint(query_int(src.qts, "pages-disk"), >, 100);
 
     vm_start_store(&dst, NULL, true, store);
-    qtest_qmp_assert_success(dst.qts, "{'execute': 'migrate-incoming',"
-                             " 'arguments': {'uri': %s}}", uri);
-    set_bandwidth(src.qts, 128 * 1024);
-    qtest_qmp_assert_success(src.qts, "{'execute': 'migrate',"
-                             " 'arguments': {'uri': %s}}", uri);
-    g_free(wait_status(src.qts, "active", NULL));
+    start_migration(&src, &dst, uri, 128 * 1024);
     for (unsigned round = 0; round < 20; round++) {
         unsigned s = (round * 37) % N;
 
@@ -416,12 +421,7 @@ static void test_migrate_cancel(void)
     write_initial(&src, vers, N);
     vm_start(&dst, NULL, true);
     qtest_set_expected_status(dst.qts, EXIT_FAILURE);
-    qtest_qmp_assert_success(dst.qts, "{'execute': 'migrate-incoming',"
-                             " 'arguments': {'uri': %s}}", uri);
-    set_bandwidth(src.qts, 64 * 1024);
-    qtest_qmp_assert_success(src.qts, "{'execute': 'migrate',"
-                             " 'arguments': {'uri': %s}}", uri);
-    g_free(wait_status(src.qts, "active", NULL));
+    start_migration(&src, &dst, uri, 64 * 1024);
     vm_write(&src, 7, 4);
     vers[7] = 4;
     qtest_qmp_assert_success(src.qts, "{'execute': 'migrate_cancel'}");
