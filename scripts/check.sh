@@ -123,7 +123,8 @@ suite_guest() {
         grep -E '^GUEST-TEST' "$log" || tail -n 20 "$log"
     }
     run_guest smoke --mode smoke
-    run_guest disk-tier --num-queues 2 --store-opts mem-budget=16M,segment-size=1M \
+    run_guest disk-tier --num-queues 2 --iothread \
+        --store-opts mem-budget=16M,segment-size=1M \
         --compact-during
     run_guest migrate --num-queues 2 --store-opts mem-budget=16M,segment-size=1M \
         --migrate

@@ -12,9 +12,11 @@
  *   complete_precopy     (VM stopped, store drained) send what is left
  *
  * A slot written or discarded after it was sent becomes dirty again and is
- * sent again; moves between memory and disk do not dirty it.  The store
- * belongs to the main loop, so the migration thread takes the BQL around
- * each bounded chunk of work.
+ * sent again; moves between memory and disk do not dirty it.  Records are
+ * taken from the store in batches, in the store's owner thread (the main
+ * loop, or the device's IOThread: virtio-vswap-dataplane.c) with the BQL
+ * held for each batch, and written to the stream from the migration
+ * thread without it.
  *
  * Stream, all integers big-endian:
  *
@@ -48,6 +50,7 @@
 #include "system/runstate.h"
 #include "trace.h"
 #include "virtio-vswap.h"
+#include "virtio-vswap-dataplane.h"
 #include "virtio-vswap-migration.h"
 
 #define VSWAP_MIG_FLAG_HEADER   0x01
@@ -61,67 +64,122 @@
 #define VSWAP_MIG_MAGIC         0x5653574d      /* "VSWM" */
 #define VSWAP_MIG_VERSION       1
 
-/* Records per chunk, so the BQL is never held for long. */
+/* Records per save_live_iterate call, so that other sections get a turn. */
 #define VSWAP_MIG_CHUNK         1024
 
 /* Bytes of a record on the wire, without payload. */
 #define VSWAP_MIG_RECORD_HDR    (1 + 8 + 1 + 4 + 4 + 4)
 
-/* Send one record; returns its size on the wire or -errno. */
-static int virtio_vswap_mig_send_one(VirtIOVswap *s, QEMUFile *f)
-{
-    VswapRecordInfo info;
-    int ret = vswap_store_export_next(s->store, &info, s->mig_buf);
+/* Records taken from the store at a time (with the BQL held). */
+#define VSWAP_MIG_BATCH         64
 
-    if (ret <= 0) {
-        if (ret < 0) {
-            /* The source cannot read its own copy: fail, keep running. */
-            error_report("virtio-vswap: slot %" PRIu64 " failed verification;"
-                         " cannot migrate it", info.slot);
+/*
+ * A batch of records taken from the store in its owner thread, to be
+ * written to the stream by the migration thread.
+ */
+struct VirtIOVswapMigBatch {
+    VirtIOVswap *s;
+    unsigned max;                       /* records to take */
+    unsigned n;                         /* records taken */
+    int ret;                            /* < 0: a record failed to export */
+    uint64_t bad_slot;                  /* ... this one */
+    VswapRecordInfo info[VSWAP_MIG_BATCH];
+    uint8_t payload[VSWAP_MIG_BATCH][VSWAP_STORE_PAGE_SIZE];
+};
+
+/* The average record payload, for pending-size estimates. */
+static void virtio_vswap_mig_update_estimate(VirtIOVswap *s)
+{
+    VswapStoreStats st;
+    uint64_t pages;
+
+    vswap_store_get_stats(s->store, &st);
+    pages = st.pages_mem + st.pages_disk;
+    qatomic_set(&s->mig_avg_record, pages ? st.payload_bytes / pages : 0);
+}
+
+/* Take up to b->max dirty records.  Context: the store's owner thread */
+static void virtio_vswap_mig_collect_bh(void *opaque)
+{
+    VirtIOVswapMigBatch *b = opaque;
+    VirtIOVswap *s = b->s;
+
+    b->n = 0;
+    b->ret = 0;
+    while (b->n < b->max) {
+        int ret = vswap_store_export_next(s->store, &b->info[b->n],
+                                          b->payload[b->n]);
+
+        if (ret <= 0) {
+            b->ret = ret;
+            b->bad_slot = b->info[b->n].slot;
+            break;
         }
-        return ret;
+        b->n++;
     }
-    if (info.kind == VSWAP_RECORD_REF) {
+    qatomic_set(&s->mig_pending, vswap_store_export_pending(s->store));
+    virtio_vswap_mig_update_estimate(s);
+}
+
+static void virtio_vswap_mig_put_record(VirtIOVswap *s, QEMUFile *f,
+                                        const VswapRecordInfo *info,
+                                        const uint8_t *payload)
+{
+    trace_virtio_vswap_mig_record(s, info->slot, info->kind, info->len);
+    if (info->kind == VSWAP_RECORD_REF) {
         qemu_put_byte(f, VSWAP_MIG_FLAG_REF);
-        qemu_put_be64(f, info.slot);
-        qemu_put_be64(f, info.addr);
-        qemu_put_be32(f, info.len);
-        trace_virtio_vswap_mig_record(s, info.slot, info.kind, info.len);
-        return 1 + 8 + 8 + 4;
+        qemu_put_be64(f, info->slot);
+        qemu_put_be64(f, info->addr);
+        qemu_put_be32(f, info->len);
+        return;
     }
     qemu_put_byte(f, VSWAP_MIG_FLAG_RECORD);
-    qemu_put_be64(f, info.slot);
-    qemu_put_byte(f, info.kind);
-    qemu_put_be32(f, info.fill);
-    qemu_put_be32(f, info.len);
-    qemu_put_be32(f, info.crc);
-    if (info.len) {
-        qemu_put_buffer(f, s->mig_buf, info.len);
+    qemu_put_be64(f, info->slot);
+    qemu_put_byte(f, info->kind);
+    qemu_put_be32(f, info->fill);
+    qemu_put_be32(f, info->len);
+    qemu_put_be32(f, info->crc);
+    if (info->len) {
+        qemu_put_buffer(f, payload, info->len);
     }
-    trace_virtio_vswap_mig_record(s, info.slot, info.kind, info.len);
-    return VSWAP_MIG_RECORD_HDR + info.len;
 }
 
 /*
  * Send up to @max records, stopping at the rate limit or when nothing is
- * dirty; refresh the pending count either way.  Returns 0 or -errno.
+ * dirty; the pending count is refreshed either way.  @take_bql: the
+ * caller does not hold the BQL, take it for each batch.  Returns 0 or
+ * -errno.
  */
 static int virtio_vswap_mig_send(VirtIOVswap *s, QEMUFile *f, unsigned max,
-                                 bool rate_limited)
+                                 bool rate_limited, bool take_bql)
 {
-    int ret = 0;
+    VirtIOVswapMigBatch *b = s->mig_batch;
+    unsigned sent = 0;
 
-    for (unsigned i = 0; i < max; i++) {
+    do {
         if (rate_limited && migration_rate_exceeded(f)) {
             break;
         }
-        ret = virtio_vswap_mig_send_one(s, f);
-        if (ret <= 0) {
-            break;
+        b->max = MIN(VSWAP_MIG_BATCH, max - sent);
+        if (take_bql) {
+            bql_lock();
         }
-    }
-    qatomic_set(&s->mig_pending, vswap_store_export_pending(s->store));
-    return ret < 0 ? ret : 0;
+        virtio_vswap_run_in_store_ctx(s, virtio_vswap_mig_collect_bh, b);
+        if (take_bql) {
+            bql_unlock();
+        }
+        for (unsigned i = 0; i < b->n; i++) {
+            virtio_vswap_mig_put_record(s, f, &b->info[i], b->payload[i]);
+        }
+        sent += b->n;
+        if (b->ret < 0) {
+            /* The source cannot read its own copy: fail, keep running. */
+            error_report("virtio-vswap: slot %" PRIu64 " failed verification;"
+                         " cannot migrate it", b->bad_slot);
+            return b->ret;
+        }
+    } while (b->n == b->max && sent < max);
+    return 0;
 }
 
 static bool virtio_vswap_mig_is_active(void *opaque)
@@ -131,15 +189,25 @@ static bool virtio_vswap_mig_is_active(void *opaque)
     return s->store != NULL;
 }
 
-static int virtio_vswap_mig_save_setup(QEMUFile *f, void *opaque, Error **errp)
+/* Context: the store's owner thread */
+static void virtio_vswap_mig_setup_bh(void *opaque)
 {
     VirtIOVswap *s = opaque;
 
     vswap_store_drain(s->store);
     vswap_store_export_start(s->store);
     qatomic_set(&s->mig_pending, vswap_store_export_pending(s->store));
-    virtio_vswap_migration_update_estimate(s);
-    s->mig_buf = g_malloc(VSWAP_STORE_PAGE_SIZE);
+    virtio_vswap_mig_update_estimate(s);
+}
+
+/* Context: BQL held */
+static int virtio_vswap_mig_save_setup(QEMUFile *f, void *opaque, Error **errp)
+{
+    VirtIOVswap *s = opaque;
+
+    s->mig_batch = g_new0(VirtIOVswapMigBatch, 1);
+    s->mig_batch->s = s;
+    virtio_vswap_run_in_store_ctx(s, virtio_vswap_mig_setup_bh, s);
     qemu_put_byte(f, VSWAP_MIG_FLAG_HEADER);
     qemu_put_be32(f, VSWAP_MIG_MAGIC);
     qemu_put_be32(f, VSWAP_MIG_VERSION);
@@ -153,17 +221,9 @@ static int virtio_vswap_mig_save_setup(QEMUFile *f, void *opaque, Error **errp)
 static int virtio_vswap_mig_save_iterate(QEMUFile *f, void *opaque)
 {
     VirtIOVswap *s = opaque;
-    bool locked = bql_locked();
     int ret;
 
-    if (!locked) {
-        bql_lock();
-    }
-    ret = virtio_vswap_mig_send(s, f, VSWAP_MIG_CHUNK, true);
-    virtio_vswap_migration_update_estimate(s);
-    if (!locked) {
-        bql_unlock();
-    }
+    ret = virtio_vswap_mig_send(s, f, VSWAP_MIG_CHUNK, true, !bql_locked());
     qemu_put_byte(f, VSWAP_MIG_FLAG_EOS);
     if (ret < 0) {
         return ret;
@@ -172,34 +232,62 @@ static int virtio_vswap_mig_save_iterate(QEMUFile *f, void *opaque)
     return ret ? ret : qatomic_read(&s->mig_pending) == 0;
 }
 
-/* Context: VM stopped, BQL held. */
-static int virtio_vswap_mig_save_complete(QEMUFile *f, void *opaque)
+/* Context: the store's owner thread */
+static void virtio_vswap_mig_final_flush_bh(void *opaque)
 {
     VirtIOVswap *s = opaque;
-    int ret;
 
     vswap_store_drain(s->store);
     if (virtio_vswap_shared(s) && vswap_store_flush(s->store) < 0) {
         /* What could not be written stays buffered and travels as data. */
         warn_report("virtio-vswap: could not flush the shared store file");
     }
-    ret = virtio_vswap_mig_send(s, f, UINT_MAX, false);
+}
+
+/* Context: the store's owner thread */
+static void virtio_vswap_mig_fence_bh(void *opaque)
+{
+    VirtIOVswap *s = opaque;
+
+    vswap_store_fence(s->store, true);
+}
+
+/*
+ * Context: VM stopped, BQL held.  The stopped dataplane has handed the
+ * store to the main loop, so the hops below are direct calls.
+ */
+static int virtio_vswap_mig_save_complete(QEMUFile *f, void *opaque)
+{
+    VirtIOVswap *s = opaque;
+    int ret;
+
+    virtio_vswap_run_in_store_ctx(s, virtio_vswap_mig_final_flush_bh, s);
+    ret = virtio_vswap_mig_send(s, f, UINT_MAX, false, false);
     qemu_put_byte(f, VSWAP_MIG_FLAG_EOS);
     if (ret == 0 && virtio_vswap_shared(s)) {
         /* The destination owns the file from here, unless this fails. */
-        vswap_store_fence(s->store, true);
+        virtio_vswap_run_in_store_ctx(s, virtio_vswap_mig_fence_bh, s);
     }
     return ret < 0 ? ret : qemu_file_get_error(f);
 }
 
+/* Context: the store's owner thread */
+static void virtio_vswap_mig_export_stop_bh(void *opaque)
+{
+    VirtIOVswap *s = opaque;
+
+    vswap_store_export_stop(s->store);
+}
+
+/* Context: BQL held */
 static void virtio_vswap_mig_save_cleanup(void *opaque)
 {
     VirtIOVswap *s = opaque;
 
     if (s->store) {
-        vswap_store_export_stop(s->store);
+        virtio_vswap_run_in_store_ctx(s, virtio_vswap_mig_export_stop_bh, s);
     }
-    g_clear_pointer(&s->mig_buf, g_free);
+    g_clear_pointer(&s->mig_batch, g_free);
     qatomic_set(&s->mig_pending, 0);
 }
 
@@ -313,11 +401,20 @@ static int virtio_vswap_mig_load_header(VirtIOVswap *s, QEMUFile *f)
     return 0;
 }
 
+/*
+ * Context: main loop, VM stopped.  A stopped VM has no dataplane running,
+ * so the store is the main loop's and the load uses it directly.
+ */
 static int virtio_vswap_mig_load(QEMUFile *f, void *opaque, int version_id)
 {
     VirtIOVswap *s = opaque;
     int ret = 0;
 
+    if (s->store_ctx != qemu_get_aio_context()) {
+        error_report("virtio-vswap: cannot load a store section while the"
+                     " device serves requests");
+        return -EBUSY;
+    }
     if (!s->mig_buf) {
         s->mig_buf = g_malloc(VSWAP_STORE_PAGE_SIZE);
     }
@@ -372,9 +469,18 @@ static const SaveVMHandlers virtio_vswap_mig_handlers = {
     .load_cleanup = virtio_vswap_mig_load_cleanup,
 };
 
+/* Context: the store's owner thread */
+static void virtio_vswap_drain_bh(void *opaque)
+{
+    VirtIOVswap *s = opaque;
+
+    vswap_store_drain(s->store);
+}
+
 /*
  * When the VM stops, finish every request in flight so that the virtqueue
- * state saved next has them all on the used ring.
+ * state saved next has them all on the used ring.  (With ioeventfds, the
+ * transport's stop of the dataplane drains as well.)
  */
 static void virtio_vswap_vm_state_change(void *opaque, bool running,
                                          RunState state)
@@ -382,8 +488,16 @@ static void virtio_vswap_vm_state_change(void *opaque, bool running,
     VirtIOVswap *s = opaque;
 
     if (!running && s->store) {
-        vswap_store_drain(s->store);
+        virtio_vswap_run_in_store_ctx(s, virtio_vswap_drain_bh, s);
     }
+}
+
+/* Context: the store's owner thread */
+static void virtio_vswap_mig_unfence_bh(void *opaque)
+{
+    VirtIOVswap *s = opaque;
+
+    vswap_store_fence(s->store, false);
 }
 
 /* A failed or cancelled migration hands the shared file back. */
@@ -393,20 +507,9 @@ static int virtio_vswap_mig_notify(NotifierWithReturn *notifier,
     VirtIOVswap *s = container_of(notifier, VirtIOVswap, mig_notifier);
 
     if (e->type == MIG_EVENT_PRECOPY_FAILED && virtio_vswap_shared(s)) {
-        vswap_store_fence(s->store, false);
+        virtio_vswap_run_in_store_ctx(s, virtio_vswap_mig_unfence_bh, s);
     }
     return 0;
-}
-
-/* The average record payload, for pending-size estimates. */
-void virtio_vswap_migration_update_estimate(VirtIOVswap *s)
-{
-    VswapStoreStats st;
-    uint64_t pages;
-
-    vswap_store_get_stats(s->store, &st);
-    pages = st.pages_mem + st.pages_disk;
-    qatomic_set(&s->mig_avg_record, pages ? st.payload_bytes / pages : 0);
 }
 
 #define VSWAP_MIG_SECTION "virtio-vswap-store"
@@ -430,4 +533,5 @@ void virtio_vswap_migration_cleanup(VirtIOVswap *s)
     unregister_savevm(VMSTATE_IF(s), VSWAP_MIG_SECTION, s);
     qemu_del_vm_change_state_handler(s->vmstate_change);
     g_clear_pointer(&s->mig_buf, g_free);
+    g_clear_pointer(&s->mig_batch, g_free);
 }

@@ -11,7 +11,5 @@
 void virtio_vswap_migration_init(VirtIOVswap *s);
 /* Undo virtio_vswap_migration_init(); called from unrealize. */
 void virtio_vswap_migration_cleanup(VirtIOVswap *s);
-/* Refresh the record size used in pending-size estimates.  BQL held. */
-void virtio_vswap_migration_update_estimate(VirtIOVswap *s);
 
 #endif /* HW_VSWAP_VIRTIO_VSWAP_MIGRATION_H */

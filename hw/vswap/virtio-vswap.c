@@ -8,7 +8,8 @@
  * docs/specs/virtio-vswap.rst.  This file parses and validates requests
  * and hands valid pages to the store (block/vswap-backend/), whose
  * completions arrive on its eventfd in the device's AioContext; neither a
- * vCPU nor the main loop ever waits for the store.
+ * vCPU nor the main loop ever waits for the store.  The queues are served
+ * in an IOThread (iothread=) or the main loop: virtio-vswap-dataplane.c.
  *
  * Guest pages are copied into bounce buffers before they reach the store:
  * a page must not change under the compressor, and a READ must not expose
@@ -32,6 +33,7 @@
 #include "block/aio.h"
 #include "trace.h"
 #include "virtio-vswap.h"
+#include "virtio-vswap-dataplane.h"
 #include "virtio-vswap-migration.h"
 #include "vswap-qmp.h"
 
@@ -94,7 +96,11 @@ static void virtio_vswap_complete(VirtIOVswap *s, VirtIOVswapReq *req,
                  &status, sizeof(status));
     trace_virtio_vswap_request_done(s, req->type, status);
     virtqueue_push(req->vq, &req->elem, req->in_len);
-    virtio_notify(vdev, req->vq);
+    if (qemu_in_iothread()) {
+        virtio_notify_irqfd(vdev, req->vq);
+    } else {
+        virtio_notify(vdev, req->vq);
+    }
     s->inflight--;
     s->inflight_bytes -= req->bounce_len;
     if (s->queues_stalled) {
@@ -395,6 +401,14 @@ static void virtio_vswap_handle_vq(VirtIODevice *vdev, VirtQueue *vq)
     VirtIOVswap *s = VIRTIO_VSWAP(vdev);
     VirtIOVswapReq *req;
 
+    if (!s->ioeventfd_disabled && !s->ioeventfd_started &&
+        !qemu_in_iothread()) {
+        /* A kick before DRIVER_OK: serve the queues where they belong. */
+        virtio_device_start_ioeventfd(vdev);
+        if (!s->ioeventfd_disabled) {
+            return;
+        }
+    }
     while (!virtio_device_disabled(vdev) && !vdev->broken) {
         if (s->inflight_bytes >= VIRTIO_VSWAP_INFLIGHT_LIMIT) {
             s->queues_stalled = true;
@@ -409,7 +423,7 @@ static void virtio_vswap_handle_vq(VirtIODevice *vdev, VirtQueue *vq)
 }
 
 /* Requests completed below the in-flight limit: serve every queue again. */
-static void virtio_vswap_resume_bh(void *opaque)
+void virtio_vswap_resume_bh(void *opaque)
 {
     VirtIOVswap *s = opaque;
     VirtIODevice *vdev = VIRTIO_DEVICE(s);
@@ -423,8 +437,8 @@ static void virtio_vswap_resume_bh(void *opaque)
     }
 }
 
-/* Context: the device's AioContext; the store's eventfd fired. */
-static void virtio_vswap_store_event(void *opaque)
+/* Context: the store's owner thread; its eventfd fired. */
+void virtio_vswap_store_event(void *opaque)
 {
     VirtIOVswap *s = opaque;
 
@@ -452,7 +466,19 @@ static uint64_t virtio_vswap_get_features(VirtIODevice *vdev, uint64_t features,
     return features;
 }
 
-/* Reset drops every slot: the guest's swap is gone with its RAM. */
+/* Context: the store's owner thread */
+static void virtio_vswap_drop_all(void *opaque)
+{
+    VirtIOVswap *s = opaque;
+
+    vswap_store_drain(s->store);
+    vswap_store_discard(s->store, 0, s->capacity);
+}
+
+/*
+ * Reset drops every slot: the guest's swap is gone with its RAM.  The
+ * transport stopped the dataplane first, so the store is the main loop's.
+ */
 static void virtio_vswap_reset(VirtIODevice *vdev)
 {
     VirtIOVswap *s = VIRTIO_VSWAP(vdev);
@@ -460,8 +486,7 @@ static void virtio_vswap_reset(VirtIODevice *vdev)
     if (!s->store) {
         return;
     }
-    vswap_store_drain(s->store);
-    vswap_store_discard(s->store, 0, s->capacity);
+    virtio_vswap_run_in_store_ctx(s, virtio_vswap_drop_all, s);
 }
 
 /* The device users name: the transport proxy that holds the id. */
@@ -501,9 +526,17 @@ static VswapRequestStats *virtio_vswap_request_stats(VirtIOVswapTypeStats *ts)
     return r;
 }
 
-static void virtio_vswap_qmp_query(void *opaque, VswapInfo *info)
+typedef struct VirtIOVswapQuery {
+    VirtIOVswap *s;
+    VswapInfo *info;
+} VirtIOVswapQuery;
+
+/* Context: the store's owner thread, which also owns the counters. */
+static void virtio_vswap_query_bh(void *opaque)
 {
-    VirtIOVswap *s = opaque;
+    VirtIOVswapQuery *q = opaque;
+    VirtIOVswap *s = q->s;
+    VswapInfo *info = q->info;
     VswapStoreStats st;
     uint64_t compressed;
 
@@ -537,7 +570,14 @@ static void virtio_vswap_qmp_query(void *opaque, VswapInfo *info)
     info->compacted_bytes = st.compacted_bytes;
 }
 
-/* Context: the device's AioContext, from vswap_store_process(). */
+static void virtio_vswap_qmp_query(void *opaque, VswapInfo *info)
+{
+    VirtIOVswapQuery q = { .s = opaque, .info = info };
+
+    virtio_vswap_run_in_store_ctx(q.s, virtio_vswap_query_bh, &q);
+}
+
+/* Context: the store's owner thread, from vswap_store_process(). */
 static void virtio_vswap_compact_done(void *opaque)
 {
     VirtIOVswap *s = opaque;
@@ -551,11 +591,27 @@ static void virtio_vswap_compact_done(void *opaque)
                                             st.disk_file_bytes);
 }
 
+typedef struct VirtIOVswapCompact {
+    VirtIOVswap *s;
+    bool full;
+    int ret;
+} VirtIOVswapCompact;
+
+/* Context: the store's owner thread */
+static void virtio_vswap_compact_bh(void *opaque)
+{
+    VirtIOVswapCompact *c = opaque;
+
+    c->ret = vswap_store_compact(c->s->store, c->full,
+                                 virtio_vswap_compact_done, c->s);
+}
+
 static bool virtio_vswap_qmp_compact(void *opaque, bool full, Error **errp)
 {
-    VirtIOVswap *s = opaque;
+    VirtIOVswapCompact c = { .s = opaque, .full = full };
 
-    if (vswap_store_compact(s->store, full, virtio_vswap_compact_done, s) < 0) {
+    virtio_vswap_run_in_store_ctx(c.s, virtio_vswap_compact_bh, &c);
+    if (c.ret < 0) {
         error_setg(errp, "virtio-vswap: a compaction pass is already running");
         return false;
     }
@@ -637,7 +693,11 @@ static void virtio_vswap_device_realize(DeviceState *dev, Error **errp)
     VirtIOVswap *s = VIRTIO_VSWAP(dev);
 
     if (!virtio_vswap_check_conf(&s->conf, errp) ||
-        !virtio_vswap_attach_store(s, errp)) {
+        !virtio_vswap_dataplane_realize(s, errp)) {
+        return;
+    }
+    if (!virtio_vswap_attach_store(s, errp)) {
+        virtio_vswap_dataplane_unrealize(s);
         return;
     }
     virtio_init(vdev, VIRTIO_ID_VSWAP, sizeof(struct virtio_vswap_config));
@@ -646,9 +706,10 @@ static void virtio_vswap_device_realize(DeviceState *dev, Error **errp)
         s->vqs[i] = virtio_add_queue(vdev, s->conf.queue_size,
                                      virtio_vswap_handle_vq);
     }
-    s->ctx = qemu_get_aio_context();
     s->resume_bh = aio_bh_new(s->ctx, virtio_vswap_resume_bh, s);
-    aio_set_fd_handler(s->ctx, vswap_store_fd(s->store),
+    /* The store is the main loop's until the dataplane starts. */
+    s->store_ctx = qemu_get_aio_context();
+    aio_set_fd_handler(s->store_ctx, vswap_store_fd(s->store),
                        virtio_vswap_store_event, NULL, NULL, NULL, s);
     vswap_qmp_register(virtio_vswap_user_device(s), &virtio_vswap_qmp_ops, s);
     virtio_vswap_migration_init(s);
@@ -661,10 +722,12 @@ static void virtio_vswap_device_unrealize(DeviceState *dev)
 
     virtio_vswap_migration_cleanup(s);
     vswap_qmp_unregister(virtio_vswap_user_device(s));
+    /* The transport stopped the dataplane: the store is the main loop's. */
+    assert(s->store_ctx == qemu_get_aio_context());
     /* Every request completes before the queues go away. */
     vswap_store_drain(s->store);
-    aio_set_fd_handler(s->ctx, vswap_store_fd(s->store), NULL, NULL, NULL,
-                       NULL, NULL);
+    aio_set_fd_handler(s->store_ctx, vswap_store_fd(s->store), NULL, NULL,
+                       NULL, NULL, NULL);
     qemu_bh_delete(s->resume_bh);
     for (unsigned i = 0; i < s->conf.num_queues; i++) {
         virtio_delete_queue(s->vqs[i]);
@@ -675,9 +738,11 @@ static void virtio_vswap_device_unrealize(DeviceState *dev)
     if (s->conf.store) {
         vswap_store_discard(s->store, 0, s->capacity);
         s->conf.store->in_use = false;
+        s->conf.store->ctx = NULL;
     }
     vswap_store_close(s->own_store);
     s->own_store = s->store = NULL;
+    virtio_vswap_dataplane_unrealize(s);
 }
 
 static const VMStateDescription vmstate_virtio_vswap = {
@@ -701,6 +766,8 @@ static const Property virtio_vswap_properties[] = {
                        conf.max_batch, 256),
     DEFINE_PROP_LINK(VIRTIO_VSWAP_PROP_STORE, VirtIOVswap, conf.store,
                      TYPE_VSWAP_STORE, VswapStoreObject *),
+    DEFINE_PROP_LINK(VIRTIO_VSWAP_PROP_IOTHREAD, VirtIOVswap, conf.iothread,
+                     TYPE_IOTHREAD, IOThread *),
 };
 
 static void virtio_vswap_class_init(ObjectClass *klass, void *data)
@@ -716,6 +783,8 @@ static void virtio_vswap_class_init(ObjectClass *klass, void *data)
     vdc->get_config = virtio_vswap_get_config;
     vdc->get_features = virtio_vswap_get_features;
     vdc->reset = virtio_vswap_reset;
+    vdc->start_ioeventfd = virtio_vswap_start_ioeventfd;
+    vdc->stop_ioeventfd = virtio_vswap_stop_ioeventfd;
 }
 
 static const TypeInfo virtio_vswap_info = {

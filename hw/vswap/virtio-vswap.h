@@ -8,6 +8,7 @@
 #include "hw/virtio/virtio.h"
 #include "standard-headers/linux/virtio_vswap.h"
 #include "qom/object.h"
+#include "system/iothread.h"
 #include "vswap/store.h"
 #include "vswap-store.h"
 
@@ -19,6 +20,7 @@ OBJECT_DECLARE_SIMPLE_TYPE(VirtIOVswap, VIRTIO_VSWAP)
 #define VIRTIO_VSWAP_PROP_QUEUE_SIZE "queue-size"
 #define VIRTIO_VSWAP_PROP_MAX_BATCH  "max-batch"
 #define VIRTIO_VSWAP_PROP_STORE      "store"
+#define VIRTIO_VSWAP_PROP_IOTHREAD   "iothread"
 
 /* Slots are 4 KiB pages; the ABI allows nothing else for now. */
 #define VIRTIO_VSWAP_PAGE_SIZE 4096
@@ -32,12 +34,15 @@ OBJECT_DECLARE_SIMPLE_TYPE(VirtIOVswap, VIRTIO_VSWAP)
 /* Latency histogram: bucket i counts requests of [2^i, 2^(i+1)) us. */
 #define VIRTIO_VSWAP_LAT_BUCKETS 32
 
+typedef struct VirtIOVswapMigBatch VirtIOVswapMigBatch;
+
 typedef struct VirtIOVswapConf {
     uint64_t capacity;      /* slots exposed to the guest; 0: the store's */
     uint16_t num_queues;    /* request virtqueues */
     uint16_t queue_size;    /* descriptors per virtqueue */
     uint32_t max_batch;     /* entries per request */
     VswapStoreObject *store;    /* -object vswap-store; NULL: built-in */
+    IOThread *iothread;         /* serves the queues; NULL: the main loop */
 } VirtIOVswapConf;
 
 /* Request counters of one type (WRITE, READ, DISCARD). */
@@ -56,15 +61,22 @@ struct VirtIOVswap {
     VswapStore *store;      /* the store in use; not migrated (yet) */
     VswapStore *own_store;  /* built-in memory-only store, if any */
     uint64_t capacity;      /* effective slot count */
-    AioContext *ctx;        /* where requests and store completions run */
-    QEMUBH *resume_bh;      /* pops queues again once memory is freed */
+    AioContext *ctx;        /* where the queues are served: the IOThread's
+                               or the main loop's */
+    AioContext *store_ctx;  /* the store's owner: ctx while the ioeventfds
+                               are started, else the main loop's */
+    bool ioeventfd_started;
+    bool ioeventfd_disabled;    /* the transport cannot: main loop only */
+    QEMUBH *resume_bh;      /* in ctx: pops queues again once memory is
+                               freed */
     size_t inflight_bytes;  /* bounce buffers of requests in flight */
     unsigned inflight;      /* requests in flight */
     bool queues_stalled;    /* a queue stopped at the in-flight limit */
     /* Migration of the store (virtio-vswap-migration.c); not migrated. */
     VMChangeStateEntry *vmstate_change;
     NotifierWithReturn mig_notifier;    /* migration failure: unfence */
-    uint8_t *mig_buf;           /* one record's payload */
+    VirtIOVswapMigBatch *mig_batch;  /* source: records in transit */
+    uint8_t *mig_buf;           /* destination: one record's payload */
     uint64_t mig_pending;       /* dirty slots left; atomic */
     uint64_t mig_avg_record;    /* average payload bytes; atomic */
     VirtIOVswapTypeStats stats[3];  /* by VIRTIO_VSWAP_T_*; not migrated */

@@ -12,7 +12,9 @@
 #include "qemu/osdep.h"
 #include "qapi/error.h"
 #include "qapi/visitor.h"
+#include "qemu/main-loop.h"
 #include "qemu/module.h"
+#include "block/aio-wait.h"
 #include "qom/object_interfaces.h"
 #include "system/runstate.h"
 #include "vswap-store.h"
@@ -44,6 +46,24 @@ static uint64_t *vswap_store_u64_field(VswapStoreObject *vso, const char *name)
     g_assert_not_reached();
 }
 
+void vswap_run_in_ctx(AioContext *ctx, QEMUBHFunc *fn, void *opaque)
+{
+    if (!ctx || ctx == qemu_get_current_aio_context()) {
+        fn(opaque);
+    } else {
+        aio_wait_bh_oneshot(ctx, fn, opaque);
+    }
+}
+
+/* Context: the store's owner thread */
+static void vswap_store_apply_budget(void *opaque)
+{
+    VswapStoreObject *vso = opaque;
+
+    vswap_store_set_mem_budget(vso->store, vso->cfg.mem_budget,
+                               vso->cfg.mem_limit);
+}
+
 static void vswap_store_get_size(Object *obj, Visitor *v, const char *name,
                                  void *opaque, Error **errp)
 {
@@ -68,8 +88,7 @@ static void vswap_store_set_size(Object *obj, Visitor *v, const char *name,
     *vswap_store_u64_field(vso, name) = value;
     if (vso->store) {
         /* qom-set at run time: takes effect at the next writeback pass. */
-        vswap_store_set_mem_budget(vso->store, vso->cfg.mem_budget,
-                                   vso->cfg.mem_limit);
+        vswap_run_in_ctx(vso->ctx, vswap_store_apply_budget, vso);
     }
 }
 

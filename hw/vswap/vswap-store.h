@@ -5,6 +5,7 @@
 #ifndef HW_VSWAP_VSWAP_STORE_H
 #define HW_VSWAP_VSWAP_STORE_H
 
+#include "block/aio.h"
 #include "qom/object.h"
 #include "vswap/store.h"
 
@@ -18,6 +19,15 @@ struct VswapStoreObject {
     uint64_t size;              /* bytes of slots; capacity = size / 4 KiB */
     VswapStore *store;          /* opened by complete() */
     bool in_use;                /* a device holds it */
+    AioContext *ctx;            /* its owner thread's context; NULL: the
+                                   main loop (see virtio-vswap-dataplane.c) */
 };
+
+/*
+ * Run @fn(@opaque) in @ctx (NULL: the main loop) and wait for it: the way
+ * to use a store from under the BQL while its owner is an IOThread.
+ * Context: BQL held.
+ */
+void vswap_run_in_ctx(AioContext *ctx, QEMUBHFunc *fn, void *opaque);
 
 #endif /* HW_VSWAP_VSWAP_STORE_H */

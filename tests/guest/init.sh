@@ -13,6 +13,11 @@
 #                           page of I/O and one discard.
 #                           pm: suspend to idle with swap on (must be
 #                           refused) and off (must work), then I/O.
+#                           vqbench: sequential direct I/O of the corpus
+#                           file at each of vswap.bs block sizes, timed
+#                           (bench/vq-bench.py).
+#   vswap.bs=SIZES          vqbench block sizes in bytes, commas between
+#                           (default 4096,65536,1048576)
 #   vswap.checker=SIZE      memory the checker fills (default 640M)
 #   vswap.seed=N            checker seed (default 1)
 #   vswap.swapon=ARGS       extra swapon arguments, commas for spaces
@@ -57,6 +62,7 @@ checker_size=640M
 seed=1
 hold=2
 swapon_args=
+bench_bs="4096 65536 1048576"
 modparams=
 read -r cmdline </proc/cmdline
 for arg in $cmdline; do
@@ -66,6 +72,7 @@ for arg in $cmdline; do
 	vswap.seed=*) seed=${arg#*=} ;;
 	vswap.hold=*) hold=${arg#*=} ;;
 	vswap.swapon=*) swapon_args=$(echo "${arg#*=}" | tr , ' ') ;;
+	vswap.bs=*) bench_bs=$(echo "${arg#*=}" | tr , ' ') ;;
 	virtio_vswap.*) modparams="$modparams ${arg#virtio_vswap.}" ;;
 	esac
 done
@@ -168,6 +175,41 @@ if [ "$mode" = smoke ]; then
 	page_io 2 && discard_io 2 && discard=ok
 	say "VSWAP-SMOKE io=$io discard=$discard"
 	stats smoke
+	finish 0
+fi
+
+# Centiseconds since boot.
+now_cs() {
+	awk '{ printf "%d", $1 * 100 }' /proc/uptime
+}
+
+# The corpus file written to the device and read back with O_DIRECT at
+# each block size: one request per block, or several when the driver's
+# max_batch is below the block.  The host samples its request counters
+# at each VSWAP-SYNC.
+if [ "$mode" = vqbench ]; then
+	src=/corpus.pages
+	[ -f $src ] || fail vqbench-no-corpus
+	bytes=$(wc -c <$src)
+	for bs in $bench_bs; do
+		sync_host "bs$bs-start"
+		t0=$(now_cs)
+		dd if=$src of=$dev bs="$bs" oflag=direct conv=notrunc \
+		    2>/dev/null || fail "vqbench-write-$bs"
+		t1=$(now_cs)
+		sync_host "bs$bs-written"
+		t2=$(now_cs)
+		dd if=$dev of=/tmp/back bs="$bs" count=$((bytes / bs)) \
+		    iflag=direct 2>/dev/null || fail "vqbench-read-$bs"
+		t3=$(now_cs)
+		sync_host "bs$bs-read"
+		cmp -s $src /tmp/back || fail "vqbench-verify-$bs"
+		rm -f /tmp/back
+		blkdiscard $dev || fail "vqbench-discard-$bs"
+		say "VSWAP-VQBENCH bs=$bs bytes=$bytes write_cs=$((t1 - t0))" \
+		    "read_cs=$((t3 - t2))"
+	done
+	stats vqbench
 	finish 0
 fi
 

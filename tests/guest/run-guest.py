@@ -21,6 +21,9 @@ Modes:
          and one block-layer discard (informational).
   pm     suspend to idle with swap on /dev/vswap0 (the driver must refuse:
          a reset would drop the slots) and off (must work), then I/O.
+  vqbench  the corpus file written to /dev/vswap0 and read back with
+         O_DIRECT at each --bs block size, timed in the guest; the host's
+         request counters give requests per second (bench/vq-bench.py).
 
 --migrate (full mode): once the guest's swap holds --migrate-at, start a
 second QEMU with -incoming and live-migrate the swapping guest to it over
@@ -255,6 +258,30 @@ class Host:
         return ret.get('status') if ret else None
 
 
+def vqbench_results(serial, host):
+    """Per block size: MB/s timed in the guest, requests from the host."""
+    out = []
+    for line in serial.grep(r'^VSWAP-VQBENCH '):
+        d = kv(line)
+        bs, nbytes = int(d['bs']), int(d['bytes'])
+        marks = [host.last('bs%d-%s' % (bs, m)) for m in
+                 ('start', 'written', 'read')]
+        if None in marks:
+            continue
+        r = {'bs': bs, 'bytes': nbytes}
+        for op, a, b, cs in (('write', marks[0], marks[1], d['write_cs']),
+                             ('read', marks[1], marks[2], d['read_cs'])):
+            secs = max(int(cs), 1) / 100
+            reqs = b[op]['requests'] - a[op]['requests']
+            pages = b[op]['entries'] - a[op]['entries']
+            r.update({op + '_s': secs, op + '_requests': reqs,
+                      op + '_mbs': nbytes / secs / 1e6,
+                      op + '_rps': reqs / secs,
+                      op + '_pages_per_req': pages / reqs if reqs else 0})
+        out.append(r)
+    return out
+
+
 def host_pages(dev):
     """Pages the host store holds, over all tiers."""
     return sum(dev.get(k, 0) for k in ('pages-mem', 'pages-disk', 'pages-fill'))
@@ -321,7 +348,10 @@ def wire_bytes(info):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    ap.add_argument('--mode', choices=('full', 'smoke', 'pm'), default='full')
+    ap.add_argument('--mode', choices=('full', 'smoke', 'pm', 'vqbench'),
+                    default='full')
+    ap.add_argument('--bs', default='4096,65536,1048576',
+                    help='vqbench block sizes in bytes, commas between')
     ap.add_argument('--accel', default=os.environ.get('VSWAP_ACCEL', 'tcg'))
     ap.add_argument('--qemu', default=os.environ.get(
         'VSWAP_QEMU', os.path.join(TOP, 'build/qemu/qemu-system-x86_64')))
@@ -350,6 +380,8 @@ def main():
     ap.add_argument('--capacity', type=int, default=262144,
                     help='device slots (default 262144 = 1 GiB)')
     ap.add_argument('--num-queues', type=int, default=None)
+    ap.add_argument('--iothread', action='store_true',
+                    help='serve the device\'s queues from an IOThread')
     ap.add_argument('--store-opts', default=None,
                     help='use a disk-backed -object vswap-store with these'
                          ' options, e.g. "mem-budget=16M,segment-size=1M";'
@@ -418,6 +450,8 @@ def main():
               'vswap.mode=%s' % args.mode,
               'vswap.checker=%dK' % (args.checker >> 10),
               'vswap.seed=%d' % args.seed]
+    if args.mode == 'vqbench':
+        append.append('vswap.bs=' + args.bs)
     append += ['virtio_vswap.' + p for p in args.modparams.split()]
     if args.append:
         append.append(args.append)
@@ -442,6 +476,9 @@ def main():
             dev = 'virtio-vswap-pci,id=vswap0,capacity=%d' % args.capacity
         if args.num_queues:
             dev += ',num-queues=%d' % args.num_queues
+        if args.iothread:
+            objects += ['-object', 'iothread,id=vswap-io0']
+            dev += ',iothread=vswap-io0'
         if args.device_opts:
             dev += ',' + args.device_opts
         return [args.qemu,
@@ -600,6 +637,16 @@ def main():
         result['smoke'] = smoke
         print('run-guest: one page of I/O: %s, discard: %s' % (
             smoke.get('io'), smoke.get('discard')), file=sys.stderr)
+    elif args.mode == 'vqbench':
+        result['vqbench'] = vqbench_results(serial, host)
+        check('vqbench: every block size ran',
+              len(result['vqbench']) == len(args.bs.split(',')),
+              '%d of %d' % (len(result['vqbench']), len(args.bs.split(','))))
+        for r in result['vqbench']:
+            print('run-guest: vqbench bs=%(bs)d write %(write_mbs).1f MB/s'
+                  ' %(write_rps).0f req/s (%(write_pages_per_req).1f pages/req),'
+                  ' read %(read_mbs).1f MB/s %(read_rps).0f req/s'
+                  ' (%(read_pages_per_req).1f pages/req)' % r, file=sys.stderr)
     elif args.mode == 'pm':
         pm = serial.find('VSWAP-PM') or {}
         result['pm'] = pm

@@ -823,6 +823,96 @@ static void *vswap_disk_store_before(GString *cmd_line, void *arg)
     return arg;
 }
 
+/*
+ * iothread= needs ioeventfds: a device without them is refused with a
+ * clear error, and QEMU goes on.
+ */
+static void iothread_needs_ioeventfd(void *obj, void *data,
+                                     QGuestAllocator *t_alloc)
+{
+    QDict *resp = qtest_qmp(global_qtest, "{'execute': 'device_add',"
+                            " 'arguments': {'driver': 'virtio-vswap-pci',"
+                            " 'id': 'vswap-noeventfd', 'ioeventfd': false,"
+                            " 'iothread': 'vswap-io0'}}");
+    QDict *err = qdict_get_qdict(resp, "error");
+
+    g_assert(err);
+    g_assert_nonnull(strstr(qdict_get_str(err, "desc"), "ioeventfd"));
+    qobject_unref(resp);
+}
+
+/* An IOThread for the device's iothread= property. */
+static void *vswap_iothread_before(GString *cmd_line, void *arg)
+{
+    g_string_append(cmd_line, " -object iothread,id=vswap-io0");
+    return arg;
+}
+
+static void *vswap_flood_iothread_before(GString *cmd_line, void *arg)
+{
+    return vswap_iothread_before(cmd_line, vswap_flood_before(cmd_line, arg));
+}
+
+static void *vswap_disk_store_iothread_before(GString *cmd_line, void *arg)
+{
+    return vswap_iothread_before(cmd_line,
+                                 vswap_disk_store_before(cmd_line, arg));
+}
+
+/*
+ * The same tests with the queues served from an IOThread: requests and
+ * store completions run there, QMP and reset reach the store from the
+ * main loop.
+ */
+static void register_iothread_tests(void)
+{
+    QOSGraphTestOptions opts = {
+        .before = vswap_iothread_before,
+        .edge.extra_device_opts = "capacity=4096,iothread=vswap-io0",
+    };
+    QOSGraphTestOptions mq_opts = {
+        .before = vswap_iothread_before,
+        .edge.extra_device_opts = "capacity=4096,num-queues=2,"
+                                  "iothread=vswap-io0",
+    };
+    QOSGraphTestOptions flood_opts = {
+        .before = vswap_flood_iothread_before,
+        .edge.extra_device_opts = "store=vs0,iothread=vswap-io0",
+    };
+    QOSGraphTestOptions disk_opts = {
+        .before = vswap_disk_store_iothread_before,
+        .edge.extra_device_opts = "store=vs0,iothread=vswap-io0",
+    };
+
+    qos_add_test("iothread/round-trip", "virtio-vswap", round_trip, &opts);
+    qos_add_test("iothread/batch", "virtio-vswap", batch, &opts);
+    qos_add_test("iothread/fill-pages", "virtio-vswap", fill_pages, &opts);
+    qos_add_test("iothread/discard", "virtio-vswap", discard, &opts);
+    qos_add_test("iothread/malformed", "virtio-vswap", malformed, &opts);
+    qos_add_test("iothread/stats", "virtio-vswap", stats, &opts);
+    qos_add_test("iothread/reset", "virtio-vswap", reset, &opts);
+    qos_add_test("iothread/multiqueue", "virtio-vswap", multiqueue, &mq_opts);
+    qos_add_test("iothread/compact-during-io", "virtio-vswap",
+                 compact_during_io, &disk_opts);
+    qos_add_test("iothread/flood", "virtio-vswap", flood, &flood_opts);
+    qos_add_test("iothread/reset-during-flood", "virtio-vswap",
+                 reset_during_flood, &flood_opts);
+    qos_add_test("iothread/needs-ioeventfd", "virtio-vswap",
+                 iothread_needs_ioeventfd, &opts);
+}
+
+/* Without ioeventfds the queues are served from the vCPU's MMIO exit. */
+static void register_no_ioeventfd_tests(void)
+{
+    QOSGraphTestOptions opts = {
+        .edge.extra_device_opts = "capacity=4096,ioeventfd=off",
+    };
+
+    qos_add_test("no-ioeventfd/round-trip", "virtio-vswap", round_trip, &opts);
+    qos_add_test("no-ioeventfd/batch", "virtio-vswap", batch, &opts);
+    qos_add_test("no-ioeventfd/reset", "virtio-vswap", reset, &opts);
+}
+
 static void register_virtio_vswap_test(void)
 {
     QOSGraphTestOptions opts = {
@@ -857,6 +947,8 @@ static void register_virtio_vswap_test(void)
     qos_add_test("flood", "virtio-vswap", flood, &flood_opts);
     qos_add_test("reset-during-flood", "virtio-vswap", reset_during_flood,
                  &flood_opts);
+    register_iothread_tests();
+    register_no_ioeventfd_tests();
 }
 
 libqos_init(register_virtio_vswap_test);

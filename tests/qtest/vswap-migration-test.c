@@ -30,6 +30,7 @@ typedef struct Vm {
     QVirtioPCIDevice *dev;
     QVirtQueue *vq;
     char *store;                /* store file */
+    bool iothread;              /* serve the queues from an IOThread */
 } Vm;
 
 static QGuestAllocator test_alloc;
@@ -46,12 +47,14 @@ static void vm_start_store(Vm *vm, const char *extra, bool incoming,
         unlink(vm->store);
     }
     vm->qts = qtest_initf("-M pc -m 64 -nodefaults %s"
+                          " -object iothread,id=io0"
                           " -object vswap-store,id=vs0,path=%s,size=%d,"
                           "segment-size=65536,mem-budget=131072%s"
                           " -device virtio-vswap-pci,id=vswap0,store=vs0,"
-                          "addr=04.0 %s",
+                          "addr=04.0%s %s",
                           incoming ? "-incoming defer" : "", vm->store,
                           CAPACITY * PAGE, shared_store ? ",shared=on" : "",
+                          vm->iothread ? ",iothread=io0" : "",
                           extra ? extra : "");
     vm->alloc = &test_alloc;
     if (!incoming) {
@@ -300,14 +303,17 @@ static void check_all(Vm *vm, const int *vers, unsigned n)
     }
 }
 
-/* Pages written before and during migration arrive intact. */
-static void test_migrate_live(void)
+/*
+ * Pages written before and during migration arrive intact; @iothread: the
+ * device serves its queue from an IOThread on both sides.
+ */
+static void test_migrate_live(gconstpointer iothread)
 {
     enum { N = 400 };
     g_autofree char *uri = g_strdup_printf("unix:%s/vswap-mig-%d.sock",
                                            g_get_tmp_dir(), getpid());
     int vers[N];
-    Vm src = { 0 }, dst = { 0 };
+    Vm src = { .iothread = iothread }, dst = { .iothread = iothread };
     g_autofree char *st = NULL;
     unsigned round;
 
@@ -343,6 +349,91 @@ static void test_migrate_live(void)
     /* The destination's device goes on working. */
     vm_write(&dst, N + 1, 1);
     vm_check(&dst, N + 1, 1);
+    vm_stop(&src);
+    vm_stop(&dst);
+}
+
+/*
+ * Requests in flight at switchover: the source has a queue full of writes
+ * it has not answered when the migration starts, at full speed.  The
+ * VM-stop drain puts every answer on the used ring before the ring is
+ * saved, so the destination's driver finds them all there, each OK, and
+ * reads every page back.
+ */
+static void test_migrate_inflight(gconstpointer iothread)
+{
+    enum { N = 96 };
+    g_autofree char *uri = g_strdup_printf("unix:%s/vswap-mig-f%d.sock",
+                                           g_get_tmp_dir(), getpid());
+    struct {
+        struct virtio_vswap_req_hdr hdr;
+        struct virtio_vswap_slot ent;
+        uint8_t page[PAGE];
+    } QEMU_PACKED req = {
+        .hdr = { .type = cpu_to_le16(VIRTIO_VSWAP_T_WRITE),
+                 .count = cpu_to_le32(1) },
+    };
+    Vm src = { .iothread = iothread }, dst = { .iothread = iothread };
+    uint64_t addr[N];
+    uint32_t head[N];
+    bool seen[N] = { false };
+    unsigned done = 0;
+    g_autofree char *st = NULL;
+
+    vm_start(&src, NULL, false);
+    vm_driver_start(&src);
+    vm_start(&dst, NULL, true);
+    qtest_qmp_assert_success(dst.qts, "{'execute': 'migrate-incoming',"
+                             " 'arguments': {'uri': %s}}", uri);
+
+    /* Two descriptors per request: N of them fill most of the ring. */
+    g_assert_cmpint(2 * N, <=, src.vq->size);
+    src.vq->free_head = 0;
+    src.vq->num_free = src.vq->size;
+    for (unsigned i = 0; i < N; i++) {
+        addr[i] = guest_alloc(src.alloc, sizeof(req) + 2);
+        req.ent.slot = cpu_to_le64(i);
+        make_page(req.page, i, 1 + i % 2);
+        qtest_memwrite(src.qts, addr[i], &req, sizeof(req));
+        head[i] = qvirtqueue_add(src.qts, src.vq, addr[i], sizeof(req),
+                                 false, true);
+        qvirtqueue_add(src.qts, src.vq, addr[i] + sizeof(req), 2, true,
+                       false);
+    }
+    for (unsigned i = 0; i < N; i++) {
+        qvirtqueue_kick(src.qts, &src.dev->vdev, src.vq, head[i]);
+    }
+    /* No waiting: the writes are still being compressed and written. */
+    set_bandwidth(src.qts, 1024 * 1024 * 1024);
+    qtest_qmp_assert_success(src.qts, "{'execute': 'migrate',"
+                             " 'arguments': {'uri': %s}}", uri);
+    st = wait_status(src.qts, "completed", "failed");
+    g_assert_cmpstr(st, ==, "completed");
+    g_free(wait_status(dst.qts, "completed", NULL));
+
+    vm_driver_adopt(&dst, &src);
+    for (int spin = 0; done < N && spin < 10000; spin++) {
+        uint32_t idx, len;
+
+        if (!qvirtqueue_get_buf(dst.qts, dst.vq, &idx, &len)) {
+            g_usleep(100);
+            continue;
+        }
+        for (unsigned i = 0; i < N; i++) {
+            if (head[i] == idx) {
+                g_assert_false(seen[i]);
+                seen[i] = true;
+                done++;
+                g_assert_cmpint(qtest_readb(dst.qts, addr[i] + sizeof(req) + 1),
+                                ==, VIRTIO_VSWAP_S_OK);
+            }
+        }
+    }
+    g_assert_cmpint(done, ==, N);
+    for (unsigned i = 0; i < N; i++) {
+        guest_free(dst.alloc, addr[i]);
+        vm_check(&dst, i, 1 + i % 2);
+    }
     vm_stop(&src);
     vm_stop(&dst);
 }
@@ -615,7 +706,13 @@ static void test_migrate_bad_stream(gconstpointer truncate)
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
-    qtest_add_func("/vswap/migration/live", test_migrate_live);
+    qtest_add_data_func("/vswap/migration/live", NULL, test_migrate_live);
+    qtest_add_data_func("/vswap/migration/live-iothread", (void *)1,
+                        test_migrate_live);
+    qtest_add_data_func("/vswap/migration/requests-at-switchover", NULL,
+                        test_migrate_inflight);
+    qtest_add_data_func("/vswap/migration/requests-at-switchover-iothread",
+                        (void *)1, test_migrate_inflight);
     qtest_add_func("/vswap/migration/cancel", test_migrate_cancel);
     qtest_add_func("/vswap/migration/file", test_migrate_file);
     qtest_add_func("/vswap/migration/shared-storage", test_migrate_shared);
