@@ -36,17 +36,14 @@
 #include "virtio-vswap-dataplane.h"
 #include "virtio-vswap-migration.h"
 #include "vswap-qmp.h"
+#include "vswap-request.h"
 
 typedef struct VirtIOVswapReq {
     VirtQueueElement elem;      /* must be first: virtqueue_pop() allocates */
     VirtIOVswap *s;
     VirtQueue *vq;
-    uint16_t type;
-    uint32_t count;             /* entries */
-    size_t in_len;              /* bytes the driver made writable */
-    size_t bounce_len;          /* bytes of pages */
+    VswapReq r;                 /* the parsed request (vswap-request.c) */
     int64_t start_ns;
-    uint8_t *status;            /* per entry */
     uint32_t *op_entry;         /* entry of each store op */
     VswapPageOp *ops;           /* valid entries handed to the store */
     unsigned nops;
@@ -54,13 +51,12 @@ typedef struct VirtIOVswapReq {
                                    per payload (WRITE) */
 } VirtIOVswapReq;
 
-/* Entries travel as 16-byte structs, slots and ranges alike. */
-QEMU_BUILD_BUG_ON(sizeof(struct virtio_vswap_slot) != 16);
-QEMU_BUILD_BUG_ON(sizeof(struct virtio_vswap_range) != 16);
+/* Request types index the statistics; anything else is malformed. */
+#define VIRTIO_VSWAP_T_NONE UINT16_MAX
 
 static void virtio_vswap_free_req(VirtIOVswapReq *req)
 {
-    g_free(req->status);
+    vswap_req_free(&req->r);
     g_free(req->op_entry);
     g_free(req->ops);
     qemu_vfree(req->pages);
@@ -69,17 +65,17 @@ static void virtio_vswap_free_req(VirtIOVswapReq *req)
 
 static void virtio_vswap_account(VirtIOVswap *s, VirtIOVswapReq *req)
 {
-    VirtIOVswapTypeStats *ts = &s->stats[req->type];
+    VirtIOVswapTypeStats *ts = &s->stats[req->r.type];
     int64_t us = (qemu_clock_get_ns(QEMU_CLOCK_REALTIME) - req->start_ns) / 1000;
     unsigned bucket = us > 0 ? MIN(63 - clz64(us),
                                    VIRTIO_VSWAP_LAT_BUCKETS - 1) : 0;
 
     ts->requests++;
-    ts->entries += req->count;
+    ts->entries += req->r.count;
     ts->latency[bucket]++;
-    for (uint32_t i = 0; i < req->count; i++) {
-        ts->errors += req->status[i] != VIRTIO_VSWAP_S_OK &&
-                      req->status[i] != VIRTIO_VSWAP_S_UNMAPPED;
+    for (uint32_t i = 0; i < req->r.count; i++) {
+        ts->errors += req->r.status[i] != VIRTIO_VSWAP_S_OK &&
+                      req->r.status[i] != VIRTIO_VSWAP_S_UNMAPPED;
     }
 }
 
@@ -92,17 +88,17 @@ static void virtio_vswap_complete(VirtIOVswap *s, VirtIOVswapReq *req,
 {
     VirtIODevice *vdev = VIRTIO_DEVICE(s);
 
-    iov_from_buf(req->elem.in_sg, req->elem.in_num, req->in_len - 1,
+    iov_from_buf(req->elem.in_sg, req->elem.in_num, req->r.in_len - 1,
                  &status, sizeof(status));
-    trace_virtio_vswap_request_done(s, req->type, status);
-    virtqueue_push(req->vq, &req->elem, req->in_len);
+    trace_virtio_vswap_request_done(s, req->r.type, status);
+    virtqueue_push(req->vq, &req->elem, req->r.in_len);
     if (qemu_in_iothread()) {
         virtio_notify_irqfd(vdev, req->vq);
     } else {
         virtio_notify(vdev, req->vq);
     }
     s->inflight--;
-    s->inflight_bytes -= req->bounce_len;
+    s->inflight_bytes -= req->r.bounce_len;
     if (s->queues_stalled) {
         qemu_bh_schedule(s->resume_bh);
     }
@@ -113,6 +109,8 @@ static void virtio_vswap_complete_malformed(VirtIOVswap *s,
                                             VirtIOVswapReq *req, uint8_t status)
 {
     s->malformed++;
+    req->r.type = VIRTIO_VSWAP_T_NONE;
+    req->r.bounce_len = 0;
     virtio_vswap_complete(s, req, status);
 }
 
@@ -120,19 +118,10 @@ static void virtio_vswap_complete_malformed(VirtIOVswap *s,
 static void virtio_vswap_complete_entries(VirtIOVswap *s, VirtIOVswapReq *req,
                                           size_t status_off)
 {
-    uint8_t status = VIRTIO_VSWAP_S_OK;
-
-    for (uint32_t i = 0; i < req->count; i++) {
-        if (req->status[i] != VIRTIO_VSWAP_S_OK &&
-            req->status[i] != VIRTIO_VSWAP_S_UNMAPPED) {
-            status = req->status[i];
-            break;
-        }
-    }
-    iov_from_buf(req->elem.in_sg, req->elem.in_num, status_off, req->status,
-                 req->count);
+    iov_from_buf(req->elem.in_sg, req->elem.in_num, status_off, req->r.status,
+                 req->r.count);
     virtio_vswap_account(s, req);
-    virtio_vswap_complete(s, req, status);
+    virtio_vswap_complete(s, req, vswap_req_status(&req->r));
 }
 
 static uint8_t virtio_vswap_errno_to_status(int ret)
@@ -151,117 +140,39 @@ static uint8_t virtio_vswap_errno_to_status(int ret)
     }
 }
 
-/* Context: the device's AioContext, from vswap_store_process(). */
+/* Context: the store's owner thread, from vswap_store_process(). */
 static void virtio_vswap_store_done(void *opaque)
 {
     VirtIOVswapReq *req = opaque;
     VirtIOVswap *s = req->s;
 
     for (unsigned i = 0; i < req->nops; i++) {
-        req->status[req->op_entry[i]] =
+        req->r.status[req->op_entry[i]] =
             virtio_vswap_errno_to_status(req->ops[i].status);
     }
-    if (req->type == VIRTIO_VSWAP_T_READ) {
+    if (req->r.type == VIRTIO_VSWAP_T_READ) {
         iov_from_buf(req->elem.in_sg, req->elem.in_num, 0, req->pages,
-                     (size_t)req->count * VIRTIO_VSWAP_PAGE_SIZE);
-        virtio_vswap_complete_entries(s, req,
-                                      (size_t)req->count * VIRTIO_VSWAP_PAGE_SIZE);
+                     req->r.bounce_len);
+        virtio_vswap_complete_entries(s, req, req->r.bounce_len);
     } else {
         virtio_vswap_complete_entries(s, req, 0);
     }
 }
 
-static int virtio_vswap_cmp_slot(const void *a, const void *b)
+/* Hand the valid entries to the store; bounce pages are in place. */
+static void virtio_vswap_submit_rw(VirtIOVswap *s, VirtIOVswapReq *req)
 {
-    const uint64_t *x = a, *y = b;
-
-    return x[0] < y[0] ? -1 : x[0] > y[0];
-}
-
-/* Mark INVAL every entry whose slot appears more than once. */
-static void virtio_vswap_mark_repeats(VirtIOVswapReq *req, const uint64_t *slots)
-{
-    g_autofree uint64_t *pairs = g_new(uint64_t, 2 * req->count);
-
-    for (uint32_t i = 0; i < req->count; i++) {
-        pairs[2 * i] = slots[i];
-        pairs[2 * i + 1] = i;
-    }
-    qsort(pairs, req->count, 2 * sizeof(uint64_t), virtio_vswap_cmp_slot);
-    for (uint32_t i = 1; i < req->count; i++) {
-        if (pairs[2 * i] == pairs[2 * (i - 1)]) {
-            req->status[pairs[2 * i + 1]] = VIRTIO_VSWAP_S_INVAL;
-            req->status[pairs[2 * (i - 1) + 1]] = VIRTIO_VSWAP_S_INVAL;
-        }
-    }
-}
-
-/*
- * Read and check the slot entries of a WRITE or READ.  Returns the number
- * of payload pages that follow them (WRITE), with bad entries marked INVAL.
- */
-static uint32_t virtio_vswap_parse_slots(VirtIOVswap *s, VirtIOVswapReq *req,
-                                         struct virtio_vswap_slot *ents,
-                                         uint64_t *slots)
-{
-    VirtIODevice *vdev = VIRTIO_DEVICE(s);
-    bool fill_ok = req->type == VIRTIO_VSWAP_T_WRITE &&
-                   virtio_vdev_has_feature(vdev, VIRTIO_VSWAP_F_FILL);
-    uint32_t payloads = 0;
-
-    for (uint32_t i = 0; i < req->count; i++) {
-        uint32_t flags = le32_to_cpu(ents[i].flags);
-
-        slots[i] = le64_to_cpu(ents[i].slot);
-        if (!(flags & VIRTIO_VSWAP_SLOT_F_FILL)) {
-            payloads += req->type == VIRTIO_VSWAP_T_WRITE;
-        }
-        if (slots[i] >= s->capacity ||
-            (flags & ~VIRTIO_VSWAP_SLOT_F_FILL) ||
-            (flags && !fill_ok) ||
-            (!flags && ents[i].fill)) {
-            req->status[i] = VIRTIO_VSWAP_S_INVAL;
-        }
-    }
-    virtio_vswap_mark_repeats(req, slots);
-    return payloads;
-}
-
-/* Turn valid entries into store ops; bounce pages are already in place. */
-static void virtio_vswap_submit_rw(VirtIOVswap *s, VirtIOVswapReq *req,
-                                   struct virtio_vswap_slot *ents,
-                                   const uint64_t *slots)
-{
-    uint32_t payload = 0;
     int ret;
 
-    req->ops = g_new0(VswapPageOp, req->count);
-    req->op_entry = g_new(uint32_t, req->count);
-    for (uint32_t i = 0; i < req->count; i++) {
-        bool fill = le32_to_cpu(ents[i].flags) & VIRTIO_VSWAP_SLOT_F_FILL;
-        uint8_t *page;
-
-        if (req->type == VIRTIO_VSWAP_T_READ) {
-            page = req->pages + (size_t)i * VIRTIO_VSWAP_PAGE_SIZE;
-        } else {
-            page = fill ? NULL : req->pages +
-                   (size_t)payload++ * VIRTIO_VSWAP_PAGE_SIZE;
-        }
-        if (req->status[i] != VIRTIO_VSWAP_S_OK) {
-            continue;
-        }
-        req->ops[req->nops] = (VswapPageOp) {
-            .slot = slots[i],
-            .page = page,
-            .fill = le32_to_cpu(ents[i].fill),
-        };
-        req->op_entry[req->nops++] = i;
-    }
+    req->ops = g_new0(VswapPageOp, req->r.count);
+    req->op_entry = g_new(uint32_t, req->r.count);
+    req->nops = vswap_req_build_ops(&req->r, req->pages, req->ops,
+                                    req->op_entry);
     if (req->nops == 0) {
         virtio_vswap_store_done(req);
         return;
     }
-    ret = req->type == VIRTIO_VSWAP_T_WRITE ?
+    ret = req->r.type == VIRTIO_VSWAP_T_WRITE ?
           vswap_store_write(s->store, req->ops, req->nops,
                             virtio_vswap_store_done, req) :
           vswap_store_read(s->store, req->ops, req->nops,
@@ -275,69 +186,35 @@ static void virtio_vswap_submit_rw(VirtIOVswap *s, VirtIOVswapReq *req,
     }
 }
 
-static void virtio_vswap_handle_rw(VirtIOVswap *s, VirtIOVswapReq *req,
-                                   size_t out_len)
+static void virtio_vswap_handle_rw(VirtIOVswap *s, VirtIOVswapReq *req)
 {
-    bool is_write = req->type == VIRTIO_VSWAP_T_WRITE;
-    size_t ents_len = (size_t)req->count * sizeof(struct virtio_vswap_slot);
-    size_t off = sizeof(struct virtio_vswap_req_hdr);
-    g_autofree struct virtio_vswap_slot *ents = g_malloc(ents_len);
-    g_autofree uint64_t *slots = g_new(uint64_t, req->count);
-    uint32_t payloads;
+    size_t off = sizeof(struct virtio_vswap_req_hdr) + req->r.entries_len;
 
-    if (iov_to_buf(req->elem.out_sg, req->elem.out_num, off, ents,
-                   ents_len) != ents_len) {
-        virtio_vswap_complete_malformed(s, req, VIRTIO_VSWAP_S_INVAL);
-        return;
-    }
-    payloads = virtio_vswap_parse_slots(s, req, ents, slots);
-    off += ents_len;
-    if (out_len != off + (size_t)payloads * VIRTIO_VSWAP_PAGE_SIZE ||
-        req->in_len != (is_write ? 0 : (size_t)req->count *
-                        VIRTIO_VSWAP_PAGE_SIZE) + req->count + 1) {
-        virtio_vswap_complete_malformed(s, req, VIRTIO_VSWAP_S_INVAL);
-        return;
-    }
-    req->bounce_len = (size_t)(is_write ? payloads : req->count) *
-                      VIRTIO_VSWAP_PAGE_SIZE;
-    if (req->bounce_len) {
-        req->pages = qemu_memalign(VIRTIO_VSWAP_PAGE_SIZE, req->bounce_len);
-        s->inflight_bytes += req->bounce_len;
-    }
-    if (is_write) {
+    req->pages = qemu_memalign(VIRTIO_VSWAP_PAGE_SIZE,
+                               MAX(req->r.bounce_len, 1));
+    s->inflight_bytes += req->r.bounce_len;
+    if (req->r.type == VIRTIO_VSWAP_T_WRITE) {
         iov_to_buf(req->elem.out_sg, req->elem.out_num, off, req->pages,
-                   req->bounce_len);
-        trace_virtio_vswap_write(s, req->count, payloads);
+                   req->r.bounce_len);
+        trace_virtio_vswap_write(s, req->r.count, req->r.payloads);
     } else {
         /* Entries that fail keep a zeroed page rather than stale memory. */
-        memset(req->pages, 0, req->bounce_len);
-        trace_virtio_vswap_read(s, req->count);
+        memset(req->pages, 0, req->r.bounce_len);
+        trace_virtio_vswap_read(s, req->r.count);
     }
-    virtio_vswap_submit_rw(s, req, ents, slots);
+    virtio_vswap_submit_rw(s, req);
 }
 
-static void virtio_vswap_handle_discard(VirtIOVswap *s, VirtIOVswapReq *req,
-                                        size_t out_len)
+static void virtio_vswap_handle_discard(VirtIOVswap *s, VirtIOVswapReq *req)
 {
-    size_t ents_len = (size_t)req->count * sizeof(struct virtio_vswap_range);
-    g_autofree struct virtio_vswap_range *ranges = g_malloc(ents_len);
-
-    if (out_len != sizeof(struct virtio_vswap_req_hdr) + ents_len ||
-        req->in_len != (size_t)req->count + 1) {
-        virtio_vswap_complete_malformed(s, req, VIRTIO_VSWAP_S_INVAL);
-        return;
-    }
-    iov_to_buf(req->elem.out_sg, req->elem.out_num,
-               sizeof(struct virtio_vswap_req_hdr), ranges, ents_len);
-    for (uint32_t i = 0; i < req->count; i++) {
-        uint64_t start = le64_to_cpu(ranges[i].start);
-        uint64_t count = le64_to_cpu(ranges[i].count);
+    for (uint32_t i = 0; i < req->r.count; i++) {
+        uint64_t start = req->r.ranges[2 * i];
+        uint64_t count = req->r.ranges[2 * i + 1];
 
         trace_virtio_vswap_discard(s, start, count);
-        if (count == 0 || start >= s->capacity ||
-            count > s->capacity - start ||
+        if (req->r.status[i] == VIRTIO_VSWAP_S_OK &&
             vswap_store_discard(s->store, start, count) < 0) {
-            req->status[i] = VIRTIO_VSWAP_S_INVAL;
+            req->r.status[i] = VIRTIO_VSWAP_S_INVAL;
         }
     }
     virtio_vswap_complete_entries(s, req, 0);
@@ -348,51 +225,55 @@ static void virtio_vswap_handle_req(VirtIOVswap *s, VirtQueue *vq,
                                     VirtIOVswapReq *req)
 {
     VirtIODevice *vdev = VIRTIO_DEVICE(s);
+    VswapReqLimits lim = {
+        .capacity = s->capacity,
+        .max_batch = s->conf.max_batch,
+        .fill = virtio_vdev_has_feature(vdev, VIRTIO_VSWAP_F_FILL),
+    };
     struct virtio_vswap_req_hdr hdr;
-    size_t out_len;
+    g_autofree void *ents = NULL;
+    size_t out_len, in_len;
+    uint8_t status;
 
     /* virtqueue_pop() does not zero what follows the element. */
     memset((uint8_t *)req + sizeof(req->elem), 0,
            sizeof(*req) - sizeof(req->elem));
     req->s = s;
     req->vq = vq;
+    req->r.type = VIRTIO_VSWAP_T_NONE;
     req->start_ns = qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
-    req->in_len = iov_size(req->elem.in_sg, req->elem.in_num);
-    if (req->in_len < 1) {
+    in_len = iov_size(req->elem.in_sg, req->elem.in_num);
+    if (in_len < 1) {
         virtio_error(vdev, "virtio-vswap: request has no room for a status");
         virtqueue_detach_element(vq, &req->elem, 0);
         virtio_vswap_free_req(req);
         return;
     }
+    req->r.in_len = in_len;
     s->inflight++;
-    req->type = UINT16_MAX;
     out_len = iov_size(req->elem.out_sg, req->elem.out_num);
     if (iov_to_buf(req->elem.out_sg, req->elem.out_num, 0, &hdr,
                    sizeof(hdr)) != sizeof(hdr)) {
         virtio_vswap_complete_malformed(s, req, VIRTIO_VSWAP_S_UNSUPP);
         return;
     }
-    req->count = le32_to_cpu(hdr.count);
-    trace_virtio_vswap_request(s, le16_to_cpu(hdr.type), req->count);
-    if (le16_to_cpu(hdr.type) > VIRTIO_VSWAP_T_DISCARD) {
-        virtio_vswap_complete_malformed(s, req, VIRTIO_VSWAP_S_UNSUPP);
+    trace_virtio_vswap_request(s, le16_to_cpu(hdr.type), le32_to_cpu(hdr.count));
+    status = vswap_req_parse_header(&req->r, &lim, &hdr, out_len, in_len);
+    if (status != VIRTIO_VSWAP_S_OK) {
+        virtio_vswap_complete_malformed(s, req, status);
         return;
     }
-    if (req->count == 0 || req->count > s->conf.max_batch || hdr.reserved) {
+    ents = g_malloc(req->r.entries_len);
+    if (iov_to_buf(req->elem.out_sg, req->elem.out_num, sizeof(hdr), ents,
+                   req->r.entries_len) != req->r.entries_len ||
+        vswap_req_parse_entries(&req->r, &lim, ents) != VIRTIO_VSWAP_S_OK) {
         virtio_vswap_complete_malformed(s, req, VIRTIO_VSWAP_S_INVAL);
         return;
     }
-    req->type = le16_to_cpu(hdr.type);
-    req->status = g_malloc0(req->count);
-
-    switch (req->type) {
-    case VIRTIO_VSWAP_T_WRITE:
-    case VIRTIO_VSWAP_T_READ:
-        virtio_vswap_handle_rw(s, req, out_len);
-        break;
-    case VIRTIO_VSWAP_T_DISCARD:
-        virtio_vswap_handle_discard(s, req, out_len);
-        break;
+    if (req->r.type == VIRTIO_VSWAP_T_DISCARD) {
+        virtio_vswap_handle_discard(s, req);
+    } else {
+        virtio_vswap_handle_rw(s, req);
     }
 }
 
