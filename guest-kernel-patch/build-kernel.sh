@@ -15,6 +15,9 @@
 #      sparse is installed, C=2: any warning fails the build
 # The build is skipped when the tarball, the series, this script and the
 # compiler are the same as last time; otherwise make runs incrementally.
+# Each bzImage built is also kept in $VSWAP_CACHE/linux-6.12-vswap/KEY/
+# (default /var/cache/vswap), so that a fresh clone with the same inputs
+# takes it from there instead of building.
 # Prints the path of the bzImage on stdout, everything else on stderr.
 #
 # Usage: guest-kernel-patch/build-kernel.sh [--force] [--jobs N]
@@ -85,6 +88,7 @@ done
 out=$top/build/linux-6.12-vswap
 tree=$out/linux-source-6.12
 image=$out/bzImage
+cache=${VSWAP_CACHE:-/var/cache/vswap}/linux-6.12-vswap
 mkdir -p "$out"
 
 key=$( {
@@ -95,6 +99,15 @@ key=$( {
 if [ "$force" = 0 ] && [ -s "$image" ] &&
    [ "$(cat "$out/built-key" 2>/dev/null)" = "$key" ]; then
 	log "cached ($key)"
+	echo "$image"
+	exit 0
+fi
+if [ "$force" = 0 ] && [ -s "$cache/$key/bzImage" ]; then
+	cp "$cache/$key/bzImage" "$image.tmp"
+	cp "$cache/$key/config" "$out/config"
+	mv "$image.tmp" "$image"
+	echo "$key" >"$out/built-key"
+	log "from the cache ($cache/$key)"
 	echo "$image"
 	exit 0
 fi
@@ -183,6 +196,14 @@ kmake -s "$drv" >&2
 cp "$tree/arch/x86/boot/bzImage" "$image.tmp"
 mv "$image.tmp" "$image"
 echo "$key" >"$out/built-key"
+# Keep it for fresh clones; an unwritable cache only costs a rebuild.
+if mkdir -p "$cache/$key.tmp" 2>/dev/null &&
+   cp "$image" "$out/config" "$cache/$key.tmp/" 2>/dev/null; then
+	rm -rf "$cache/$key"
+	mv "$cache/$key.tmp" "$cache/$key"
+else
+	log "cannot keep a copy in $cache"
+fi
 log "built in $(($(date +%s) - t0)) s: $(du -h "$image" | cut -f1)," \
 	"$(grep -c '=y$' "$out/config") options; config in ${out#"$top"/}/config"
 echo "$image"

@@ -7,10 +7,14 @@
 #   unit-tsan  the threaded tests (workers, store, model) under TSan
 #   fuzz       a short libFuzzer run of each target in tests/fuzz, from its
 #              seed corpus (VSWAP_FUZZ_SECONDS each, default 20)
-#   guest      real Linux guests (Debian's 6.1 kernel, TCG) swapping to the
-#              device: a smoke boot, then the page checker at 2.5x RAM on a
-#              disk-backed store with a small budget and a live compaction,
-#              and once more live-migrated to a second QEMU while it swaps
+#   guest      real Linux guests (TCG) swapping to the device.  Debian's
+#              6.1 kernel with the module: a smoke boot; the page checker
+#              at 2.5x RAM on a disk-backed store with a small budget, an
+#              IOThread and a live compaction; the same live-migrated to a
+#              second QEMU while it swaps; store records damaged on the
+#              host, which the guest must see as I/O errors.  The patched
+#              6.12 kernel (built in, cached): the checker alone, and with
+#              zswap in front of /dev/vswap0
 #   qtest      QEMU's qos-test with the vswap device overlaid: our device
 #              tests plus QEMU's own virtio-blk-pci etc., which prove that
 #              the wiring breaks nothing; and vswap-migration-test (two
@@ -128,6 +132,14 @@ suite_guest() {
         --compact-during
     run_guest migrate --num-queues 2 --store-opts mem-budget=16M,segment-size=1M \
         --migrate
+    # A damaged store record reaches the guest as an I/O error, not data.
+    run_guest corrupt --checker 400M \
+        --store-opts mem-budget=16M,segment-size=1M --corrupt-store 64
+    # The patch series' kernel (guest-kernel-patch/build-kernel.sh, cached),
+    # alone and with zswap in front of /dev/vswap0.
+    run_guest linux-6.12 --builtin --num-queues 2
+    run_guest zswap-6.12 --builtin --num-queues 2 \
+        --append "zswap.enabled=1 zswap.compressor=lzo"
     record guest "$rc" "$passed" "$failed" 0 $((SECONDS - start))
 }
 

@@ -746,7 +746,8 @@ static blk_status_t vswap_queue_rq(struct blk_mq_hw_ctx *hctx,
 	} else if (req_op(rq) == REQ_OP_READ) {
 		sgs[nout + nin++] = vr->sg;
 	}
-	vr->status[vr->count] = VSWAP_STATUS_NONE;
+	/* An entry the device does not answer must not read as success. */
+	memset(vr->status, VSWAP_STATUS_NONE, vr->count + 1);
 	sg_init_one(&vr->status_sg, vr->status, vr->count + 1);
 	sgs[nout + nin++] = &vr->status_sg;
 
@@ -826,24 +827,46 @@ static const char *vswap_op_name(struct request *rq)
 	}
 }
 
+static blk_status_t vswap_blk_status(u8 status)
+{
+	switch (status) {
+	case VIRTIO_VSWAP_S_OK:
+	case VIRTIO_VSWAP_S_UNMAPPED:
+		return BLK_STS_OK;
+	case VIRTIO_VSWAP_S_NOSPC:
+		return BLK_STS_NOSPC;
+	default:
+		return BLK_STS_IOERR;
+	}
+}
+
+/*
+ * A READ or WRITE that failed for some entries only: complete it page by
+ * page with each entry's own status.  Swap submits one bio per page, so
+ * a damaged record costs the guest that page, not its neighbours in the
+ * request.
+ */
+static void vswap_end_rq_by_entry(struct vswap_dev *vs, struct request *rq,
+				  struct vswap_req *vr)
+{
+	u32 i;
+
+	if (req_op(rq) == REQ_OP_READ)
+		vswap_zero_unmapped(vs, rq, vr);
+	for (i = 0; i < vr->count; i++) {
+		if (!blk_update_request(rq, vswap_blk_status(vr->status[i]),
+					VSWAP_PAGE_SIZE))
+			break;
+	}
+	__blk_mq_end_request(rq, BLK_STS_OK);
+}
+
 static void vswap_complete_rq(struct request *rq)
 {
 	struct vswap_dev *vs = rq->q->queuedata;
 	struct vswap_req *vr = blk_mq_rq_to_pdu(rq);
 	u8 status = vr->status[vr->count];
-	blk_status_t st;
-
-	switch (status) {
-	case VIRTIO_VSWAP_S_OK:
-		st = BLK_STS_OK;
-		break;
-	case VIRTIO_VSWAP_S_NOSPC:
-		st = BLK_STS_NOSPC;
-		break;
-	default:
-		st = BLK_STS_IOERR;
-		break;
-	}
+	blk_status_t st = vswap_blk_status(status);
 
 	if (unlikely(st)) {
 		atomic64_inc(&vs->stats.io_errors);
@@ -851,6 +874,17 @@ static void vswap_complete_rq(struct request *rq)
 				    "%s of %u entries at slot %llu failed: status %u\n",
 				    vswap_op_name(rq), vr->count,
 				    le64_to_cpu(vr->ent[0].slot.slot), status);
+		/*
+		 * IOERR and NOSPC come with a status per entry; INVAL may
+		 * mean a malformed request, which has none.
+		 */
+		if (req_op(rq) != REQ_OP_DISCARD &&
+		    (status == VIRTIO_VSWAP_S_IOERR ||
+		     status == VIRTIO_VSWAP_S_NOSPC) &&
+		    blk_rq_bytes(rq) == (unsigned int)vr->count * VSWAP_PAGE_SIZE) {
+			vswap_end_rq_by_entry(vs, rq, vr);
+			return;
+		}
 	} else if (req_op(rq) == REQ_OP_READ) {
 		atomic64_add(vr->count, &vs->stats.pages_read);
 		vswap_zero_unmapped(vs, rq, vr);

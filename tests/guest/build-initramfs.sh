@@ -73,6 +73,10 @@ done
 [ "$corpus" = none ] || [ -f "$corpus" ] || { log "no corpus $corpus"; exit 1; }
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
+# One build at a time per output directory: concurrent runs (benchmarks,
+# tests) wait here, then find the image the first one built.
+exec 9>"$out/.lock"
+flock 9
 
 # The virtio modules the guest needs, in load order, without duplicates
 # (none when the kernel has virtio_pci built in, as Debian's 6.12 does).

@@ -18,6 +18,11 @@
  * A page read back from the wrong slot, from an earlier pass, or zeroed by a
  * stray discard differs from what is expected and counts as a mismatch.
  *
+ * A page the kernel cannot swap back in (the device answered an I/O error)
+ * raises SIGBUS when touched.  The checker counts it as an I/O error, not
+ * a mismatch, and leaves it alone from then on: an I/O error is the right
+ * answer to a damaged record, wrong data never is.
+ *
  * Usage: checker SIZE [CORPUS|-] [SEED]
  *   SIZE    bytes, with an optional K, M or G suffix (e.g. 640M)
  *   CORPUS  a file of 4096-byte pages (e.g. python-heap.pages); "-" or
@@ -25,12 +30,14 @@
  *   SEED    varies the page kinds and contents (default 1)
  *
  * Environment: CHECKER_CORRUPT=INDEX flips a byte of that page after the
- * first write, to show that the checker catches it.
+ * first write, to show that the checker catches it.  CHECKER_HOLD=SECONDS
+ * prints "VSWAP-SYNC when=write1" after the first write and waits, so that
+ * the host can act on the stored pages (run-guest.py --corrupt-store).
  *
  * Output: progress lines on stderr, phase lines "CHECKER-PHASE ..." and a
  * final line on stdout:
- *   CHECKER pages=N mismatches=M seconds=S zero=Z fill=F data=D rewritten=R
- *           result=PASS|FAIL
+ *   CHECKER pages=N mismatches=M io_errors=E seconds=S zero=Z fill=F data=D
+ *           rewritten=R result=PASS|FAIL
  * Exit status: 0 without mismatches, 1 with mismatches, 2 on other errors.
  *
  * Build: gcc -static -O2 -o checker checker.c
@@ -39,6 +46,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <setjmp.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -252,16 +261,52 @@ static int load_corpus(const char *path)
 	return 0;
 }
 
+/* pass[] of a page that could not be swapped in: never touched again. */
+#define PASS_LOST	UINT32_MAX
+
+static sigjmp_buf bus_env;
+static uint8_t *bus_lo, *bus_hi;	/* the checked region */
+static uint64_t io_errors;
+
+/* A swap-in failed: back to the page's sigsetjmp, if it is ours. */
+static void on_sigbus(int sig, siginfo_t *si, void *uc)
+{
+	uint8_t *addr = si->si_addr;
+
+	(void)uc;
+	if (addr >= bus_lo && addr < bus_hi)
+		siglongjmp(bus_env, 1);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+/* Called when a page raised SIGBUS. */
+static void page_lost(uint64_t index, uint32_t *pass, const char *phase)
+{
+	if (io_errors++ < MAX_REPORT) {
+		printf("CHECKER-IOERROR page=%" PRIu64 " pass=%u phase=%s\n",
+		       index, pass[index], phase);
+		fflush(stdout);
+	}
+	pass[index] = PASS_LOST;
+}
+
 /* Verify all pages; return the number of mismatches. */
-static uint64_t verify_all(uint8_t *mem, uint64_t pages, const uint32_t *pass,
+static uint64_t verify_all(uint8_t *mem, uint64_t pages, uint32_t *pass,
 			   const char *phase)
 {
 	static uint8_t want[PAGE];
-	uint64_t i, bad = 0;
+	volatile uint64_t i, bad = 0;
 	double start = now();
 
 	for (i = 0; i < pages; i++) {
+		if (pass[i] == PASS_LOST)
+			continue;
 		make_page(want, i, pass[i]);
+		if (sigsetjmp(bus_env, 1)) {
+			page_lost(i, pass, phase);
+			continue;
+		}
 		if (memcmp(mem + i * PAGE, want, PAGE)) {
 			report(i, pass[i], mem + i * PAGE, want);
 			bad++;
@@ -275,7 +320,11 @@ static uint64_t verify_all(uint8_t *mem, uint64_t pages, const uint32_t *pass,
 
 int main(int argc, char **argv)
 {
-	uint64_t size, pages, i, n, bad = 0, rewritten = 0;
+	uint64_t size, pages, n;
+	volatile uint64_t bad = 0;
+	volatile uint64_t i, rewritten = 0;
+	struct sigaction sa = { .sa_sigaction = on_sigbus,
+				.sa_flags = SA_SIGINFO | SA_NODEFER };
 	uint64_t count[KIND_MAX] = { 0 };	/* kinds written by pass 1 */
 	double t0, start;
 	uint32_t *pass;
@@ -307,6 +356,10 @@ int main(int argc, char **argv)
 	}
 	/* No transparent huge pages: swap page by page. */
 	madvise(mem, pages * PAGE, MADV_NOHUGEPAGE);
+	bus_lo = mem;
+	bus_hi = mem + pages * PAGE;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGBUS, &sa, NULL);
 
 	printf("CHECKER-START pages=%" PRIu64 " MiB=%" PRIu64
 	       " corpus_pages=%" PRIu64 " seed=%" PRIu64 "\n",
@@ -328,6 +381,11 @@ int main(int argc, char **argv)
 		i = strtoull(getenv("CHECKER_CORRUPT"), NULL, 0) % pages;
 		mem[i * PAGE + PAGE / 2] ^= 0x5a;
 	}
+	if (getenv("CHECKER_HOLD")) {
+		printf("VSWAP-SYNC when=write1\n");
+		fflush(stdout);
+		sleep(atoi(getenv("CHECKER_HOLD")));
+	}
 	bad += verify_all(mem, pages, pass, "verify1");
 
 	/*
@@ -342,20 +400,27 @@ int main(int argc, char **argv)
 	for (i = 0; i < pages; i++) {
 		uint64_t idx = (i * n) % pages;
 
-		if (page_hash(idx, 2, 0x72657772) % 4)
+		if (page_hash(idx, 2, 0x72657772) % 4 || pass[idx] == PASS_LOST)
 			continue;
-		pass[idx] = 2;
+		/* Writing a swapped-out page swaps it in first. */
+		if (sigsetjmp(bus_env, 1)) {
+			page_lost(idx, pass, "rewrite2");
+			continue;
+		}
 		make_page(mem + idx * PAGE, idx, 2);
+		pass[idx] = 2;
 		rewritten++;
 	}
 	phase_done("rewrite2", rewritten, start);
 	bad += verify_all(mem, pages, pass, "verify2");
 
 	printf("CHECKER pages=%" PRIu64 " mismatches=%" PRIu64
-	       " seconds=%.1f zero=%" PRIu64 " fill=%" PRIu64
-	       " data=%" PRIu64 " rewritten=%" PRIu64 " result=%s\n",
-	       pages, bad, now() - t0, count[KIND_ZERO], count[KIND_FILL],
-	       count[KIND_DATA], rewritten, bad ? "FAIL" : "PASS");
+	       " io_errors=%" PRIu64 " seconds=%.1f zero=%" PRIu64
+	       " fill=%" PRIu64 " data=%" PRIu64 " rewritten=%" PRIu64
+	       " result=%s\n",
+	       pages, bad, io_errors, now() - t0, count[KIND_ZERO],
+	       count[KIND_FILL], count[KIND_DATA], rewritten,
+	       bad ? "FAIL" : "PASS");
 	fflush(stdout);
 	return bad ? 1 : 0;
 }

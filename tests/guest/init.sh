@@ -24,6 +24,8 @@
 #                           (e.g. "-d" to discard at swapon)
 #   vswap.hold=SECONDS      pause after each "VSWAP-SYNC when=X" line so
 #                           the host can sample its stats (default 2)
+#   vswap.checker_hold=S    the checker pauses S seconds after its first
+#                           write pass ("VSWAP-SYNC when=write1")
 #   virtio_vswap.PARAM=V    passed to the driver's insmod (busybox insmod
 #                           does not read the kernel command line); a
 #                           built-in driver takes them from the kernel
@@ -71,6 +73,7 @@ for arg in $cmdline; do
 	vswap.checker=*) checker_size=${arg#*=} ;;
 	vswap.seed=*) seed=${arg#*=} ;;
 	vswap.hold=*) hold=${arg#*=} ;;
+	vswap.checker_hold=*) export CHECKER_HOLD="${arg#*=}" ;;
 	vswap.swapon=*) swapon_args=$(echo "${arg#*=}" | tr , ' ') ;;
 	vswap.bs=*) bench_bs=$(echo "${arg#*=}" | tr , ' ') ;;
 	virtio_vswap.*) modparams="$modparams ${arg#virtio_vswap.}" ;;

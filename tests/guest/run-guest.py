@@ -287,6 +287,45 @@ def host_pages(dev):
     return sum(dev.get(k, 0) for k in ('pages-mem', 'pages-disk', 'pages-fill'))
 
 
+def corrupt_store(path, count, seed):
+    """Flip one payload byte in COUNT records of a store file.
+
+    Walks the file as block/vswap-backend/format.h lays it out (superblock,
+    segments, records) and picks records spread over every segment, so
+    that some are live.  Returns how many records were damaged."""
+    import random
+    import struct
+    rng = random.Random(seed)
+    recs = []
+    with open(path, 'r+b') as f:
+        sb = f.read(4096)
+        magic, _, seg_size, _, data_off = struct.unpack_from('<8sIIQQ', sb)
+        if magic != b'VSWAPST1':
+            raise RuntimeError('%s: not a vswap store file' % path)
+        size = os.fstat(f.fileno()).st_size
+        for off in range(data_off, size, seg_size):
+            f.seek(off)
+            seg = f.read(seg_size)
+            if len(seg) < 64 or struct.unpack_from('<Q', seg)[0] != \
+                    0x4745535041575356:
+                continue                    # a hole or a free segment
+            used = min(struct.unpack_from('<I', seg, 24)[0], len(seg))
+            pos = 64
+            while pos + 16 <= used:
+                rmagic, _, _, rlen = struct.unpack_from('<HBBH', seg, pos)
+                if rmagic != 0x5652 or not 1 <= rlen <= PAGE:
+                    break
+                recs.append((off + pos + 16 + rlen // 2))
+                pos += (16 + rlen + 7) & ~7
+        picked = rng.sample(recs, min(count, len(recs)))
+        for at in picked:
+            f.seek(at)
+            b = f.read(1)
+            f.seek(at)
+            f.write(bytes([b[0] ^ 0x5a]))
+    return len(picked)
+
+
 def host_errors(dev):
     """The error counters of a query-vswap answer."""
     errs = {k: dev.get(k, 0) for k in
@@ -360,7 +399,8 @@ def main():
                     ' build the initramfs (default: the newest 6.1 kernel'
                     ' installed, %(default)s)')
     ap.add_argument('--kernel', help='default /boot/vmlinuz-KVER, or with'
-                    ' --builtin build/linux-6.12-vswap/bzImage')
+                    ' --builtin the bzImage that build-kernel.sh builds (or'
+                    ' takes from its cache)')
     ap.add_argument('--builtin', action='store_true',
                     help='the kernel has virtio and virtio_vswap built in'
                     ' (guest-kernel-patch/build-kernel.sh): the initramfs'
@@ -386,6 +426,11 @@ def main():
                     help='use a disk-backed -object vswap-store with these'
                          ' options, e.g. "mem-budget=16M,segment-size=1M";'
                          ' the store file goes in the log directory')
+    ap.add_argument('--corrupt-store', type=int, default=0, metavar='N',
+                    help='once the checker has written every page, damage N'
+                         ' records in the store file; the guest must see I/O'
+                         ' errors (SIGBUS), never wrong data; needs'
+                         ' --store-opts')
     ap.add_argument('--compact-during', action='store_true',
                     help='ask for vswap-compact while the checker swaps and'
                          ' require the pass to finish')
@@ -421,13 +466,20 @@ def main():
             args.store_opts = ''
     if args.migrate and args.mode != 'full':
         ap.error('--migrate needs --mode full')
+    if args.corrupt_store and (args.store_opts is None or args.migrate or
+                               args.compact_during):
+        ap.error('--corrupt-store needs --store-opts, without --migrate or'
+                 ' --compact-during')
     if args.migrate_at is None:
         args.migrate_at = args.mem * 3 // 2
 
     if args.builtin and args.debug_module:
         ap.error('--debug-module needs the module, not --builtin')
     if args.builtin and not args.kernel:
-        args.kernel = os.path.join(TOP, 'build/linux-6.12-vswap/bzImage')
+        # Built, or taken from its cache, by build-kernel.sh.
+        args.kernel = subprocess.run(
+            [os.path.join(TOP, 'guest-kernel-patch/build-kernel.sh')],
+            check=True, stdout=subprocess.PIPE, text=True).stdout.strip()
     args.kernel = args.kernel or '/boot/vmlinuz-' + args.kver
     os.makedirs(args.logdir, exist_ok=True)
     stamp = time.strftime('%Y%m%d-%H%M%S')
@@ -452,6 +504,8 @@ def main():
               'vswap.seed=%d' % args.seed]
     if args.mode == 'vqbench':
         append.append('vswap.bs=' + args.bs)
+    if args.corrupt_store:
+        append.append('vswap.checker_hold=5')
     append += ['virtio_vswap.' + p for p in args.modparams.split()]
     if args.append:
         append.append(args.append)
@@ -509,6 +563,7 @@ def main():
     host.sample('boot')
 
     timed_out = False
+    corrupted = None        # records damaged by --corrupt-store
     compact_asked = False
     mig = None              # the source's query-migrate once migrated
     switch_line = None      # console lines before the destination's
@@ -521,7 +576,16 @@ def main():
             break
         try:
             # The guest pauses after VSWAP-SYNC for us to sample.
-            host.sample(serial.syncs.get(timeout=1))
+            label = serial.syncs.get(timeout=1)
+            st = host.sample(label)
+            if label == 'write1' and args.corrupt_store:
+                corrupted = corrupt_store(store_path, args.corrupt_store,
+                                          args.seed)
+                print('run-guest: damaged %d records in the store file'
+                      ' (%d pages on disk)' % (corrupted, st.get('pages-disk',
+                                                                 0) if st else 0),
+                      file=sys.stderr)
+                serial.note('host damaged %d store records' % corrupted)
             continue
         except queue.Empty:
             pass
@@ -669,10 +733,30 @@ def main():
         check('checker: no mismatch', chk and num(chk, 'mismatches') == 0
               and chk.get('result') == 'PASS',
               chk and 'mismatches=%s' % chk.get('mismatches'))
+        io_errors = num(chk or {}, 'io_errors', 0)
+        if args.corrupt_store:
+            # Damaged records must read as I/O errors: SIGBUS in the guest.
+            check('host damaged records', corrupted, str(corrupted))
+            check('checker: damaged pages seen as I/O errors', io_errors >= 1,
+                  'io_errors=%d' % io_errors)
+        else:
+            check('checker: no I/O error', io_errors == 0,
+                  'io_errors=%d' % io_errors)
         check('pswpout >= guest RAM', pswpout >= ram_pages,
               '%d pages, RAM %d pages' % (pswpout, ram_pages))
-        check('driver: no I/O error', num(st_off or st_after, 'io_errors') == 0,
-              'io_errors=%s' % (st_off or st_after).get('io_errors'))
+        if 'zswap.enabled=1' in args.append:
+            # zswap took pages first; what it wrote back reached vswap.
+            zswpout = num(after, 'zswpout', 0) - num(before, 'zswpout', 0)
+            check('zswap in front stored pages', zswpout > 0,
+                  'zswpout=%d, zswpwb=%d' % (zswpout, num(after, 'zswpwb', 0)
+                                             - num(before, 'zswpwb', 0)))
+        drv_errors = num(st_off or st_after, 'io_errors', 0)
+        if args.corrupt_store:
+            check('driver: saw the I/O errors', drv_errors >= 1,
+                  'io_errors=%d requests' % drv_errors)
+        else:
+            check('driver: no I/O error', drv_errors == 0,
+                  'io_errors=%d' % drv_errors)
         result.update({'checker': chk, 'pswpout': pswpout, 'pswpin': pswpin,
                        'driver_after': st_after, 'driver_swapoff': st_off})
         at_swapoff = host.last('swapoff')
@@ -689,6 +773,11 @@ def main():
                   'console line %s of %d' % (switch_line, len(serial.lines)))
         if host.available and final:
             errs = host_errors(final)
+            if args.corrupt_store:
+                # Checksum failures, reported as read errors: nothing else.
+                check('host: checksum errors reported',
+                      errs.pop('checksum-errors') >= 1 and
+                      errs.pop('read.errors') >= 1, str(host_errors(final)))
             check('host: no errors', not any(errs.values()), str(errs))
             src_end = host.last('migrate-end')
             if src_end:
@@ -766,8 +855,10 @@ def main():
         result['result'], args.mode, args.accel, guest_seconds)
     if args.mode == 'full':
         chk = result.get('checker') or {}
-        summary += ' pages=%s mismatches=%s checker_seconds=%s pswpout=%d pswpin=%d' % (
-            chk.get('pages'), chk.get('mismatches'), chk.get('seconds'),
+        summary += (' pages=%s mismatches=%s io_errors=%s checker_seconds=%s'
+                    ' pswpout=%d pswpin=%d') % (
+            chk.get('pages'), chk.get('mismatches'), chk.get('io_errors'),
+            chk.get('seconds'),
             result['pswpout'], result['pswpin'])
         if 'host_peak_pages' in result:
             summary += ' host_peak_pages=%d host_swapoff_pages=%s' % (
