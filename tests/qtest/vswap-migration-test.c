@@ -161,13 +161,16 @@ static void make_page(uint8_t *page, uint64_t slot, unsigned ver)
     g_rand_free(rand);
 }
 
+/* A one-page WRITE as the driver lays it out. */
+typedef struct VmWriteReq {
+    struct virtio_vswap_req_hdr hdr;
+    struct virtio_vswap_slot ent;
+    uint8_t page[PAGE];
+} QEMU_PACKED VmWriteReq;
+
 static void vm_write(Vm *vm, uint64_t slot, unsigned ver)
 {
-    struct {
-        struct virtio_vswap_req_hdr hdr;
-        struct virtio_vswap_slot ent;
-        uint8_t page[PAGE];
-    } QEMU_PACKED req = {
+    VmWriteReq req = {
         .hdr = { .type = cpu_to_le16(VIRTIO_VSWAP_T_WRITE),
                  .count = cpu_to_le32(1) },
         .ent = { .slot = cpu_to_le64(slot) },
@@ -365,11 +368,7 @@ static void test_migrate_inflight(gconstpointer iothread)
     enum { N = 96 };
     g_autofree char *uri = g_strdup_printf("unix:%s/vswap-mig-f%d.sock",
                                            g_get_tmp_dir(), getpid());
-    struct {
-        struct virtio_vswap_req_hdr hdr;
-        struct virtio_vswap_slot ent;
-        uint8_t page[PAGE];
-    } QEMU_PACKED req = {
+    VmWriteReq req = {
         .hdr = { .type = cpu_to_le16(VIRTIO_VSWAP_T_WRITE),
                  .count = cpu_to_le32(1) },
     };
