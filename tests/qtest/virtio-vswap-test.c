@@ -654,6 +654,53 @@ static void compact_during_io(void *obj, void *data, QGuestAllocator *t_alloc)
     vswap_stop(&t);
 }
 
+/*
+ * qom-set of the store's memory budget while the guest runs: the pages
+ * held in memory move to the disk tier at the next writeback pass, and
+ * every page reads back.
+ */
+static void budget_change(void *obj, void *data, QGuestAllocator *t_alloc)
+{
+    enum { N = 256, B = 16 };
+    g_autofree uint8_t *data_w = g_malloc(B * PAGE);
+    const uint8_t *pages[B];
+    uint64_t slots[B];
+    QDict *resp;
+    VswapT t;
+    int i;
+
+    vswap_start(&t, obj, t_alloc);
+    for (uint64_t base = 0; base < N; base += B) {
+        for (unsigned j = 0; j < B; j++) {
+            slots[j] = base + j;
+            vswap_page(data_w + j * PAGE, slots[j], 1);
+            pages[j] = data_w + j * PAGE;
+        }
+        g_assert_cmpint(vswap_write(&t, slots, pages, NULL, B, NULL), ==,
+                        VIRTIO_VSWAP_S_OK);
+    }
+    g_assert_cmpint(vswap_query_int("pages-disk", NULL), ==, 0);
+
+    qtest_qmp_assert_success(global_qtest, "{'execute': 'qom-set',"
+                             " 'arguments': {'path': '/objects/vs0',"
+                             " 'property': 'mem-budget', 'value': 131072}}");
+    resp = qtest_qmp(global_qtest, "{'execute': 'qom-get', 'arguments':"
+                     " {'path': '/objects/vs0', 'property': 'mem-budget'}}");
+    g_assert_cmpint(qdict_get_int(resp, "return"), ==, 131072);
+    qobject_unref(resp);
+    /* The next write runs a writeback pass under the new budget. */
+    vswap_write_one(&t, N, 1);
+    for (i = 0; i < 1000 && vswap_query_int("pages-disk", NULL) == 0; i++) {
+        g_usleep(10 * 1000);
+    }
+    g_assert_cmpint(vswap_query_int("pages-disk", NULL), >, 0);
+    g_assert_cmpint(vswap_query_int("mem-bytes", NULL), <=, 131072 + 65536);
+    for (uint64_t s = 0; s <= N; s++) {
+        vswap_check_one(&t, s, 1);
+    }
+    vswap_stop(&t);
+}
+
 /* Peak (VmHWM) or current (VmRSS) resident memory of QEMU, in bytes. */
 static uint64_t qemu_mem(const char *field)
 {
@@ -841,6 +888,23 @@ static void iothread_needs_ioeventfd(void *obj, void *data,
     qobject_unref(resp);
 }
 
+/* A disk-backed store with room for everything in memory. */
+static void *vswap_roomy_store_before(GString *cmd_line, void *arg)
+{
+    char *path = g_strdup_printf("%s/qtest-vswap-XXXXXX", g_get_tmp_dir());
+    int fd = g_mkstemp(path);
+
+    g_assert_cmpint(fd, >=, 0);
+    close(fd);
+    unlink(path);
+    g_string_append_printf(cmd_line,
+                           " -object vswap-store,id=vs0,path=%s,size=%d,"
+                           "segment-size=65536,mem-budget=16M", path,
+                           VSWAP_TEST_CAPACITY * PAGE);
+    g_test_queue_destroy(vswap_unlink_store, path);
+    return arg;
+}
+
 /* An IOThread for the device's iothread= property. */
 static void *vswap_iothread_before(GString *cmd_line, void *arg)
 {
@@ -857,6 +921,12 @@ static void *vswap_disk_store_iothread_before(GString *cmd_line, void *arg)
 {
     return vswap_iothread_before(cmd_line,
                                  vswap_disk_store_before(cmd_line, arg));
+}
+
+static void *vswap_roomy_store_iothread_before(GString *cmd_line, void *arg)
+{
+    return vswap_iothread_before(cmd_line,
+                                 vswap_roomy_store_before(cmd_line, arg));
 }
 
 /*
@@ -883,6 +953,10 @@ static void register_iothread_tests(void)
         .before = vswap_disk_store_iothread_before,
         .edge.extra_device_opts = "store=vs0,iothread=vswap-io0",
     };
+    QOSGraphTestOptions roomy_opts = {
+        .before = vswap_roomy_store_iothread_before,
+        .edge.extra_device_opts = "store=vs0,iothread=vswap-io0",
+    };
 
     qos_add_test("iothread/round-trip", "virtio-vswap", round_trip, &opts);
     qos_add_test("iothread/batch", "virtio-vswap", batch, &opts);
@@ -899,6 +973,8 @@ static void register_iothread_tests(void)
                  reset_during_flood, &flood_opts);
     qos_add_test("iothread/needs-ioeventfd", "virtio-vswap",
                  iothread_needs_ioeventfd, &opts);
+    qos_add_test("iothread/budget-change", "virtio-vswap", budget_change,
+                 &roomy_opts);
 }
 
 /* Without ioeventfds the queues are served from the vCPU's MMIO exit. */
@@ -929,6 +1005,10 @@ static void register_virtio_vswap_test(void)
         .before = vswap_disk_store_before,
         .edge.extra_device_opts = "store=vs0",
     };
+    QOSGraphTestOptions roomy_opts = {
+        .before = vswap_roomy_store_before,
+        .edge.extra_device_opts = "store=vs0",
+    };
 
     qos_add_test("config", "virtio-vswap", config, &opts);
     qos_add_test("round-trip", "virtio-vswap", round_trip, &opts);
@@ -944,6 +1024,7 @@ static void register_virtio_vswap_test(void)
     qos_add_test("multiqueue", "virtio-vswap", multiqueue, &mq_opts);
     qos_add_test("compact-during-io", "virtio-vswap", compact_during_io,
                  &disk_opts);
+    qos_add_test("budget-change", "virtio-vswap", budget_change, &roomy_opts);
     qos_add_test("flood", "virtio-vswap", flood, &flood_opts);
     qos_add_test("reset-during-flood", "virtio-vswap", reset_during_flood,
                  &flood_opts);
