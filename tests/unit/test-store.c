@@ -362,6 +362,65 @@ static void test_corrupt_record(Fixture *f, gconstpointer data)
 }
 
 /*
+ * The store file is truncated behind the store's back (an operator's
+ * mistake, or a filesystem gone wrong) while it holds pages on disk.
+ * Every slot whose record was cut off reads as -EIO, never as other data;
+ * the rest read back; compaction copes, and new writes and reads work.
+ */
+static void test_truncated_while_open(Fixture *f, gconstpointer data)
+{
+    VswapStore *s = open_store(f, true, 128 * 1024, 1, false);
+    g_autofree uint8_t *buf = g_malloc(PAGE);
+    unsigned lost = 0, intact = 0;
+    VswapStoreStats st;
+    off_t cut;
+    int fd;
+
+    write_range(s, f->pages, 3000, 1);
+    vswap_store_drain(s);
+    vswap_store_get_stats(s, &st);
+    g_assert_cmpuint(st.pages_disk, >, 1000);
+    /* Keep the superblock and about a third of the segments. */
+    fd = open(f->path, O_RDWR);
+    g_assert_cmpint(fd, >=, 0);
+    cut = lseek(fd, 0, SEEK_END) / 3;
+    g_assert_cmpint(ftruncate(fd, cut), ==, 0);
+    close(fd);
+
+    for (uint64_t i = 0; i < 3000; i++) {
+        int ret = read_one(s, i, buf);
+
+        if (ret == -EIO) {
+            lost++;
+            continue;
+        }
+        g_assert_cmpint(ret, ==, 0);
+        g_assert(memcmp(buf, test_pages_get(f->pages, i, 1), PAGE) == 0);
+        intact++;
+    }
+    g_test_message("%u pages lost to the truncation, %u intact", lost,
+                   intact);
+    g_assert_cmpuint(lost, >, 0);
+    g_assert_cmpuint(intact, >, 0);
+
+    /* Compaction moves what it can read and leaves the rest failing. */
+    g_assert_cmpint(vswap_store_compact(s, true, NULL, NULL), ==, 0);
+    vswap_store_drain(s);
+    for (uint64_t i = 0; i < 3000; i++) {
+        int ret = read_one(s, i, buf);
+
+        g_assert(ret == 0 || ret == -EIO);
+        if (ret == 0) {
+            g_assert(memcmp(buf, test_pages_get(f->pages, i, 1), PAGE) == 0);
+        }
+    }
+    /* The store goes on working: new pages reach the disk and read back. */
+    write_range(s, f->pages, 3000, 2);
+    vswap_store_drain(s);
+    verify_range(s, f->pages, 3000, 2);
+}
+
+/*
  * Writeback fails with ENOSPC: pages stay in memory up to the hard limit,
  * then writes fail cleanly; every acknowledged page stays readable, and
  * writeback resumes once the disk recovers.
@@ -654,6 +713,7 @@ int main(int argc, char **argv)
     ADD("disk/tier/2-workers", test_disk_tier, 2);
     ADD("disk/compaction", test_compaction, 0);
     ADD("disk/corrupt-record", test_corrupt_record, 0);
+    ADD("disk/truncated-while-open", test_truncated_while_open, 0);
     ADD("faults/enospc-writeback", test_enospc_writeback, 0);
     ADD("faults/eio-read", test_eio_read, 0);
     ADD("faults/short-writes-corrupt-reads", test_short_writes_and_corrupt_reads, 0);
