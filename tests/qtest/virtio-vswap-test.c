@@ -12,13 +12,16 @@
 #include "qobject/qdict.h"
 #include "qobject/qlist.h"
 #include "libqos/qgraph.h"
+#include "libqos/pci-pc.h"
 #include "libqos/virtio.h"
+#include "libqos/virtio-pci.h"
 #include "libqos/virtio-vswap.h"
 #include "standard-headers/linux/virtio_vswap.h"
 
 #define VSWAP_TEST_TIMEOUT_US (30 * 1000 * 1000)
 #define VSWAP_TEST_CAPACITY 4096
 #define PAGE 4096
+#define PCI_SLOT_HP 0x06          /* a free slot for hot-plugging */
 
 /* One started device: the queue and allocator the requests go through. */
 typedef struct VswapT {
@@ -701,6 +704,65 @@ static void budget_change(void *obj, void *data, QGuestAllocator *t_alloc)
     vswap_stop(&t);
 }
 
+/*
+ * Hot-plug a second device with its own store, swap a page through it,
+ * unplug it: unrealize drops its pages and lets go of the store, which can
+ * then be deleted, and query-vswap forgets the device.  Under an ASan
+ * build, leaks at QEMU's exit fail the test (scripts/check.sh qtest-asan).
+ */
+static void hotplug(void *obj, void *data, QGuestAllocator *t_alloc)
+{
+    QVirtioPCIDevice *dev1 = obj;
+    QTestState *qts = dev1->pdev->bus->qts;
+    QVirtioVswap vswap;
+    QVirtioPCIDevice *dev;
+    QDict *resp;
+    VswapT t;
+
+    if (dev1->pdev->bus->not_hotpluggable) {
+        g_test_skip("pci bus does not support hotplug");
+        return;
+    }
+    qtest_qmp_assert_success(qts, "{'execute': 'object-add', 'arguments':"
+                             " {'qom-type': 'vswap-store', 'id': 'vs-hp',"
+                             " 'size': 16777216}}");
+    qtest_qmp_device_add(qts, "virtio-vswap-pci", "vswap-hp",
+                         "{'addr': %s, 'store': 'vs-hp'}",
+                         stringify(PCI_SLOT_HP) ".0");
+    /* One store, one device. */
+    resp = qtest_qmp(qts, "{'execute': 'device_add', 'arguments':"
+                     " {'driver': 'virtio-vswap-pci', 'id': 'vswap-hp2',"
+                     " 'store': 'vs-hp'}}");
+    g_assert(qdict_haskey(resp, "error"));
+    qobject_unref(resp);
+
+    dev = virtio_pci_new(dev1->pdev->bus,
+                         &(QPCIAddress) { .devfn = QPCI_DEVFN(PCI_SLOT_HP, 0) });
+    g_assert_nonnull(dev);
+    g_assert_cmpint(dev->vdev.device_type, ==, VIRTIO_ID_VSWAP);
+    qvirtio_pci_device_enable(dev);
+    qvirtio_start_device(&dev->vdev);
+    vswap.vdev = &dev->vdev;
+    vswap_start(&t, &vswap, t_alloc);
+    vswap_write_one(&t, 5, 1);
+    vswap_check_one(&t, 5, 1);
+    vswap_stop(&t);
+    qvirtio_pci_device_disable(dev);
+    qos_object_destroy((QOSGraphObject *)dev);
+
+    /* The store is in use: it cannot go before the device. */
+    resp = qtest_qmp(qts, "{'execute': 'object-del', 'arguments':"
+                     " {'id': 'vs-hp'}}");
+    g_assert(qdict_haskey(resp, "error"));
+    qobject_unref(resp);
+    qpci_unplug_acpi_device_test(qts, "vswap-hp", PCI_SLOT_HP);
+    qtest_qmp_assert_success(qts, "{'execute': 'object-del', 'arguments':"
+                             " {'id': 'vs-hp'}}");
+    resp = qtest_qmp(qts, "{'execute': 'query-vswap'}");
+    g_assert_cmpint(qlist_size(qdict_get_qlist(resp, "return")), ==, 1);
+    qobject_unref(resp);
+}
+
 /* Peak (VmHWM) or current (VmRSS) resident memory of QEMU, in bytes. */
 static uint64_t qemu_mem(const char *field)
 {
@@ -1025,6 +1087,7 @@ static void register_virtio_vswap_test(void)
     qos_add_test("compact-during-io", "virtio-vswap", compact_during_io,
                  &disk_opts);
     qos_add_test("budget-change", "virtio-vswap", budget_change, &roomy_opts);
+    qos_add_test("hotplug", "virtio-vswap-pci", hotplug, &opts);
     qos_add_test("flood", "virtio-vswap", flood, &flood_opts);
     qos_add_test("reset-during-flood", "virtio-vswap", reset_during_flood,
                  &flood_opts);
