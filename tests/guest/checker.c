@@ -27,6 +27,13 @@
  * Environment: CHECKER_CORRUPT=INDEX flips a byte of that page after the
  * first write, to show that the checker catches it.
  *
+ * Each verify pass also times the first read of every page (the swap-in a
+ * guest program waits for, if the page was out) and prints
+ *   CHECKER-LAT phase=P pages=N mean_us=.. p50_us=.. p90_us=.. p99_us=..
+ *           max_us=.. slow=S slow_mean_us=..
+ * where "slow" counts reads that took at least SLOW_US (a fault that had
+ * to wait for the swap device, not a page still in RAM or swap cache).
+ *
  * Output: progress lines on stderr, phase lines "CHECKER-PHASE ..." and a
  * final line on stdout:
  *   CHECKER pages=N mismatches=M seconds=S zero=Z fill=F data=D rewritten=R
@@ -52,6 +59,7 @@
 #define WORDS		(PAGE / sizeof(uint64_t))
 #define MAGIC		0x50575356u	/* "VSWP" */
 #define MAX_REPORT	20
+#define SLOW_US		20	/* a first read this slow waited for swap-in */
 
 enum kind { KIND_ZERO, KIND_FILL, KIND_DATA, KIND_MAX };
 static const char *const kind_name[KIND_MAX] = { "zero", "fill", "data" };
@@ -252,6 +260,37 @@ static int load_corpus(const char *path)
 	return 0;
 }
 
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Summarise the first-read latencies (ns) of one pass; sorts @lat. */
+static void latency_report(const char *phase, uint32_t *lat, uint64_t n)
+{
+	uint64_t i, slow = 0;
+	double sum = 0, slow_sum = 0;
+
+	if (!lat || !n)
+		return;
+	for (i = 0; i < n; i++) {
+		sum += lat[i];
+		if (lat[i] >= SLOW_US * 1000u) {
+			slow++;
+			slow_sum += lat[i];
+		}
+	}
+	qsort(lat, n, sizeof(*lat), cmp_u32);
+	printf("CHECKER-LAT phase=%s pages=%" PRIu64 " mean_us=%.1f p50_us=%.1f"
+	       " p90_us=%.1f p99_us=%.1f max_us=%.1f slow=%" PRIu64
+	       " slow_mean_us=%.1f\n", phase, n, sum / n / 1e3,
+	       lat[n / 2] / 1e3, lat[n * 9 / 10] / 1e3, lat[n * 99 / 100] / 1e3,
+	       lat[n - 1] / 1e3, slow, slow ? slow_sum / slow / 1e3 : 0);
+	fflush(stdout);
+}
+
 /* Verify all pages; return the number of mismatches. */
 static uint64_t verify_all(uint8_t *mem, uint64_t pages, const uint32_t *pass,
 			   const char *phase)
@@ -259,8 +298,17 @@ static uint64_t verify_all(uint8_t *mem, uint64_t pages, const uint32_t *pass,
 	static uint8_t want[PAGE];
 	uint64_t i, bad = 0;
 	double start = now();
+	/* Not in @mem: its own pages must not add swap-ins to the pass. */
+	uint32_t *lat = calloc(pages, sizeof(*lat));
 
 	for (i = 0; i < pages; i++) {
+		if (lat) {
+			double t = now();
+
+			(void)*(volatile uint8_t *)(mem + i * PAGE);
+			t = (now() - t) * 1e9;
+			lat[i] = t > UINT32_MAX ? UINT32_MAX : (uint32_t)t;
+		}
 		make_page(want, i, pass[i]);
 		if (memcmp(mem + i * PAGE, want, PAGE)) {
 			report(i, pass[i], mem + i * PAGE, want);
@@ -270,6 +318,8 @@ static uint64_t verify_all(uint8_t *mem, uint64_t pages, const uint32_t *pass,
 			progress(phase, i + 1, pages, start);
 	}
 	phase_done(phase, pages, start);
+	latency_report(phase, lat, pages);
+	free(lat);
 	return bad;
 }
 
