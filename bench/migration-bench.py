@@ -16,10 +16,13 @@ point of its workload (once its swap holds --migrate-at):
          and -S, serves its own raw file over NBD (nbd-server-start,
          block-export-add writable=true); the source mirrors the swap
          disk there (blockdev-add of an NBD node, blockdev-mirror
-         sync=full), waits for BLOCK_JOB_READY, migrates, and once the
-         migration completed ends the mirror with block-job-cancel (a
-         READY mirror then completes with the target in sync); the
-         destination stops its NBD server and continues (cont).
+         sync=full), waits for BLOCK_JOB_READY, migrates with
+         pause-before-switchover, and in the pre-switchover state (guest
+         stopped, disk still the source's) ends the mirror with
+         block-job-cancel (a READY mirror then completes with the target
+         in sync), removes the NBD node and lets the migration finish
+         (migrate-continue); the destination stops its NBD server and
+         continues (cont).  This is libvirt's sequence.
 
 Bytes on the wire are counted by relays between the QEMUs (one for the
 migration stream, one for NBD), so both set-ups are measured by the same
@@ -109,9 +112,11 @@ class Run:
 
     def qemu_cmd(self, role):
         a = self.args
+        # Swap use reported every 0.5 s: both set-ups migrate within
+        # about 0.5 s of the guest's swap reaching --migrate-at.
         append = ['console=ttyS0', 'loglevel=4', 'panic=-1', 'zswap.enabled=0',
                   'vswap.mode=full', 'vswap.checker=%dK' % (a.checker >> 10),
-                  'vswap.seed=1']
+                  'vswap.seed=1', 'vswap.monitor=0.5']
         cmd = [a.qemu, '-machine', 'q35,accel=%s' % a.accel,
                '-m', '%dM' % (a.mem >> 20), '-smp', str(a.smp),
                '-kernel', '/boot/vmlinuz-' + a.kver, '-initrd', self.initrd,
@@ -181,6 +186,9 @@ class Run:
         src.conn.cmd('migrate', uri='unix:' + self.mig_relay_sock)
         info = self.wait_migration(src)
         self.result['mig_relay_bytes'] = relay.total()
+        # What the store held when the guest stopped: the live size sent.
+        st = src.sample('migrate-end') or {}
+        self.result['store_payload_end_bytes'] = st.get('payload-bytes')
         if not bl.wait_for(lambda: dst.status() == 'running', 60):
             raise bl.BenchError('destination not running: %s' % dst.status())
         return info
@@ -216,28 +224,36 @@ class Run:
         self.result['mirror_len'] = job.get('len')
         self.result['nbd_bytes_at_ready'] = nbd.total()
         src.conn.cmd('migrate-set-parameters', **{'max-bandwidth': 8 << 30})
+        # As libvirt does: stop before the switchover, while the source
+        # still owns its disk, to finish the mirror with the guest paused.
+        src.conn.cmd('migrate-set-capabilities', capabilities=[
+            {'capability': 'pause-before-switchover', 'state': True}])
         src.conn.cmd('migrate', uri='unix:' + self.mig_relay_sock)
-        info = self.wait_migration(src)
-        # The guest is stopped: a non-forced cancel of a READY mirror
-        # copies what is left and completes with the target in sync.
+        self.wait_migration(src, until='pre-switchover')
+        # A non-forced cancel of a READY mirror copies what is left and
+        # completes with the target in sync.
         src.conn.cmd('block-job-cancel', device='mirror-job')
-        if not bl.wait_for(lambda: not src.conn.cmd('query-block-jobs'),
-                           self.args.migrate_timeout):
-            raise bl.BenchError('mirror did not end')
-        src.cmd('query-status')             # collect late events
-        done = bl.last_event(src.events(), 'BLOCK_JOB_COMPLETED')
-        if not done or done['data'].get('error'):
-            raise bl.BenchError('mirror ended badly: %s' % [
-                e for e in src.events() if 'JOB' in e.get('event', '')])
+
+        def ended():
+            src.conn.cmd('query-block-jobs')        # reads pending events
+            return (bl.last_event(src.events(), 'BLOCK_JOB_COMPLETED') or
+                    bl.last_event(src.events(), 'BLOCK_JOB_CANCELLED'))
+        done = bl.wait_for(ended, self.args.migrate_timeout, step=0.05)
+        # CANCELLED would mean the target is not a full copy.
+        if not done or done['event'] != 'BLOCK_JOB_COMPLETED' or \
+                done['data'].get('error'):
+            raise bl.BenchError('mirror ended badly: %s' % done)
         self.result['mirror_final_offset'] = done['data'].get('offset')
+        src.conn.cmd('blockdev-del', **{'node-name': 'mirror-target'})
+        src.conn.cmd('migrate-continue', state='pre-switchover')
+        info = self.wait_migration(src)
         self.result['nbd_relay_bytes'] = nbd.total()
         self.result['mig_relay_bytes'] = mig.total()
         if not bl.wait_for(lambda: (dst.cmd('query-migrate') or {}).get(
                 'status') == 'completed', 60):
             raise bl.BenchError('destination did not load the state')
-        # Disconnect the NBD client, stop the server (which closes its
-        # exports), and only then let the guest run on its own disk.
-        src.conn.cmd('blockdev-del', **{'node-name': 'mirror-target'})
+        # Stop the NBD server (which closes its export), and only then
+        # let the guest run on its own disk.
         dst.conn.cmd('nbd-server-stop')
         if not bl.wait_for(lambda: not dst.conn.cmd('query-block-exports'),
                            30):
@@ -245,19 +261,18 @@ class Run:
         dst.conn.cmd('cont')
         return info
 
-    def wait_migration(self, src):
+    def wait_migration(self, src, until='completed'):
         deadline = time.monotonic() + self.args.migrate_timeout
         while time.monotonic() < deadline:
             info = src.cmd('query-migrate') or {'status': 'no QMP'}
-            if info.get('status') in ('completed', 'failed', 'cancelled',
-                                      'no QMP'):
+            if info.get('status') in (until, 'failed', 'cancelled', 'no QMP'):
                 break
-            time.sleep(0.1)
+            time.sleep(0.05)
         else:
             src.cmd('migrate_cancel')
             raise bl.BenchError('migration not done after %.0f s'
                                 % self.args.migrate_timeout)
-        if info.get('status') != 'completed':
+        if info.get('status') != until:
             raise bl.BenchError('migration %s: %s' % (
                 info.get('status'), info.get('error-desc')))
         return info
@@ -372,6 +387,7 @@ def report(args, results):
     med = {s: {k: bl.median([r.get(k) for r in rs]) for k in (
         'wire_bytes', 'mig_relay_bytes', 'nbd_relay_bytes', 'qm_transferred',
         'qm_ram_bytes', 'qm_other_bytes', 'store_payload_bytes',
+        'store_payload_end_bytes',
         'total_s', 'qm_total_ms', 'qm_downtime_ms', 'paused_ms',
         'swap_used_at_start', 'mirror_ready_s')} for s, rs in by.items()}
     rows = []
@@ -392,7 +408,22 @@ def report(args, results):
               'migration stream', 'NBD (mirror)', 'query-migrate',
               'of which RAM', 'of which other', 'store payload',
               'total time', 'downtime (QEMU)', 'guest paused', 'mismatches']
-    out = [bl.table(header, rows)]
+    out = [bl.table(header, rows), '']
+    # Every run, so that the spread behind each median is visible.
+    out.append(bl.table(
+        ['set-up', 'rep', 'swap at start (MiB)', 'wire total', 'NBD',
+         'device state', 'store payload start / end', 'total time',
+         'downtime (QEMU)', 'guest paused', 'load'],
+        [[r['setup'], r['rep'], (r.get('swap_used_at_start') or 0) >> 20,
+          bl.fmt_bytes(r.get('wire_bytes')),
+          bl.fmt_bytes(r.get('nbd_relay_bytes')),
+          bl.fmt_bytes(r.get('qm_other_bytes')),
+          '%s / %s' % (bl.fmt_bytes(r.get('store_payload_bytes')),
+                       bl.fmt_bytes(r.get('store_payload_end_bytes'))),
+          bl.fmt(r.get('total_s'), '%.1f s'),
+          bl.fmt(r.get('qm_downtime_ms'), '%.0f ms'),
+          bl.fmt(r.get('paused_ms'), '%.0f ms'), r.get('load', '')]
+         for r in results]))
     def ratio(x, y):
         return x / y if x is not None and y else None
     if 'vswap' in med and 'blk' in med:
@@ -434,6 +465,7 @@ def main():
                 failures.append(run.result)
                 run.cleanup()
                 continue
+            res['load'] = bl.loadavg().split()[0]
             results.append(res)
             bl.log('%s rep %d: done in %.0f s, checker %s' % (
                 setup, rep, res['run_s'], res['checker']))

@@ -28,6 +28,7 @@
 #                           sorts them into md5sum ("SORT ..." line)
 #   vswap.sort_input=SIZE   default 320M
 #   vswap.sort_buffer=SIZE  default 200M
+#   vswap.monitor=SECONDS   interval of the VSWAP-GUESTMEM lines (default 2)
 #   vswap.checker=SIZE      memory the checker fills (default 640M)
 #   vswap.seed=N            checker seed (default 1)
 #   vswap.swapon=ARGS       extra swapon arguments, commas for spaces
@@ -79,6 +80,7 @@ swapsize=1G
 workload=checker
 sort_input=320M
 sort_buffer=200M
+monitor_interval=2
 read -r cmdline </proc/cmdline
 for arg in $cmdline; do
 	case "$arg" in
@@ -94,6 +96,7 @@ for arg in $cmdline; do
 	vswap.workload=*) workload=${arg#*=} ;;
 	vswap.sort_input=*) sort_input=${arg#*=} ;;
 	vswap.sort_buffer=*) sort_buffer=${arg#*=} ;;
+	vswap.monitor=*) monitor_interval=${arg#*=} ;;
 	esac
 done
 
@@ -335,7 +338,8 @@ stats before
 
 corpus=-
 [ -f /corpus.pages ] && corpus=/corpus.pages
-# The guest's own view, every 2 s, for the host side (make demo).
+# The guest's own view, every vswap.monitor seconds, for the host side
+# (make demo, and the point at which the benches migrate).
 (
 	while :; do
 		say "VSWAP-GUESTMEM $(awk '/^SwapTotal:/ { t = $2 }
@@ -344,7 +348,7 @@ corpus=-
 			END { print "swap_used_kb=" t - f " mem_avail_kb=" m \
 			    " zswap_kb=" z + 0 " zswapped_kb=" zd + 0 }' \
 			/proc/meminfo)"
-		sleep 2
+		sleep "$monitor_interval"
 	done
 ) &
 monitor=$!
