@@ -6,10 +6,13 @@
 #   make build   standalone store library, tools and unit tests
 #   make qemu    QEMU 10.0 with vswap built in (build/qemu)
 #   make bench   store benchmarks (figures in docs/benchmarks.md)
+#   make bench-migration   live migration of a swapping guest: vswap
+#                          against an NBD-mirrored virtio-blk swap disk
+#   make bench-guest       the guest's swap set-ups side by side
 
 BUILD ?= build
 
-.PHONY: all deps build qemu check demo bench clean
+.PHONY: all deps build qemu check demo bench bench-migration bench-guest clean
 
 all: build
 
@@ -32,6 +35,15 @@ demo: qemu
 # Store benchmarks; figures and how to read them in docs/benchmarks.md.
 bench: build
 	$(BUILD)/standalone/bench/vswap-bench --corpus ../shared/corpus $(BENCH_ARGS)
+
+# Guest benchmarks (real QEMU, TCG, minutes each; docs/benchmarks.md).
+# They use $(VSWAP_QEMU) or build/qemu/qemu-system-x86_64; nothing here
+# builds QEMU.
+bench-migration:
+	python3 bench/migration-bench.py $(BENCH_ARGS)
+
+bench-guest:
+	python3 bench/guest-bench.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(BUILD)

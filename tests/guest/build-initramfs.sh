@@ -21,6 +21,9 @@
 #   --builtin       for a kernel with virtio and the driver built in
 #                   (guest-kernel-patch/build-kernel.sh): no modules at
 #                   all, --kver and its /lib/modules are not used
+#   --bench         also what bench/guest-bench.py and migration-bench.py
+#                   need: virtio_blk, zram and its compressors (lz4,
+#                   lz4hc, zstd), GNU sort with its libraries, genlines
 #   --force         rebuild even if a cached image matches the inputs
 #
 # Prints the path of the image on stdout (everything else goes to stderr).
@@ -38,6 +41,7 @@ out=$top/build/guest
 force=0
 debug=
 builtin=
+bench=
 
 while [ $# -gt 0 ]; do
 	case "$1" in
@@ -47,7 +51,8 @@ while [ $# -gt 0 ]; do
 	--force) force=1; shift ;;
 	--debug) debug=1; shift ;;
 	--builtin) builtin=1; shift ;;
-	-h|--help) sed -n '3,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	--bench) bench=1; shift ;;
+	-h|--help) sed -n '3,30p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "build-initramfs: unknown option $1" >&2; exit 2 ;;
 	esac
 done
@@ -82,16 +87,31 @@ flock 9
 # (none when the kernel has virtio_pci built in, as Debian's 6.12 does).
 modules=
 if [ -z "$builtin" ]; then
-	deps=$(modprobe -S "$kver" --show-depends virtio_pci) ||
-		{ log "cannot resolve virtio_pci in $moddir"; exit 1; }
+	wanted=virtio_pci
+	# The benches' other swap devices and zram's compressors.
+	[ -z "$bench" ] || wanted="$wanted virtio_blk zram lz4 lz4hc zstd"
+	deps=
+	for w in $wanted; do
+		deps="$deps
+$(modprobe -S "$kver" --show-depends "$w")" ||
+			{ log "cannot resolve $w in $moddir"; exit 1; }
+	done
 	modules=$(echo "$deps" | awk '$1 == "insmod" { print $2 }' |
 		awk '!seen[$0]++')
 fi
 
+# GNU sort's shared libraries and loader (bench workload), from ldd.
+sort_libs() {
+	ldd /usr/bin/sort | awk '$2 == "=>" && $3 ~ /^\// { print $3 }
+		$1 ~ /^\// { print $1 }'
+}
+
 # Cache key: every input, by content (the corpus by name, size and mtime).
 key=$( {
-	echo "kver=$kver kdir=$kdir debug=$debug builtin=$builtin"
+	echo "kver=$kver kdir=$kdir debug=$debug builtin=$builtin bench=$bench"
 	sha256sum "$0" "$guest/init.sh" "$guest/checker.c" "$busybox"
+	[ -z "$bench" ] || sha256sum "$guest/genlines.c" /usr/bin/sort \
+		$(sort_libs)
 	if [ -z "$builtin" ]; then
 		# shellcheck disable=SC2086 # one word per module path
 		sha256sum "$driver"/*.c "$driver/Kbuild" \
@@ -135,6 +155,9 @@ fi
 log "building checker"
 gcc -static -O2 -Wall -Wextra -o "$out/checker" "$guest/checker.c"
 
+[ -z "$bench" ] ||
+	gcc -static -O2 -Wall -Wextra -o "$out/genlines" "$guest/genlines.c"
+
 # 3. The root file system.
 root=$out/root
 rm -rf "$root"
@@ -157,6 +180,15 @@ for m in $modules; do
 done
 if [ "$corpus" != none ]; then
 	cp "$corpus" "$root/corpus.pages"
+fi
+if [ -n "$bench" ]; then
+	cp "$out/genlines" "$root/genlines"
+	mkdir -p "$root/usr/local/bin"
+	cp /usr/bin/sort "$root/usr/local/bin/sort"
+	for lib in $(sort_libs); do
+		mkdir -p "$root${lib%/*}"
+		cp -L "$lib" "$root$lib"
+	done
 fi
 
 # 4. The archive.

@@ -34,6 +34,13 @@
  * prints "VSWAP-SYNC when=write1" after the first write and waits, so that
  * the host can act on the stored pages (run-guest.py --corrupt-store).
  *
+ * Each verify pass also times the first read of every page (the swap-in a
+ * guest program waits for, if the page was out) and prints
+ *   CHECKER-LAT phase=P pages=N mean_us=.. p50_us=.. p90_us=.. p99_us=..
+ *           max_us=.. slow=S slow_mean_us=..
+ * where "slow" counts reads that took at least SLOW_US (a fault that had
+ * to wait for the swap device, not a page still in RAM or swap cache).
+ *
  * Output: progress lines on stderr, phase lines "CHECKER-PHASE ..." and a
  * final line on stdout:
  *   CHECKER pages=N mismatches=M io_errors=E seconds=S zero=Z fill=F data=D
@@ -61,6 +68,7 @@
 #define WORDS		(PAGE / sizeof(uint64_t))
 #define MAGIC		0x50575356u	/* "VSWP" */
 #define MAX_REPORT	20
+#define SLOW_US		20	/* a first read this slow waited for swap-in */
 
 enum kind { KIND_ZERO, KIND_FILL, KIND_DATA, KIND_MAX };
 static const char *const kind_name[KIND_MAX] = { "zero", "fill", "data" };
@@ -291,6 +299,37 @@ static void page_lost(uint64_t index, uint32_t *pass, const char *phase)
 	pass[index] = PASS_LOST;
 }
 
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Summarise the first-read latencies (ns) of one pass; sorts @lat. */
+static void latency_report(const char *phase, uint32_t *lat, uint64_t n)
+{
+	uint64_t i, slow = 0;
+	double sum = 0, slow_sum = 0;
+
+	if (!lat || !n)
+		return;
+	for (i = 0; i < n; i++) {
+		sum += lat[i];
+		if (lat[i] >= SLOW_US * 1000u) {
+			slow++;
+			slow_sum += lat[i];
+		}
+	}
+	qsort(lat, n, sizeof(*lat), cmp_u32);
+	printf("CHECKER-LAT phase=%s pages=%" PRIu64 " mean_us=%.1f p50_us=%.1f"
+	       " p90_us=%.1f p99_us=%.1f max_us=%.1f slow=%" PRIu64
+	       " slow_mean_us=%.1f\n", phase, n, sum / n / 1e3,
+	       lat[n / 2] / 1e3, lat[n * 9 / 10] / 1e3, lat[n * 99 / 100] / 1e3,
+	       lat[n - 1] / 1e3, slow, slow ? slow_sum / slow / 1e3 : 0);
+	fflush(stdout);
+}
+
 /* Verify all pages; return the number of mismatches. */
 static uint64_t verify_all(uint8_t *mem, uint64_t pages, uint32_t *pass,
 			   const char *phase)
@@ -298,6 +337,8 @@ static uint64_t verify_all(uint8_t *mem, uint64_t pages, uint32_t *pass,
 	static uint8_t want[PAGE];
 	volatile uint64_t i, bad = 0;
 	double start = now();
+	/* Not in @mem: its own pages must not add swap-ins to the pass. */
+	uint32_t *lat = calloc(pages, sizeof(*lat));
 
 	for (i = 0; i < pages; i++) {
 		if (pass[i] == PASS_LOST)
@@ -307,6 +348,13 @@ static uint64_t verify_all(uint8_t *mem, uint64_t pages, uint32_t *pass,
 			page_lost(i, pass, phase);
 			continue;
 		}
+		if (lat) {
+			double t0 = now();
+
+			(void)*(volatile uint8_t *)(mem + i * PAGE);
+			t0 = (now() - t0) * 1e9;
+			lat[i] = t0 > UINT32_MAX ? UINT32_MAX : (uint32_t)t0;
+		}
 		if (memcmp(mem + i * PAGE, want, PAGE)) {
 			report(i, pass[i], mem + i * PAGE, want);
 			bad++;
@@ -315,6 +363,8 @@ static uint64_t verify_all(uint8_t *mem, uint64_t pages, uint32_t *pass,
 			progress(phase, i + 1, pages, start);
 	}
 	phase_done(phase, pages, start);
+	latency_report(phase, lat, pages);
+	free(lat);
 	return bad;
 }
 

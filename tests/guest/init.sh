@@ -16,8 +16,24 @@
 #                           vqbench: sequential direct I/O of the corpus
 #                           file at each of vswap.bs block sizes, timed
 #                           (bench/vq-bench.py).
+#                           zram-algs: write the corpus to a zram device
+#                           with each compressor the kernel offers and
+#                           report time and ratio (no swap).
 #   vswap.bs=SIZES          vqbench block sizes in bytes, commas between
 #                           (default 4096,65536,1048576)
+#   vswap.swapdev=DEV       what full mode swaps to: vswap (default,
+#                           /dev/vswap0), zram (/dev/zram0, with
+#                           vswap.zram_alg and vswap.swapsize), or a block
+#                           device such as /dev/vda (virtio-blk)
+#   vswap.zram_alg=ALG      zram compressor (default: the kernel's)
+#   vswap.swapsize=SIZE     zram disk size (default 1G)
+#   vswap.workload=W        full mode's workload: checker (default), or
+#                           sort: genlines writes vswap.sort_input bytes
+#                           into a tmpfs and GNU sort (-S vswap.sort_buffer)
+#                           sorts them into md5sum ("SORT ..." line)
+#   vswap.sort_input=SIZE   default 320M
+#   vswap.sort_buffer=SIZE  default 200M
+#   vswap.monitor=SECONDS   interval of the VSWAP-GUESTMEM lines (default 2)
 #   vswap.checker=SIZE      memory the checker fills (default 640M)
 #   vswap.seed=N            checker seed (default 1)
 #   vswap.swapon=ARGS       extra swapon arguments, commas for spaces
@@ -66,6 +82,13 @@ hold=2
 swapon_args=
 bench_bs="4096 65536 1048576"
 modparams=
+swapdev=vswap
+zram_alg=
+swapsize=1G
+workload=checker
+sort_input=320M
+sort_buffer=200M
+monitor_interval=2
 read -r cmdline </proc/cmdline
 for arg in $cmdline; do
 	case "$arg" in
@@ -77,10 +100,18 @@ for arg in $cmdline; do
 	vswap.swapon=*) swapon_args=$(echo "${arg#*=}" | tr , ' ') ;;
 	vswap.bs=*) bench_bs=$(echo "${arg#*=}" | tr , ' ') ;;
 	virtio_vswap.*) modparams="$modparams ${arg#virtio_vswap.}" ;;
+	vswap.swapdev=*) swapdev=${arg#*=} ;;
+	vswap.zram_alg=*) zram_alg=${arg#*=} ;;
+	vswap.swapsize=*) swapsize=${arg#*=} ;;
+	vswap.workload=*) workload=${arg#*=} ;;
+	vswap.sort_input=*) sort_input=${arg#*=} ;;
+	vswap.sort_buffer=*) sort_buffer=${arg#*=} ;;
+	vswap.monitor=*) monitor_interval=${arg#*=} ;;
 	esac
 done
 
 say "VSWAP-GUEST-START kernel=$(uname -r) mode=$mode checker=$checker_size" \
+    "swapdev=$swapdev workload=$workload" \
     "mem_kib=$(sed -n 's/^MemTotal: *\([0-9]*\).*/\1/p' /proc/meminfo)" \
     "cpus=$(nproc)"
 
@@ -95,35 +126,143 @@ if [ -f /lib/modules/virtio_vswap.ko ]; then
 	    fail insmod-virtio_vswap
 fi
 
+# zram's compressor and size per vswap.zram_alg and vswap.swapsize.
+zram_setup() {
+	echo 1 >/sys/block/zram0/reset || return 1
+	if [ -n "$1" ]; then
+		echo "$1" >/sys/block/zram0/comp_algorithm || return 1
+	fi
+	echo "$2" >/sys/block/zram0/disksize
+}
+
+# Seconds since boot, to 10 ms.
+uptime_s() {
+	cut -d' ' -f1 /proc/uptime
+}
+
+if [ "$mode" = zram-algs ]; then
+	# What each compressor makes of the corpus: write through the page
+	# cache (fsync: compressed at writeback), drop it, read back.
+	[ -b /dev/zram0 ] || fail no-zram0
+	algs=$(tr -d '[]' </sys/block/zram0/comp_algorithm)
+	for alg in $algs; do
+		zram_setup "$alg" 64M || fail "zram-$alg"
+		t0=$(uptime_s)
+		dd if=/corpus.pages of=/dev/zram0 bs=1M conv=fsync 2>/dev/null ||
+		    fail "zram-write-$alg"
+		t1=$(uptime_s)
+		echo 3 >/proc/sys/vm/drop_caches
+		t2=$(uptime_s)
+		dd if=/dev/zram0 of=/dev/null bs=1M \
+		    count=$(($(stat -c %s /corpus.pages) >> 20)) 2>/dev/null
+		t3=$(uptime_s)
+		# mm_stat: orig_data_size compr_data_size mem_used_total ...
+		# shellcheck disable=SC2046 # one word per field
+		set -- $(cat /sys/block/zram0/mm_stat)
+		say "VSWAP-ZRAMALG alg=$alg write_s=$(echo "$t1 $t0" |
+		    awk '{ print $1 - $2 }') read_s=$(echo "$t3 $t2" |
+		    awk '{ print $1 - $2 }') orig=$1 compr=$2 mem_used=$3" \
+		    "same_pages=$6"
+	done
+	zram_setup "" 64M
+	finish 0
+fi
+
+case "$swapdev" in
+vswap) want=/dev/vswap0 ;;
+zram) want=/dev/zram0 ;;
+*) want=$swapdev ;;
+esac
 dev=
 for _ in $(seq 100); do
-	if [ -b /dev/vswap0 ]; then
-		dev=/dev/vswap0
+	if [ -b "$want" ]; then
+		dev=$want
 		break
 	fi
 	sleep 0.1
 done
-[ -n "$dev" ] || fail no-vswap0
-sys=/sys/block/vswap0
-say "VSWAP-DEVICE dev=$dev sectors=$(cat $sys/size)" \
-    "bytes=$(($(cat $sys/size) * 512))" \
-    "logical_block=$(cat $sys/queue/logical_block_size)" \
-    "physical_block=$(cat $sys/queue/physical_block_size)" \
-    "max_hw_kb=$(cat $sys/queue/max_hw_sectors_kb)" \
-    "discard_max=$(cat $sys/queue/discard_max_hw_bytes)" \
-    "rotational=$(cat $sys/queue/rotational)" \
-    "max_batch=$(cat $sys/vswap/max_batch)" \
-    "num_queues=$(cat $sys/vswap/num_queues)" \
-    "fill=$(cat $sys/vswap/fill)"
+[ -n "$dev" ] || fail "no-${want##*/}"
+if [ "$swapdev" = zram ]; then
+	zram_setup "$zram_alg" "$swapsize" || fail zram-setup
+fi
+sys=/sys/block/${dev##*/}
+if [ -d "$sys/vswap" ]; then
+	vswap_attrs="max_batch=$(cat "$sys/vswap/max_batch")"
+	vswap_attrs="$vswap_attrs num_queues=$(cat "$sys/vswap/num_queues")"
+	vswap_attrs="$vswap_attrs fill=$(cat "$sys/vswap/fill")"
+elif [ "$swapdev" = zram ]; then
+	vswap_attrs="comp_algorithm=$(sed 's/.*\[\(.*\)\].*/\1/' \
+	    "$sys/comp_algorithm")"
+fi
+say "VSWAP-DEVICE dev=$dev sectors=$(cat "$sys/size")" \
+    "bytes=$(($(cat "$sys/size") * 512))" \
+    "logical_block=$(cat "$sys/queue/logical_block_size")" \
+    "physical_block=$(cat "$sys/queue/physical_block_size")" \
+    "max_hw_kb=$(cat "$sys/queue/max_hw_sectors_kb")" \
+    "discard_max=$(cat "$sys/queue/discard_max_hw_bytes")" \
+    "rotational=$(cat "$sys/queue/rotational")" \
+    "$vswap_attrs"
 dmesg | grep -i vswap
 
 stats() {
-	line="VSWAP-STATS when=$1"
-	for f in "$sys"/vswap/*; do
-		case "${f##*/}" in stat) continue ;; esac
-		line="$line ${f##*/}=$(cat "$f")"
-	done
-	say "$line"
+	when=$1
+	if [ -d "$sys/vswap" ]; then
+		line="VSWAP-STATS when=$when"
+		for f in "$sys"/vswap/*; do
+			case "${f##*/}" in stat) continue ;; esac
+			line="$line ${f##*/}=$(cat "$f")"
+		done
+		say "$line"
+	fi
+	if [ "$swapdev" = zram ]; then
+		# shellcheck disable=SC2046 # one word per field
+		set -- $(cat "$sys/mm_stat")
+		say "VSWAP-ZRAM when=$when orig_data_size=$1 compr_data_size=$2" \
+		    "mem_used_total=$3 mem_used_max=$5 same_pages=$6" \
+		    "huge_pages=$8"
+	fi
+	zswap=/sys/kernel/debug/zswap
+	if [ -d $zswap ] && [ "$(cat /sys/module/zswap/parameters/enabled)" = Y ]
+	then
+		line="VSWAP-ZSWAP when=$when"
+		line="$line compressor=$(cat /sys/module/zswap/parameters/compressor)"
+		line="$line zpool=$(cat /sys/module/zswap/parameters/zpool)"
+		for f in "$zswap"/*; do
+			line="$line ${f##*/}=$(cat "$f")"
+		done
+		say "$line"
+	fi
+}
+
+# The guest's CPU time so far, in USER_HZ ticks (/proc/stat).
+cpustat() {
+	say "VSWAP-CPU when=$1 uptime_s=$(uptime_s) $(awk '/^cpu / {
+	    print "user=" $2 " nice=" $3 " system=" $4 " idle=" $5 \
+	    " iowait=" $6 " irq=" $7 " softirq=" $8 }' /proc/stat)"
+}
+
+# The sort workload: a file larger than RAM in a tmpfs (whose pages can
+# be swapped, unlike the initramfs'), sorted by GNU sort with temporary
+# files in the same tmpfs; its output's checksum is checked by the host.
+run_sort() {
+	mkdir -p /work || return 2
+	mount -t tmpfs -o size=4G tmpfs /work || return 2
+	mkdir -p /work/tmp
+	t0=$(uptime_s)
+	/genlines "$sort_input" "$seed" >/work/in || return 2
+	t1=$(uptime_s)
+	md5=$( { LC_ALL=C /usr/local/bin/sort -S "$sort_buffer" -T /work/tmp \
+	    /work/in; echo $? >/work/sort-rc; } | md5sum | cut -d' ' -f1)
+	t2=$(uptime_s)
+	rc=$(cat /work/sort-rc)
+	say "SORT input=$sort_input buffer=$sort_buffer bytes=$(stat -c %s \
+	    /work/in) md5=$md5 rc=$rc gen_seconds=$(echo "$t1 $t0" |
+	    awk '{ print $1 - $2 }') sort_seconds=$(echo "$t2 $t1" |
+	    awk '{ print $1 - $2 }') seconds=$(echo "$t2 $t0" |
+	    awk '{ print $1 - $2 }')"
+	rm -rf /work/in /work/tmp
+	umount /work
+	[ "$rc" = 0 ] || return 1
 }
 
 # Let the host take a sample of the device's stats at this point.
@@ -134,7 +273,7 @@ sync_host() {
 
 vmstat() {
 	say "VSWAP-VMSTAT when=$1 $(grep -E \
-	    '^(pswpin|pswpout|zswpin|zswpout|zswpwb) ' /proc/vmstat |
+	    '^(pswpin|pswpout|zswpin|zswpout|zswpwb|pgmajfault) ' /proc/vmstat |
 	    tr ' ' '=' | tr '\n' ' ')"
 }
 
@@ -232,6 +371,8 @@ if [ "$mode" = pm ]; then
 	finish 0
 fi
 
+[ -d /sys/kernel/debug/zswap ] ||
+    mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
 mkswap $dev >/dev/null || fail mkswap
 # shellcheck disable=SC2086 # word splitting wanted
 swapon $swapon_args $dev || fail swapon
@@ -242,7 +383,8 @@ stats before
 
 corpus=-
 [ -f /corpus.pages ] && corpus=/corpus.pages
-# The guest's own view, every 2 s, for the host side (make demo).
+# The guest's own view, every vswap.monitor seconds, for the host side
+# (make demo, and the point at which the benches migrate).
 (
 	while :; do
 		say "VSWAP-GUESTMEM $(awk '/^SwapTotal:/ { t = $2 }
@@ -251,12 +393,18 @@ corpus=-
 			END { print "swap_used_kb=" t - f " mem_avail_kb=" m \
 			    " zswap_kb=" z + 0 " zswapped_kb=" zd + 0 }' \
 			/proc/meminfo)"
-		sleep 2
+		sleep "$monitor_interval"
 	done
 ) &
 monitor=$!
-/checker "$checker_size" "$corpus" "$seed"
+cpustat before
+if [ "$workload" = sort ]; then
+	run_sort
+else
+	/checker "$checker_size" "$corpus" "$seed"
+fi
 rc=$?
+cpustat after
 kill $monitor 2>/dev/null
 say "VSWAP-CHECKER-EXIT rc=$rc"
 vmstat after
