@@ -34,6 +34,7 @@ typedef struct Vm {
 } Vm;
 
 static QGuestAllocator test_alloc;
+static bool test_alloc_ready;   /* its lists need freeing */
 
 /* Start QEMU; @shared_store names a store file both sides share. */
 static void vm_start_store(Vm *vm, const char *extra, bool incoming,
@@ -58,7 +59,12 @@ static void vm_start_store(Vm *vm, const char *extra, bool incoming,
                           extra ? extra : "");
     vm->alloc = &test_alloc;
     if (!incoming) {
+        /* A new guest: the previous test's allocator is done with. */
+        if (test_alloc_ready) {
+            alloc_destroy(vm->alloc);
+        }
         pc_alloc_init(vm->alloc, vm->qts, ALLOC_NO_FLAGS);
+        test_alloc_ready = true;
     }
     vm->bus = qpci_new_pc(vm->qts, vm->alloc);
 }
@@ -103,6 +109,9 @@ static void vm_driver_adopt(Vm *dst, Vm *src)
 
 static void vm_stop(Vm *vm)
 {
+    if (vm->vq) {
+        qvirtqueue_cleanup(vm->dev->vdev.bus, vm->vq, vm->alloc);
+    }
     if (vm->dev) {
         /* Disables the device (unmaps its BAR) and frees it. */
         qos_object_destroy(&vm->dev->obj);
@@ -478,6 +487,7 @@ static void test_migrate_shared(void)
     check_all(&dst, vers, N);
 
     /* The source goes away: its unrealize discards, fenced from the file. */
+    qos_object_destroy(&src.dev->obj);
     src_qts = src.qts;
     src.qts = NULL;
     qtest_quit(src_qts);
@@ -520,6 +530,7 @@ static void test_migrate_cancel(void)
     check_all(&src, vers, N);
     g_assert_cmpint(query_int(src.qts, "checksum-errors"), ==, 0);
     vm_stop(&src);
+    qpci_free_pc(dst.bus);
     qtest_quit(dst.qts);
     unlink(dst.store);
     g_free(dst.store);
@@ -696,6 +707,7 @@ static void test_migrate_bad_stream(gconstpointer truncate)
     /* The source is untouched and still serves its pages. */
     check_all(&src, vers, N);
     vm_stop(&src);
+    qpci_free_pc(dst.bus);
     qtest_quit(dst.qts);
     unlink(dst.store);
     g_free(dst.store);
@@ -704,6 +716,8 @@ static void test_migrate_bad_stream(gconstpointer truncate)
 
 int main(int argc, char **argv)
 {
+    int ret;
+
     g_test_init(&argc, &argv, NULL);
     qtest_add_data_func("/vswap/migration/live", NULL, test_migrate_live);
     qtest_add_data_func("/vswap/migration/live-iothread", (void *)1,
@@ -720,5 +734,9 @@ int main(int argc, char **argv)
                         test_migrate_bad_stream);
     qtest_add_data_func("/vswap/migration/truncated-stream", (void *)1,
                         test_migrate_bad_stream);
-    return g_test_run();
+    ret = g_test_run();
+    if (test_alloc_ready) {
+        alloc_destroy(&test_alloc);
+    }
+    return ret;
 }
