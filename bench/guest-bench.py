@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 # SPDX-License-Identifier: GPL-2.0-or-later
 """One guest, five ways to swap: virtio-blk, zram, zswap, vswap (memory), vswap (disk).
 
