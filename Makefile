@@ -40,10 +40,10 @@ bench: build
 # They use $(VSWAP_QEMU) or build/qemu/qemu-system-x86_64; nothing here
 # builds QEMU.
 bench-migration:
-	python3 bench/migration-bench.py $(BENCH_ARGS)
+	/usr/bin/python3 bench/migration-bench.py $(BENCH_ARGS)
 
 bench-guest:
-	python3 bench/guest-bench.py $(BENCH_ARGS)
+	/usr/bin/python3 bench/guest-bench.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(BUILD)

@@ -32,6 +32,8 @@ PACKAGES=(
     # the patched Linux 6.12 guest (guest-kernel-patch/build-kernel.sh,
     # make-series.sh)
     bc libelf-dev patch perl unifdef sparse
+    # plots of the guest benchmarks (bench/guest-bench.py)
+    python3-matplotlib
 )
 # Packages that must come from backports on bookworm.
 BACKPORTS_PACKAGES=(meson linux-source-6.12)

@@ -387,12 +387,18 @@ corpus=-
 # (make demo, and the point at which the benches migrate).
 (
 	while :; do
+		zram=
+		if [ "$swapdev" = zram ]; then
+			# shellcheck disable=SC2046 # one word per field
+			set -- $(cat "$sys/mm_stat")
+			zram=" zram_orig=$1 zram_compr=$2 zram_used=$3"
+		fi
 		say "VSWAP-GUESTMEM $(awk '/^SwapTotal:/ { t = $2 }
 			/^SwapFree:/ { f = $2 } /^MemAvailable:/ { m = $2 }
 			/^Zswap:/ { z = $2 } /^Zswapped:/ { zd = $2 }
 			END { print "swap_used_kb=" t - f " mem_avail_kb=" m \
 			    " zswap_kb=" z + 0 " zswapped_kb=" zd + 0 }' \
-			/proc/meminfo)"
+			/proc/meminfo)$zram"
 		sleep "$monitor_interval"
 	done
 ) &
