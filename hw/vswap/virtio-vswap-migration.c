@@ -291,7 +291,10 @@ static void virtio_vswap_mig_save_cleanup(void *opaque)
     qatomic_set(&s->mig_pending, 0);
 }
 
-/* Context: migration thread, without the BQL. */
+/*
+ * Context: migration thread, without the BQL.  The count of the last
+ * iteration: cheap, and what QEMU asks for at every iteration.
+ */
 static void virtio_vswap_mig_pending(void *opaque, uint64_t *must_precopy,
                                      uint64_t *can_postcopy)
 {
@@ -300,6 +303,39 @@ static void virtio_vswap_mig_pending(void *opaque, uint64_t *must_precopy,
     uint64_t avg = qatomic_read(&s->mig_avg_record);
 
     *must_precopy += pending * (VSWAP_MIG_RECORD_HDR + avg);
+}
+
+/* Context: the store's owner thread */
+static void virtio_vswap_mig_recount_bh(void *opaque)
+{
+    VirtIOVswap *s = opaque;
+
+    qatomic_set(&s->mig_pending, vswap_store_export_pending(s->store));
+}
+
+/*
+ * Context: migration thread, without the BQL.  QEMU asks for this just
+ * before it decides to switch over: count the slots the guest dirtied
+ * since the last iteration too, so that the final pass, sent while the
+ * guest is stopped, fits the downtime limit.
+ */
+static void virtio_vswap_mig_pending_exact(void *opaque,
+                                           uint64_t *must_precopy,
+                                           uint64_t *can_postcopy)
+{
+    VirtIOVswap *s = opaque;
+    bool locked = bql_locked();
+
+    if (!locked) {
+        bql_lock();
+    }
+    if (s->mig_batch) {
+        virtio_vswap_run_in_store_ctx(s, virtio_vswap_mig_recount_bh, s);
+    }
+    if (!locked) {
+        bql_unlock();
+    }
+    virtio_vswap_mig_pending(opaque, must_precopy, can_postcopy);
 }
 
 /* Check a record's fields; the store checks the payload itself. */
@@ -463,7 +499,7 @@ static const SaveVMHandlers virtio_vswap_mig_handlers = {
     .save_live_complete_precopy = virtio_vswap_mig_save_complete,
     .save_cleanup = virtio_vswap_mig_save_cleanup,
     .state_pending_estimate = virtio_vswap_mig_pending,
-    .state_pending_exact = virtio_vswap_mig_pending,
+    .state_pending_exact = virtio_vswap_mig_pending_exact,
     .is_active = virtio_vswap_mig_is_active,
     .load_state = virtio_vswap_mig_load,
     .load_cleanup = virtio_vswap_mig_load_cleanup,
