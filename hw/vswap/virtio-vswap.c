@@ -47,8 +47,8 @@ typedef struct VirtIOVswapReq {
     uint32_t *op_entry;         /* entry of each store op */
     VswapPageOp *ops;           /* valid entries handed to the store */
     unsigned nops;
-    uint8_t *pages;             /* one bounce page per entry (READ) or
-                                   per payload (WRITE) */
+    /* One bounce page per entry (READ) or per payload (WRITE) */
+    uint8_t *pages;
 } VirtIOVswapReq;
 
 /* Request types index the statistics; anything else is malformed. */
@@ -257,7 +257,8 @@ static void virtio_vswap_handle_req(VirtIOVswap *s, VirtQueue *vq,
         virtio_vswap_complete_malformed(s, req, VIRTIO_VSWAP_S_UNSUPP);
         return;
     }
-    trace_virtio_vswap_request(s, le16_to_cpu(hdr.type), le32_to_cpu(hdr.count));
+    trace_virtio_vswap_request(s, le16_to_cpu(hdr.type),
+                               le32_to_cpu(hdr.count));
     status = vswap_req_parse_header(&req->r, &lim, &hdr, out_len, in_len);
     if (status != VIRTIO_VSWAP_S_OK) {
         virtio_vswap_complete_malformed(s, req, status);

@@ -61,14 +61,13 @@ struct VirtIOVswap {
     VswapStore *store;      /* the store in use; not migrated (yet) */
     VswapStore *own_store;  /* built-in memory-only store, if any */
     uint64_t capacity;      /* effective slot count */
-    AioContext *ctx;        /* where the queues are served: the IOThread's
-                               or the main loop's */
-    AioContext *store_ctx;  /* the store's owner: ctx while the ioeventfds
-                               are started, else the main loop's */
+    /* Where the queues are served: the IOThread's or the main loop's */
+    AioContext *ctx;
+    /* The store's owner: ctx while the ioeventfds run, else main loop's */
+    AioContext *store_ctx;
     bool ioeventfd_started;
     bool ioeventfd_disabled;    /* the transport cannot: main loop only */
-    QEMUBH *resume_bh;      /* in ctx: pops queues again once memory is
-                               freed */
+    QEMUBH *resume_bh;      /* in ctx: pops queues once memory is freed */
     size_t inflight_bytes;  /* bounce buffers of requests in flight */
     unsigned inflight;      /* requests in flight */
     bool queues_stalled;    /* a queue stopped at the in-flight limit */

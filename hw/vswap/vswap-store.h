@@ -19,8 +19,8 @@ struct VswapStoreObject {
     uint64_t size;              /* bytes of slots; capacity = size / 4 KiB */
     VswapStore *store;          /* opened by complete() */
     bool in_use;                /* a device holds it */
-    AioContext *ctx;            /* its owner thread's context; NULL: the
-                                   main loop (see virtio-vswap-dataplane.c) */
+    /* Its owner thread's context; NULL: the main loop (dataplane.c) */
+    AioContext *ctx;
 };
 
 /*

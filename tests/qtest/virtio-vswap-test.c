@@ -737,8 +737,8 @@ static void hotplug(void *obj, void *data, QGuestAllocator *t_alloc)
     g_assert(qdict_haskey(resp, "error"));
     qobject_unref(resp);
 
-    dev = virtio_pci_new(dev1->pdev->bus,
-                         &(QPCIAddress) { .devfn = QPCI_DEVFN(PCI_SLOT_HP, 0) });
+    dev = virtio_pci_new(dev1->pdev->bus, &(QPCIAddress) {
+                             .devfn = QPCI_DEVFN(PCI_SLOT_HP, 0) });
     g_assert_nonnull(dev);
     g_assert_cmpint(dev->vdev.device_type, ==, VIRTIO_ID_VSWAP);
     qvirtio_pci_device_enable(dev);
