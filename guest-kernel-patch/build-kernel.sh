@@ -91,9 +91,10 @@ image=$out/bzImage
 cache=${VSWAP_CACHE:-/var/cache/vswap}/linux-6.12-vswap
 mkdir -p "$out"
 
+# Contents only, no paths: a fresh clone elsewhere finds the same key.
 key=$( {
 	stat -L -c '%n %s %Y' "$tarball"
-	sha256sum "$0" "${patches[@]}"
+	cat "$0" "${patches[@]}" | sha256sum
 	gcc --version | head -1
 } | sha256sum | cut -c1-16)
 if [ "$force" = 0 ] && [ -s "$image" ] &&
