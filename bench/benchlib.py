@@ -9,7 +9,6 @@ samples and medians.
 """
 import importlib.util
 import os
-import re
 import socket
 import statistics
 import subprocess
@@ -220,26 +219,3 @@ def stop(proc, host=None):
 def log(msg):
     print('[%s] %s' % (time.strftime('%H:%M:%S'), msg), file=sys.stderr,
           flush=True)
-
-
-def size_arg(text):
-    return rg.parse_size(text)
-
-
-def kver_default():
-    return rg.default_kver()
-
-
-def human(n):
-    """640M-style size for the kernel command line."""
-    for shift, suffix in ((30, 'G'), (20, 'M'), (10, 'K')):
-        if n % (1 << shift) == 0:
-            return '%d%s' % (n >> shift, suffix)
-    return str(n)
-
-
-def parse_line(line):
-    return rg.kv(line)
-
-
-__all__ = [n for n in dir() if not n.startswith('_') and n not in ('re',)]

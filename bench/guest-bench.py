@@ -304,7 +304,6 @@ class GuestRun:
         r['swap_peak_bytes'] = max((bl.rg.num(m, 'swap_used_kb', 0)
                                     for m in mem), default=0) << 10
         samples = [s for s in self.samples if 'VmRSS' in s]
-        end = self.samples[-1] if self.samples else {}
         r['qemu_hwm_bytes'] = max((s.get('VmHWM', 0) for s in samples),
                                   default=None)
         r['file_peak_bytes'] = max((s['file_bytes'] for s in self.samples),
