@@ -287,15 +287,34 @@ def host_pages(dev):
     return sum(dev.get(k, 0) for k in ('pages-mem', 'pages-disk', 'pages-fill'))
 
 
+def _zstd_decoder():
+    """ZSTD_decompress from the system's libzstd, through ctypes."""
+    import ctypes
+    import ctypes.util
+    lib = ctypes.CDLL(ctypes.util.find_library('zstd') or 'libzstd.so.1')
+    lib.ZSTD_decompress.restype = ctypes.c_size_t
+    lib.ZSTD_decompress.argtypes = (ctypes.c_char_p, ctypes.c_size_t,
+                                    ctypes.c_char_p, ctypes.c_size_t)
+    buf = ctypes.create_string_buffer(PAGE)
+
+    def decode(data):
+        n = lib.ZSTD_decompress(buf, PAGE, data, len(data))
+        return buf.raw if n == PAGE else None
+    return decode
+
+
 def corrupt_store(path, count, seed):
-    """Flip one payload byte in COUNT records of a store file.
+    """Flip one payload byte in COUNT records of the checker's pages.
 
     Walks the file as block/vswap-backend/format.h lays it out (superblock,
-    segments, records) and picks records spread over every segment, so
-    that some are live.  Returns how many records were damaged."""
+    segments, records), in a random order, and damages only records whose
+    page carries the checker's stamp ("VSWP" first): a damaged page of the
+    shell or of the checker's own bookkeeping would kill the guest rather
+    than test the checker.  Returns how many records were damaged."""
     import random
     import struct
     rng = random.Random(seed)
+    decode = _zstd_decoder()
     recs = []
     with open(path, 'r+b') as f:
         sb = f.read(4096)
@@ -312,18 +331,28 @@ def corrupt_store(path, count, seed):
             used = min(struct.unpack_from('<I', seg, 24)[0], len(seg))
             pos = 64
             while pos + 16 <= used:
-                rmagic, _, _, rlen = struct.unpack_from('<HBBH', seg, pos)
-                if rmagic != 0x5652 or not 1 <= rlen <= PAGE:
+                rmagic, kind, _, rlen = struct.unpack_from('<HBBH', seg, pos)
+                if rmagic != 0x5652 or not 1 <= rlen <= PAGE or \
+                        pos + 16 + rlen > used:
                     break
-                recs.append((off + pos + 16 + rlen // 2))
+                recs.append((off + pos + 16, kind,
+                             seg[pos + 16:pos + 16 + rlen]))
                 pos += (16 + rlen + 7) & ~7
-        picked = rng.sample(recs, min(count, len(recs)))
-        for at in picked:
+        rng.shuffle(recs)
+        damaged = 0
+        for at, kind, payload in recs:
+            if damaged == count:
+                break
+            page = payload if kind == 1 else decode(payload)  # RAW, ZSTD
+            if not page or page[:4] != b'VSWP':
+                continue
+            at += len(payload) // 2
             f.seek(at)
             b = f.read(1)
             f.seek(at)
             f.write(bytes([b[0] ^ 0x5a]))
-    return len(picked)
+            damaged += 1
+    return damaged
 
 
 def host_errors(dev):
