@@ -32,12 +32,14 @@ build=${VSWAP_BUILD:-$top/build}
 cd "$top"
 
 declare -a summary=()
-failed=0
+any_failed=0    # set by record(): the exit status
 
 # record SUITE STATUS PASSED FAILED SKIPPED SECONDS
 record() {
     local verdict=PASS
-    [ "$2" -eq 0 ] || { verdict=FAIL; failed=1; }
+    # Not "failed": suites keep a local of that name, and bash scoping is
+    # dynamic, so it would be theirs that this set.
+    [ "$2" -eq 0 ] || { verdict=FAIL; any_failed=1; }
     summary+=("$(printf 'SUMMARY %-10s %s  %d passed, %d failed, %d skipped  (%ds)' \
                 "$1" "$verdict" "$3" "$4" "$5" "$6")")
     echo "${summary[-1]}"
@@ -209,4 +211,4 @@ done
 echo
 echo "=== vswap test summary"
 printf '%s\n' "${summary[@]}"
-exit $failed
+exit $any_failed
