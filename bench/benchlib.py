@@ -35,6 +35,19 @@ class BenchError(Exception):
     """A run that cannot count: the bench must exit non-zero."""
 
 
+def add_guest_args(ap, smp_help, checker_help):
+    """The options every bench's guest takes: QEMU, kernel, corpus, size."""
+    ap.add_argument('--qemu', default=DEFAULT_QEMU)
+    ap.add_argument('--accel', default=DEFAULT_ACCEL)
+    ap.add_argument('--kver', default=rg.default_kver())
+    ap.add_argument('--corpus', default=os.path.join(
+        TOP, '..', 'shared', 'corpus', 'python-heap.pages'))
+    ap.add_argument('--mem', type=rg.parse_size, default='256M')
+    ap.add_argument('--smp', type=int, default=1, help=smp_help)
+    ap.add_argument('--checker', type=rg.parse_size, default=None,
+                    help=checker_help)
+
+
 def build_initramfs(kver, corpus):
     """The guest test's initramfs plus the benches' modules and programs."""
     cmd = [os.path.join(TOP, 'tests/guest/build-initramfs.sh'), '--bench',

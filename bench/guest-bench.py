@@ -61,17 +61,9 @@ GUEST_HZ = 100          # USER_HZ of /proc/stat in the guest
 
 def parse_args():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    ap.add_argument('--qemu', default=bl.DEFAULT_QEMU)
-    ap.add_argument('--accel', default=bl.DEFAULT_ACCEL)
-    ap.add_argument('--kver', default=bl.rg.default_kver())
-    ap.add_argument('--corpus', default=os.path.join(
-        bl.TOP, '..', 'shared', 'corpus', 'python-heap.pages'))
-    ap.add_argument('--mem', type=bl.rg.parse_size, default='256M')
-    ap.add_argument('--smp', type=int, default=1,
-                    help='guest CPUs (default 1, which keeps a run within'
-                         ' minutes on a 2-core host)')
-    ap.add_argument('--checker', type=bl.rg.parse_size, default=None,
-                    help='checker size (default 2.5 x --mem)')
+    bl.add_guest_args(ap, 'guest CPUs (default 1, which keeps a run within'
+                      ' minutes on a 2-core host)',
+                      'checker size (default 2.5 x --mem)')
     ap.add_argument('--sort-input', type=bl.rg.parse_size, default=None,
                     help='sort input (default 1.25 x --mem)')
     ap.add_argument('--sort-buffer', type=bl.rg.parse_size, default=None,

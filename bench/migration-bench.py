@@ -50,17 +50,9 @@ SETUPS = ('vswap', 'blk')
 
 def parse_args():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    ap.add_argument('--qemu', default=bl.DEFAULT_QEMU)
-    ap.add_argument('--accel', default=bl.DEFAULT_ACCEL)
-    ap.add_argument('--kver', default=bl.rg.default_kver())
-    ap.add_argument('--corpus', default=os.path.join(
-        bl.TOP, '..', 'shared', 'corpus', 'python-heap.pages'))
-    ap.add_argument('--mem', type=bl.rg.parse_size, default='256M')
-    ap.add_argument('--smp', type=int, default=1,
-                    help='guest CPUs (default 1: two TCG QEMUs and the'
-                         ' relays share a 2-core host)')
-    ap.add_argument('--checker', type=bl.rg.parse_size, default=None,
-                    help='memory the checker fills (default 2.5 x --mem)')
+    bl.add_guest_args(ap, 'guest CPUs (default 1: two TCG QEMUs and the'
+                      ' relays share a 2-core host)',
+                      'memory the checker fills (default 2.5 x --mem)')
     ap.add_argument('--swap-size', type=bl.rg.parse_size, default='1G',
                     help='swap device size, both set-ups (default 1G)')
     ap.add_argument('--migrate-at', type=bl.rg.parse_size, default=None,

@@ -608,29 +608,39 @@ static void reset(void *obj, void *data, QGuestAllocator *t_alloc)
     vswap_stop(&t);
 }
 
+/* Write version @ver of slots [0, @n) in batches of 16 pages. */
+static void vswap_write_range(VswapT *t, uint64_t n, unsigned ver)
+{
+    enum { B = 16 };
+    g_autofree uint8_t *data_w = g_malloc(B * PAGE);
+    const uint8_t *pages[B];
+    uint64_t slots[B];
+
+    for (uint64_t base = 0; base < n; base += B) {
+        unsigned k = MIN(B, n - base);
+
+        for (unsigned i = 0; i < k; i++) {
+            slots[i] = base + i;
+            vswap_page(data_w + i * PAGE, slots[i], ver);
+            pages[i] = data_w + i * PAGE;
+        }
+        g_assert_cmpint(vswap_write(t, slots, pages, NULL, k, NULL), ==,
+                        VIRTIO_VSWAP_S_OK);
+    }
+}
+
 /*
  * With a memory budget of two segments, pages go to the store file; a
  * compaction pass then runs while the guest keeps writing and reading.
  */
 static void compact_during_io(void *obj, void *data, QGuestAllocator *t_alloc)
 {
-    enum { N = 512, B = 16 };
-    g_autofree uint8_t *data_w = g_malloc(B * PAGE);
-    const uint8_t *pages[B];
-    uint64_t slots[B];
+    enum { N = 512 };
     QDict *ev;
     VswapT t;
 
     vswap_start(&t, obj, t_alloc);
-    for (uint64_t base = 0; base < N; base += B) {
-        for (unsigned i = 0; i < B; i++) {
-            slots[i] = base + i;
-            vswap_page(data_w + i * PAGE, slots[i], 1);
-            pages[i] = data_w + i * PAGE;
-        }
-        g_assert_cmpint(vswap_write(&t, slots, pages, NULL, B, NULL), ==,
-                        VIRTIO_VSWAP_S_OK);
-    }
+    vswap_write_range(&t, N, 1);
     g_assert_cmpint(vswap_query_int("writeback-pages", NULL), >, 0);
     /* Free three quarters of every segment. */
     for (uint64_t s = 0; s < N; s += 4) {
@@ -665,24 +675,13 @@ static void compact_during_io(void *obj, void *data, QGuestAllocator *t_alloc)
  */
 static void budget_change(void *obj, void *data, QGuestAllocator *t_alloc)
 {
-    enum { N = 256, B = 16 };
-    g_autofree uint8_t *data_w = g_malloc(B * PAGE);
-    const uint8_t *pages[B];
-    uint64_t slots[B];
+    enum { N = 256 };
     QDict *resp;
     VswapT t;
     int i;
 
     vswap_start(&t, obj, t_alloc);
-    for (uint64_t base = 0; base < N; base += B) {
-        for (unsigned j = 0; j < B; j++) {
-            slots[j] = base + j;
-            vswap_page(data_w + j * PAGE, slots[j], 1);
-            pages[j] = data_w + j * PAGE;
-        }
-        g_assert_cmpint(vswap_write(&t, slots, pages, NULL, B, NULL), ==,
-                        VIRTIO_VSWAP_S_OK);
-    }
+    vswap_write_range(&t, N, 1);
     g_assert_cmpint(vswap_query_int("pages-disk", NULL), ==, 0);
 
     qtest_qmp_assert_success(global_qtest, "{'execute': 'qom-set',"
