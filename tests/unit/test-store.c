@@ -125,6 +125,29 @@ static void verify_range(VswapStore *s, TestPages *tp, uint64_t n,
     }
 }
 
+/*
+ * Read slots [0, n) where some may fail: every read is either the right
+ * page or -EIO, never other data.  Returns the number of -EIO reads.
+ */
+static unsigned verify_range_or_eio(VswapStore *s, TestPages *tp, uint64_t n,
+                                    unsigned ver)
+{
+    g_autofree uint8_t *buf = g_malloc(PAGE);
+    unsigned eio = 0;
+
+    for (uint64_t i = 0; i < n; i++) {
+        int ret = read_one(s, i, buf);
+
+        if (ret == -EIO) {
+            eio++;
+            continue;
+        }
+        g_assert_cmpint(ret, ==, 0);
+        g_assert(memcmp(buf, test_pages_get(tp, i, ver), PAGE) == 0);
+    }
+    return eio;
+}
+
 static void assert_check_clean(VswapStore *s)
 {
     VswapCheckReport rep;
@@ -370,7 +393,6 @@ static void test_corrupt_record(Fixture *f, gconstpointer data)
 static void test_truncated_while_open(Fixture *f, gconstpointer data)
 {
     VswapStore *s = open_store(f, true, 128 * 1024, 1, false);
-    g_autofree uint8_t *buf = g_malloc(PAGE);
     unsigned lost = 0, intact = 0;
     VswapStoreStats st;
     off_t cut;
@@ -387,17 +409,8 @@ static void test_truncated_while_open(Fixture *f, gconstpointer data)
     g_assert_cmpint(ftruncate(fd, cut), ==, 0);
     close(fd);
 
-    for (uint64_t i = 0; i < 3000; i++) {
-        int ret = read_one(s, i, buf);
-
-        if (ret == -EIO) {
-            lost++;
-            continue;
-        }
-        g_assert_cmpint(ret, ==, 0);
-        g_assert(memcmp(buf, test_pages_get(f->pages, i, 1), PAGE) == 0);
-        intact++;
-    }
+    lost = verify_range_or_eio(s, f->pages, 3000, 1);
+    intact = 3000 - lost;
     g_test_message("%u pages lost to the truncation, %u intact", lost,
                    intact);
     g_assert_cmpuint(lost, >, 0);
@@ -406,14 +419,7 @@ static void test_truncated_while_open(Fixture *f, gconstpointer data)
     /* Compaction moves what it can read and leaves the rest failing. */
     g_assert_cmpint(vswap_store_compact(s, true, NULL, NULL), ==, 0);
     vswap_store_drain(s);
-    for (uint64_t i = 0; i < 3000; i++) {
-        int ret = read_one(s, i, buf);
-
-        g_assert(ret == 0 || ret == -EIO);
-        if (ret == 0) {
-            g_assert(memcmp(buf, test_pages_get(f->pages, i, 1), PAGE) == 0);
-        }
-    }
+    verify_range_or_eio(s, f->pages, 3000, 1);
     /* The store goes on working: new pages reach the disk and read back. */
     write_range(s, f->pages, 3000, 2);
     vswap_store_drain(s);
@@ -479,23 +485,11 @@ static void test_eio_read(Fixture *f, gconstpointer data)
 {
     VswapStore *s = open_store(f, true, 128 * 1024, 1, true);
     VswapIoFault fault = { .op = VSWAP_IO_READ, .error = -EIO, .count = 1 };
-    g_autofree uint8_t *buf = g_malloc(PAGE);
-    unsigned eio = 0;
 
     write_range(s, f->pages, 1500, 1);
     vswap_store_drain(s);
     vswap_io_faulty_add(vswap_store_io_engine(s), &fault);
-    for (uint64_t i = 0; i < 1500; i++) {
-        int ret = read_one(s, i, buf);
-
-        if (ret == -EIO) {
-            eio++;
-        } else {
-            g_assert_cmpint(ret, ==, 0);
-            g_assert(memcmp(buf, test_pages_get(f->pages, i, 1), PAGE) == 0);
-        }
-    }
-    g_assert_cmpuint(eio, ==, 1);
+    g_assert_cmpuint(verify_range_or_eio(s, f->pages, 1500, 1), ==, 1);
     g_assert_cmpuint(vswap_io_faulty_injected(vswap_store_io_engine(s)), ==, 1);
 }
 
@@ -513,7 +507,6 @@ static void test_torn_segments(Fixture *f, gconstpointer data)
     VswapIoFault half = { .op = VSWAP_IO_WRITE, .short_transfer = true,
                           .count = 2 };
     VswapIoFault fail = { .op = VSWAP_IO_WRITE, .error = -EIO, .count = 2 };
-    g_autofree uint8_t *buf = g_malloc(PAGE);
     g_autofree uint8_t *zeros = g_malloc0(32 * 1024);
     unsigned lost = 0;
     VswapStoreStats st;
@@ -560,16 +553,7 @@ static void test_torn_segments(Fixture *f, gconstpointer data)
                            (vswap_ent_addr(ent) / (64 * 1024)) * 64 * 1024 +
                            32 * 1024), ==, 32 * 1024);
     close(fd);
-    for (uint64_t i = 0; i < 2000; i++) {
-        int ret = read_one(s, i, buf);
-
-        if (ret == -EIO) {
-            lost++;
-            continue;
-        }
-        g_assert_cmpint(ret, ==, 0);
-        g_assert(memcmp(buf, test_pages_get(f->pages, i, 1), PAGE) == 0);
-    }
+    lost = verify_range_or_eio(s, f->pages, 2000, 1);
     g_test_message("%u records in the torn half", lost);
     g_assert_cmpuint(lost, >, 0);
 }
@@ -579,8 +563,6 @@ static void test_short_writes_and_corrupt_reads(Fixture *f, gconstpointer data)
     VswapStore *s = open_store(f, true, 128 * 1024, 1, true);
     VswapIoFault shortw = { .op = VSWAP_IO_WRITE, .short_transfer = true };
     VswapIoFault corrupt = { .op = VSWAP_IO_READ, .corrupt = true, .count = 3 };
-    g_autofree uint8_t *buf = g_malloc(PAGE);
-    unsigned bad = 0;
 
     vswap_io_faulty_add(vswap_store_io_engine(s), &shortw);
     write_range(s, f->pages, 1500, 1);
@@ -590,18 +572,8 @@ static void test_short_writes_and_corrupt_reads(Fixture *f, gconstpointer data)
     assert_check_clean(s);
 
     vswap_io_faulty_add(vswap_store_io_engine(s), &corrupt);
-    for (uint64_t i = 0; i < 1500; i++) {
-        int ret = read_one(s, i, buf);
-
-        /* Never wrong data: either the right page or an error. */
-        if (ret == 0) {
-            g_assert(memcmp(buf, test_pages_get(f->pages, i, 1), PAGE) == 0);
-        } else {
-            g_assert_cmpint(ret, ==, -EIO);
-            bad++;
-        }
-    }
-    g_assert_cmpuint(bad, ==, 3);
+    /* Never wrong data: either the right page or an error. */
+    g_assert_cmpuint(verify_range_or_eio(s, f->pages, 1500, 1), ==, 3);
 }
 
 static void test_export_import(Fixture *f, gconstpointer data)
