@@ -216,19 +216,6 @@ def wait_for(pred, timeout, step=0.2):
     return None
 
 
-def stop(proc, host=None):
-    """Quit a QEMU over QMP, or kill it."""
-    if proc is None or proc.poll() is not None:
-        return
-    if host:
-        host.cmd('quit')
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
 def log(msg):
     print('[%s] %s' % (time.strftime('%H:%M:%S'), msg), file=sys.stderr,
           flush=True)

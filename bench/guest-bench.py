@@ -232,7 +232,7 @@ class GuestRun:
                     break
             bl.wait_for(lambda: host.status() in ('shutdown', None), 30)
             self.host_sample(proc.pid, 'end', host)
-            bl.stop(proc, host)
+            bl.rg.quit_qemu(proc, host)
         finally:
             if proc.poll() is None:
                 proc.kill()

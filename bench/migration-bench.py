@@ -312,7 +312,7 @@ class Run:
                     time.sleep(1)
                     break
             bl.wait_for(lambda: host.status() in ('shutdown', None), 30)
-            bl.stop(proc, host)
+            bl.rg.quit_qemu(proc, host)
         finally:
             serial.close()
             self.cleanup()
@@ -356,7 +356,7 @@ class Run:
                % (self.setup, self.rep, self.result['total_s'],
                   bl.fmt_bytes(self.result['wire_bytes']),
                   self.result['paused_ms']))
-        bl.stop(proc, host)
+        bl.rg.quit_qemu(proc, host)
         reader.join(timeout=5)
         serial.note('the source quit; the console continues on the'
                     ' destination')

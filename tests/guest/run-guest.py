@@ -282,6 +282,19 @@ def vqbench_results(serial, host):
     return out
 
 
+def quit_qemu(proc, host=None, timeout=30):
+    """Quit a QEMU over QMP (if @host), or kill it if it does not exit."""
+    if proc is None or proc.poll() is not None:
+        return
+    if host:
+        host.cmd('quit')
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def host_pages(dev):
     """Pages the host store holds, over all tiers."""
     return sum(dev.get(k, 0) for k in ('pages-mem', 'pages-disk', 'pages-fill'))
@@ -645,12 +658,7 @@ def main():
                 # The source is done; in shared mode its teardown must not
                 # touch the file the destination now owns.
                 events += host.events()
-                host.cmd('quit')
-                try:
-                    proc.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+                quit_qemu(proc, host)
                 reader.join(timeout=5)
                 serial.note('the source quit; the console continues on'
                             ' the destination')
@@ -688,12 +696,7 @@ def main():
            time.monotonic() < deadline):
         time.sleep(0.2)
     final = host.sample('end')
-    host.cmd('quit')
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+    quit_qemu(proc, host)
     # A destination left behind by a failed migration.
     if dst_proc and dst_proc is not proc and dst_proc.poll() is None:
         dst_proc.kill()
