@@ -140,6 +140,11 @@ uptime_s() {
 	cut -d' ' -f1 /proc/uptime
 }
 
+# Seconds from uptime_s value $1 to $2.
+elapsed() {
+	echo "$1 $2" | awk '{ print $2 - $1 }'
+}
+
 if [ "$mode" = zram-algs ]; then
 	# What each compressor makes of the corpus: write through the page
 	# cache (fsync: compressed at writeback), drop it, read back.
@@ -159,9 +164,8 @@ if [ "$mode" = zram-algs ]; then
 		# mm_stat: orig_data_size compr_data_size mem_used_total ...
 		# shellcheck disable=SC2046 # one word per field
 		set -- $(cat /sys/block/zram0/mm_stat)
-		say "VSWAP-ZRAMALG alg=$alg write_s=$(echo "$t1 $t0" |
-		    awk '{ print $1 - $2 }') read_s=$(echo "$t3 $t2" |
-		    awk '{ print $1 - $2 }') orig=$1 compr=$2 mem_used=$3" \
+		say "VSWAP-ZRAMALG alg=$alg write_s=$(elapsed "$t0" "$t1")" \
+		    "read_s=$(elapsed "$t2" "$t3") orig=$1 compr=$2 mem_used=$3" \
 		    "same_pages=$6"
 	done
 	zram_setup "" 64M
@@ -320,11 +324,6 @@ if [ "$mode" = smoke ]; then
 	finish 0
 fi
 
-# Centiseconds since boot.
-now_cs() {
-	awk '{ printf "%d", $1 * 100 }' /proc/uptime
-}
-
 # The corpus file written to the device and read back with O_DIRECT at
 # each block size: one request per block, or several when the driver's
 # max_batch is below the block.  The host samples its request counters
@@ -335,21 +334,21 @@ if [ "$mode" = vqbench ]; then
 	bytes=$(wc -c <$src)
 	for bs in $bench_bs; do
 		sync_host "bs$bs-start"
-		t0=$(now_cs)
+		t0=$(uptime_s)
 		dd if=$src of=$dev bs="$bs" oflag=direct conv=notrunc \
 		    2>/dev/null || fail "vqbench-write-$bs"
-		t1=$(now_cs)
+		t1=$(uptime_s)
 		sync_host "bs$bs-written"
-		t2=$(now_cs)
+		t2=$(uptime_s)
 		dd if=$dev of=/tmp/back bs="$bs" count=$((bytes / bs)) \
 		    iflag=direct 2>/dev/null || fail "vqbench-read-$bs"
-		t3=$(now_cs)
+		t3=$(uptime_s)
 		sync_host "bs$bs-read"
 		cmp -s $src /tmp/back || fail "vqbench-verify-$bs"
 		rm -f /tmp/back
 		blkdiscard $dev || fail "vqbench-discard-$bs"
-		say "VSWAP-VQBENCH bs=$bs bytes=$bytes write_cs=$((t1 - t0))" \
-		    "read_cs=$((t3 - t2))"
+		say "VSWAP-VQBENCH bs=$bs bytes=$bytes" \
+		    "write_s=$(elapsed "$t0" "$t1") read_s=$(elapsed "$t2" "$t3")"
 	done
 	stats vqbench
 	finish 0

@@ -269,9 +269,9 @@ def vqbench_results(serial, host):
         if None in marks:
             continue
         r = {'bs': bs, 'bytes': nbytes}
-        for op, a, b, cs in (('write', marks[0], marks[1], d['write_cs']),
-                             ('read', marks[1], marks[2], d['read_cs'])):
-            secs = max(int(cs), 1) / 100
+        for op, a, b, secs in (('write', marks[0], marks[1], d['write_s']),
+                               ('read', marks[1], marks[2], d['read_s'])):
+            secs = max(float(secs), 0.01)   # /proc/uptime counts 10 ms
             reqs = b[op]['requests'] - a[op]['requests']
             pages = b[op]['entries'] - a[op]['entries']
             r.update({op + '_s': secs, op + '_requests': reqs,
