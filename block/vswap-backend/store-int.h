@@ -212,6 +212,7 @@ struct VswapStore {
 
     VswapCompaction compact;
     bool compact_wanted;        /* a disk segment fell below the threshold */
+    bool mem_compact_wanted;    /* memory segments fell below their target */
     uint64_t export_cursor;     /* next slot export_next looks at */
     VswapStoreStats st;         /* counters; levels are computed */
     bool in_process;
@@ -250,6 +251,7 @@ int vswap_log_move_records(VswapStore *s, VswapLog *from, uint32_t index,
                            VswapLog *(*pick)(VswapStore *s, uint64_t *ent),
                            bool reserve_disk);
 int vswap_log_compact_mem(VswapStore *s, bool full);
+void vswap_log_compact_mem_sparse(VswapStore *s);
 const uint8_t *vswap_log_record_ptr(VswapStore *s, uint64_t ent);
 
 /* writeback.c: cold memory records to disk */

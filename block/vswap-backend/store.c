@@ -662,6 +662,9 @@ void vswap_store_process(VswapStore *s)
         if (s->io) {
             vswap_writeback_kick(s, false);
         }
+        if (s->mem_compact_wanted) {
+            vswap_log_compact_mem_sparse(s);
+        }
         /* Memory-only stores too: their explicit passes finish here. */
         if (s->compact.running || s->compact_wanted) {
             vswap_compact_kick(s);

@@ -450,6 +450,7 @@ static void virtio_vswap_query_bh(void *opaque)
     info->writeback_errors = st.writeback_errors;
     info->compactions = st.compactions;
     info->compacted_bytes = st.compacted_bytes;
+    info->mem_compacted_bytes = st.mem_compacted_bytes;
 }
 
 static void virtio_vswap_qmp_query(void *opaque, VswapInfo *info)

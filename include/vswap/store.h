@@ -189,7 +189,8 @@ typedef struct VswapStoreStats {
     uint64_t enospc;            /* writes refused for lack of room */
     uint64_t writeback_pages, writeback_bytes;
     uint64_t writeback_errors;  /* failed segment writes (pages kept) */
-    uint64_t compacted_segments, compacted_bytes;
+    uint64_t compacted_segments, compacted_bytes;   /* disk */
+    uint64_t mem_compacted_segments, mem_compacted_bytes;
     uint64_t compactions;       /* finished compaction passes */
 } VswapStoreStats;
 
