@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""One guest, five ways to swap: virtio-blk, zram, zswap, vswap (memory), vswap (disk).
+"""One guest, five ways to swap: virtio-blk, zram, zswap, vswap (memory), vswap (disk); and zram with the RAM its pool takes.
 
 The same guest (Debian's 6.1 kernel, --mem of RAM, the initramfs of
 tests/guest built with --bench) runs each workload once per set-up and
@@ -17,6 +17,12 @@ repetition:
   vswap-mem   virtio-vswap with the device's memory-only store
   vswap-disk  virtio-vswap with a store file and a small memory budget
               (--disk-store-opts), so that the disk tier is used
+  zram-fit    zram as above, in a guest given --zram-fit-mem of RAM
+              (default 1.5 x --mem) instead of --mem, with the same
+              workloads: zram's pool takes about that much of the guest's
+              RAM, so the workload gets about the RAM the other set-ups
+              leave it.  This is how an operator would size a zram guest;
+              it compares host memory at comparable guest performance
 
 Workloads:
 
@@ -54,7 +60,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import benchlib as bl  # noqa: E402
 
-SETUPS = ('blk', 'zram', 'zswap', 'vswap-mem', 'vswap-disk')
+SETUPS = ('blk', 'zram', 'zswap', 'vswap-mem', 'vswap-disk', 'zram-fit')
 WORKLOADS = ('checker', 'sort')
 GUEST_HZ = 100          # USER_HZ of /proc/stat in the guest
 
@@ -71,6 +77,9 @@ def parse_args():
     ap.add_argument('--swap-size', type=bl.rg.parse_size, default='1G')
     ap.add_argument('--zram-alg', default='auto',
                     help='zram compressor, or auto (measured)')
+    ap.add_argument('--zram-fit-mem', type=bl.rg.parse_size, default=None,
+                    help='guest RAM of the zram-fit set-up (default 1.5 x'
+                    ' --mem)')
     ap.add_argument('--disk-store-opts', default='mem-budget=16M,segment-size=1M',
                     help='vswap-disk store options')
     ap.add_argument('--reps', type=int, default=3)
@@ -87,6 +96,7 @@ def parse_args():
     args.checker = args.checker or args.mem * 5 // 2
     args.sort_input = args.sort_input or args.mem * 5 // 4
     args.sort_buffer = args.sort_buffer or args.mem * 25 // 32
+    args.zram_fit_mem = args.zram_fit_mem or args.mem * 3 // 2
     args.setups = args.setups.split(',')
     args.workloads = args.workloads.split(',')
     for s in args.setups:
@@ -102,9 +112,9 @@ def parse_args():
     return args
 
 
-def base_cmd(args, initrd, qmp_sock, append):
+def base_cmd(args, initrd, qmp_sock, append, mem=None):
     return [args.qemu, '-machine', 'q35,accel=%s' % args.accel,
-            '-m', '%dM' % (args.mem >> 20), '-smp', str(args.smp),
+            '-m', '%dM' % ((mem or args.mem) >> 20), '-smp', str(args.smp),
             '-kernel', '/boot/vmlinuz-' + args.kver, '-initrd', initrd,
             '-nographic', '-nodefaults', '-serial', 'stdio',
             '-no-reboot', '-no-shutdown',
@@ -170,7 +180,7 @@ class GuestRun:
                    % self.swapfile,
                    '-blockdev', 'driver=raw,file=swapfile,node-name=swap0',
                    '-device', 'virtio-blk-pci,id=vblk0,drive=swap0']
-        elif self.setup == 'zram':
+        elif self.setup in ('zram', 'zram-fit'):
             append += ['vswap.swapdev=zram', 'vswap.zram_alg=' + self.zram_alg,
                        'vswap.swapsize=%dK' % (a.swap_size >> 10)]
         elif self.setup == 'vswap-mem':
@@ -181,7 +191,8 @@ class GuestRun:
             dev = ['-object', 'vswap-store,id=vs0,path=%s,size=%d,%s' % (
                 self.swapfile, a.swap_size, a.disk_store_opts),
                 '-device', 'virtio-vswap-pci,id=vswap0,store=vs0']
-        return base_cmd(a, self.initrd, self.qmp_sock, append) + dev
+        mem = a.zram_fit_mem if self.setup == 'zram-fit' else a.mem
+        return base_cmd(a, self.initrd, self.qmp_sock, append, mem) + dev
 
     def host_sample(self, pid, label, host):
         s = bl.proc_status(pid)
@@ -315,7 +326,7 @@ class GuestRun:
                      default={})
             r['ratio'] = st.get('compression-ratio')
             r['store_payload_peak_bytes'] = st.get('payload-bytes')
-        elif self.setup == 'zram':
+        elif self.setup in ('zram', 'zram-fit'):
             # orig_data_size / mem_used_total: allocator overhead included.
             z = max(mem, key=lambda m: bl.rg.num(m, 'zram_orig', 0),
                     default={})
@@ -517,7 +528,8 @@ def main():
     initrd = bl.build_initramfs(args.kver, args.corpus)
     stamp = time.strftime('%Y-%m-%d %H:%M')
     meta = {'machine': bl.machine(), 'qemu': args.qemu, 'accel': args.accel,
-            'mem': args.mem, 'smp': args.smp, 'checker': args.checker,
+            'mem': args.mem, 'zram_fit_mem': args.zram_fit_mem,
+            'smp': args.smp, 'checker': args.checker,
             'sort_input': args.sort_input, 'sort_buffer': args.sort_buffer,
             'swap_size': args.swap_size, 'reps': args.reps,
             'disk_store_opts': args.disk_store_opts,
@@ -527,7 +539,7 @@ def main():
     if 'sort' in args.workloads:
         args.expected_md5 = expected_md5(args)
     zram_alg = args.zram_alg
-    if 'zram' in args.setups and zram_alg == 'auto':
+    if {'zram', 'zram-fit'} & set(args.setups) and zram_alg == 'auto':
         zram_alg, meta['zram_algs'] = pick_zram_alg(args, initrd)
         bl.log('zram: %s picked from %s' % (zram_alg, meta['zram_algs']))
     meta['zram_alg'] = zram_alg
@@ -567,10 +579,10 @@ def main():
     plots = plot(args, summary, stamp)
     print('# guest-bench: %s; load %s -> %s; %s' % (
         meta['machine'], meta['load_start'], meta['load_end'], path))
-    print('# %d reps, %d MiB guest, smp %d, %s; checker %d MiB; sort %d MiB'
-          ' input, -S %d MiB; zram %s; vswap-disk %s' % (
-              args.reps, args.mem >> 20, args.smp, args.accel,
-              args.checker >> 20, args.sort_input >> 20,
+    print('# %d reps, %d MiB guest (zram-fit: %d MiB), smp %d, %s; checker'
+          ' %d MiB; sort %d MiB input, -S %d MiB; zram %s; vswap-disk %s' % (
+              args.reps, args.mem >> 20, args.zram_fit_mem >> 20, args.smp,
+              args.accel, args.checker >> 20, args.sort_input >> 20,
               args.sort_buffer >> 20, zram_alg, args.disk_store_opts))
     print('# each cell: median (median of per-repetition ratios to blk)')
     print(render(args, summary))
