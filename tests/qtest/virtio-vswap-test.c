@@ -669,6 +669,57 @@ static void compact_during_io(void *obj, void *data, QGuestAllocator *t_alloc)
 }
 
 /*
+ * A guest that rewrites and frees its swap leaves dead records in memory
+ * segments.  The memory-only store never reaches its budget, so only its
+ * background compaction gives that memory back to the host: mem-bytes
+ * must come back within 1 / 0.8 of mem-live-bytes (plus the open and the
+ * spare segment), without anyone asking, and every page must read back.
+ */
+static void mem_compaction(void *obj, void *data, QGuestAllocator *t_alloc)
+{
+    enum { N = 4096, SEG = 1 << 20 };
+    int64_t mem, live;
+    VswapT t;
+    int i;
+
+    vswap_start(&t, obj, t_alloc);
+    vswap_write_range(&t, N, 1);
+    g_assert_cmpint(vswap_query_int("mem-compacted-bytes", NULL), ==, 0);
+    /* Rewrite every other page and free one in four of the rest. */
+    for (uint64_t s = 0; s < N; s += 2) {
+        vswap_write_one(&t, s, 2);
+    }
+    for (uint64_t s = 1; s < N; s += 8) {
+        g_assert_cmpint(vswap_discard(&t, s, 1), ==, VIRTIO_VSWAP_S_OK);
+    }
+    for (i = 0; i < 1000; i++) {
+        mem = vswap_query_int("mem-bytes", NULL);
+        live = vswap_query_int("mem-live-bytes", NULL);
+        if (mem <= live * 100 / 80 + 2 * SEG) {
+            break;
+        }
+        g_usleep(10 * 1000);
+    }
+    g_test_message("mem-bytes %" PRId64 " for mem-live-bytes %" PRId64,
+                   mem, live);
+    g_assert_cmpint(mem, <=, live * 100 / 80 + 2 * SEG);
+    g_assert_cmpint(vswap_query_int("mem-compacted-bytes", NULL), >, 0);
+    for (uint64_t s = 0; s < N; s++) {
+        if (s % 8 == 1) {
+            uint8_t page[PAGE];
+            uint8_t st;
+
+            g_assert_cmpint(vswap_read(&t, &s, 1, page, &st), ==,
+                            VIRTIO_VSWAP_S_OK);
+            g_assert_cmpint(st, ==, VIRTIO_VSWAP_S_UNMAPPED);
+        } else {
+            vswap_check_one(&t, s, s % 2 ? 1 : 2);
+        }
+    }
+    vswap_stop(&t);
+}
+
+/*
  * qom-set of the store's memory budget while the guest runs: the pages
  * held in memory move to the disk tier at the next writeback pass, and
  * every page reads back.
@@ -1043,6 +1094,8 @@ static void register_iothread_tests(void)
                  reset_during_flood, &flood_opts);
     qos_add_test("iothread/needs-ioeventfd", "virtio-vswap",
                  iothread_needs_ioeventfd, &opts);
+    qos_add_test("iothread/mem-compaction", "virtio-vswap", mem_compaction,
+                 &opts);
     qos_add_test("iothread/budget-change", "virtio-vswap", budget_change,
                  &roomy_opts);
 }
@@ -1094,6 +1147,7 @@ static void register_virtio_vswap_test(void)
     qos_add_test("multiqueue", "virtio-vswap", multiqueue, &mq_opts);
     qos_add_test("compact-during-io", "virtio-vswap", compact_during_io,
                  &disk_opts);
+    qos_add_test("mem-compaction", "virtio-vswap", mem_compaction, &opts);
     qos_add_test("budget-change", "virtio-vswap", budget_change, &roomy_opts);
     qos_add_test("hotplug", "virtio-vswap-pci", hotplug, &opts);
     qos_add_test("flood", "virtio-vswap", flood, &flood_opts);
