@@ -41,19 +41,23 @@ bool vswap_log_init(VswapStore *s, VswapLog *log, bool is_disk,
     return true;
 }
 
+/* Unmap a segment buffer of vswap_log_get_buf(); NULL is ignored. */
+static void vswap_log_unmap_buf(VswapStore *s, void *buf)
+{
+    if (buf) {
+        munmap(buf, (size_t)1 << s->seg_shift);
+    }
+}
+
 void vswap_log_destroy(VswapStore *s, VswapLog *log)
 {
     for (uint32_t i = 0; i < log->nsegs; i++) {
-        if (log->segs[i].buf) {
-            munmap(log->segs[i].buf, (size_t)1 << s->seg_shift);
-        }
+        vswap_log_unmap_buf(s, log->segs[i].buf);
     }
     g_free(log->segs);
     /* The spare buffer belongs to both logs: the first call frees it. */
-    if (s->spare_buf) {
-        munmap(s->spare_buf, (size_t)1 << s->seg_shift);
-        s->spare_buf = NULL;
-    }
+    vswap_log_unmap_buf(s, s->spare_buf);
+    s->spare_buf = NULL;
     if (log->free) {
         g_array_free(log->free, true);
     }
@@ -85,7 +89,7 @@ void vswap_log_put_buf(VswapStore *s, uint8_t *buf)
     if (!s->spare_buf) {
         s->spare_buf = buf;
     } else {
-        munmap(buf, (size_t)1 << s->seg_shift);
+        vswap_log_unmap_buf(s, buf);
     }
 }
 
