@@ -186,9 +186,9 @@ static void test_memory_compaction(Fixture *f, gconstpointer data)
     VswapStore *s = open_store(f, false, 64 << 20, GPOINTER_TO_UINT(data),
                                false);
     const uint64_t n = 6000;
-    GRand *rand = g_rand_new_with_seed(7);
+    g_autoptr(GRand) rand = g_rand_new_with_seed(7);
     uint64_t payload_written;
-    unsigned *ver = g_new0(unsigned, n);
+    g_autofree unsigned *ver = g_new0(unsigned, n);
     g_autofree uint8_t *buf = g_malloc(PAGE);
     VswapStoreStats st;
 
@@ -218,7 +218,7 @@ static void test_memory_compaction(Fixture *f, gconstpointer data)
         vswap_store_drain(s);
     }
     vswap_store_get_stats(s, &st);
-    /* Each page written once more than the first pass, on average. */
+    /* The payload of every write, at the first pass's mean per page. */
     payload_written = payload_written * st.writes / n;
     g_test_message("memory segments %" G_GUINT64_FORMAT " bytes for %"
                    G_GUINT64_FORMAT " live bytes; %" G_GUINT64_FORMAT
@@ -245,8 +245,6 @@ static void test_memory_compaction(Fixture *f, gconstpointer data)
         }
     }
     assert_check_clean(s);
-    g_free(ver);
-    g_rand_free(rand);
 }
 
 static void test_fill_pages(Fixture *f, gconstpointer data)
