@@ -6,22 +6,27 @@
 #   make build   standalone store library, tools and unit tests
 #   make qemu    QEMU 10.0 with vswap built in (build/qemu)
 #   make bench   store benchmarks (figures in docs/benchmarks.md)
+#   make corpus  capture the page corpus the tests use (build/corpus)
 #   make bench-migration   live migration of a swapping guest: vswap
 #                          against an NBD-mirrored virtio-blk swap disk
 #   make bench-guest       the guest's swap set-ups side by side
 
 BUILD ?= build
 
-.PHONY: all deps build qemu check demo bench bench-migration bench-guest clean
+.PHONY: all deps corpus build qemu check demo bench bench-migration bench-guest clean
 
 all: build
 
 deps:
 	bash scripts/install-deps.sh
 
-build: deps
-	@test -f $(BUILD)/standalone/build.ninja || meson setup $(BUILD)/standalone
+build: deps corpus
+	@test -f $(BUILD)/standalone/build.ninja || meson setup $(BUILD)/standalone -Dcorpus=$(abspath $(BUILD))/corpus
 	ninja -C $(BUILD)/standalone
+
+# The page corpus (scripts/make-corpus.py): cached, so quick once made.
+corpus: deps
+	/usr/bin/python3 scripts/make-corpus.py --out $(BUILD)/corpus >/dev/null
 
 qemu: deps
 	bash scripts/build-qemu.sh
@@ -29,12 +34,13 @@ qemu: deps
 check:
 	bash scripts/check.sh
 
-demo: qemu
+demo: qemu corpus
 	bash scripts/demo.sh
 
 # Store benchmarks; figures and how to read them in docs/benchmarks.md.
 bench: build
-	$(BUILD)/standalone/bench/vswap-bench --corpus ../shared/corpus $(BENCH_ARGS)
+	/usr/bin/python3 scripts/make-corpus.py --out $(BUILD)/corpus >/dev/null
+	$(BUILD)/standalone/bench/vswap-bench --corpus $(BUILD)/corpus $(BENCH_ARGS)
 
 # Guest benchmarks (real QEMU, TCG, minutes each; docs/benchmarks.md).
 # They use $(VSWAP_QEMU) or build/qemu/qemu-system-x86_64; nothing here

@@ -36,7 +36,7 @@
 #include "store-int.h"
 
 #ifndef VSWAP_DEFAULT_CORPUS
-#define VSWAP_DEFAULT_CORPUS "../shared/corpus"
+#define VSWAP_DEFAULT_CORPUS "build/corpus"   /* scripts/make-corpus.py */
 #endif
 #ifndef VSWAP_LIBURING_VERSION
 #define VSWAP_LIBURING_VERSION "unknown"

@@ -50,7 +50,8 @@ meson_suite() {
     local name=$1 dir=$2 start=$SECONDS rc log
     shift 2
     if [ ! -f "$dir/build.ninja" ]; then
-        meson setup "$dir" "$@" >/dev/null || { record "$name" 1 0 1 0 0; return; }
+        meson setup "$dir" -Dcorpus="$build/corpus" "$@" >/dev/null ||
+            { record "$name" 1 0 1 0 0; return; }
     fi
     ninja -C "$dir" >/dev/null || { ninja -C "$dir"; record "$name" 1 0 1 0 0; return; }
     meson test -C "$dir" --print-errorlogs
@@ -76,12 +77,13 @@ suite_unit_asan() {
 suite_unit_tsan() {
     local start=$SECONDS dir=$build/standalone-tsan rc=0 passed=0 failed=0 t
     if [ ! -f "$dir/build.ninja" ]; then
-        meson setup "$dir" -Db_sanitize=thread -Db_lundef=false >/dev/null ||
+        meson setup "$dir" -Dcorpus="$build/corpus" -Db_sanitize=thread \
+            -Db_lundef=false >/dev/null ||
             { record unit-tsan 1 0 1 0 0; return; }
     fi
     ninja -C "$dir" >/dev/null || { record unit-tsan 1 0 1 0 0; return; }
     for t in test-workers test-store test-store-model; do
-        if TSAN_OPTIONS=halt_on_error=1 VSWAP_CORPUS=$top/../shared/corpus \
+        if TSAN_OPTIONS=halt_on_error=1 VSWAP_CORPUS=$build/corpus \
            VSWAP_MODEL_OPS=200000 "$dir/tests/unit/$t" --tap > "$dir/$t.tap" 2>&1; then
             passed=$((passed + 1))
         else
@@ -200,6 +202,9 @@ suite_qtest_asan() {
 }
 
 bash scripts/install-deps.sh || exit 1
+# The page corpus: $VSWAP_CORPUS, or captured once and cached.
+python3 scripts/make-corpus.py --out "$build/corpus" >/dev/null || exit 1
+export VSWAP_CORPUS=$build/corpus
 
 suites=("$@")
 [ ${#suites[@]} -gt 0 ] || suites=(unit unit-asan unit-tsan fuzz qtest guest)

@@ -20,6 +20,9 @@ export DEBIAN_FRONTEND=noninteractive
 PACKAGES=(
     # standalone build and tools
     build-essential pkgconf ninja-build python3 python3-venv git ccache
+    # the page corpus (scripts/make-corpus.py): Node.js is one of its
+    # workloads, procps's pgrep finds cc1
+    nodejs procps
     libglib2.0-dev liburing-dev libzstd-dev zstd
     # QEMU 10.0 build (apt-get source needs dpkg-dev)
     dpkg-dev flex bison zlib1g-dev libpixman-1-dev

@@ -12,9 +12,9 @@
 #   --kver VER      guest kernel (default: the newest Debian 6.1 kernel
 #                   installed, e.g. 6.1.0-56-amd64; its modules in
 #                   /lib/modules/VER, headers in /lib/modules/VER/build)
-#   --corpus FILE   corpus file (default ../shared/corpus/python-heap.pages
-#                   or $VSWAP_CORPUS); "none" to let the checker generate
-#                   pseudo-random pages
+#   --corpus FILE   corpus file (default python-heap.pages of $VSWAP_CORPUS
+#                   or of build/corpus, made by scripts/make-corpus.py);
+#                   "none" to let the checker generate pseudo-random pages
 #   --out DIR       output directory (default build/guest)
 #   --debug         build the driver with VSWAP_DEBUG=1 (testing-only
 #                   module parameters such as debug_discard_hold_ms)
@@ -35,8 +35,7 @@ top=$(cd "$(dirname "$0")/../.." && pwd)
 # The newest installed 6.1 kernel (linux-image-amd64 on Debian 12).
 kver=$(ls /lib/modules 2>/dev/null | grep -E '^6\.1\.[0-9]+-[0-9]+-amd64$' |
        sort -V | tail -n 1)
-corpus=${VSWAP_CORPUS:-$top/../shared/corpus}/python-heap.pages
-[ -f "$corpus" ] || corpus=${VSWAP_CORPUS:-$top/../shared/corpus}
+corpus=${VSWAP_CORPUS:-$top/build/corpus}/python-heap.pages
 out=$top/build/guest
 force=0
 debug=
@@ -75,7 +74,8 @@ need=("$busybox")
 for f in "${need[@]}"; do
 	[ -e "$f" ] || { log "missing $f"; exit 1; }
 done
-[ "$corpus" = none ] || [ -f "$corpus" ] || { log "no corpus $corpus"; exit 1; }
+[ "$corpus" = none ] || [ -f "$corpus" ] ||
+	{ log "no corpus file $corpus: run scripts/make-corpus.py (or make corpus), or set VSWAP_CORPUS"; exit 1; }
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 # One build at a time per output directory: concurrent runs (benchmarks,

@@ -1,0 +1,388 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Make the page corpus: real anonymous memory of programs Debian packages.
+
+The store's tests, the demo's guest and the benchmarks compress real memory
+pages, not synthetic ones.  This script captures them at set-up, so that a
+clone of the project needs nothing beside it:
+
+  python-heap.pages  CPython building ~120k dicts and lists of words from
+                     its own standard library, a Counter and a JSON document
+  node-heap.pages    Node.js building a 150k-object graph, a Map index and
+                     a JSON string from the same words
+  cc1-heap.pages     GCC's cc1 compiling the store library (every file of
+                     block/vswap-backend as one unit, -O2 -g), stopped
+                     mid-compile
+
+Each workload runs as a child process.  Once it is ready (or, for cc1, once
+its anonymous memory reaches a threshold), the child is stopped with
+SIGSTOP, and the pages that are present in its private anonymous mappings
+(the heap and anonymous mmaps; /proc/PID/pagemap says which are present)
+are read from /proc/PID/mem.  A file holds 8192 of them, 32 MiB, picked
+evenly over all present pages, as a plain concatenation of 4096-byte pages
+with no header: the format the tests and the bench read.
+
+The result is cached under /var/cache/vswap/corpus/KEY (or the build
+directory when /var/cache is not writable), where KEY hashes every input:
+this script, the cc1 input, and the versions of python3, node and gcc.
+OUT (default build/corpus) becomes a link to it.  A run with a cached
+corpus takes milliseconds.  When VSWAP_CORPUS names a directory of
+*.pages files (such as a reference corpus), OUT links to it instead and
+nothing is captured.
+
+Usage: scripts/make-corpus.py [--out DIR] [--force]
+Prints the corpus directory on stdout.
+"""
+
+import argparse
+import glob
+import hashlib
+import os
+import shutil
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+PAGE = 4096
+PAGES_PER_FILE = 8192
+TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+NODE = shutil.which("node") or shutil.which("nodejs") or "node"
+PYTHON = "/usr/bin/python3"
+
+# The words: identifiers and prose from the standard library's sources.
+PYTHON_WORKLOAD = r"""
+import collections, glob, json, random, sys, sysconfig
+random.seed(1)
+words = []
+for path in sorted(glob.glob(sysconfig.get_paths()['stdlib'] + '/*.py')):
+    with open(path, encoding='utf-8', errors='replace') as f:
+        words.extend(f.read().split())
+    if len(words) > 400000:
+        break
+records = []
+for i in range(120000):
+    w = words[(i * 7919) % len(words)]
+    records.append({
+        'id': i,
+        'name': w,
+        'path': '/'.join(random.sample(words, 3)),
+        'tags': [words[(i * 31 + k) % len(words)] for k in range(i % 5 + 1)],
+        'score': random.random() * 1000,
+        'count': i * 3 % 1009,
+        'children': list(range(i, i + i % 7)),
+    })
+index = collections.defaultdict(list)
+for r in records:
+    index[r['name']].append(r['id'])
+counts = collections.Counter(words)
+doc = json.dumps(records[:40000])
+sys.stdout.write('ready %d %d %d\n' % (len(records), len(index), len(doc)))
+sys.stdout.flush()
+sys.stdin.read()
+"""
+
+NODE_WORKLOAD = r"""
+const fs = require('fs');
+const path = require('path');
+const dir = process.argv[1];
+let words = [];
+for (const f of fs.readdirSync(dir).filter(n => n.endsWith('.py')).sort()) {
+  words = words.concat(fs.readFileSync(path.join(dir, f), 'utf8').split(/\s+/));
+  if (words.length > 400000) break;
+}
+let seed = 1;
+const rand = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
+const nodes = [];
+for (let i = 0; i < 150000; i++) {
+  const n = {
+    id: i,
+    name: words[(i * 7919) % words.length],
+    label: words[(i * 104729) % words.length] + '-' + i.toString(36),
+    weight: rand() * 100,
+    tags: Array.from({length: i % 5 + 1}, (_, k) => words[(i * 31 + k) % words.length]),
+    edges: [],
+    parent: null,
+  };
+  if (i > 0) {
+    n.parent = nodes[Math.floor(rand() * i)];
+    n.parent.edges.push(n);
+  }
+  nodes.push(n);
+}
+const index = new Map();
+for (const n of nodes) {
+  if (!index.has(n.name)) index.set(n.name, []);
+  index.get(n.name).push(n);
+}
+const doc = JSON.stringify(nodes.slice(0, 30000).map(n => ({
+  id: n.id, name: n.name, label: n.label, weight: n.weight, tags: n.tags,
+  parent: n.parent ? n.parent.id : null,
+})));
+process.stdout.write(`ready ${nodes.length} ${index.size} ${doc.length}\n`);
+process.stdin.resume();
+"""
+
+
+class CorpusError(Exception):
+    pass
+
+
+def log(msg):
+    print("make-corpus: " + msg, file=sys.stderr, flush=True)
+
+
+def anon_ranges(pid):
+    """Yield (start, end) of the private anonymous mappings of @pid."""
+    with open("/proc/%d/maps" % pid) as f:
+        for line in f:
+            fields = line.split()
+            perms = fields[1]
+            name = fields[5] if len(fields) > 5 else ""
+            if "r" not in perms or "p" not in perms:
+                continue
+            if name and name != "[heap]":
+                continue
+            start, end = (int(x, 16) for x in fields[0].split("-"))
+            yield start, end
+
+
+def present_pages(pid):
+    """Addresses of the present pages of @pid's anonymous mappings."""
+    pages = []
+    with open("/proc/%d/pagemap" % pid, "rb") as pm:
+        for start, end in anon_ranges(pid):
+            n = (end - start) // PAGE
+            pm.seek(start // PAGE * 8)
+            data = pm.read(n * 8)
+            for i, (entry,) in enumerate(struct.iter_unpack("<Q", data)):
+                if entry >> 63:
+                    pages.append(start + i * PAGE)
+    return pages
+
+
+def capture(pid, out_path):
+    """Write PAGES_PER_FILE present anonymous pages of stopped @pid."""
+    addrs = present_pages(pid)
+    if len(addrs) < PAGES_PER_FILE:
+        raise CorpusError("process %d has only %d present anonymous pages,"
+                          " %d needed" % (pid, len(addrs), PAGES_PER_FILE))
+    step = len(addrs) / PAGES_PER_FILE
+    picked = [addrs[int(i * step)] for i in range(PAGES_PER_FILE)]
+    zero = bytes(PAGE)
+    zeros = 0
+    with open("/proc/%d/mem" % pid, "rb", buffering=0) as mem, \
+            open(out_path + ".tmp", "wb") as out:
+        for addr in picked:
+            mem.seek(addr)
+            page = mem.read(PAGE)
+            if len(page) != PAGE:
+                raise CorpusError("short read of page 0x%x of process %d"
+                                  % (addr, pid))
+            zeros += page == zero
+            out.write(page)
+    os.rename(out_path + ".tmp", out_path)
+    return len(addrs), zeros
+
+
+def stop_and_capture(proc, out_path):
+    os.kill(proc.pid, signal.SIGSTOP)
+    try:
+        return capture(proc.pid, out_path)
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def run_ready_workload(argv, out_path, what):
+    """Run a workload that prints 'ready' once its data is built."""
+    proc = subprocess.Popen(argv, stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
+    line = proc.stdout.readline()
+    if not line.startswith("ready"):
+        proc.kill()
+        proc.wait()
+        raise CorpusError("%s workload failed before it was ready (exit %s)"
+                          % (what, proc.returncode))
+    present, zeros = stop_and_capture(proc, out_path)
+    return "%s (%s); %d present anonymous pages" % (what, line.strip(),
+                                                   present), zeros
+
+
+def rss_anon_kb(pid):
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("RssAnon:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def cc1_unit(tmp):
+    """The store library as one translation unit, and gcc's flags for it."""
+    sources = sorted(glob.glob(os.path.join(TOP, "block/vswap-backend/*.c")))
+    unit = os.path.join(tmp, "vswap-store-unit.c")
+    with open(unit, "w") as f:
+        for src in sources:
+            f.write('#include "%s"\n' % src)
+    cflags = subprocess.run(["pkg-config", "--cflags", "glib-2.0"],
+                            capture_output=True, text=True,
+                            check=True).stdout.split()
+    return sources, ["gcc", "-O2", "-g", "-D_GNU_SOURCE",
+                     "-I" + os.path.join(TOP, "include"),
+                     "-I" + os.path.join(TOP, "block/vswap-backend")] + \
+        cflags + ["-S", "-o", os.devnull, unit]
+
+
+def find_cc1(gcc_pid):
+    try:
+        out = subprocess.run(["pgrep", "-P", str(gcc_pid), "-x", "cc1"],
+                             capture_output=True, text=True).stdout.split()
+    except OSError:
+        return None
+    return int(out[0]) if out else None
+
+
+def run_cc1(out_path, argv):
+    """Stop cc1 once its anonymous memory passes a threshold, mid-compile.
+
+    The threshold starts at 44 MiB, a little over the 32 MiB to capture.
+    If cc1 finishes first, the run is repeated with a threshold just under
+    the peak it reached.
+    """
+    threshold = 44 * 1024
+    for attempt in range(3):
+        gcc = subprocess.Popen(argv, stderr=subprocess.PIPE, text=True)
+        peak = 0
+        while gcc.poll() is None:
+            pid = find_cc1(gcc.pid)
+            if pid:
+                rss = rss_anon_kb(pid)
+                peak = max(peak, rss)
+                if rss >= threshold:
+                    os.kill(pid, signal.SIGSTOP)
+                    try:
+                        present, zeros = capture(pid, out_path)
+                    finally:
+                        os.kill(pid, signal.SIGKILL)
+                        gcc.wait()
+                    return ("gcc cc1 at %d MiB anonymous; %d present"
+                            " anonymous pages" % (rss // 1024, present)), zeros
+            time.sleep(0.005)
+        if gcc.returncode != 0:
+            raise CorpusError("gcc failed on the store library: %s"
+                              % gcc.stderr.read().strip()[-500:])
+        log("cc1 finished at %d MiB before reaching %d MiB; again lower"
+            % (peak // 1024, threshold // 1024))
+        threshold = max(36 * 1024, int(peak * 0.85))
+    raise CorpusError("cc1 never stayed above %d MiB long enough to capture"
+                      % (threshold // 1024))
+
+
+def version(argv):
+    try:
+        return subprocess.run(argv, capture_output=True, text=True,
+                              check=True).stdout.splitlines()[0]
+    except (OSError, subprocess.CalledProcessError, IndexError):
+        raise CorpusError("cannot run %s: install the packages with"
+                          " scripts/install-deps.sh" % argv[0])
+
+
+def cache_root():
+    for root in (os.environ.get("VSWAP_CACHE", "/var/cache/vswap"),
+                 os.path.join(TOP, "build", "cache")):
+        try:
+            os.makedirs(os.path.join(root, "corpus"), exist_ok=True)
+            if os.access(os.path.join(root, "corpus"), os.W_OK):
+                return os.path.join(root, "corpus")
+        except OSError:
+            continue
+    raise CorpusError("no writable cache directory")
+
+
+def corpus_key(sources):
+    h = hashlib.sha256()
+    with open(os.path.abspath(__file__), "rb") as f:
+        h.update(f.read())
+    for src in sources:
+        with open(src, "rb") as f:
+            h.update(os.path.basename(src).encode() + f.read())
+    for argv in ([PYTHON, "--version"], [NODE, "--version"],
+                 ["gcc", "--version"]):
+        h.update(version(argv).encode())
+    return h.hexdigest()[:16]
+
+
+def complete(d):
+    names = ("python-heap.pages", "node-heap.pages", "cc1-heap.pages")
+    return all(os.path.getsize(os.path.join(d, n)) == PAGES_PER_FILE * PAGE
+               if os.path.exists(os.path.join(d, n)) else False
+               for n in names)
+
+
+def make(d, tmp, cc1_argv):
+    os.makedirs(d, exist_ok=True)
+    stdlib = subprocess.run(
+        [PYTHON, "-c", "import sysconfig; print(sysconfig.get_paths()['stdlib'])"],
+        capture_output=True, text=True, check=True).stdout.strip()
+    runs = [
+        ("python-heap.pages", lambda p: run_ready_workload(
+            [PYTHON, "-c", PYTHON_WORKLOAD], p, version([PYTHON, "--version"]))),
+        ("node-heap.pages", lambda p: run_ready_workload(
+            [NODE, "-e", NODE_WORKLOAD, stdlib], p,
+            "Node.js " + version([NODE, "--version"]))),
+        ("cc1-heap.pages", lambda p: run_cc1(p, cc1_argv)),
+    ]
+    manifest = []
+    for name, run in runs:
+        start = time.monotonic()
+        what, zeros = run(os.path.join(d, name))
+        manifest.append("%s: %s; %d of %d pages zero" %
+                        (name, what, zeros, PAGES_PER_FILE))
+        log("%s in %.1f s" % (manifest[-1], time.monotonic() - start))
+    with open(os.path.join(d, "MANIFEST"), "w") as f:
+        f.write("Made by scripts/make-corpus.py on %s\n" % time.strftime("%F"))
+        f.write("\n".join(manifest) + "\n")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--out", default=os.path.join(TOP, "build", "corpus"),
+                    help="link to the corpus directory (default build/corpus)")
+    ap.add_argument("--force", action="store_true",
+                    help="capture again even if a cached corpus matches")
+    args = ap.parse_args()
+    try:
+        d = os.environ.get("VSWAP_CORPUS")
+        if d:
+            d = os.path.abspath(d)
+            if not glob.glob(os.path.join(d, "*.pages")):
+                raise CorpusError("VSWAP_CORPUS=%s holds no *.pages files;"
+                                  " unset it to make a corpus" % d)
+        else:
+            with tempfile.TemporaryDirectory(prefix="vswap-corpus-") as tmp:
+                sources, cc1_argv = cc1_unit(tmp)
+                d = os.path.join(cache_root(), corpus_key(sources))
+                if args.force or not complete(d):
+                    log("capturing pages into %s" % d)
+                    make(d, tmp, cc1_argv)
+        out = os.path.abspath(args.out)
+        os.makedirs(os.path.dirname(out), exist_ok=True)
+        if os.path.islink(out) or os.path.exists(out):
+            if not os.path.islink(out):
+                raise CorpusError("%s exists and is not a link" % out)
+            os.unlink(out)
+        os.symlink(d, out)
+    except (CorpusError, OSError, subprocess.CalledProcessError) as e:
+        log("FAILED: %s" % e)
+        return 1
+    print(d)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
