@@ -6,7 +6,11 @@
  */
 
 #include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/types.h>
+#include <unistd.h>
 
 #include "io-engine.h"
 
@@ -20,10 +24,13 @@
  *                 -ENOSPC for a write (the file cannot grow) and -EIO for a
  *                 read (the end of file lies inside the range).  A short
  *                 attempt is resubmitted for the rest, so the engine sees
- *                 bytes [done, len) next time.
+ *                 bytes [done, len) next time.  A READ with
+ *                 VSWAP_IO_REQ_SHORT_OK ends at its first short attempt
+ *                 instead, with the bytes read so far.
  *   PUNCH         len on success (the range punched), like a transfer, so
  *                 callers can treat result == len as success for any op.
- *   FSYNC         0 on success; len means nothing for it.
+ *   FSYNC,        0 on success; len means nothing for them.
+ *   TRUNCATE
  *
  * An engine reporting more bytes than were asked for is broken; the
  * request fails with -EIO rather than overrunning its buffer accounting.
@@ -45,6 +52,9 @@ static void vswap_io_complete_attempt(VswapIoReq *req)
         req->done += res;
         if (req->done == req->len) {
             res = req->len;
+        } else if (req->op == VSWAP_IO_READ &&
+                   (req->flags & VSWAP_IO_REQ_SHORT_OK)) {
+            res = req->done;
         } else if (res == 0) {
             res = req->op == VSWAP_IO_WRITE ? -ENOSPC : -EIO;
         } else {
@@ -56,6 +66,7 @@ static void vswap_io_complete_attempt(VswapIoReq *req)
         res = req->len;
         break;
     case VSWAP_IO_FSYNC:
+    case VSWAP_IO_TRUNCATE:
         res = 0;
         break;
     default:
@@ -81,4 +92,42 @@ void vswap_io_submit(VswapIoEngine *io, VswapIoReq *req)
     req->complete = vswap_io_complete_attempt;
     req->engine = io;
     io->ops->submit(io, req);
+}
+
+static void vswap_io_run_done(VswapIoReq *req)
+{
+    *(bool *)req->opaque = true;
+}
+
+ssize_t vswap_io_run(VswapIoEngine *io, int notify_fd, VswapIoReq *req)
+{
+    bool done = false;
+
+    req->complete = vswap_io_run_done;
+    req->opaque = &done;
+    vswap_io_submit(io, req);
+    vswap_io_flush(io);
+    while (!done) {
+        struct pollfd pfd = { .fd = notify_fd, .events = POLLIN };
+        uint64_t count;
+
+        if (poll(&pfd, 1, 100) > 0 &&
+            read(notify_fd, &count, sizeof(count)) < 0) {
+            /* EAGAIN: another reader took the signal; process anyway. */
+        }
+        vswap_io_process(io);
+    }
+    return req->result;
+}
+
+void *vswap_io_buf_new(size_t size)
+{
+    void *buf;
+
+    /* posix_memalign, not g_aligned_alloc: GLib 2.66 lacks it. */
+    if (posix_memalign(&buf, 4096, MAX(size, 1)) != 0) {
+        g_error("vswap: out of memory allocating %zu bytes", size);
+    }
+    memset(buf, 0, size);
+    return buf;
 }

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * I/O engines of the store: how segment writes, record reads and hole
- * punches reach the store file.
+ * I/O engines of the store: how every access to the store file reaches
+ * it: segment writes, record reads, hole punches, the superblock and
+ * checkpoint, syncs and truncation, and the size queries for statistics.
+ * The store holds no file descriptor; it only talks to its engine.
  *
  * An engine queues requests and completes them later, from its process
  * callback, which the store calls when its notifier eventfd fires.  The
@@ -28,7 +30,19 @@ typedef enum VswapIoOp {
     VSWAP_IO_WRITE,
     VSWAP_IO_PUNCH,             /* fallocate(PUNCH_HOLE | KEEP_SIZE) */
     VSWAP_IO_FSYNC,             /* fdatasync */
+    VSWAP_IO_TRUNCATE,          /* set the file length to offset */
 } VswapIoOp;
+
+/* VswapIoReq.flags */
+enum {
+    /*
+     * READ: the first attempt that transfers fewer bytes than asked for
+     * ends the request with the bytes read so far, instead of going on and
+     * failing with -EIO at the end of the file.  For readers that clamp
+     * their reads to the file length and tolerate what they cannot read.
+     */
+    VSWAP_IO_REQ_SHORT_OK = 1 << 0,
+};
 
 typedef struct VswapIoReq VswapIoReq;
 typedef void VswapIoCompleteFunc(VswapIoReq *req);
@@ -36,9 +50,12 @@ typedef void VswapIoCompleteFunc(VswapIoReq *req);
 struct VswapIoReq {
     /* set by the caller */
     VswapIoOp op;
-    uint64_t offset;            /* file offset (READ, WRITE, PUNCH) */
-    void *buf;                  /* READ, WRITE; aligned for O_DIRECT */
+    uint64_t offset;            /* file offset (READ, WRITE, PUNCH);
+                                   the new length (TRUNCATE) */
+    void *buf;                  /* READ, WRITE; aligned to the engine's
+                                   vswap_io_align() */
     size_t len;                 /* bytes (READ, WRITE, PUNCH) */
+    unsigned flags;             /* VSWAP_IO_REQ_* */
     VswapIoCompleteFunc *complete;
     void *opaque;
 
@@ -69,11 +86,24 @@ typedef struct VswapIoEngineOps {
     unsigned (*process)(VswapIoEngine *io);
     /* Requests submitted and not yet completed. */
     unsigned (*inflight)(VswapIoEngine *io);
+    /* The file's length in bytes, or -errno.  Synchronous. */
+    int64_t (*getlength)(VswapIoEngine *io);
+    /* Bytes the file occupies on its storage, or -errno.  Synchronous. */
+    int64_t (*allocated)(VswapIoEngine *io);
+    /*
+     * Complete every request (as process() does, with real results), then
+     * release the engine and the file it opened.
+     */
     void (*free)(VswapIoEngine *io);
 } VswapIoEngineOps;
 
 struct VswapIoEngine {
     const VswapIoEngineOps *ops;
+    /*
+     * Alignment that READ and WRITE buffers, offsets and lengths need, in
+     * bytes: 4096 for a file opened with O_DIRECT, else 1.
+     */
+    size_t align;
 };
 
 /*
@@ -98,6 +128,21 @@ static inline unsigned vswap_io_inflight(VswapIoEngine *io)
     return io->ops->inflight(io);
 }
 
+static inline int64_t vswap_io_getlength(VswapIoEngine *io)
+{
+    return io->ops->getlength(io);
+}
+
+static inline int64_t vswap_io_allocated(VswapIoEngine *io)
+{
+    return io->ops->allocated(io);
+}
+
+static inline size_t vswap_io_align(VswapIoEngine *io)
+{
+    return io->align;
+}
+
 static inline void vswap_io_free(VswapIoEngine *io)
 {
     if (io) {
@@ -106,12 +151,46 @@ static inline void vswap_io_free(VswapIoEngine *io)
 }
 
 /*
+ * vswap_io_buf_new: @size zeroed bytes aligned for any engine (4096), for
+ * READ and WRITE buffers.  Free with free() or g_free().  Aborts when out
+ * of memory, like g_malloc().
+ */
+void *vswap_io_buf_new(size_t size);
+
+/*
+ * vswap_io_run: submit @req, then wait for it, polling @notify_fd and
+ * processing @io; for callers without an event loop (vswap-tool).  Other
+ * requests' completions run meanwhile.  Returns req->result.
+ */
+ssize_t vswap_io_run(VswapIoEngine *io, int notify_fd, VswapIoReq *req);
+
+/*
  * vswap_io_uring_new: an io_uring engine on @fd with @depth entries.
- * Completions signal the eventfd @notify_fd.  Returns NULL with @errp set
- * if the ring cannot be created.
+ * Completions signal the eventfd @notify_fd.  The caller keeps @fd and
+ * must keep it open until the engine is freed.  Returns NULL with @errp
+ * set if the ring cannot be created.
  */
 VswapIoEngine *vswap_io_uring_new(int fd, unsigned depth, int notify_fd,
                                   GError **errp);
+
+/* vswap_io_uring_open() flags */
+enum {
+    VSWAP_IO_OPEN_CREATE = 1 << 0,      /* create the file if missing */
+    VSWAP_IO_OPEN_DIRECT = 1 << 1,      /* O_DIRECT: align 4096 */
+    VSWAP_IO_OPEN_READONLY = 1 << 2,    /* no writes (vswap-tool) */
+};
+
+/*
+ * vswap_io_uring_open: open the regular file @path (VSWAP_IO_OPEN_*
+ * @flags; read-write unless READONLY, mode 0600 if created) and an
+ * io_uring engine of @depth entries on it, which owns the file from then
+ * on.  Returns NULL with @errp set: code errno and "cannot open 'PATH':
+ * REASON", EMEDIUMTYPE and "'PATH' is not a regular file", or the ring's
+ * errors as for vswap_io_uring_new().
+ */
+VswapIoEngine *vswap_io_uring_open(const char *path, unsigned flags,
+                                   unsigned depth, int notify_fd,
+                                   GError **errp);
 
 /* One fault to inject; requests that match it fail as described. */
 typedef struct VswapIoFault {

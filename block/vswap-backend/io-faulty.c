@@ -1,7 +1,9 @@
 /*
  * The fault-injection engine: wraps another engine and makes chosen
  * requests fail, transfer short or read corrupted data, so that tests drive
- * the store's error paths through the same code as real failures.
+ * the store's error paths through the same code as real failures.  Any
+ * request type can fail (TRUNCATE and FSYNC too); the size queries pass
+ * through.
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
@@ -148,6 +150,7 @@ static void vswap_io_faulty_submit(VswapIoEngine *io, VswapIoReq *req)
     sh->orig = req;
     sh->corrupt = r->fault.corrupt && req->op == VSWAP_IO_READ;
     sh->req.op = req->op;
+    sh->req.flags = req->flags;
     sh->req.offset = req->offset + req->done;
     sh->req.buf = (char *)req->buf + req->done;
     sh->req.len = remaining;
@@ -198,6 +201,20 @@ static unsigned vswap_io_faulty_inflight(VswapIoEngine *io)
     return g_queue_get_length(&s->deferred) + s->inner->ops->inflight(s->inner);
 }
 
+static int64_t vswap_io_faulty_getlength(VswapIoEngine *io)
+{
+    VswapIoFaulty *s = vswap_io_faulty_of(io);
+
+    return vswap_io_getlength(s->inner);
+}
+
+static int64_t vswap_io_faulty_allocated(VswapIoEngine *io)
+{
+    VswapIoFaulty *s = vswap_io_faulty_of(io);
+
+    return vswap_io_allocated(s->inner);
+}
+
 /*
  * Like the inner engine's free(), completes every request first.  From
  * here on, submissions bypass the faults, so nothing new is deferred while
@@ -221,6 +238,8 @@ static const VswapIoEngineOps vswap_io_faulty_ops = {
     .flush = vswap_io_faulty_flush,
     .process = vswap_io_faulty_process,
     .inflight = vswap_io_faulty_inflight,
+    .getlength = vswap_io_faulty_getlength,
+    .allocated = vswap_io_faulty_allocated,
     .free = vswap_io_faulty_free,
 };
 
@@ -229,6 +248,7 @@ VswapIoEngine *vswap_io_faulty_new(VswapIoEngine *inner, int notify_fd)
     VswapIoFaulty *s = g_new0(VswapIoFaulty, 1);
 
     s->engine.ops = &vswap_io_faulty_ops;
+    s->engine.align = inner->align;
     s->inner = inner;
     s->notify_fd = notify_fd;
     s->rules = g_array_new(false, true, sizeof(VswapIoFaultyRule));

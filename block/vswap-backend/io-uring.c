@@ -1,6 +1,7 @@
 /*
- * The store's real I/O engine: reads, writes, hole punches and fdatasync
- * on the store file through one io_uring (liburing) per store.
+ * The store's standalone I/O engine: reads, writes, hole punches and
+ * fdatasync on the store file through one io_uring (liburing) per store;
+ * truncation and size queries beside it.
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
@@ -12,6 +13,13 @@
  * single buffer (bytes [done, len) of the request), IORING_OP_FALLOCATE
  * with PUNCH_HOLE | KEEP_SIZE, or IORING_OP_FSYNC with DATASYNC.  The SQE's
  * user data is the request itself, so nothing is allocated per request.
+ *
+ * TRUNCATE has no SQE before Linux 6.9 (IORING_OP_FTRUNCATE), so it runs
+ * as ftruncate() inside submit() and completes, like every request, later
+ * from process(): its result waits on the "finished" queue, and the
+ * notifier is signalled.  The size queries are fstat() calls.  The point
+ * is that they too go through the engine, which a block-layer engine
+ * implements with blk_truncate() and blk_getlength().
  *
  * The store's notifier eventfd is registered as the ring's eventfd: the
  * kernel signals it for every CQE, the store's event loop wakes up and
@@ -47,6 +55,7 @@
 #include <linux/falloc.h>
 #include <liburing.h>
 #include <stddef.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "io-engine.h"
@@ -58,11 +67,14 @@ typedef struct VswapIoUring {
     VswapIoEngine engine;
     struct io_uring ring;
     int fd;
+    bool owns_fd;               /* opened by vswap_io_uring_open() */
     int notify_fd;
     unsigned depth;             /* most requests in the ring at once */
     unsigned in_ring;           /* prepared SQEs and kernel-held requests */
     unsigned unsubmitted;       /* SQEs prepared since the last submit */
     GQueue overflow;            /* VswapIoReq * waiting for a ring slot */
+    GQueue finished;            /* VswapIoReq * run synchronously, whose
+                                   completion is due */
 } VswapIoUring;
 
 static const VswapIoEngineOps vswap_io_uring_ops;
@@ -159,10 +171,31 @@ static void vswap_io_uring_fill(VswapIoUring *s)
     }
 }
 
+static void vswap_io_uring_notify(VswapIoUring *s)
+{
+    uint64_t one = 1;
+
+    if (write(s->notify_fd, &one, sizeof(one)) < 0) {
+        /* EAGAIN: the counter is already signalled, which is enough. */
+    }
+}
+
+/* TRUNCATE: done at once; its completion runs from process(). */
+static void vswap_io_uring_truncate(VswapIoUring *s, VswapIoReq *req)
+{
+    req->result = ftruncate(s->fd, req->offset) < 0 ? -errno : 0;
+    g_queue_push_tail(&s->finished, req);
+    vswap_io_uring_notify(s);
+}
+
 static void vswap_io_uring_submit(VswapIoEngine *io, VswapIoReq *req)
 {
     VswapIoUring *s = vswap_io_uring_of(io);
 
+    if (req->op == VSWAP_IO_TRUNCATE) {
+        vswap_io_uring_truncate(s, req);
+        return;
+    }
     /* Behind a non-empty overflow queue, wait in line to keep FIFO order. */
     if (!g_queue_is_empty(&s->overflow) || !vswap_io_uring_prep(s, req)) {
         g_queue_push_tail(&s->overflow, req);
@@ -203,10 +236,26 @@ static unsigned vswap_io_uring_reap(VswapIoUring *s)
     return n;
 }
 
+/*
+ * Run the completions of synchronous requests queued before this call;
+ * later ones wait for the next call, which the notifier announces.
+ */
+static unsigned vswap_io_uring_complete_finished(VswapIoUring *s)
+{
+    unsigned n = g_queue_get_length(&s->finished);
+
+    for (unsigned i = 0; i < n; i++) {
+        VswapIoReq *req = g_queue_pop_head(&s->finished);
+
+        req->complete(req);
+    }
+    return n;
+}
+
 static unsigned vswap_io_uring_process(VswapIoEngine *io)
 {
     VswapIoUring *s = vswap_io_uring_of(io);
-    unsigned n = vswap_io_uring_reap(s);
+    unsigned n = vswap_io_uring_complete_finished(s) + vswap_io_uring_reap(s);
 
     /* Slots freed by the completions go to waiting and resubmitted ones. */
     vswap_io_uring_fill(s);
@@ -218,16 +267,37 @@ static unsigned vswap_io_uring_inflight(VswapIoEngine *io)
 {
     VswapIoUring *s = vswap_io_uring_of(io);
 
-    return s->in_ring + g_queue_get_length(&s->overflow);
+    return s->in_ring + g_queue_get_length(&s->overflow) +
+           g_queue_get_length(&s->finished);
+}
+
+static int64_t vswap_io_uring_getlength(VswapIoEngine *io)
+{
+    VswapIoUring *s = vswap_io_uring_of(io);
+    struct stat st;
+
+    return fstat(s->fd, &st) < 0 ? -errno : st.st_size;
+}
+
+static int64_t vswap_io_uring_allocated(VswapIoEngine *io)
+{
+    VswapIoUring *s = vswap_io_uring_of(io);
+    struct stat st;
+
+    return fstat(s->fd, &st) < 0 ? -errno : (int64_t)st.st_blocks * 512;
 }
 
 static void vswap_io_uring_free(VswapIoEngine *io)
 {
     VswapIoUring *s = vswap_io_uring_of(io);
 
-    while (s->in_ring || !g_queue_is_empty(&s->overflow)) {
+    while (s->in_ring || !g_queue_is_empty(&s->overflow) ||
+           !g_queue_is_empty(&s->finished)) {
         int ret;
 
+        if (vswap_io_uring_complete_finished(s)) {
+            continue;
+        }
         vswap_io_uring_fill(s);
         ret = io_uring_submit_and_wait(&s->ring, 1);
         if (ret >= 0) {
@@ -240,6 +310,9 @@ static void vswap_io_uring_free(VswapIoEngine *io)
         vswap_io_uring_reap(s);
     }
     io_uring_queue_exit(&s->ring);
+    if (s->owns_fd) {
+        close(s->fd);
+    }
     g_free(s);
 }
 
@@ -248,6 +321,8 @@ static const VswapIoEngineOps vswap_io_uring_ops = {
     .flush = vswap_io_uring_flush,
     .process = vswap_io_uring_process,
     .inflight = vswap_io_uring_inflight,
+    .getlength = vswap_io_uring_getlength,
+    .allocated = vswap_io_uring_allocated,
     .free = vswap_io_uring_free,
 };
 
@@ -275,9 +350,56 @@ VswapIoEngine *vswap_io_uring_new(int fd, unsigned depth, int notify_fd,
         return NULL;
     }
     s->engine.ops = &vswap_io_uring_ops;
+    s->engine.align = 1;
     s->fd = fd;
     s->notify_fd = notify_fd;
     s->depth = depth;
     g_queue_init(&s->overflow);
+    g_queue_init(&s->finished);
     return &s->engine;
+}
+
+/* Open @path as vswap_io_uring_open() says.  Returns the fd or -1. */
+static int vswap_io_uring_open_file(const char *path, unsigned flags,
+                                    GError **errp)
+{
+    int oflags = O_CLOEXEC |
+                 (flags & VSWAP_IO_OPEN_READONLY ? O_RDONLY : O_RDWR) |
+                 (flags & VSWAP_IO_OPEN_CREATE ? O_CREAT : 0) |
+                 (flags & VSWAP_IO_OPEN_DIRECT ? O_DIRECT : 0);
+    struct stat st;
+    int fd = open(path, oflags, 0600);
+
+    if (fd < 0) {
+        g_set_error(errp, vswap_io_error_quark(), errno,
+                    "cannot open '%s': %s", path, g_strerror(errno));
+        return -1;
+    }
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        g_set_error(errp, vswap_io_error_quark(), EMEDIUMTYPE,
+                    "'%s' is not a regular file", path);
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+VswapIoEngine *vswap_io_uring_open(const char *path, unsigned flags,
+                                   unsigned depth, int notify_fd,
+                                   GError **errp)
+{
+    int fd = vswap_io_uring_open_file(path, flags, errp);
+    VswapIoEngine *io;
+
+    if (fd < 0) {
+        return NULL;
+    }
+    io = vswap_io_uring_new(fd, depth, notify_fd, errp);
+    if (!io) {
+        close(fd);
+        return NULL;
+    }
+    vswap_io_uring_of(io)->owns_fd = true;
+    io->align = flags & VSWAP_IO_OPEN_DIRECT ? 4096 : 1;
+    return io;
 }

@@ -524,6 +524,101 @@ static void test_uring_read_past_eof(void)
     test_file_close(&tf);
 }
 
+/* TRUNCATE and the size queries; truncation completes from process(). */
+static void test_uring_truncate_and_sizes(void)
+{
+    TestFile tf;
+    VswapIoEngine *io;
+    uint8_t buf[8192];
+
+    test_file_open(&tf);
+    io = test_uring_new(&tf, 8);
+    g_assert_cmpuint(vswap_io_align(io), ==, 1);
+    g_assert_cmpint(vswap_io_getlength(io), ==, 0);
+    memset(buf, 0x3c, sizeof(buf));
+    g_assert_cmpint(test_io(io, tf.efd, VSWAP_IO_WRITE, 0, buf, sizeof(buf)),
+                    ==, sizeof(buf));
+    g_assert_cmpint(vswap_io_getlength(io), ==, 8192);
+    g_assert_cmpint(vswap_io_allocated(io), >=, 8192);
+    g_assert_cmpint(test_io(io, tf.efd, VSWAP_IO_TRUNCATE, 4096, NULL, 0),
+                    ==, 0);
+    g_assert_cmpint(vswap_io_getlength(io), ==, 4096);
+    g_assert_cmpint(test_io(io, tf.efd, VSWAP_IO_TRUNCATE, 0, NULL, 0), ==, 0);
+    g_assert_cmpint(vswap_io_getlength(io), ==, 0);
+    g_assert_cmpint(vswap_io_allocated(io), ==, 0);
+    vswap_io_free(io);
+    test_file_close(&tf);
+}
+
+/* A SHORT_OK read ends at the end of the file with what it read. */
+static void test_uring_read_short_ok(void)
+{
+    TestFile tf;
+    VswapIoEngine *io;
+    uint8_t buf[8192];
+    VswapIoReq req;
+
+    test_file_open(&tf);
+    io = test_uring_new(&tf, 8);
+    memset(buf, 0x11, sizeof(buf));
+    g_assert_cmpint(test_io(io, tf.efd, VSWAP_IO_WRITE, 0, buf, 6000), ==, 6000);
+    g_assert_cmpint(test_io(io, tf.efd, VSWAP_IO_READ, 4096, buf, 4096),
+                    ==, -EIO);
+    req = (VswapIoReq) {
+        .op = VSWAP_IO_READ, .offset = 4096, .buf = buf, .len = 4096,
+        .flags = VSWAP_IO_REQ_SHORT_OK,
+    };
+    g_assert_cmpint(vswap_io_run(io, tf.efd, &req), ==, 6000 - 4096);
+    vswap_io_free(io);
+    test_file_close(&tf);
+}
+
+/* vswap_io_uring_open: creating, refusing, and owning the file. */
+static void test_uring_open(void)
+{
+    g_autofree char *dir = g_dir_make_tmp("vswap-io-XXXXXX", NULL);
+    g_autofree char *path = g_build_filename(dir, "store", NULL);
+    int efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    GError *err = NULL;
+    VswapIoEngine *io;
+    uint8_t buf[4096] = { 7 };
+
+    g_assert_null(vswap_io_uring_open(path, 0, 8, efd, &err));
+    g_assert_cmpint(err->code, ==, ENOENT);
+    g_assert_nonnull(strstr(err->message, "cannot open"));
+    g_clear_error(&err);
+    g_assert_null(vswap_io_uring_open(dir, VSWAP_IO_OPEN_READONLY, 8, efd,
+                                      &err));
+    g_assert_cmpint(err->code, ==, EMEDIUMTYPE);
+    g_assert_nonnull(strstr(err->message, "is not a regular file"));
+    g_clear_error(&err);
+
+    io = vswap_io_uring_open(path, VSWAP_IO_OPEN_CREATE, 8, efd, &err);
+    g_assert_no_error(err);
+    g_assert_cmpint(test_io(io, efd, VSWAP_IO_WRITE, 0, buf, sizeof(buf)),
+                    ==, sizeof(buf));
+    vswap_io_free(io);
+    io = vswap_io_uring_open(path, VSWAP_IO_OPEN_READONLY, 8, efd, &err);
+    g_assert_no_error(err);
+    g_assert_cmpint(vswap_io_getlength(io), ==, sizeof(buf));
+    g_assert_cmpint(test_io(io, efd, VSWAP_IO_WRITE, 0, buf, sizeof(buf)),
+                    ==, -EBADF);
+    vswap_io_free(io);
+
+    /* Not every file system has O_DIRECT (tmpfs); where it does, align. */
+    io = vswap_io_uring_open(path, VSWAP_IO_OPEN_DIRECT, 8, efd, &err);
+    if (io) {
+        g_assert_cmpuint(vswap_io_align(io), ==, 4096);
+        vswap_io_free(io);
+    } else {
+        g_test_message("O_DIRECT: %s", err->message);
+        g_clear_error(&err);
+    }
+    close(efd);
+    g_assert_cmpint(g_unlink(path), ==, 0);
+    g_assert_cmpint(g_rmdir(dir), ==, 0);
+}
+
 /* An impossible ring or op is an error, not a crash. */
 static void test_uring_bad_args(void)
 {
@@ -786,6 +881,28 @@ static void test_faulty_offset_range(void)
     test_file_close(&tf);
 }
 
+/* TRUNCATE fails like any request; the size queries pass through. */
+static void test_faulty_truncate(void)
+{
+    TestFile tf;
+    VswapIoEngine *io = test_faulty_new(&tf);
+    VswapIoFault f = { .op = VSWAP_IO_TRUNCATE, .error = -EIO, .count = 1 };
+    uint8_t buf[4096] = { 0 };
+
+    g_assert_cmpint(test_io(io, tf.efd, VSWAP_IO_WRITE, 0, buf, sizeof(buf)),
+                    ==, sizeof(buf));
+    vswap_io_faulty_add(io, &f);
+    g_assert_cmpint(test_io(io, tf.efd, VSWAP_IO_TRUNCATE, 0, NULL, 0),
+                    ==, -EIO);
+    g_assert_cmpint(vswap_io_getlength(io), ==, sizeof(buf));
+    g_assert_cmpint(test_io(io, tf.efd, VSWAP_IO_TRUNCATE, 0, NULL, 0), ==, 0);
+    g_assert_cmpint(vswap_io_getlength(io), ==, 0);
+    g_assert_cmpint(vswap_io_allocated(io), ==, 0);
+    g_assert_cmpuint(vswap_io_faulty_injected(io), ==, 1);
+    vswap_io_free(io);
+    test_file_close(&tf);
+}
+
 /* Deferred faults and inner requests all complete when the engine goes. */
 static void test_faulty_free_inflight(void)
 {
@@ -832,6 +949,10 @@ int main(int argc, char **argv)
     g_test_add_func("/io/uring/punch", test_uring_punch);
     g_test_add_func("/io/uring/fsync", test_uring_fsync);
     g_test_add_func("/io/uring/read-past-eof", test_uring_read_past_eof);
+    g_test_add_func("/io/uring/truncate-and-sizes",
+                    test_uring_truncate_and_sizes);
+    g_test_add_func("/io/uring/read-short-ok", test_uring_read_short_ok);
+    g_test_add_func("/io/uring/open", test_uring_open);
     g_test_add_func("/io/uring/bad-args", test_uring_bad_args);
     g_test_add_func("/io/uring/free-inflight", test_uring_free_inflight);
     g_test_add_func("/io/faulty/enospc", test_faulty_enospc);
@@ -841,6 +962,7 @@ int main(int argc, char **argv)
     g_test_add_func("/io/faulty/order", test_faulty_order);
     g_test_add_func("/io/faulty/corrupt", test_faulty_corrupt);
     g_test_add_func("/io/faulty/offset-range", test_faulty_offset_range);
+    g_test_add_func("/io/faulty/truncate", test_faulty_truncate);
     g_test_add_func("/io/faulty/free-inflight", test_faulty_free_inflight);
     return g_test_run();
 }
