@@ -745,7 +745,7 @@ static void bench_disk_rep(DiskFigures *f, const Corpus *c, unsigned copies,
     if (!f->direct) {
         int64_t sync_ns;
 
-        fdatasync(s->fd);
+        vswap_store_io(s, VSWAP_IO_FSYNC, NULL, 0, 0);
         sync_ns = now_ns() - t0;
         samples_add(&f->wb_sync_ns, sync_ns);
         samples_add(&f->wb_sync_ratio,

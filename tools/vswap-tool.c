@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -150,7 +151,9 @@ static void tool_progress_end(ToolProgress *p)
 
 typedef struct ToolFile {
     const char *path;
-    int fd;
+    int notify_fd;              /* the engine's completion eventfd */
+    VswapIoEngine *io;          /* io_uring, read-only, on the file */
+    VswapFileReader rd;         /* the checked readers' access to it */
     VswapFileSb sb;
     bool have_ckpt;             /* CLEAN, and the checkpoint is sound */
     char *ckpt_error;           /* CLEAN, but the checkpoint is not */
@@ -165,6 +168,43 @@ static int tool_status_of(const GError *err)
            TOOL_ERROR;
 }
 
+static ssize_t tool_file_run(void *opaque, VswapIoReq *req)
+{
+    ToolFile *tf = opaque;
+
+    return vswap_io_run(tf->io, tf->notify_fd, req);
+}
+
+/*
+ * Open an I/O engine on @path for the readers.  Returns TOOL_OK, or
+ * TOOL_ERROR after printing why.
+ */
+static int tool_file_open_engine(ToolFile *tf, const char *path)
+{
+    g_autoptr(GError) err = NULL;
+
+    tf->notify_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (tf->notify_fd < 0) {
+        tool_err("eventfd: %s", g_strerror(errno));
+        return TOOL_ERROR;
+    }
+    tf->io = vswap_io_uring_open(path, VSWAP_IO_OPEN_READONLY, 8,
+                                 tf->notify_fd, &err);
+    if (!tf->io) {
+        /* The engine's codes are errno values (io-engine.h). */
+        if (err->code == EMEDIUMTYPE) {
+            tool_err("%s: not a regular file", path);
+        } else {
+            tool_err("%s: %s", path, g_strerror(err->code));
+        }
+        return TOOL_ERROR;
+    }
+    tf->rd = (VswapFileReader) {
+        .io = tf->io, .name = path, .run = tool_file_run, .opaque = tf,
+    };
+    return TOOL_OK;
+}
+
 /*
  * Open @path and read its superblock and checkpoint.  Returns TOOL_OK, or
  * an exit status after printing why the file cannot be examined.
@@ -173,15 +213,16 @@ static int tool_file_open(ToolFile *tf, const char *path)
 {
     g_autoptr(GError) err = NULL;
     uint64_t span;
+    int ret;
 
     memset(tf, 0, sizeof(*tf));
     tf->path = path;
-    tf->fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (tf->fd < 0) {
-        tool_err("%s: %s", path, g_strerror(errno));
-        return TOOL_ERROR;
+    tf->notify_fd = -1;
+    ret = tool_file_open_engine(tf, path);
+    if (ret != TOOL_OK) {
+        return ret;
     }
-    if (!vswap_file_read_sb(tf->fd, path, &tf->sb, &err)) {
+    if (!vswap_file_read_sb(&tf->rd, &tf->sb, &err)) {
         tool_err("%s", err->message);
         return tool_status_of(err);
     }
@@ -192,9 +233,9 @@ static int tool_file_open(ToolFile *tf, const char *path)
     if (tf->sb.flags & VSWAP_SB_CLEAN) {
         /* The segment table ends where the checkpoint starts. */
         tf->nsegs = MIN(tf->nsegs, tf->sb.ckpt_segment);
-        if (vswap_ckpt_read_hdr(tf->fd, path, &tf->sb, &tf->ckpt, &err) &&
-            vswap_ckpt_read_entries(tf->fd, path, &tf->sb, &tf->ckpt, NULL,
-                                    NULL, &err)) {
+        if (vswap_ckpt_read_hdr(&tf->rd, &tf->sb, &tf->ckpt, &err) &&
+            vswap_ckpt_read_entries(&tf->rd, &tf->sb, &tf->ckpt, NULL, NULL,
+                                    &err)) {
             tf->have_ckpt = true;
             tf->nsegs = tf->ckpt.nsegs;
         } else {
@@ -217,8 +258,9 @@ static const char *tool_msg(const ToolFile *tf, const char *msg)
 
 static void tool_file_close(ToolFile *tf)
 {
-    if (tf->fd >= 0) {
-        close(tf->fd);
+    vswap_io_free(tf->io);
+    if (tf->notify_fd >= 0) {
+        close(tf->notify_fd);
     }
     g_free(tf->ckpt_error);
 }
@@ -247,7 +289,7 @@ static ToolSegKind tool_seg_hdr(const ToolFile *tf, uint32_t index,
     if (off >= tf->sb.file_size) {
         return TOOL_SEG_MISSING;
     }
-    n = pread(tf->fd, raw, sizeof(raw), off);
+    n = vswap_file_pread(&tf->rd, raw, sizeof(raw), off, tf->sb.file_size);
     if (n != sizeof(raw)) {
         return TOOL_SEG_BAD;
     }
@@ -328,7 +370,7 @@ static int tool_gather(ToolFile *tf, ToolInfo *in)
     }
     tool_progress_end(&p);
     if (tf->have_ckpt &&
-        !vswap_ckpt_read_entries(tf->fd, tf->path, &tf->sb, &tf->ckpt,
+        !vswap_ckpt_read_entries(&tf->rd, &tf->sb, &tf->ckpt,
                                  tool_info_entry, in, &err)) {
         /* It verified a moment ago: the file is changing or unreadable. */
         tool_err("%s", err->message);
@@ -645,8 +687,10 @@ static void tool_check_entry(ToolCheck *tc, uint32_t index, size_t avail,
 /* Read up to @want bytes of segment @index; returns the bytes read. */
 static size_t tool_read_segment(ToolCheck *tc, uint32_t index, size_t want)
 {
-    ssize_t n = pread(tc->tf->fd, tc->buf, want,
-                      tool_seg_offset(tc->tf, index));
+    const ToolFile *tf = tc->tf;
+    ssize_t n = vswap_file_pread(&tf->rd, tc->buf, want,
+                                 tool_seg_offset(tf, index),
+                                 tf->sb.file_size);
 
     return n < 0 ? 0 : n;
 }
@@ -792,7 +836,7 @@ static int tool_check(ToolFile *tf, uint64_t max_shown)
     guint ri = 0;
 
     if (tf->have_ckpt) {
-        if (!vswap_ckpt_read_entries(tf->fd, tf->path, &tf->sb, &tf->ckpt,
+        if (!vswap_ckpt_read_entries(&tf->rd, &tf->sb, &tf->ckpt,
                                      tool_check_collect, &tc, &err)) {
             tool_problem(&tc, "%s", tool_msg(tf, err->message));
         }

@@ -19,11 +19,7 @@
 
 #include <endian.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "checksum.h"
 #include "store-int.h"
@@ -39,113 +35,92 @@
 
 static void *vswap_ckpt_alloc(size_t size)
 {
-    void *buf;
-
     /* Aligned for O_DIRECT; zeroed so that padding is deterministic. */
-    if (posix_memalign(&buf, 4096, size) != 0) {
-        return NULL;
-    }
-    memset(buf, 0, size);
-    return buf;
+    return vswap_io_buf_new(size);
 }
 
-/*
- * Read @len bytes at @off.  Returns the bytes read (fewer at end of file),
- * or -errno.
- */
-static ssize_t vswap_ckpt_pread(int fd, void *buf, size_t len, uint64_t off)
+ssize_t vswap_file_pread(const VswapFileReader *rd, void *buf, size_t len,
+                         uint64_t off, uint64_t file_size)
 {
-    size_t done = 0;
+    size_t align = vswap_io_align(rd->io);
+    size_t want = off < file_size ? MIN(len, file_size - off) : 0;
+    VswapIoReq req = {
+        .op = VSWAP_IO_READ,
+        .offset = off,
+        .buf = buf,
+        /* O_DIRECT reads whole blocks; the end of file cuts them short. */
+        .len = MIN((want + align - 1) & ~(align - 1), len),
+        .flags = VSWAP_IO_REQ_SHORT_OK,
+    };
+    ssize_t n;
 
-    while (done < len) {
-        ssize_t n = pread(fd, (uint8_t *)buf + done, len - done, off + done);
-
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n < 0) {
-            return -errno;
-        }
-        if (n == 0) {
-            break;
-        }
-        done += n;
+    if (want == 0) {
+        return 0;
     }
-    return done;
-}
-
-static int vswap_ckpt_pwrite(int fd, const void *buf, size_t len, uint64_t off)
-{
-    size_t done = 0;
-
-    while (done < len) {
-        ssize_t n = pwrite(fd, (const uint8_t *)buf + done, len - done,
-                           off + done);
-
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            return n < 0 ? -errno : -EIO;
-        }
-        done += n;
-    }
-    return 0;
+    n = rd->run(rd->opaque, &req);
+    return n < 0 ? n : (ssize_t)MIN((size_t)n, want);
 }
 
 /* Read exactly @len bytes at @off; a short read means a truncated file. */
-static bool vswap_ckpt_read_exact(int fd, const char *name, void *buf,
+static bool vswap_ckpt_read_exact(const VswapFileReader *rd,
+                                  const VswapFileSb *fsb, void *buf,
                                   size_t len, uint64_t off, const char *what,
                                   GError **errp)
 {
-    ssize_t n = vswap_ckpt_pread(fd, buf, len, off);
+    ssize_t n = vswap_file_pread(rd, buf, len, off, fsb->file_size);
 
     if (n < 0) {
         g_set_error(errp, VSWAP_CKPT_ERROR, -n, "%s: cannot read %s: %s",
-                    name, what, g_strerror(-n));
+                    rd->name, what, g_strerror(-n));
         return false;
     }
     if ((size_t)n < len) {
         g_set_error(errp, VSWAP_CKPT_ERROR, EBADMSG,
                     "%s: truncated: %s at byte %" G_GUINT64_FORMAT
-                    " is cut short", name, what, off);
+                    " is cut short", rd->name, what, off);
         return false;
     }
     return true;
 }
 
-bool vswap_file_read_sb(int fd, const char *name, VswapFileSb *fsb,
+/* The file's length and allocation into @fsb; false with @errp set. */
+static bool vswap_file_sizes(const VswapFileReader *rd, VswapFileSb *fsb,
+                             GError **errp)
+{
+    int64_t size = vswap_io_getlength(rd->io);
+    int64_t alloc = vswap_io_allocated(rd->io);
+
+    if (size < 0 || alloc < 0) {
+        int err = size < 0 ? -size : -alloc;
+
+        g_set_error(errp, VSWAP_CKPT_ERROR, err, "%s: %s", rd->name,
+                    g_strerror(err));
+        return false;
+    }
+    fsb->file_size = size;
+    fsb->alloc_bytes = alloc;
+    return true;
+}
+
+bool vswap_file_read_sb(const VswapFileReader *rd, VswapFileSb *fsb,
                         GError **errp)
 {
     g_autofree VswapSuperblock *sb = NULL;
-    struct stat st;
+    const char *name = rd->name;
     uint32_t version, seg;
     ssize_t n;
 
     memset(fsb, 0, sizeof(*fsb));
-    if (fstat(fd, &st) < 0) {
-        g_set_error(errp, VSWAP_CKPT_ERROR, errno, "%s: %s", name,
-                    g_strerror(errno));
+    if (!vswap_file_sizes(rd, fsb, errp)) {
         return false;
     }
-    if (!S_ISREG(st.st_mode)) {
-        g_set_error(errp, VSWAP_CKPT_ERROR, EMEDIUMTYPE,
-                    "%s: not a regular file", name);
-        return false;
-    }
-    fsb->file_size = st.st_size;
-    fsb->alloc_bytes = (uint64_t)st.st_blocks * 512;
-    if (st.st_size == 0) {
+    if (fsb->file_size == 0) {
         g_set_error(errp, VSWAP_CKPT_ERROR, EMEDIUMTYPE,
                     "%s: empty file, not a vswap store file", name);
         return false;
     }
     sb = vswap_ckpt_alloc(VSWAP_SB_SIZE);
-    if (!sb) {
-        g_set_error(errp, VSWAP_CKPT_ERROR, ENOMEM, "%s: out of memory", name);
-        return false;
-    }
-    n = vswap_ckpt_pread(fd, sb, VSWAP_SB_SIZE, 0);
+    n = vswap_file_pread(rd, sb, VSWAP_SB_SIZE, 0, fsb->file_size);
     if (n < 0) {
         g_set_error(errp, VSWAP_CKPT_ERROR, -n,
                     "%s: cannot read the superblock: %s", name, g_strerror(-n));
@@ -228,10 +203,11 @@ static uint64_t vswap_ckpt_length(uint64_t nentries)
            ((nentries * sizeof(VswapCkptEntry) + 4095) & ~UINT64_C(4095));
 }
 
-bool vswap_ckpt_read_hdr(int fd, const char *name, const VswapFileSb *fsb,
+bool vswap_ckpt_read_hdr(const VswapFileReader *rd, const VswapFileSb *fsb,
                          VswapCkptHdr *out, GError **errp)
 {
     g_autofree VswapCkptHdr *hdr = NULL;
+    const char *name = rd->name;
     uint64_t off = vswap_ckpt_offset(fsb), len;
 
     if (!(fsb->flags & VSWAP_SB_CLEAN)) {
@@ -248,11 +224,7 @@ bool vswap_ckpt_read_hdr(int fd, const char *name, const VswapFileSb *fsb,
         return false;
     }
     hdr = vswap_ckpt_alloc(VSWAP_CKPT_HDR_SIZE);
-    if (!hdr) {
-        g_set_error(errp, VSWAP_CKPT_ERROR, ENOMEM, "%s: out of memory", name);
-        return false;
-    }
-    if (!vswap_ckpt_read_exact(fd, name, hdr, VSWAP_CKPT_HDR_SIZE, off,
+    if (!vswap_ckpt_read_exact(rd, fsb, hdr, VSWAP_CKPT_HDR_SIZE, off,
                                "the checkpoint header", errp)) {
         return false;
     }
@@ -336,18 +308,15 @@ static const char *vswap_ckpt_entry_problem(const VswapCkptHdr *hdr,
     }
 }
 
-bool vswap_ckpt_read_entries(int fd, const char *name, const VswapFileSb *fsb,
-                             const VswapCkptHdr *hdr, VswapCkptEntryFunc *fn,
-                             void *opaque, GError **errp)
+bool vswap_ckpt_read_entries(const VswapFileReader *rd,
+                             const VswapFileSb *fsb, const VswapCkptHdr *hdr,
+                             VswapCkptEntryFunc *fn, void *opaque,
+                             GError **errp)
 {
     g_autofree uint8_t *buf = vswap_ckpt_alloc(VSWAP_CKPT_CHUNK);
     uint64_t base = vswap_ckpt_offset(fsb) + VSWAP_CKPT_HDR_SIZE;
     uint64_t bytes = hdr->nentries * sizeof(VswapCkptEntry);
-
-    if (!buf) {
-        g_set_error(errp, VSWAP_CKPT_ERROR, ENOMEM, "%s: out of memory", name);
-        return false;
-    }
+    const char *name = rd->name;
     /* Pass 0 checks everything; only a sound checkpoint reaches @fn. */
     for (int pass = 0; pass < 2; pass++) {
         uint32_t crc = 0, prev_slot = 0;
@@ -355,9 +324,9 @@ bool vswap_ckpt_read_entries(int fd, const char *name, const VswapFileSb *fsb,
 
         for (uint64_t done = 0; done < bytes; done += VSWAP_CKPT_CHUNK) {
             size_t chunk = MIN(bytes - done, (uint64_t)VSWAP_CKPT_CHUNK);
-            size_t rd = (chunk + 4095) & ~(size_t)4095;
+            size_t padded = (chunk + 4095) & ~(size_t)4095;
 
-            if (!vswap_ckpt_read_exact(fd, name, buf, rd, base + done,
+            if (!vswap_ckpt_read_exact(rd, fsb, buf, padded, base + done,
                                        "the checkpoint", errp)) {
                 return false;
             }
@@ -405,19 +374,25 @@ bool vswap_ckpt_read_entries(int fd, const char *name, const VswapFileSb *fsb,
 
 /* --- the store side --- */
 
-bool vswap_ckpt_prepare_config(const VswapStoreConfig *cfg,
-                               VswapStoreConfig *out, GError **errp)
+/*
+ * vswap_ckpt_prepare_config: check that persist and reopen have a store
+ * file; for reopen, open the store's engine on it (which must exist) and
+ * take capacity and segment size from its superblock, raising the memory
+ * budget to two of its segments if needed.  Runs before the rest of the
+ * store is set up.  Returns false with @errp set.
+ */
+bool vswap_ckpt_prepare_config(VswapStore *s, GError **errp)
 {
+    VswapStoreConfig *cfg = &s->cfg;
     g_autoptr(GError) err = NULL;
+    VswapFileReader rd;
     VswapFileSb fsb;
     uint64_t seg2;
-    int fd;
 
-    *out = *cfg;
     if (!cfg->persist && !cfg->reopen) {
         return true;
     }
-    if (!cfg->path) {
+    if (!cfg->path && !cfg->open_engine) {
         g_set_error(errp, VSWAP_CKPT_ERROR, EINVAL,
                     "vswap store: persist and reopen need a store file");
         return false;
@@ -425,57 +400,45 @@ bool vswap_ckpt_prepare_config(const VswapStoreConfig *cfg,
     if (!cfg->reopen) {
         return true;
     }
-    fd = open(cfg->path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        g_set_error(errp, VSWAP_CKPT_ERROR, errno,
-                    "vswap store: cannot open '%s': %s", cfg->path,
-                    g_strerror(errno));
+    if (!vswap_store_open_engine(s, false, errp)) {
         return false;
     }
-    if (!vswap_file_read_sb(fd, cfg->path, &fsb, &err)) {
-        close(fd);
+    vswap_store_reader(s, &rd);
+    if (!vswap_file_read_sb(&rd, &fsb, &err)) {
         g_propagate_prefixed_error(errp, g_steal_pointer(&err),
                                    "vswap store: ");
         return false;
     }
-    close(fd);
     /* The file's geometry wins; the budget must hold two of its segments. */
-    out->capacity = fsb.capacity;
-    out->segment_size = fsb.segment_size;
+    cfg->capacity = fsb.capacity;
+    cfg->segment_size = fsb.segment_size;
     seg2 = 2ull * fsb.segment_size;
-    if (out->mem_budget < seg2) {
-        out->mem_budget = seg2;
+    if (cfg->mem_budget < seg2) {
+        cfg->mem_budget = seg2;
     }
-    if (out->mem_limit && out->mem_limit < out->mem_budget) {
-        out->mem_limit = 0;
+    if (cfg->mem_limit && cfg->mem_limit < cfg->mem_budget) {
+        cfg->mem_limit = 0;
     }
     return true;
 }
 
 /*
- * vswap_file_open_existing: open @s's store file, which must exist, read
- * its superblock into @fsb and take its data offset.  Callers check the
- * rest (geometry, clean flag) against what they expect.
+ * vswap_file_open_existing: read the superblock of @s's store file, which
+ * must exist (its engine is open), into @fsb and take its data offset.
+ * Callers check the rest (geometry, clean flag) against what they expect.
  */
 bool vswap_file_open_existing(VswapStore *s, VswapFileSb *fsb, GError **errp)
 {
-    int flags = O_RDWR | O_CLOEXEC | (s->cfg.direct_io ? O_DIRECT : 0);
     g_autoptr(GError) err = NULL;
+    VswapFileReader rd;
 
-    s->fd = open(s->path, flags);
-    if (s->fd < 0) {
-        g_set_error(errp, VSWAP_CKPT_ERROR, errno,
-                    "vswap store: cannot open '%s': %s", s->path,
-                    g_strerror(errno));
-        return false;
-    }
-    if (!vswap_file_read_sb(s->fd, s->path, fsb, &err)) {
+    vswap_store_reader(s, &rd);
+    if (!vswap_file_read_sb(&rd, fsb, &err)) {
         g_propagate_prefixed_error(errp, g_steal_pointer(&err),
                                    "vswap store: ");
         return false;
     }
     s->data_offset = fsb->data_offset;
-    s->io_align = s->cfg.direct_io ? 4096 : 1;
     return true;
 }
 
@@ -490,32 +453,29 @@ bool vswap_ckpt_open_file(VswapStore *s, GError **errp)
         fsb.segment_size != s->cfg.segment_size) {
         g_set_error(errp, VSWAP_CKPT_ERROR, EBADMSG,
                     "vswap store: %s: changed while it was being opened",
-                    s->path);
+                    s->name);
         return false;
     }
     if (!(fsb.flags & VSWAP_SB_CLEAN)) {
         g_set_error(errp, VSWAP_CKPT_ERROR, EUCLEAN,
                     "vswap store: %s: was not closed cleanly, so its slots"
-                    " are unknown; it cannot be reopened", s->path);
+                    " are unknown; it cannot be reopened", s->name);
         return false;
     }
     return true;
 }
 
-/* Rewrite the superblock with or without CLEAN, durably. */
+/* Rewrite the superblock with or without CLEAN, durably.  0 or -errno. */
 static int vswap_ckpt_write_sb(VswapStore *s, bool clean, uint32_t nsegs)
 {
     g_autofree VswapSuperblock *sb = vswap_ckpt_alloc(VSWAP_SB_SIZE);
     int ret;
 
-    if (!sb) {
-        return -ENOMEM;
-    }
     vswap_sb_encode(sb, s->cfg.segment_size, s->cfg.capacity, s->data_offset);
     vswap_sb_set_clean(sb, clean, nsegs);
-    ret = vswap_ckpt_pwrite(s->fd, sb, VSWAP_SB_SIZE, 0);
-    if (ret == 0 && fdatasync(s->fd) < 0) {
-        ret = -errno;
+    ret = vswap_store_io(s, VSWAP_IO_WRITE, sb, VSWAP_SB_SIZE, 0);
+    if (ret == 0) {
+        ret = vswap_store_io(s, VSWAP_IO_FSYNC, NULL, 0, 0);
     }
     return ret;
 }
@@ -563,17 +523,16 @@ static bool vswap_ckpt_load_segment(VswapStore *s, const VswapCkptHdr *hdr,
     uint64_t off = s->data_offset + ((uint64_t)index << s->seg_shift);
     VswapSegment *seg = &s->disk.segs[index];
     VswapSegmentHdr sh;
-    ssize_t n;
+    int n;
 
-    n = vswap_ckpt_pread(s->fd, buf, 4096, off);
+    n = vswap_store_io(s, VSWAP_IO_READ, buf, 4096, off);
     if (n < 0) {
         g_set_error(errp, VSWAP_CKPT_ERROR, -n,
-                    "vswap store: %s: cannot read segment %u: %s", s->path,
+                    "vswap store: %s: cannot read segment %u: %s", s->name,
                     index, g_strerror(-n));
         return false;
     }
-    if (n < VSWAP_SEG_HDR_SIZE ||
-        vswap_seg_hdr_verify(buf, index, hdr->segment_size, &sh) < 0) {
+    if (vswap_seg_hdr_verify(buf, index, hdr->segment_size, &sh) < 0) {
         sh = (VswapSegmentHdr) {
             .seq = hdr->seq, .used = max_end, .nrecords = seg->nrecords,
         };
@@ -582,7 +541,7 @@ static bool vswap_ckpt_load_segment(VswapStore *s, const VswapCkptHdr *hdr,
         seg->live > sh.used - VSWAP_SEG_HDR_SIZE) {
         g_set_error(errp, VSWAP_CKPT_ERROR, EBADMSG,
                     "vswap store: %s: corrupt checkpoint (it does not match"
-                    " segment %u)", s->path, index);
+                    " segment %u)", s->name, index);
         return false;
     }
     seg->seq = sh.seq;
@@ -602,13 +561,15 @@ static bool vswap_ckpt_load(VswapStore *s, GError **errp)
     g_autoptr(GError) err = NULL;
     g_autofree uint8_t *buf = NULL;
     VswapCkptLoad ld = { .s = s };
+    VswapFileReader rd;
     VswapFileSb fsb;
     VswapCkptHdr hdr;
     bool ok = false;
     int ret;
 
-    if (!vswap_file_read_sb(s->fd, s->path, &fsb, &err) ||
-        !vswap_ckpt_read_hdr(s->fd, s->path, &fsb, &hdr, &err)) {
+    vswap_store_reader(s, &rd);
+    if (!vswap_file_read_sb(&rd, &fsb, &err) ||
+        !vswap_ckpt_read_hdr(&rd, &fsb, &hdr, &err)) {
         g_propagate_prefixed_error(errp, g_steal_pointer(&err),
                                    "vswap store: ");
         return false;
@@ -616,14 +577,14 @@ static bool vswap_ckpt_load(VswapStore *s, GError **errp)
     if (hdr.nsegs > s->disk.max_segs) {
         g_set_error(errp, VSWAP_CKPT_ERROR, EFBIG,
                     "vswap store: %s: holds %u segments, more than the disk"
-                    " limit allows", s->path, hdr.nsegs);
+                    " limit allows", s->name, hdr.nsegs);
         return false;
     }
     s->disk.segs = g_new0(VswapSegment, MAX(hdr.nsegs, 1));
     s->disk.nsegs = hdr.nsegs;
     ld.max_end = g_new0(uint32_t, MAX(hdr.nsegs, 1));
-    if (!vswap_ckpt_read_entries(s->fd, s->path, &fsb, &hdr, vswap_ckpt_apply,
-                                 &ld, &err)) {
+    if (!vswap_ckpt_read_entries(&rd, &fsb, &hdr, vswap_ckpt_apply, &ld,
+                                 &err)) {
         g_propagate_prefixed_error(errp, g_steal_pointer(&err),
                                    "vswap store: ");
         goto out;
@@ -647,7 +608,7 @@ static bool vswap_ckpt_load(VswapStore *s, GError **errp)
     if (ret < 0) {
         g_set_error(errp, VSWAP_CKPT_ERROR, -ret,
                     "vswap store: %s: cannot write the superblock: %s",
-                    s->path, g_strerror(-ret));
+                    s->name, g_strerror(-ret));
         goto out;
     }
     ok = true;
@@ -709,7 +670,7 @@ static int vswap_ckpt_flush(VswapStore *s, GError **errp)
                 g_set_error(errp, VSWAP_CKPT_ERROR, EIO,
                             "vswap store: %s: segment writes keep failing;"
                             " %" G_GUINT64_FORMAT " KiB of segments are only"
-                            " in memory", s->path,
+                            " in memory", s->name,
                             vswap_store_mem_bytes(s) >> 10);
                 break;
             }
@@ -723,7 +684,7 @@ static int vswap_ckpt_flush(VswapStore *s, GError **errp)
             ret = -ENOSPC;
             g_set_error(errp, VSWAP_CKPT_ERROR, ENOSPC,
                         "vswap store: %s: no room in the store file for %"
-                        G_GUINT64_FORMAT " pages held in memory", s->path,
+                        G_GUINT64_FORMAT " pages held in memory", s->name,
                         s->mem.pages);
             break;
         }
@@ -746,10 +707,6 @@ static int vswap_ckpt_write(VswapStore *s, GError **errp)
     size_t pos = 0;
     int ret = 0;
 
-    if (!buf) {
-        ret = -ENOMEM;
-        goto fail;
-    }
     while (vswap_map_next(s->map, &slot, &ent)) {
         VswapCkptEntry e = { .slot = htole32(slot) };
 
@@ -774,8 +731,8 @@ static int vswap_ckpt_write(VswapStore *s, GError **errp)
         pos += sizeof(e);
         n++;
         if (pos == VSWAP_CKPT_CHUNK) {
-            ret = vswap_ckpt_pwrite(s->fd, buf, pos,
-                                    off + VSWAP_CKPT_HDR_SIZE + written);
+            ret = vswap_store_io(s, VSWAP_IO_WRITE, buf, pos,
+                                 off + VSWAP_CKPT_HDR_SIZE + written);
             if (ret < 0) {
                 goto fail;
             }
@@ -788,8 +745,8 @@ static int vswap_ckpt_write(VswapStore *s, GError **errp)
         size_t padded = (pos + 4095) & ~(size_t)4095;
 
         memset(buf + pos, 0, padded - pos);
-        ret = vswap_ckpt_pwrite(s->fd, buf, padded,
-                                off + VSWAP_CKPT_HDR_SIZE + written);
+        ret = vswap_store_io(s, VSWAP_IO_WRITE, buf, padded,
+                             off + VSWAP_CKPT_HDR_SIZE + written);
         if (ret < 0) {
             goto fail;
         }
@@ -807,14 +764,16 @@ static int vswap_ckpt_write(VswapStore *s, GError **errp)
         .entries_crc = htole32(crc),
     };
     hdr->crc = htole32(vswap_ckpt_hdr_crc(hdr));
-    ret = vswap_ckpt_pwrite(s->fd, buf, VSWAP_CKPT_HDR_SIZE, off);
-    if (ret < 0) {
-        goto fail;
+    ret = vswap_store_io(s, VSWAP_IO_WRITE, buf, VSWAP_CKPT_HDR_SIZE, off);
+    if (ret == 0) {
+        /* Drop whatever an earlier, longer checkpoint left behind. */
+        ret = vswap_store_io(s, VSWAP_IO_TRUNCATE, NULL, 0,
+                             off + VSWAP_CKPT_HDR_SIZE + written);
     }
-    /* Drop whatever an earlier, longer checkpoint left behind. */
-    if (ftruncate(s->fd, off + VSWAP_CKPT_HDR_SIZE + written) < 0 ||
-        fdatasync(s->fd) < 0) {
-        ret = -errno;
+    if (ret == 0) {
+        ret = vswap_store_io(s, VSWAP_IO_FSYNC, NULL, 0, 0);
+    }
+    if (ret < 0) {
         goto fail;
     }
     what = "superblock";
@@ -827,7 +786,7 @@ static int vswap_ckpt_write(VswapStore *s, GError **errp)
 
 fail:
     g_set_error(errp, VSWAP_CKPT_ERROR, -ret,
-                "vswap store: %s: cannot write the %s: %s", s->path, what,
+                "vswap store: %s: cannot write the %s: %s", s->name, what,
                 g_strerror(-ret));
     return ret;
 }
@@ -836,7 +795,7 @@ int vswap_store_checkpoint(VswapStore *s, GError **errp)
 {
     int ret;
 
-    if (s->fd < 0) {
+    if (!vswap_store_has_disk(s)) {
         g_set_error(errp, VSWAP_CKPT_ERROR, EINVAL,
                     "vswap store: a memory-only store cannot be checkpointed");
         return -EINVAL;

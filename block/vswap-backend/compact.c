@@ -115,7 +115,7 @@ void vswap_compact_finish_pass(VswapStore *s)
     VswapCompleteFunc *cb = c->cb;
 
     vswap_log_compact_mem(s, c->full);
-    if (s->fd >= 0) {
+    if (vswap_store_has_disk(s)) {
         vswap_log_seal_open(s, &s->disk);
     }
     c->running = false;
@@ -137,7 +137,7 @@ void vswap_compact_kick(VswapStore *s)
     VswapSegment *seg;
     int64_t victim;
 
-    if (s->fd < 0) {
+    if (!vswap_store_has_disk(s)) {
         if (c->running) {
             vswap_compact_finish_pass(s);
         }

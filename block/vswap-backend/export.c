@@ -9,33 +9,42 @@
  * stored slot dirty, and any later write or discard marks its slot again,
  * so iterating until nothing is pending converges on the current state.
  * Tier moves (writeback, compaction) do not dirty a slot.  Disk records
- * are read with a plain pread() here: export and check run on the owner
- * thread outside the event loop, and must not run completion callbacks.
+ * are read through the I/O engine with vswap_store_io_sync(): export and
+ * check run on the owner thread outside the event loop, and must not run
+ * completion callbacks of requests, so the wait processes only the engine
+ * (vswap_store_wait_io()).  The engine's own completions (writeback,
+ * compaction reads, punches) may run meanwhile and move records; the
+ * record being read is safe because its segment stays pinned.
  */
 
 #include <errno.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "checksum.h"
 #include "store-int.h"
 
 /*
  * vswap_store_pread_record: read the disk record of @ent into @buf
- * (VSWAP_JOB_BUF_SIZE bytes, 4096-aligned) and point *@rec at it.
- * Returns 0 or -EIO.
+ * (VSWAP_JOB_BUF_SIZE bytes, 4096-aligned) and point *@rec at it.  Its
+ * segment is pinned meanwhile, so that compaction cannot free and punch
+ * it under the read.  Returns 0 or -EIO.
  */
 int vswap_store_pread_record(VswapStore *s, uint64_t ent, uint8_t *buf,
                              const uint8_t **rec)
 {
-    uint64_t off = s->data_offset + vswap_ent_addr(ent);
-    uint64_t start = off & ~(uint64_t)(s->io_align - 1);
+    uint64_t addr = vswap_ent_addr(ent);
+    uint64_t off = s->data_offset + addr;
+    size_t align = vswap_io_align(s->io);
+    uint64_t start = off & ~(uint64_t)(align - 1);
     uint64_t end = off + vswap_rec_size(vswap_ent_len(ent));
-    ssize_t len;
+    uint32_t index;
+    int ret;
 
-    end = (end + s->io_align - 1) & ~(uint64_t)(s->io_align - 1);
-    len = pread(s->fd, buf, end - start, start);
-    if (len != (ssize_t)(end - start)) {
+    end = (end + align - 1) & ~(uint64_t)(align - 1);
+    vswap_log_segment(s, &s->disk, addr, &index)->pins++;
+    ret = vswap_store_io(s, VSWAP_IO_READ, buf, end - start, start);
+    vswap_log_unpin(s, index);
+    if (ret < 0) {
         return -EIO;
     }
     *rec = buf + (off - start);
@@ -109,7 +118,7 @@ int vswap_store_export_next(VswapStore *s, VswapRecordInfo *info,
         info->len = len;
         return 1;
     }
-    buf = g_aligned_alloc(1, VSWAP_JOB_BUF_SIZE, 4096);
+    buf = vswap_io_buf_new(VSWAP_JOB_BUF_SIZE);
     if (vswap_export_record(s, ent, buf, &rec) < 0 ||
         vswap_rec_verify(rec, slot, len, &kind) < 0) {
         s->st.checksum_errors++;
@@ -123,22 +132,30 @@ int vswap_store_export_next(VswapStore *s, VswapRecordInfo *info,
     return 1;
 }
 
-/* Place an imported record, waiting for writeback when memory is full. */
+static bool vswap_import_writing(void *opaque)
+{
+    VswapStore *s = opaque;
+
+    return s->wb_inflight > 0;
+}
+
+/*
+ * Place an imported record, waiting for writeback when memory is full.
+ * The wait runs engine completions only, like export's reads.
+ */
 static int vswap_import_place(VswapStore *s, const uint8_t *rec, size_t len,
                               uint64_t *addr)
 {
     int ret = vswap_log_append(s, &s->mem, rec, vswap_rec_size(len), false,
                                addr);
 
-    while (ret == -ENOSPC && s->fd >= 0 && !s->disk_unwritten) {
+    while (ret == -ENOSPC && vswap_store_has_disk(s) && !s->disk_unwritten) {
         bool writing;
 
         vswap_writeback_kick(s, true);
         /* Without writes in flight, the kick may still have freed memory. */
         writing = s->wb_inflight > 0;
-        while (s->wb_inflight) {
-            vswap_store_process(s);
-        }
+        vswap_store_wait_io(s, vswap_import_writing, s);
         ret = vswap_log_append(s, &s->mem, rec, vswap_rec_size(len), false,
                                addr);
         if (!writing) {
@@ -248,7 +265,7 @@ static bool vswap_check_accounting(VswapStore *s)
 
 int vswap_store_check(VswapStore *s, VswapCheckReport *rep)
 {
-    g_autofree uint8_t *buf = g_aligned_alloc(1, VSWAP_JOB_BUF_SIZE, 4096);
+    g_autofree uint8_t *buf = vswap_io_buf_new(VSWAP_JOB_BUF_SIZE);
     g_autofree uint8_t *page = g_malloc(VSWAP_PAGE_SIZE);
     VswapCodec *codec = vswap_pool_owner_codec(s->pool);
     uint64_t slot = 0, ent;

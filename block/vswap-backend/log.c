@@ -129,7 +129,7 @@ const uint8_t *vswap_log_record_ptr(VswapStore *s, uint64_t ent)
 /* Memory segments may not exceed this; a reserve segment lets moves finish. */
 static uint64_t vswap_log_mem_cap(VswapStore *s, bool reserve)
 {
-    uint64_t cap = s->fd >= 0 ? s->mem_limit : s->mem_budget;
+    uint64_t cap = vswap_store_has_disk(s) ? s->mem_limit : s->mem_budget;
 
     return reserve ? cap + ((uint64_t)1 << s->seg_shift) : cap;
 }
@@ -289,6 +289,22 @@ void vswap_log_free_segment(VswapStore *s, VswapLog *log, uint32_t index)
         return;
     }
     g_array_append_val(log->free, index);
+}
+
+/*
+ * vswap_log_unpin: a read of disk segment @index finished: drop its pin,
+ * and free it if it emptied meanwhile (release_on_unpin).
+ */
+void vswap_log_unpin(VswapStore *s, uint32_t index)
+{
+    VswapSegment *seg = &s->disk.segs[index];
+
+    if (--seg->pins == 0 && seg->release_on_unpin) {
+        seg->release_on_unpin = false;
+        if (seg->live == 0) {
+            vswap_log_free_segment(s, &s->disk, index);
+        }
+    }
 }
 
 /* A segment that lost its last live record is freed, unless busy. */

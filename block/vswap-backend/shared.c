@@ -29,9 +29,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
-#include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "store-int.h"
 
@@ -53,7 +51,7 @@ bool vswap_shared_open_file(VswapStore *s, GError **errp)
         g_set_error(errp, VSWAP_SHARED_ERROR, EINVAL,
                     "vswap store: %s has %" PRIu64 " slots in segments of %u"
                     " bytes, this store is configured for %" PRIu64
-                    " and %u", s->path, fsb.capacity, fsb.segment_size,
+                    " and %u", s->name, fsb.capacity, fsb.segment_size,
                     s->cfg.capacity, s->cfg.segment_size);
         return false;
     }
@@ -65,15 +63,15 @@ bool vswap_shared_open_file(VswapStore *s, GError **errp)
 int vswap_store_flush(VswapStore *s)
 {
     vswap_store_drain(s);
-    if (s->fd < 0 || s->fenced) {
+    if (!vswap_store_has_disk(s) || s->fenced) {
         return 0;
     }
     vswap_log_seal_open(s, &s->disk);
     vswap_io_flush(s->io);
-    while (s->wb_inflight) {
-        vswap_store_drain(s);
-    }
-    if (fdatasync(s->fd) < 0 || s->disk_unwritten) {
+    /* Drain waits for the segment writes: they are engine requests. */
+    vswap_store_drain(s);
+    if (vswap_store_io(s, VSWAP_IO_FSYNC, NULL, 0, 0) < 0 ||
+        s->disk_unwritten) {
         return -EIO;
     }
     return 0;
@@ -97,7 +95,7 @@ void vswap_store_fence(VswapStore *s, bool fenced)
  */
 static unsigned vswap_shared_rebuild(VswapStore *s)
 {
-    g_autofree uint8_t *buf = g_aligned_alloc(1, 4096, 4096);
+    g_autofree uint8_t *buf = vswap_io_buf_new(4096);
     g_autofree uint32_t *max_end = NULL;
     uint64_t seg_mask = ((uint64_t)1 << s->seg_shift) - 1;
     uint64_t slot = 0, ent;
@@ -139,7 +137,7 @@ static unsigned vswap_shared_rebuild(VswapStore *s)
             continue;
         }
         seg->state = VSWAP_SEG_ONDISK;
-        if (pread(s->fd, buf, 4096, off) != 4096 ||
+        if (vswap_store_io(s, VSWAP_IO_READ, buf, 4096, off) < 0 ||
             vswap_seg_hdr_verify(buf, i, 1u << s->seg_shift, &hdr) < 0 ||
             hdr.used < max_end[i]) {
             seg->used = max_end[i];
@@ -176,7 +174,7 @@ void vswap_store_activate(VswapStore *s)
     if (bad) {
         g_warning("vswap store: %s: %u segments referenced by the migration"
                   " source have bad headers; their pages are verified when"
-                  " read", s->path, bad);
+                  " read", s->name, bad);
     }
     s->incoming_refs = false;
     s->fenced = false;

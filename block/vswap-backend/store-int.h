@@ -173,15 +173,20 @@ typedef struct VswapCompaction {
 struct VswapStore {
     VswapStoreConfig cfg;
     char *path;
-    int fd;                     /* store file, -1 when memory only */
-    int event_fd;               /* workers and io_uring signal it */
+    char *name;                 /* the store file in messages */
+    int event_fd;               /* workers and the I/O engine signal it */
     uint32_t seg_shift;         /* log2(segment_size) */
     uint64_t data_offset;       /* file offset of disk segment 0 */
-    size_t io_align;            /* 4096 with O_DIRECT, else 1 */
 
     VswapSlotMap *map;
     VswapWorkerPool *pool;
-    VswapIoEngine *io;
+    VswapIoEngine *io;          /* the store file's; NULL: memory only */
+    /*
+     * While non-zero, vswap_store_process() only processes the engine
+     * (vswap_store_wait_io()); process_deferred says the rest is due.
+     */
+    unsigned io_only;
+    bool process_deferred;
     VswapLog mem;
     VswapLog disk;
     uint64_t seg_seq;           /* last segment sequence number */
@@ -245,6 +250,7 @@ int vswap_log_append(VswapStore *s, VswapLog *log, const void *rec,
 void vswap_log_seal_open(VswapStore *s, VswapLog *log);
 void vswap_log_release(VswapStore *s, uint64_t ent);
 void vswap_log_free_segment(VswapStore *s, VswapLog *log, uint32_t index);
+void vswap_log_unpin(VswapStore *s, uint32_t index);
 void vswap_log_set(VswapStore *s, uint64_t slot, uint64_t ent);
 int vswap_log_move_records(VswapStore *s, VswapLog *from, uint32_t index,
                            const uint8_t *data, uint32_t used,
@@ -264,6 +270,48 @@ void vswap_compact_finish_pass(VswapStore *s);
 
 /* store.c */
 void vswap_store_notify(VswapStore *s);
+/*
+ * vswap_store_open_engine: open the I/O engine on the store file: the
+ * embedder's (cfg.open_engine) or io_uring on cfg.path, creating the file
+ * if @create; wrapped in the fault engine with cfg.fault_injection.
+ * Returns false with @errp set ("vswap store: " and the engine's message).
+ */
+bool vswap_store_open_engine(VswapStore *s, bool create, GError **errp);
+
+/* Does the store have a disk tier (a store file and its engine)? */
+static inline bool vswap_store_has_disk(VswapStore *s)
+{
+    return s->io != NULL;
+}
+
+/*
+ * vswap_store_wait: block, running the event loop (cfg.wait), until
+ * cond(opaque) is false; completion callbacks of requests may run.
+ */
+void vswap_store_wait(VswapStore *s, VswapWaitCond *cond, void *opaque);
+/*
+ * vswap_store_wait_io: the same, but processing only the I/O engine:
+ * request callbacks, compaction callbacks and the rest of
+ * vswap_store_process() are deferred until the outermost wait ends.  For
+ * export, check, import and the store's own synchronous I/O, which must
+ * not run a request's callback under their caller.  Engine completions
+ * (writeback, compaction reads, punches, page reads) do run: they only
+ * change the store's state, never call out.
+ */
+void vswap_store_wait_io(VswapStore *s, VswapWaitCond *cond, void *opaque);
+/*
+ * vswap_store_io_sync: submit @req (op, offset, buf, len, flags set; its
+ * complete and opaque are the helper's), flush and wait for it with
+ * vswap_store_wait_io().  The store must have an engine.  Returns
+ * req->result: len (transfers, PUNCH), 0 (FSYNC, TRUNCATE), or -errno.
+ */
+ssize_t vswap_store_io_sync(VswapStore *s, VswapIoReq *req);
+/*
+ * vswap_store_io: vswap_store_io_sync() of @op on @buf, @len bytes at
+ * @offset.  Returns 0 once all of it is done, or -errno.
+ */
+int vswap_store_io(VswapStore *s, VswapIoOp op, void *buf, size_t len,
+                   uint64_t offset);
 int vswap_store_pread_record(VswapStore *s, uint64_t ent, uint8_t *buf,
                              const uint8_t **rec);
 
@@ -272,8 +320,29 @@ int vswap_store_pread_record(VswapStore *s, uint64_t ent, uint8_t *buf,
  * checked readers of store files that vswap-tool shares.  GError codes are
  * errno values: EMEDIUMTYPE not a store file, ENOTSUP newer format,
  * EBADMSG corrupt or truncated, EUCLEAN not closed cleanly, else I/O.
- * Messages start with the file @name.
+ * Messages start with the file's name.
+ *
+ * The readers reach the file through a VswapFileReader: an engine and a
+ * way to run one request on it to completion (the store's
+ * vswap_store_io_sync(), or vswap_io_run() in vswap-tool).
  */
+typedef struct VswapFileReader {
+    VswapIoEngine *io;
+    const char *name;           /* in messages */
+    /* Run @req to completion; returns req->result. */
+    ssize_t (*run)(void *opaque, VswapIoReq *req);
+    void *opaque;
+} VswapFileReader;
+
+/*
+ * vswap_file_pread: read up to @len bytes at @off, but not past
+ * @file_size, into @buf (aligned to the engine's vswap_io_align(), @len a
+ * multiple of it).  Returns the bytes read, fewer at the end of the file,
+ * or -errno.
+ */
+ssize_t vswap_file_pread(const VswapFileReader *rd, void *buf, size_t len,
+                         uint64_t off, uint64_t file_size);
+
 typedef struct VswapFileSb {
     uint32_t version;
     uint32_t segment_size;
@@ -281,17 +350,17 @@ typedef struct VswapFileSb {
     uint64_t data_offset;
     uint64_t flags;             /* VSWAP_SB_* */
     uint32_t ckpt_segment;
-    uint64_t file_size;         /* bytes, from fstat() */
-    uint64_t alloc_bytes;       /* blocks allocated, from fstat() */
+    uint64_t file_size;         /* bytes: the engine's getlength */
+    uint64_t alloc_bytes;       /* bytes allocated: the engine's allocated */
 } VswapFileSb;
 
-/* Read and check the superblock of the file open at @fd. */
-bool vswap_file_read_sb(int fd, const char *name, VswapFileSb *fsb,
+/* Read and check the superblock of the file behind @rd. */
+bool vswap_file_read_sb(const VswapFileReader *rd, VswapFileSb *fsb,
                         GError **errp);
 /* File offset of the checkpoint a CLEAN superblock points at. */
 uint64_t vswap_ckpt_offset(const VswapFileSb *fsb);
 /* Read and check the checkpoint header (host byte order in @hdr). */
-bool vswap_ckpt_read_hdr(int fd, const char *name, const VswapFileSb *fsb,
+bool vswap_ckpt_read_hdr(const VswapFileReader *rd, const VswapFileSb *fsb,
                          VswapCkptHdr *hdr, GError **errp);
 /* Called per entry (host byte order), in slot order; false stops. */
 typedef bool VswapCkptEntryFunc(void *opaque, const VswapCkptEntry *e,
@@ -301,13 +370,19 @@ typedef bool VswapCkptEntryFunc(void *opaque, const VswapCkptEntry *e,
  * record location within the segment table) and the entries' checksum,
  * then, only if all is well and @fn is not NULL, pass each one to @fn.
  */
-bool vswap_ckpt_read_entries(int fd, const char *name, const VswapFileSb *fsb,
-                             const VswapCkptHdr *hdr, VswapCkptEntryFunc *fn,
-                             void *opaque, GError **errp);
+bool vswap_ckpt_read_entries(const VswapFileReader *rd,
+                             const VswapFileSb *fsb, const VswapCkptHdr *hdr,
+                             VswapCkptEntryFunc *fn, void *opaque,
+                             GError **errp);
 
-/* Open hooks: the file's geometry for reopen, its open, and the load. */
-bool vswap_ckpt_prepare_config(const VswapStoreConfig *cfg,
-                               VswapStoreConfig *out, GError **errp);
+/* The store's reader of its own file (valid while @s is). */
+void vswap_store_reader(VswapStore *s, VswapFileReader *rd);
+
+/*
+ * Open hooks: with reopen, the file's geometry (read through the engine,
+ * which the store opens first); the checks of an existing file; the load.
+ */
+bool vswap_ckpt_prepare_config(VswapStore *s, GError **errp);
 bool vswap_file_open_existing(VswapStore *s, VswapFileSb *fsb, GError **errp);
 bool vswap_ckpt_open_file(VswapStore *s, GError **errp);
 bool vswap_ckpt_open_done(VswapStore *s, GError **errp);

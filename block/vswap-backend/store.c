@@ -16,12 +16,10 @@
  */
 
 #include <errno.h>
-#include <fcntl.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <zstd.h>
@@ -59,6 +57,7 @@ void vswap_store_notify(VswapStore *s)
 static bool vswap_store_check_config(const VswapStoreConfig *cfg,
                                      GError **errp)
 {
+    bool has_file = cfg->path || cfg->open_engine;
     const char *why = NULL;
 
     if (cfg->capacity == 0 || cfg->capacity > VSWAP_STORE_MAX_SLOTS) {
@@ -75,9 +74,9 @@ static bool vswap_store_check_config(const VswapStoreConfig *cfg,
         why = "memory budget must hold at least two segments";
     } else if (cfg->mem_limit && cfg->mem_limit < cfg->mem_budget) {
         why = "memory limit must not be below the memory budget";
-    } else if (cfg->incoming && (!cfg->shared || !cfg->path)) {
+    } else if (cfg->incoming && (!cfg->shared || !has_file)) {
         why = "an incoming store must be shared and have a file";
-    } else if (cfg->shared && (cfg->persist || cfg->reopen || !cfg->path)) {
+    } else if (cfg->shared && (cfg->persist || cfg->reopen || !has_file)) {
         why = "a shared store needs a file and cannot be persistent";
     } else if (cfg->workers > 64) {
         why = "at most 64 worker threads";
@@ -89,88 +88,188 @@ static bool vswap_store_check_config(const VswapStoreConfig *cfg,
     return true;
 }
 
-/* Open and (re)initialise the store file, refusing to clobber other data. */
-static bool vswap_store_open_file(VswapStore *s, GError **errp)
-{
-    int flags = O_RDWR | O_CREAT | O_CLOEXEC | (s->cfg.direct_io ? O_DIRECT : 0);
-    g_autofree VswapSuperblock *sb = NULL;
-    struct stat st;
+/* Requests the store keeps in its engine at most; more wait in line. */
+#define VSWAP_STORE_IO_DEPTH 256
+/* The default wait polls this long, so that retries after errors run. */
+#define VSWAP_STORE_POLL_MS 10
 
-    s->fd = open(s->path, flags, 0600);
-    if (s->fd < 0) {
-        g_set_error(errp, VSWAP_STORE_ERROR, errno,
-                    "vswap store: cannot open '%s': %s", s->path,
-                    g_strerror(errno));
+bool vswap_store_open_engine(VswapStore *s, bool create, GError **errp)
+{
+    unsigned flags = (create ? VSWAP_IO_OPEN_CREATE : 0) |
+                     (s->cfg.direct_io ? VSWAP_IO_OPEN_DIRECT : 0);
+    g_autoptr(GError) err = NULL;
+
+    if (s->cfg.open_engine) {
+        s->io = s->cfg.open_engine(s->cfg.engine_opaque, s->event_fd, &err);
+    } else {
+        s->io = vswap_io_uring_open(s->path, flags, VSWAP_STORE_IO_DEPTH,
+                                    s->event_fd, &err);
+    }
+    if (!s->io) {
+        g_propagate_prefixed_error(errp, g_steal_pointer(&err),
+                                   "vswap store: ");
         return false;
     }
-    if (fstat(s->fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-        g_set_error(errp, VSWAP_STORE_ERROR, EINVAL,
-                    "vswap store: '%s' is not a regular file", s->path);
-        return false;
+    if (s->cfg.fault_injection) {
+        s->io = vswap_io_faulty_new(s->io, s->event_fd);
     }
-    if (posix_memalign((void **)&sb, 4096, VSWAP_SB_SIZE) != 0) {
-        g_set_error(errp, VSWAP_STORE_ERROR, ENOMEM, "vswap store: no memory");
-        return false;
+    return true;
+}
+
+/*
+ * Does the file hold something other than a vswap store (or nothing)?
+ * Returns 0 if it may be overwritten, -EEXIST if not, or -errno.
+ */
+static int vswap_store_check_foreign(VswapStore *s)
+{
+    g_autofree VswapSuperblock *sb = vswap_io_buf_new(VSWAP_SB_SIZE);
+    VswapFileReader rd;
+    int64_t size = vswap_io_getlength(s->io);
+    ssize_t n;
+
+    if (size <= 0) {
+        return size;
     }
-    memset(sb, 0, VSWAP_SB_SIZE);
-    if (st.st_size > 0 &&
-        (pread(s->fd, sb, VSWAP_SB_SIZE, 0) != VSWAP_SB_SIZE ||
-         vswap_sb_verify(sb) == -EBADMSG)) {
+    vswap_store_reader(s, &rd);
+    n = vswap_file_pread(&rd, sb, VSWAP_SB_SIZE, 0, size);
+    if (n < 0) {
+        return n;
+    }
+    if (n != VSWAP_SB_SIZE || vswap_sb_verify(sb) == -EBADMSG) {
+        return -EEXIST;
+    }
+    return 0;
+}
+
+/* (Re)initialise the store file, refusing to clobber other data. */
+static bool vswap_store_init_file(VswapStore *s, GError **errp)
+{
+    g_autofree VswapSuperblock *sb = vswap_io_buf_new(VSWAP_SB_SIZE);
+    int ret = vswap_store_check_foreign(s);
+
+    if (ret == -EEXIST) {
         g_set_error(errp, VSWAP_STORE_ERROR, EEXIST,
                     "vswap store: '%s' exists and is not a vswap store file;"
-                    " refusing to overwrite it", s->path);
+                    " refusing to overwrite it", s->name);
         return false;
     }
     s->data_offset = s->cfg.segment_size;
     vswap_sb_encode(sb, s->cfg.segment_size, s->cfg.capacity, s->data_offset);
-    if (ftruncate(s->fd, 0) < 0 ||
-        pwrite(s->fd, sb, VSWAP_SB_SIZE, 0) != VSWAP_SB_SIZE) {
-        g_set_error(errp, VSWAP_STORE_ERROR, errno,
-                    "vswap store: cannot initialise '%s': %s", s->path,
-                    g_strerror(errno));
+    if (ret == 0) {
+        ret = vswap_store_io(s, VSWAP_IO_TRUNCATE, NULL, 0, 0);
+    }
+    if (ret == 0) {
+        ret = vswap_store_io(s, VSWAP_IO_WRITE, sb, VSWAP_SB_SIZE, 0);
+    }
+    if (ret < 0) {
+        g_set_error(errp, VSWAP_STORE_ERROR, -ret,
+                    "vswap store: cannot initialise '%s': %s", s->name,
+                    g_strerror(-ret));
         return false;
     }
-    s->io_align = s->cfg.direct_io ? 4096 : 1;
     return true;
 }
 
-VswapStore *vswap_store_open(const VswapStoreConfig *cfg, GError **errp)
+/* Open the engine unless reopen did, then set up the file for its mode. */
+static bool vswap_store_setup_file(VswapStore *s, GError **errp)
 {
-    VswapStoreConfig file_cfg;
-    VswapStore *s;
-    uint64_t max_disk_segs;
+    const VswapStoreConfig *cfg = &s->cfg;
 
-    /* With reopen, the geometry comes from the file (checkpoint.c). */
-    if (!vswap_ckpt_prepare_config(cfg, &file_cfg, errp)) {
-        return NULL;
+    if (!s->io && !vswap_store_open_engine(s, !cfg->incoming, errp)) {
+        return false;
     }
-    cfg = &file_cfg;
-    if (!vswap_store_check_config(cfg, errp)) {
-        return NULL;
+    return cfg->reopen ? vswap_ckpt_open_file(s, errp) :
+           cfg->incoming ? vswap_shared_open_file(s, errp) :
+           vswap_store_init_file(s, errp);
+}
+
+/* Disk segments the file may hold; false with @errp set if too few. */
+static bool vswap_store_disk_segs(VswapStore *s, uint64_t *max_segs,
+                                  GError **errp)
+{
+    uint64_t limit = s->cfg.disk_limit;
+
+    /* Addresses are 41 bits of 8-byte units (store-int.h). */
+    *max_segs = (UINT64_C(1) << 44) >> s->seg_shift;
+    if (!vswap_store_has_disk(s) || !limit) {
+        return true;
     }
-    s = g_new0(VswapStore, 1);
+    *max_segs = limit > s->data_offset ?
+                (limit - s->data_offset) >> s->seg_shift : 0;
+    if (*max_segs < 2) {
+        g_set_error(errp, VSWAP_STORE_ERROR, EINVAL,
+                    "vswap store: disk limit must hold at least two segments");
+        return false;
+    }
+    return true;
+}
+
+/*
+ * The default wait (cfg.wait NULL): poll the notifier, with a timeout so
+ * that retries of failed segment writes run even when nothing signals.
+ */
+static void vswap_store_poll_wait(void *opaque, VswapWaitCond *cond,
+                                  void *cond_opaque)
+{
+    VswapStore *s = opaque;
+
+    while (cond(cond_opaque)) {
+        struct pollfd pfd = { .fd = s->event_fd, .events = POLLIN };
+
+        poll(&pfd, 1, VSWAP_STORE_POLL_MS);
+    }
+}
+
+/* The parts of a store that need nothing but memory and an eventfd. */
+static VswapStore *vswap_store_new(const VswapStoreConfig *cfg, GError **errp)
+{
+    VswapStore *s = g_new0(VswapStore, 1);
+
     s->cfg = *cfg;
     s->path = g_strdup(cfg->path);
     s->cfg.path = s->path;
-    s->fd = -1;
-    s->seg_shift = __builtin_ctz(cfg->segment_size);
-    s->mem_budget = cfg->mem_budget;
-    s->mem_limit = cfg->mem_limit ? cfg->mem_limit :
-                   cfg->mem_budget + cfg->mem_budget / 4;
+    s->name = g_strdup(cfg->name ? cfg->name : cfg->path ? cfg->path :
+                       "the store file");
+    s->cfg.name = s->name;
+    if (!cfg->wait) {
+        s->cfg.wait = vswap_store_poll_wait;
+        s->cfg.wait_opaque = s;
+    }
     s->compact.victim = -1;
-    s->io_align = 1;
     g_queue_init(&s->backlog);
     g_queue_init(&s->done);
     g_queue_init(&s->parked);
     s->backlog_discards = g_array_new(false, false, sizeof(uint64_t));
     s->inflight_writes = g_hash_table_new(g_direct_hash, g_direct_equal);
-
     s->event_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (s->event_fd < 0) {
         g_set_error(errp, VSWAP_STORE_ERROR, errno,
                     "vswap store: eventfd: %s", g_strerror(errno));
+        vswap_store_close(s);
+        return NULL;
+    }
+    return s;
+}
+
+VswapStore *vswap_store_open(const VswapStoreConfig *cfg, GError **errp)
+{
+    VswapStore *s = vswap_store_new(cfg, errp);
+    bool has_file = cfg->path || cfg->open_engine;
+    uint64_t max_disk_segs;
+
+    if (!s) {
+        return NULL;
+    }
+    /* With reopen, the geometry comes from the file (checkpoint.c). */
+    if (!vswap_ckpt_prepare_config(s, errp) ||
+        !vswap_store_check_config(&s->cfg, errp)) {
         goto fail;
     }
+    cfg = &s->cfg;
+    s->seg_shift = __builtin_ctz(cfg->segment_size);
+    s->mem_budget = cfg->mem_budget;
+    s->mem_limit = cfg->mem_limit ? cfg->mem_limit :
+                   cfg->mem_budget + cfg->mem_budget / 4;
     s->map = vswap_map_new(cfg->capacity);
     s->pool = vswap_pool_new(cfg->workers, cfg->level, VSWAP_MAX_JOBS,
                              s->event_fd);
@@ -180,31 +279,9 @@ VswapStore *vswap_store_open(const VswapStoreConfig *cfg, GError **errp)
                     cfg->workers);
         goto fail;
     }
-    /* Addresses are 41 bits of 8-byte units (store-int.h). */
-    max_disk_segs = (UINT64_C(1) << 44) >> s->seg_shift;
-    if (s->path) {
-        if (!(cfg->reopen ? vswap_ckpt_open_file(s, errp) :
-              cfg->incoming ? vswap_shared_open_file(s, errp) :
-              vswap_store_open_file(s, errp))) {
-            goto fail;
-        }
-        if (cfg->disk_limit) {
-            max_disk_segs = cfg->disk_limit > s->data_offset ?
-                            (cfg->disk_limit - s->data_offset) >> s->seg_shift : 0;
-            if (max_disk_segs < 2) {
-                g_set_error(errp, VSWAP_STORE_ERROR, EINVAL,
-                            "vswap store: disk limit must hold at least"
-                            " two segments");
-                goto fail;
-            }
-        }
-        s->io = vswap_io_uring_new(s->fd, 256, s->event_fd, errp);
-        if (!s->io) {
-            goto fail;
-        }
-        if (cfg->fault_injection) {
-            s->io = vswap_io_faulty_new(s->io, s->event_fd);
-        }
+    if ((has_file && !vswap_store_setup_file(s, errp)) ||
+        !vswap_store_disk_segs(s, &max_disk_segs, errp)) {
+        goto fail;
     }
     vswap_log_init(s, &s->mem, false, (UINT64_C(1) << 44) >> s->seg_shift);
     vswap_log_init(s, &s->disk, true, MIN(max_disk_segs, UINT32_MAX));
@@ -365,14 +442,8 @@ static void vswap_store_read_io_done(VswapIoReq *ioreq)
 {
     VswapPageJob *job = ioreq->opaque;
     VswapStore *s = job->s;
-    VswapSegment *seg = &s->disk.segs[job->pinned];
 
-    if (--seg->pins == 0 && seg->release_on_unpin) {
-        seg->release_on_unpin = false;
-        if (seg->live == 0) {
-            vswap_log_free_segment(s, &s->disk, job->pinned);
-        }
-    }
+    vswap_log_unpin(s, job->pinned);
     if (ioreq->result < 0) {
         job->op->status = -EIO;
         s->st.read_errors++;
@@ -389,10 +460,11 @@ static void vswap_store_read_disk(VswapStore *s, VswapPageJob *job,
 {
     uint64_t addr = vswap_ent_addr(ent);
     uint64_t off = s->data_offset + addr;
-    uint64_t start = off & ~(uint64_t)(s->io_align - 1);
+    size_t align = vswap_io_align(s->io);
+    uint64_t start = off & ~(uint64_t)(align - 1);
     uint64_t end = off + vswap_rec_size(job->len);
 
-    end = (end + s->io_align - 1) & ~(uint64_t)(s->io_align - 1);
+    end = (end + align - 1) & ~(uint64_t)(align - 1);
     vswap_log_segment(s, &s->disk, addr, &job->pinned)->pins++;
     job->rec = job->buf + (off - start);
     job->io = (VswapIoReq) {
@@ -555,7 +627,7 @@ static int vswap_store_place(VswapStore *s, VswapPageJob *job)
         ret = vswap_log_append(s, &s->mem, job->rec,
                                vswap_rec_size(job->len), false, &addr);
     }
-    if (ret == -ENOSPC && s->fd >= 0) {
+    if (ret == -ENOSPC && vswap_store_has_disk(s)) {
         /* Also retries failed segment writes whose back-off is over. */
         vswap_writeback_kick(s, true);
         /* Moving records to the open disk segment may free memory at once. */
@@ -628,20 +700,47 @@ static unsigned vswap_store_run_parked(VswapStore *s)
     return done;
 }
 
+static void vswap_store_clear_notify(VswapStore *s)
+{
+    uint64_t count;
+
+    if (read(s->event_fd, &count, sizeof(count)) < 0) {
+        /* EAGAIN: nothing signalled, but there may still be work. */
+    }
+}
+
+/*
+ * Inside vswap_store_wait_io(): complete engine requests only.  What the
+ * signal may also have announced (worker results) waits for the full
+ * process that vswap_store_wait_io() asks for when it ends.  This runs
+ * even inside vswap_store_process(): the engine allows completions to
+ * re-enter it, and the wait would otherwise never end.
+ */
+static void vswap_store_process_io(VswapStore *s)
+{
+    vswap_store_clear_notify(s);
+    s->process_deferred = true;
+    if (s->io) {
+        vswap_io_process(s->io);
+        vswap_io_flush(s->io);
+    }
+}
+
 void vswap_store_process(VswapStore *s)
 {
     unsigned progress;
     VswapRequest *req;
-    uint64_t count;
     VswapJob *j;
 
+    if (s->io_only) {
+        vswap_store_process_io(s);
+        return;
+    }
     if (s->in_process) {
         return;
     }
     s->in_process = true;
-    if (read(s->event_fd, &count, sizeof(count)) < 0) {
-        /* EAGAIN: nothing signalled, but there may still be work. */
-    }
+    vswap_store_clear_notify(s);
     do {
         progress = 0;
         if (s->io) {
@@ -687,20 +786,90 @@ int vswap_store_fd(VswapStore *s)
     return s->event_fd;
 }
 
-/* Poll and process until *@done; a timeout lets retries after errors run. */
-static void vswap_store_wait(VswapStore *s, bool *done)
-{
-    while (!*done) {
-        struct pollfd pfd = { .fd = s->event_fd, .events = POLLIN };
+/* What vswap_store_wait() hands to cfg.wait as its condition. */
+typedef struct VswapStoreWaiter {
+    VswapStore *s;
+    VswapWaitCond *cond;
+    void *opaque;
+} VswapStoreWaiter;
 
-        poll(&pfd, 1, 10);
-        vswap_store_process(s);
+/* Process what is due, then say whether to go on waiting. */
+static bool vswap_store_waiter_cond(void *opaque)
+{
+    VswapStoreWaiter *w = opaque;
+
+    vswap_store_process(w->s);
+    return w->cond(w->opaque);
+}
+
+void vswap_store_wait(VswapStore *s, VswapWaitCond *cond, void *opaque)
+{
+    VswapStoreWaiter w = { .s = s, .cond = cond, .opaque = opaque };
+
+    if (cond(opaque)) {
+        s->cfg.wait(s->cfg.wait_opaque, vswap_store_waiter_cond, &w);
+    }
+}
+
+void vswap_store_wait_io(VswapStore *s, VswapWaitCond *cond, void *opaque)
+{
+    s->io_only++;
+    vswap_store_wait(s, cond, opaque);
+    if (--s->io_only == 0 && s->process_deferred) {
+        s->process_deferred = false;
+        vswap_store_notify(s);
     }
 }
 
 static void vswap_store_set_done(void *opaque)
 {
     *(bool *)opaque = true;
+}
+
+static bool vswap_store_not_done(void *opaque)
+{
+    return !*(bool *)opaque;
+}
+
+static void vswap_store_io_sync_done(VswapIoReq *req)
+{
+    vswap_store_set_done(req->opaque);
+}
+
+ssize_t vswap_store_io_sync(VswapStore *s, VswapIoReq *req)
+{
+    bool done = false;
+
+    req->complete = vswap_store_io_sync_done;
+    req->opaque = &done;
+    vswap_io_submit(s->io, req);
+    vswap_io_flush(s->io);
+    vswap_store_wait_io(s, vswap_store_not_done, &done);
+    return req->result;
+}
+
+int vswap_store_io(VswapStore *s, VswapIoOp op, void *buf, size_t len,
+                   uint64_t offset)
+{
+    VswapIoReq req = { .op = op, .offset = offset, .buf = buf, .len = len };
+    ssize_t ret = vswap_store_io_sync(s, &req);
+
+    return ret < 0 ? ret : 0;
+}
+
+static ssize_t vswap_store_reader_run(void *opaque, VswapIoReq *req)
+{
+    return vswap_store_io_sync(opaque, req);
+}
+
+void vswap_store_reader(VswapStore *s, VswapFileReader *rd)
+{
+    *rd = (VswapFileReader) {
+        .io = s->io,
+        .name = s->name,
+        .run = vswap_store_reader_run,
+        .opaque = s,
+    };
 }
 
 static int vswap_store_sync(VswapStore *s, VswapPageOp *ops, unsigned n,
@@ -713,7 +882,7 @@ static int vswap_store_sync(VswapStore *s, VswapPageOp *ops, unsigned n,
     if (ret < 0) {
         return ret;
     }
-    vswap_store_wait(s, &done);
+    vswap_store_wait(s, vswap_store_not_done, &done);
     for (unsigned i = 0; i < n; i++) {
         if (ops[i].status < 0) {
             return ops[i].status;
@@ -732,20 +901,20 @@ int vswap_store_read_sync(VswapStore *s, VswapPageOp *ops, unsigned n)
     return vswap_store_sync(s, ops, n, false);
 }
 
-static bool vswap_store_busy(VswapStore *s)
+bool vswap_store_busy(VswapStore *s)
 {
     return s->requests || s->jobs_busy || s->compact.running ||
            s->compact.victim >= 0 || (s->io && vswap_io_inflight(s->io));
 }
 
+static bool vswap_store_busy_cond(void *opaque)
+{
+    return vswap_store_busy(opaque);
+}
+
 void vswap_store_drain(VswapStore *s)
 {
-    while (vswap_store_busy(s)) {
-        struct pollfd pfd = { .fd = s->event_fd, .events = POLLIN };
-
-        poll(&pfd, 1, 10);
-        vswap_store_process(s);
-    }
+    vswap_store_wait(s, vswap_store_busy_cond, s);
 }
 
 int vswap_store_discard(VswapStore *s, uint64_t start, uint64_t count)
@@ -800,7 +969,7 @@ int vswap_store_compact(VswapStore *s, bool full, VswapCompleteFunc *cb,
     c->opaque = opaque;
     c->pass_start_seq = s->seg_seq;
     /* Records buffered in the open disk segment count as compacted. */
-    if (s->fd >= 0) {
+    if (vswap_store_has_disk(s)) {
         vswap_log_seal_open(s, &s->disk);
     }
     vswap_store_notify(s);
@@ -819,8 +988,6 @@ void vswap_store_set_mem_budget(VswapStore *s, uint64_t budget, uint64_t limit)
 
 void vswap_store_get_stats(VswapStore *s, VswapStoreStats *st)
 {
-    struct stat fst;
-
     *st = s->st;
     st->capacity = s->cfg.capacity;
     st->pages_mem = s->mem.pages;
@@ -829,10 +996,7 @@ void vswap_store_get_stats(VswapStore *s, VswapStoreStats *st)
     st->mem_bytes = vswap_store_mem_bytes(s);
     st->disk_live_bytes = s->disk.live_bytes;
     st->disk_bytes = s->disk.used_bytes;
-    st->disk_file_bytes = 0;
-    if (s->fd >= 0 && fstat(s->fd, &fst) == 0) {
-        st->disk_file_bytes = (uint64_t)fst.st_blocks * 512;
-    }
+    st->disk_file_bytes = s->io ? MAX(vswap_io_allocated(s->io), 0) : 0;
     st->meta_bytes = vswap_map_memory(s->map) +
                      (s->mem.nsegs + s->disk.nsegs) * sizeof(VswapSegment);
 }
@@ -855,9 +1019,6 @@ void vswap_store_close(VswapStore *s)
         free(job->buf);
         g_free(job);
     }
-    if (s->fd >= 0) {
-        close(s->fd);
-    }
     if (s->event_fd >= 0) {
         close(s->event_fd);
     }
@@ -870,5 +1031,6 @@ void vswap_store_close(VswapStore *s)
     g_array_free(s->backlog_discards, true);
     free(s->compact.buf);
     g_free(s->path);
+    g_free(s->name);
     g_free(s);
 }

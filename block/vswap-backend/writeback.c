@@ -148,7 +148,7 @@ void vswap_writeback_kick(VswapStore *s, bool urgent)
     uint64_t mem = vswap_store_mem_bytes(s);
     uint64_t target;
 
-    if (s->fd < 0 || s->fenced) {
+    if (!vswap_store_has_disk(s) || s->fenced) {
         return;
     }
     vswap_writeback_retry(s);

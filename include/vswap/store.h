@@ -16,11 +16,16 @@
  * before use; a bad record is an I/O error for its slot, never wrong data.
  *
  * Threading: one owner thread calls every function here.  zstd runs on
- * worker threads; completions (workers and io_uring) are signalled on one
- * eventfd, vswap_store_fd().  The owner polls it and calls
+ * worker threads; completions (workers and the I/O engine) are signalled
+ * on one eventfd, vswap_store_fd().  The owner polls it and calls
  * vswap_store_process(), which runs completion callbacks.  Callbacks never
- * run from inside a submitting call.  The synchronous wrappers poll
- * internally.
+ * run from inside a submitting call.  The calls that block (the
+ * synchronous wrappers, drain, checkpoint, flush, export, check) wait
+ * through one primitive, VswapStoreConfig.wait.
+ *
+ * Every access to the store file goes through an I/O engine: the store's
+ * own io_uring engine on cfg.path, or one the embedder supplies
+ * (cfg.open_engine), e.g. on a QEMU BlockBackend.
  *
  * Errors are negative errno values:
  *   -EINVAL  bad argument (slot out of range, NULL buffer, bad batch size)
@@ -45,9 +50,39 @@
 #define VSWAP_STORE_UNMAPPED 1
 
 typedef struct VswapStore VswapStore;
+/* The engine interface is in block/vswap-backend/io-engine.h. */
+typedef struct VswapIoEngine VswapIoEngine;
+
+/* A condition for VswapStoreConfig.wait: true while waiting must go on. */
+typedef bool VswapWaitCond(void *opaque);
 
 typedef struct VswapStoreConfig {
-    const char *path;           /* store file; NULL for a memory-only store */
+    const char *path;           /* store file; NULL for a memory-only store
+                                   unless open_engine is set */
+    /*
+     * open_engine: instead of @path, the embedder's engine on the store
+     * file.  Called once from vswap_store_open() with the store's notifier
+     * (vswap_store_fd()), which the engine must signal whenever a
+     * completion is due.  The store owns the engine from then on and
+     * frees it at close.  Returns NULL with @errp set on failure.
+     */
+    VswapIoEngine *(*open_engine)(void *opaque, int notify_fd,
+                                  GError **errp);
+    void *engine_opaque;
+    const char *name;           /* the file in messages; NULL: @path */
+    /*
+     * wait: block, running the event loop, while cond(cond_opaque) is true.
+     * cond() itself calls vswap_store_process() (or only the engine's part
+     * of it, see store-int.h), so the hook only has to sleep until the I/O
+     * engine or vswap_store_fd() has news, and may also wake up at any time.
+     * QEMU: AIO_WAIT_WHILE(ctx, cond(cond_opaque)) in the store's
+     * AioContext.  Used from vswap_store_open() on, so the engine's
+     * completions must wake it up before the fd handler is attached, too.
+     * NULL: poll vswap_store_fd() with a short timeout (so that retries of
+     * failed writes still run).
+     */
+    void (*wait)(void *opaque, VswapWaitCond *cond, void *cond_opaque);
+    void *wait_opaque;
     uint64_t capacity;          /* slots, 1 .. VSWAP_STORE_MAX_SLOTS */
     uint64_t mem_budget;        /* bytes of memory segments before writeback */
     uint64_t mem_limit;         /* hard limit while the disk cannot take
@@ -57,8 +92,10 @@ typedef struct VswapStoreConfig {
     uint32_t segment_size;      /* log segment bytes: power of 2, 64 KiB .. 64 MiB */
     unsigned compact_threshold; /* compact segments below this % live, 0 .. 99 */
     unsigned workers;           /* compression threads; 0: on the owner thread */
-    bool direct_io;             /* O_DIRECT on the store file */
-    bool fault_injection;       /* wrap the I/O engine for tests (store-int.h) */
+    bool direct_io;             /* O_DIRECT on the store file (@path) */
+    bool fault_injection;       /* wrap the I/O engine for tests (store-int.h);
+                                   to inject faults already at open, supply
+                                   a fault engine through open_engine */
     bool shared;                /* shared-storage migration: records already
                                    in the file travel as references */
     bool incoming;              /* with shared: open the existing file as a
@@ -72,7 +109,7 @@ typedef struct VswapStoreConfig {
      */
     bool persist;
     /*
-     * reopen: open the existing store file at @path and load its
+     * reopen: open the existing store file at @path (or open_engine) and load its
      * checkpoint instead of reinitialising it; @capacity and
      * @segment_size come from the file (@mem_budget is raised to two of
      * its segments if lower).  Fails unless the file was closed cleanly
@@ -89,10 +126,12 @@ void vswap_store_config_init(VswapStoreConfig *cfg);
  * vswap_store_open: create a store.  An existing file at cfg->path must be
  * a vswap store file (or empty); it is reinitialised, because a swap store
  * lives only as long as its VM; unless cfg->reopen, see there.  Returns
- * NULL with @errp set on failure; (*errp)->code is an errno value.  For
- * reopen: EMEDIUMTYPE "not a vswap store file", ENOTSUP "newer format
- * version", EBADMSG corrupt or truncated superblock or checkpoint, EUCLEAN
- * "was not closed cleanly", ENOENT and other I/O errors.
+ * NULL with @errp set on failure; (*errp)->code is an errno value:
+ * EMEDIUMTYPE "is not a regular file", EEXIST "is not a vswap store file",
+ * EIO and other I/O errors.  For reopen also: EMEDIUMTYPE "not a vswap
+ * store file", ENOTSUP "newer format version", EBADMSG corrupt or
+ * truncated superblock or checkpoint, EUCLEAN "was not closed cleanly",
+ * ENOENT.
  */
 VswapStore *vswap_store_open(const VswapStoreConfig *cfg, GError **errp);
 
@@ -155,7 +194,10 @@ void vswap_store_process(VswapStore *s);
 int vswap_store_write_sync(VswapStore *s, VswapPageOp *ops, unsigned n);
 int vswap_store_read_sync(VswapStore *s, VswapPageOp *ops, unsigned n);
 
-/* Run the event loop until no request, job or I/O is in flight. */
+/* Is any request, job, compaction or I/O in flight? */
+bool vswap_store_busy(VswapStore *s);
+
+/* Run the event loop (cfg.wait) until vswap_store_busy() is false. */
 void vswap_store_drain(VswapStore *s);
 
 /*
