@@ -95,12 +95,7 @@ static void vswap_compact_read_done(VswapIoReq *req)
         }
     }
     if (seg->state != VSWAP_SEG_FREE && seg->live == 0) {
-        /* Reads of records it held may still be in flight. */
-        if (seg->pins) {
-            seg->release_on_unpin = true;
-        } else {
-            vswap_log_free_segment(s, &s->disk, index);
-        }
+        vswap_log_release_segment(s, &s->disk, index);
     }
     vswap_store_notify(s);
 }
@@ -165,12 +160,9 @@ void vswap_compact_kick(VswapStore *s)
         }
         seg = &s->disk.segs[victim];
         if (seg->live == 0) {
-            if (seg->pins == 0) {
-                vswap_log_free_segment(s, &s->disk, victim);
-            } else {
-                seg->release_on_unpin = true;
-                seg->compact_failed = true;
-            }
+            /* Not a victim again while its reads end (freeing resets it). */
+            seg->compact_failed = true;
+            vswap_log_release_segment(s, &s->disk, victim);
             continue;
         }
         break;

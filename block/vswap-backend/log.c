@@ -292,8 +292,25 @@ void vswap_log_free_segment(VswapStore *s, VswapLog *log, uint32_t index)
 }
 
 /*
+ * vswap_log_release_segment: segment @index of @log holds no live record
+ * and no write or compaction read of it is in flight: free it now, or,
+ * while record reads of it are in flight, once the last one ends
+ * (vswap_log_unpin()), so that its blocks are not punched under a read.
+ */
+void vswap_log_release_segment(VswapStore *s, VswapLog *log, uint32_t index)
+{
+    VswapSegment *seg = &log->segs[index];
+
+    if (seg->pins) {
+        seg->release_on_unpin = true;
+        return;
+    }
+    vswap_log_free_segment(s, log, index);
+}
+
+/*
  * vswap_log_unpin: a read of disk segment @index finished: drop its pin,
- * and free it if it emptied meanwhile (release_on_unpin).
+ * and free the segment if vswap_log_release_segment() was waiting for it.
  */
 void vswap_log_unpin(VswapStore *s, uint32_t index)
 {
@@ -316,11 +333,7 @@ static void vswap_log_maybe_free(VswapStore *s, VswapLog *log, uint32_t index)
         seg->state == VSWAP_SEG_WRITING || seg->compacting) {
         return;
     }
-    if (seg->pins) {
-        seg->release_on_unpin = true;
-        return;
-    }
-    vswap_log_free_segment(s, log, index);
+    vswap_log_release_segment(s, log, index);
 }
 
 /* Are the memory log's live bytes below @pct percent of its records'? */

@@ -250,6 +250,7 @@ int vswap_log_append(VswapStore *s, VswapLog *log, const void *rec,
 void vswap_log_seal_open(VswapStore *s, VswapLog *log);
 void vswap_log_release(VswapStore *s, uint64_t ent);
 void vswap_log_free_segment(VswapStore *s, VswapLog *log, uint32_t index);
+void vswap_log_release_segment(VswapStore *s, VswapLog *log, uint32_t index);
 void vswap_log_unpin(VswapStore *s, uint32_t index);
 void vswap_log_set(VswapStore *s, uint64_t slot, uint64_t ent);
 int vswap_log_move_records(VswapStore *s, VswapLog *from, uint32_t index,

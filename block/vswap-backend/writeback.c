@@ -39,7 +39,7 @@ static void vswap_writeback_done(VswapIoReq *req)
         s->st.writeback_pages += seg->nrecords;
         s->st.writeback_bytes += seg->used;
         if (seg->live == 0) {
-            vswap_log_free_segment(s, &s->disk, sio->index);
+            vswap_log_release_segment(s, &s->disk, sio->index);
         }
     } else {
         seg->state = VSWAP_SEG_UNWRITTEN;
@@ -47,7 +47,7 @@ static void vswap_writeback_done(VswapIoReq *req)
         s->st.writeback_errors++;
         s->wb_retry_at = g_get_monotonic_time() + VSWAP_WRITEBACK_RETRY_US;
         if (seg->live == 0) {
-            vswap_log_free_segment(s, &s->disk, sio->index);
+            vswap_log_release_segment(s, &s->disk, sio->index);
         }
     }
     g_free(sio);
