@@ -549,8 +549,7 @@ static bool vswap_ckpt_load_segment(VswapStore *s, const VswapCkptHdr *hdr,
     seg->nrecords = sh.nrecords;
     seg->state = VSWAP_SEG_ONDISK;
     s->disk.used_bytes += sh.used;
-    if ((uint64_t)seg->live * 100 <
-        (uint64_t)(seg->used - VSWAP_SEG_HDR_SIZE) * s->cfg.compact_threshold) {
+    if (vswap_log_segment_sparse(s, seg, false)) {
         s->compact_wanted = true;
     }
     return true;

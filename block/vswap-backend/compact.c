@@ -22,18 +22,6 @@
 
 #include "store-int.h"
 
-static bool vswap_compact_is_sparse(VswapStore *s, VswapSegment *seg,
-                                    bool full)
-{
-    uint32_t payload = seg->used - VSWAP_SEG_HDR_SIZE;
-
-    if (full) {
-        return seg->live < payload;
-    }
-    return (uint64_t)seg->live * 100 <
-           (uint64_t)payload * s->cfg.compact_threshold;
-}
-
 /* The sparsest written disk segment worth compacting, or -1. */
 static int64_t vswap_compact_victim(VswapStore *s)
 {
@@ -46,7 +34,7 @@ static int64_t vswap_compact_victim(VswapStore *s)
         if (seg->state != VSWAP_SEG_ONDISK || seg->compact_failed ||
             seg->compacting ||
             (c->running && seg->seq > c->pass_start_seq) ||
-            !vswap_compact_is_sparse(s, seg, c->running && c->full)) {
+            !vswap_log_segment_sparse(s, seg, c->running && c->full)) {
             continue;
         }
         if (victim < 0 || seg->live < s->disk.segs[victim].live) {

@@ -336,6 +336,18 @@ static void vswap_log_maybe_free(VswapStore *s, VswapLog *log, uint32_t index)
     vswap_log_release_segment(s, log, index);
 }
 
+bool vswap_log_segment_sparse(VswapStore *s, const VswapSegment *seg,
+                              bool full)
+{
+    uint32_t payload = seg->used - VSWAP_SEG_HDR_SIZE;
+
+    if (full) {
+        return seg->live < payload;
+    }
+    return (uint64_t)seg->live * 100 <
+           (uint64_t)payload * s->cfg.compact_threshold;
+}
+
 /* Are the memory log's live bytes below @pct percent of its records'? */
 static bool vswap_log_mem_sparse(VswapStore *s, unsigned pct)
 {
@@ -377,8 +389,7 @@ void vswap_log_release(VswapStore *s, uint64_t ent)
     log->pages--;
     s->st.payload_bytes -= vswap_ent_len(ent);
     if (log->is_disk && seg->state == VSWAP_SEG_ONDISK &&
-        (uint64_t)seg->live * 100 <
-        (uint64_t)(seg->used - VSWAP_SEG_HDR_SIZE) * s->cfg.compact_threshold) {
+        vswap_log_segment_sparse(s, seg, false)) {
         s->compact_wanted = true;
     }
     if (!log->is_disk && !s->mem_compact_wanted &&
@@ -501,12 +512,9 @@ int vswap_log_compact_mem(VswapStore *s, bool full)
 
     for (uint32_t i = 0; i < s->mem.nsegs; i++) {
         VswapSegment *seg = &s->mem.segs[i];
-        uint32_t payload = seg->used - VSWAP_SEG_HDR_SIZE;
-        bool sparse = full ? seg->live < payload :
-                      (uint64_t)seg->live * 100 <
-                      (uint64_t)payload * s->cfg.compact_threshold;
 
-        if (seg->state != VSWAP_SEG_FULL || !sparse) {
+        if (seg->state != VSWAP_SEG_FULL ||
+            !vswap_log_segment_sparse(s, seg, full)) {
             continue;
         }
         if (vswap_log_compact_mem_segment(s, i) < 0) {
@@ -550,7 +558,7 @@ void vswap_log_compact_mem_sparse(VswapStore *s)
         VswapSegment *seg = &s->mem.segs[i];
 
         if (seg->state == VSWAP_SEG_FULL &&
-            seg->live < seg->used - VSWAP_SEG_HDR_SIZE) {
+            vswap_log_segment_sparse(s, seg, true)) {
             victims[n++] = (VswapMemVictim) { seg->live, i };
         }
     }

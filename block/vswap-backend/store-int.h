@@ -251,6 +251,13 @@ void vswap_log_seal_open(VswapStore *s, VswapLog *log);
 void vswap_log_release(VswapStore *s, uint64_t ent);
 void vswap_log_free_segment(VswapStore *s, VswapLog *log, uint32_t index);
 void vswap_log_release_segment(VswapStore *s, VswapLog *log, uint32_t index);
+/*
+ * Is sealed segment @seg worth compacting: live bytes below
+ * cfg.compact_threshold percent of its record bytes, or, with @full, any
+ * dead space at all?
+ */
+bool vswap_log_segment_sparse(VswapStore *s, const VswapSegment *seg,
+                              bool full);
 void vswap_log_unpin(VswapStore *s, uint32_t index);
 void vswap_log_set(VswapStore *s, uint64_t slot, uint64_t ent);
 int vswap_log_move_records(VswapStore *s, VswapLog *from, uint32_t index,
