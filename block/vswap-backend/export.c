@@ -32,22 +32,19 @@
 int vswap_store_pread_record(VswapStore *s, uint64_t ent, uint8_t *buf,
                              const uint8_t **rec)
 {
-    uint64_t addr = vswap_ent_addr(ent);
-    uint64_t off = s->data_offset + addr;
-    size_t align = vswap_io_align(s->io);
-    uint64_t start = off & ~(uint64_t)(align - 1);
-    uint64_t end = off + vswap_rec_size(vswap_ent_len(ent));
+    size_t skip, len;
+    uint64_t start;
     uint32_t index;
     int ret;
 
-    end = (end + align - 1) & ~(uint64_t)(align - 1);
-    vswap_log_segment(s, &s->disk, addr, &index)->pins++;
-    ret = vswap_store_io(s, VSWAP_IO_READ, buf, end - start, start);
+    skip = vswap_store_record_span(s, ent, &start, &len);
+    vswap_log_segment(s, &s->disk, vswap_ent_addr(ent), &index)->pins++;
+    ret = vswap_store_io(s, VSWAP_IO_READ, buf, len, start);
     vswap_log_unpin(s, index);
     if (ret < 0) {
         return -EIO;
     }
-    *rec = buf + (off - start);
+    *rec = buf + skip;
     return 0;
 }
 

@@ -320,6 +320,14 @@ ssize_t vswap_store_io_sync(VswapStore *s, VswapIoReq *req);
  */
 int vswap_store_io(VswapStore *s, VswapIoOp op, void *buf, size_t len,
                    uint64_t offset);
+/*
+ * vswap_store_record_span: the file range to read for the disk record of
+ * @ent, aligned as the engine needs (O_DIRECT: whole 4 KiB blocks, at most
+ * VSWAP_JOB_BUF_SIZE bytes) into *@start and *@len.  Returns the record's
+ * offset within that range.
+ */
+size_t vswap_store_record_span(VswapStore *s, uint64_t ent, uint64_t *start,
+                               size_t *len);
 int vswap_store_pread_record(VswapStore *s, uint64_t ent, uint8_t *buf,
                              const uint8_t **rec);
 

@@ -454,24 +454,32 @@ static void vswap_store_read_io_done(VswapIoReq *ioreq)
     vswap_store_start_job(s, job, vswap_store_run_decompress);
 }
 
-/* Read the record of a disk entry into @job, aligned for O_DIRECT. */
+size_t vswap_store_record_span(VswapStore *s, uint64_t ent, uint64_t *start,
+                               size_t *len)
+{
+    uint64_t off = s->data_offset + vswap_ent_addr(ent);
+    uint64_t align = vswap_io_align(s->io);
+    uint64_t end = off + vswap_rec_size(vswap_ent_len(ent));
+
+    *start = off & ~(align - 1);
+    *len = ((end + align - 1) & ~(align - 1)) - *start;
+    return off - *start;
+}
+
+/* Read the record of a disk entry into @job. */
 static void vswap_store_read_disk(VswapStore *s, VswapPageJob *job,
                                   uint64_t ent)
 {
-    uint64_t addr = vswap_ent_addr(ent);
-    uint64_t off = s->data_offset + addr;
-    size_t align = vswap_io_align(s->io);
-    uint64_t start = off & ~(uint64_t)(align - 1);
-    uint64_t end = off + vswap_rec_size(job->len);
+    uint64_t start;
+    size_t len;
 
-    end = (end + align - 1) & ~(uint64_t)(align - 1);
-    vswap_log_segment(s, &s->disk, addr, &job->pinned)->pins++;
-    job->rec = job->buf + (off - start);
+    job->rec = job->buf + vswap_store_record_span(s, ent, &start, &len);
+    vswap_log_segment(s, &s->disk, vswap_ent_addr(ent), &job->pinned)->pins++;
     job->io = (VswapIoReq) {
         .op = VSWAP_IO_READ,
         .offset = start,
         .buf = job->buf,
-        .len = end - start,
+        .len = len,
         .complete = vswap_store_read_io_done,
         .opaque = job,
     };
