@@ -24,8 +24,6 @@
 #include "checksum.h"
 #include "store-int.h"
 
-#define VSWAP_CKPT_ERROR g_quark_from_static_string("vswap-store-error-quark")
-
 /* Checkpoint entries are written and read in chunks of this size. */
 #define VSWAP_CKPT_CHUNK (256 * 1024)
 /* Failed segment writes tolerated while flushing for a checkpoint. */
@@ -70,12 +68,12 @@ static bool vswap_ckpt_read_exact(const VswapFileReader *rd,
     ssize_t n = vswap_file_pread(rd, buf, len, off, fsb->file_size);
 
     if (n < 0) {
-        g_set_error(errp, VSWAP_CKPT_ERROR, -n, "%s: cannot read %s: %s",
+        g_set_error(errp, VSWAP_STORE_ERROR, -n, "%s: cannot read %s: %s",
                     rd->name, what, g_strerror(-n));
         return false;
     }
     if ((size_t)n < len) {
-        g_set_error(errp, VSWAP_CKPT_ERROR, EBADMSG,
+        g_set_error(errp, VSWAP_STORE_ERROR, EBADMSG,
                     "%s: truncated: %s at byte %" G_GUINT64_FORMAT
                     " is cut short", rd->name, what, off);
         return false;
@@ -93,7 +91,7 @@ static bool vswap_file_sizes(const VswapFileReader *rd, VswapFileSb *fsb,
     if (size < 0 || alloc < 0) {
         int err = size < 0 ? -size : -alloc;
 
-        g_set_error(errp, VSWAP_CKPT_ERROR, err, "%s: %s", rd->name,
+        g_set_error(errp, VSWAP_STORE_ERROR, err, "%s: %s", rd->name,
                     g_strerror(err));
         return false;
     }
@@ -115,25 +113,25 @@ bool vswap_file_read_sb(const VswapFileReader *rd, VswapFileSb *fsb,
         return false;
     }
     if (fsb->file_size == 0) {
-        g_set_error(errp, VSWAP_CKPT_ERROR, EMEDIUMTYPE,
+        g_set_error(errp, VSWAP_STORE_ERROR, EMEDIUMTYPE,
                     "%s: empty file, not a vswap store file", name);
         return false;
     }
     sb = vswap_ckpt_alloc(VSWAP_SB_SIZE);
     n = vswap_file_pread(rd, sb, VSWAP_SB_SIZE, 0, fsb->file_size);
     if (n < 0) {
-        g_set_error(errp, VSWAP_CKPT_ERROR, -n,
+        g_set_error(errp, VSWAP_STORE_ERROR, -n,
                     "%s: cannot read the superblock: %s", name, g_strerror(-n));
         return false;
     }
     if (n < (ssize_t)sizeof(sb->magic) ||
         memcmp(sb->magic, VSWAP_SB_MAGIC, sizeof(sb->magic)) != 0) {
-        g_set_error(errp, VSWAP_CKPT_ERROR, EMEDIUMTYPE,
+        g_set_error(errp, VSWAP_STORE_ERROR, EMEDIUMTYPE,
                     "%s: not a vswap store file (bad magic)", name);
         return false;
     }
     if (n < VSWAP_SB_SIZE) {
-        g_set_error(errp, VSWAP_CKPT_ERROR, EBADMSG,
+        g_set_error(errp, VSWAP_STORE_ERROR, EBADMSG,
                     "%s: truncated: %zd bytes, shorter than the superblock",
                     name, n);
         return false;
@@ -144,7 +142,7 @@ bool vswap_file_read_sb(const VswapFileReader *rd, VswapFileSb *fsb,
         if (version > VSWAP_FORMAT_VERSION && version < 256) {
             goto newer;
         }
-        g_set_error(errp, VSWAP_CKPT_ERROR, EBADMSG,
+        g_set_error(errp, VSWAP_STORE_ERROR, EBADMSG,
                     "%s: corrupt superblock (checksum mismatch)", name);
         return false;
     }
@@ -152,7 +150,7 @@ bool vswap_file_read_sb(const VswapFileReader *rd, VswapFileSb *fsb,
         goto newer;
     }
     if (version != VSWAP_FORMAT_VERSION) {
-        g_set_error(errp, VSWAP_CKPT_ERROR, EBADMSG,
+        g_set_error(errp, VSWAP_STORE_ERROR, EBADMSG,
                     "%s: corrupt superblock (format version %u)", name,
                     version);
         return false;
@@ -165,19 +163,19 @@ bool vswap_file_read_sb(const VswapFileReader *rd, VswapFileSb *fsb,
     fsb->ckpt_segment = le32toh(sb->ckpt_segment);
     if (seg < VSWAP_SEGMENT_MIN || seg > VSWAP_SEGMENT_MAX ||
         (seg & (seg - 1)) != 0) {
-        g_set_error(errp, VSWAP_CKPT_ERROR, EBADMSG,
+        g_set_error(errp, VSWAP_STORE_ERROR, EBADMSG,
                     "%s: corrupt superblock (segment size %u)", name, seg);
         return false;
     }
     if (fsb->capacity == 0 || fsb->capacity > VSWAP_STORE_MAX_SLOTS) {
-        g_set_error(errp, VSWAP_CKPT_ERROR, EBADMSG,
+        g_set_error(errp, VSWAP_STORE_ERROR, EBADMSG,
                     "%s: corrupt superblock (capacity %" G_GUINT64_FORMAT
                     " slots)", name, fsb->capacity);
         return false;
     }
     if (fsb->data_offset < VSWAP_SB_SIZE || fsb->data_offset % 4096 ||
         fsb->data_offset > VSWAP_CKPT_ADDR_LIMIT) {
-        g_set_error(errp, VSWAP_CKPT_ERROR, EBADMSG,
+        g_set_error(errp, VSWAP_STORE_ERROR, EBADMSG,
                     "%s: corrupt superblock (data offset %" G_GUINT64_FORMAT
                     ")", name, fsb->data_offset);
         return false;
@@ -185,7 +183,7 @@ bool vswap_file_read_sb(const VswapFileReader *rd, VswapFileSb *fsb,
     return true;
 
 newer:
-    g_set_error(errp, VSWAP_CKPT_ERROR, ENOTSUP,
+    g_set_error(errp, VSWAP_STORE_ERROR, ENOTSUP,
                 "%s: newer format version %u (this build reads version %u)",
                 name, version, VSWAP_FORMAT_VERSION);
     return false;
@@ -211,13 +209,13 @@ bool vswap_ckpt_read_hdr(const VswapFileReader *rd, const VswapFileSb *fsb,
     uint64_t off = vswap_ckpt_offset(fsb), len;
 
     if (!(fsb->flags & VSWAP_SB_CLEAN)) {
-        g_set_error(errp, VSWAP_CKPT_ERROR, EUCLEAN,
+        g_set_error(errp, VSWAP_STORE_ERROR, EUCLEAN,
                     "%s: was not closed cleanly (no checkpoint of its slots)",
                     name);
         return false;
     }
     if (off + VSWAP_CKPT_HDR_SIZE > fsb->file_size) {
-        g_set_error(errp, VSWAP_CKPT_ERROR, EBADMSG,
+        g_set_error(errp, VSWAP_STORE_ERROR, EBADMSG,
                     "%s: truncated: the checkpoint at byte %" G_GUINT64_FORMAT
                     " is missing (the file has %" G_GUINT64_FORMAT " bytes)",
                     name, off, fsb->file_size);
@@ -229,13 +227,13 @@ bool vswap_ckpt_read_hdr(const VswapFileReader *rd, const VswapFileSb *fsb,
         return false;
     }
     if (le64toh(hdr->magic) != VSWAP_CKPT_MAGIC) {
-        g_set_error(errp, VSWAP_CKPT_ERROR, EBADMSG,
+        g_set_error(errp, VSWAP_STORE_ERROR, EBADMSG,
                     "%s: corrupt checkpoint (bad magic at byte %"
                     G_GUINT64_FORMAT ")", name, off);
         return false;
     }
     if (le32toh(hdr->crc) != vswap_ckpt_hdr_crc(hdr)) {
-        g_set_error(errp, VSWAP_CKPT_ERROR, EBADMSG,
+        g_set_error(errp, VSWAP_STORE_ERROR, EBADMSG,
                     "%s: corrupt checkpoint (header checksum mismatch)", name);
         return false;
     }
@@ -254,13 +252,13 @@ bool vswap_ckpt_read_hdr(const VswapFileReader *rd, const VswapFileSb *fsb,
     if (out->version != VSWAP_FORMAT_VERSION ||
         out->segment_size != fsb->segment_size ||
         out->capacity != fsb->capacity || out->nsegs != fsb->ckpt_segment) {
-        g_set_error(errp, VSWAP_CKPT_ERROR, EBADMSG,
+        g_set_error(errp, VSWAP_STORE_ERROR, EBADMSG,
                     "%s: corrupt checkpoint (it does not match the superblock)",
                     name);
         return false;
     }
     if (out->nentries > out->capacity) {
-        g_set_error(errp, VSWAP_CKPT_ERROR, EBADMSG,
+        g_set_error(errp, VSWAP_STORE_ERROR, EBADMSG,
                     "%s: corrupt checkpoint (%" G_GUINT64_FORMAT
                     " entries for %" G_GUINT64_FORMAT " slots)", name,
                     out->nentries, out->capacity);
@@ -268,7 +266,7 @@ bool vswap_ckpt_read_hdr(const VswapFileReader *rd, const VswapFileSb *fsb,
     }
     len = vswap_ckpt_length(out->nentries);
     if (off + len > fsb->file_size) {
-        g_set_error(errp, VSWAP_CKPT_ERROR, EBADMSG,
+        g_set_error(errp, VSWAP_STORE_ERROR, EBADMSG,
                     "%s: truncated: the checkpoint needs %" G_GUINT64_FORMAT
                     " bytes from byte %" G_GUINT64_FORMAT
                     ", the file has %" G_GUINT64_FORMAT, name, len, off,
@@ -349,7 +347,7 @@ bool vswap_ckpt_read_entries(const VswapFileReader *rd,
                 }
                 why = vswap_ckpt_entry_problem(hdr, &e, index, prev_slot);
                 if (why) {
-                    g_set_error(errp, VSWAP_CKPT_ERROR, EBADMSG,
+                    g_set_error(errp, VSWAP_STORE_ERROR, EBADMSG,
                                 "%s: corrupt checkpoint (entry %"
                                 G_GUINT64_FORMAT ", slot %u: %s)", name,
                                 index, e.slot, why);
@@ -360,7 +358,7 @@ bool vswap_ckpt_read_entries(const VswapFileReader *rd,
             }
         }
         if (pass == 0 && crc != hdr->entries_crc) {
-            g_set_error(errp, VSWAP_CKPT_ERROR, EBADMSG,
+            g_set_error(errp, VSWAP_STORE_ERROR, EBADMSG,
                         "%s: corrupt checkpoint (entry checksum mismatch)",
                         name);
             return false;
@@ -393,7 +391,7 @@ bool vswap_ckpt_prepare_config(VswapStore *s, GError **errp)
         return true;
     }
     if (!cfg->path && !cfg->open_engine) {
-        g_set_error(errp, VSWAP_CKPT_ERROR, EINVAL,
+        g_set_error(errp, VSWAP_STORE_ERROR, EINVAL,
                     "vswap store: persist and reopen need a store file");
         return false;
     }
@@ -451,13 +449,13 @@ bool vswap_ckpt_open_file(VswapStore *s, GError **errp)
     }
     if (fsb.capacity != s->cfg.capacity ||
         fsb.segment_size != s->cfg.segment_size) {
-        g_set_error(errp, VSWAP_CKPT_ERROR, EBADMSG,
+        g_set_error(errp, VSWAP_STORE_ERROR, EBADMSG,
                     "vswap store: %s: changed while it was being opened",
                     s->name);
         return false;
     }
     if (!(fsb.flags & VSWAP_SB_CLEAN)) {
-        g_set_error(errp, VSWAP_CKPT_ERROR, EUCLEAN,
+        g_set_error(errp, VSWAP_STORE_ERROR, EUCLEAN,
                     "vswap store: %s: was not closed cleanly, so its slots"
                     " are unknown; it cannot be reopened", s->name);
         return false;
@@ -527,7 +525,7 @@ static bool vswap_ckpt_load_segment(VswapStore *s, const VswapCkptHdr *hdr,
 
     n = vswap_store_io(s, VSWAP_IO_READ, buf, 4096, off);
     if (n < 0) {
-        g_set_error(errp, VSWAP_CKPT_ERROR, -n,
+        g_set_error(errp, VSWAP_STORE_ERROR, -n,
                     "vswap store: %s: cannot read segment %u: %s", s->name,
                     index, g_strerror(-n));
         return false;
@@ -539,7 +537,7 @@ static bool vswap_ckpt_load_segment(VswapStore *s, const VswapCkptHdr *hdr,
     }
     if (sh.used < max_end || sh.seq > hdr->seq ||
         seg->live > sh.used - VSWAP_SEG_HDR_SIZE) {
-        g_set_error(errp, VSWAP_CKPT_ERROR, EBADMSG,
+        g_set_error(errp, VSWAP_STORE_ERROR, EBADMSG,
                     "vswap store: %s: corrupt checkpoint (it does not match"
                     " segment %u)", s->name, index);
         return false;
@@ -574,7 +572,7 @@ static bool vswap_ckpt_load(VswapStore *s, GError **errp)
         return false;
     }
     if (hdr.nsegs > s->disk.max_segs) {
-        g_set_error(errp, VSWAP_CKPT_ERROR, EFBIG,
+        g_set_error(errp, VSWAP_STORE_ERROR, EFBIG,
                     "vswap store: %s: holds %u segments, more than the disk"
                     " limit allows", s->name, hdr.nsegs);
         return false;
@@ -605,7 +603,7 @@ static bool vswap_ckpt_load(VswapStore *s, GError **errp)
     /* From here on the file no longer matches its checkpoint. */
     ret = vswap_ckpt_write_sb(s, false, 0);
     if (ret < 0) {
-        g_set_error(errp, VSWAP_CKPT_ERROR, -ret,
+        g_set_error(errp, VSWAP_STORE_ERROR, -ret,
                     "vswap store: %s: cannot write the superblock: %s",
                     s->name, g_strerror(-ret));
         goto out;
@@ -666,7 +664,7 @@ static int vswap_ckpt_flush(VswapStore *s, GError **errp)
         if (s->disk_unwritten) {
             if (failures > VSWAP_CKPT_WRITE_RETRIES) {
                 ret = -EIO;
-                g_set_error(errp, VSWAP_CKPT_ERROR, EIO,
+                g_set_error(errp, VSWAP_STORE_ERROR, EIO,
                             "vswap store: %s: segment writes keep failing;"
                             " %" G_GUINT64_FORMAT " KiB of segments are only"
                             " in memory", s->name,
@@ -681,7 +679,7 @@ static int vswap_ckpt_flush(VswapStore *s, GError **errp)
         }
         if (s->mem.pages == pages && vswap_store_mem_bytes(s) == bytes) {
             ret = -ENOSPC;
-            g_set_error(errp, VSWAP_CKPT_ERROR, ENOSPC,
+            g_set_error(errp, VSWAP_STORE_ERROR, ENOSPC,
                         "vswap store: %s: no room in the store file for %"
                         G_GUINT64_FORMAT " pages held in memory", s->name,
                         s->mem.pages);
@@ -784,7 +782,7 @@ static int vswap_ckpt_write(VswapStore *s, GError **errp)
     return 0;
 
 fail:
-    g_set_error(errp, VSWAP_CKPT_ERROR, -ret,
+    g_set_error(errp, VSWAP_STORE_ERROR, -ret,
                 "vswap store: %s: cannot write the %s: %s", s->name, what,
                 g_strerror(-ret));
     return ret;
@@ -795,7 +793,7 @@ int vswap_store_checkpoint(VswapStore *s, GError **errp)
     int ret;
 
     if (!vswap_store_has_disk(s)) {
-        g_set_error(errp, VSWAP_CKPT_ERROR, EINVAL,
+        g_set_error(errp, VSWAP_STORE_ERROR, EINVAL,
                     "vswap store: a memory-only store cannot be checkpointed");
         return -EINVAL;
     }

@@ -59,6 +59,7 @@
 #include <unistd.h>
 
 #include "io-engine.h"
+#include "vswap/store.h"
 
 /* Keeps a transfer length within the SQE's 32-bit len; the rest is short. */
 #define VSWAP_IO_URING_MAX_XFER (1u << 30)
@@ -82,11 +83,6 @@ static const VswapIoEngineOps vswap_io_uring_ops;
 static VswapIoUring *vswap_io_uring_of(VswapIoEngine *io)
 {
     return (VswapIoUring *)((char *)io - offsetof(VswapIoUring, engine));
-}
-
-static GQuark vswap_io_error_quark(void)
-{
-    return g_quark_from_static_string("vswap-io-error-quark");
 }
 
 /*
@@ -334,7 +330,7 @@ VswapIoEngine *vswap_io_uring_new(int fd, unsigned depth, int notify_fd,
 
     ret = io_uring_queue_init(depth, &s->ring, 0);
     if (ret < 0) {
-        g_set_error(errp, vswap_io_error_quark(), -ret,
+        g_set_error(errp, VSWAP_STORE_ERROR, -ret,
                     "cannot create an io_uring of depth %u: %s",
                     depth, g_strerror(-ret));
         g_free(s);
@@ -342,7 +338,7 @@ VswapIoEngine *vswap_io_uring_new(int fd, unsigned depth, int notify_fd,
     }
     ret = io_uring_register_eventfd(&s->ring, notify_fd);
     if (ret < 0) {
-        g_set_error(errp, vswap_io_error_quark(), -ret,
+        g_set_error(errp, VSWAP_STORE_ERROR, -ret,
                     "cannot register eventfd %d with io_uring: %s",
                     notify_fd, g_strerror(-ret));
         io_uring_queue_exit(&s->ring);
@@ -371,12 +367,12 @@ static int vswap_io_uring_open_file(const char *path, unsigned flags,
     int fd = open(path, oflags, 0600);
 
     if (fd < 0) {
-        g_set_error(errp, vswap_io_error_quark(), errno,
+        g_set_error(errp, VSWAP_STORE_ERROR, errno,
                     "cannot open '%s': %s", path, g_strerror(errno));
         return -1;
     }
     if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-        g_set_error(errp, vswap_io_error_quark(), EMEDIUMTYPE,
+        g_set_error(errp, VSWAP_STORE_ERROR, EMEDIUMTYPE,
                     "'%s' is not a regular file", path);
         close(fd);
         return -1;

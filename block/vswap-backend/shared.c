@@ -33,8 +33,6 @@
 
 #include "store-int.h"
 
-#define VSWAP_SHARED_ERROR g_quark_from_static_string("vswap-shared-error-quark")
-
 /*
  * vswap_shared_open_file: destination side: open the existing store file
  * of the migration source, checking its superblock, without changing it.
@@ -48,7 +46,7 @@ bool vswap_shared_open_file(VswapStore *s, GError **errp)
     }
     if (fsb.capacity != s->cfg.capacity ||
         fsb.segment_size != s->cfg.segment_size) {
-        g_set_error(errp, VSWAP_SHARED_ERROR, EINVAL,
+        g_set_error(errp, VSWAP_STORE_ERROR, EINVAL,
                     "vswap store: %s has %" PRIu64 " slots in segments of %u"
                     " bytes, this store is configured for %" PRIu64
                     " and %u", s->name, fsb.capacity, fsb.segment_size,

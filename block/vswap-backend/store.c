@@ -26,12 +26,7 @@
 
 #include "store-int.h"
 
-#define VSWAP_STORE_ERROR vswap_store_error_quark()
-
-static GQuark vswap_store_error_quark(void)
-{
-    return g_quark_from_static_string("vswap-store-error-quark");
-}
+G_DEFINE_QUARK(vswap-store-error-quark, vswap_store_error)
 
 void vswap_store_config_init(VswapStoreConfig *cfg)
 {

@@ -49,6 +49,13 @@
 /* Read status of a slot that holds no page: the buffer was zero-filled. */
 #define VSWAP_STORE_UNMAPPED 1
 
+/*
+ * The GError domain of every error the store and its I/O engines report;
+ * codes are errno values.
+ */
+#define VSWAP_STORE_ERROR vswap_store_error_quark()
+GQuark vswap_store_error_quark(void);
+
 typedef struct VswapStore VswapStore;
 /* The engine interface is in block/vswap-backend/io-engine.h. */
 typedef struct VswapIoEngine VswapIoEngine;

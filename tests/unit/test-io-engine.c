@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "io-engine.h"
+#include "vswap/store.h"
 
 #define KiB 1024u
 #define MiB (1024u * KiB)
@@ -628,11 +629,11 @@ static void test_uring_bad_args(void)
 
     test_file_open(&tf);
     g_assert_null(vswap_io_uring_new(tf.fd, 0, tf.efd, &err));
-    g_assert_error(err, g_quark_from_static_string("vswap-io-error-quark"),
+    g_assert_error(err, VSWAP_STORE_ERROR,
                    EINVAL);
     g_clear_error(&err);
     g_assert_null(vswap_io_uring_new(tf.fd, 8, -1, &err));
-    g_assert_error(err, g_quark_from_static_string("vswap-io-error-quark"),
+    g_assert_error(err, VSWAP_STORE_ERROR,
                    EBADF);
     g_clear_error(&err);
     g_assert_null(vswap_io_uring_new(tf.fd, 0, tf.efd, NULL));
