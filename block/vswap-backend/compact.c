@@ -72,6 +72,7 @@ static void vswap_compact_read_done(VswapIoReq *req)
         moved = vswap_log_move_records(s, &s->disk, index, c->buf,
                                        MIN(hdr.used, seg->used),
                                        vswap_compact_pick_disk, true);
+        vswap_writeback_start_queued(s);
         if (moved >= 0) {
             s->st.compacted_segments++;
         }
@@ -88,6 +89,42 @@ static void vswap_compact_read_done(VswapIoReq *req)
     vswap_store_notify(s);
 }
 
+static void vswap_compact_punch_done(VswapIoReq *req)
+{
+    VswapSegIo *sio = req->opaque;
+    VswapStore *s = sio->s;
+
+    /* A failed punch only leaks file space; the segment is free either way. */
+    s->punches--;
+    g_array_append_val(s->disk.free, sio->index);
+    g_free(sio);
+}
+
+/*
+ * vswap_compact_punch_queued: punch the blocks of every disk segment the
+ * log freed (punch_queue); each becomes reusable when its punch completes.
+ */
+void vswap_compact_punch_queued(VswapStore *s)
+{
+    for (guint i = 0; i < s->punch_queue->len; i++) {
+        VswapSegIo *sio = g_new0(VswapSegIo, 1);
+        uint32_t index = g_array_index(s->punch_queue, uint32_t, i);
+
+        sio->s = s;
+        sio->index = index;
+        sio->io = (VswapIoReq) {
+            .op = VSWAP_IO_PUNCH,
+            .offset = s->data_offset + ((uint64_t)index << s->seg_shift),
+            .len = (size_t)1 << s->seg_shift,
+            .complete = vswap_compact_punch_done,
+            .opaque = sio,
+        };
+        s->punches++;
+        vswap_io_submit(s->io, &sio->io);
+    }
+    g_array_set_size(s->punch_queue, 0);
+}
+
 /*
  * vswap_compact_finish_pass: end an explicit pass: compact memory, write
  * the open disk segment so that its records count as on disk, and report.
@@ -99,7 +136,7 @@ void vswap_compact_finish_pass(VswapStore *s)
 
     vswap_log_compact_mem(s, c->full);
     if (vswap_store_has_disk(s)) {
-        vswap_log_seal_open(s, &s->disk);
+        vswap_writeback_seal_disk(s);
     }
     c->running = false;
     c->cb = NULL;

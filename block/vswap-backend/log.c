@@ -198,10 +198,11 @@ void vswap_log_seal_open(VswapStore *s, VswapLog *log)
     log->open = -1;
     if (log->segs[index].nrecords == 0 || log->segs[index].live == 0) {
         vswap_log_free_segment(s, log, index);
-    } else if (log->is_disk) {
-        vswap_writeback_submit(s, index);
-    } else {
-        log->segs[index].state = VSWAP_SEG_FULL;
+        return;
+    }
+    log->segs[index].state = VSWAP_SEG_FULL;
+    if (log->is_disk) {
+        g_array_append_val(s->wb_queue, index);
     }
 }
 
@@ -236,21 +237,11 @@ int vswap_log_append(VswapStore *s, VswapLog *log, const void *rec,
     return 0;
 }
 
-static void vswap_log_punch_done(VswapIoReq *req)
-{
-    VswapSegIo *sio = req->opaque;
-    VswapStore *s = sio->s;
-
-    /* A failed punch only leaks file space; the segment is free either way. */
-    s->punches--;
-    g_array_append_val(s->disk.free, sio->index);
-    g_free(sio);
-}
-
 /*
  * vswap_log_free_segment: drop segment @index of @log, which holds no live
- * record.  A written disk segment gets its blocks punched out, and is
- * reused only after the punch completes so the two cannot be reordered.
+ * record.  A written disk segment goes on punch_queue instead of the free
+ * list: compaction punches its blocks out and frees it only once the punch
+ * completes, so that the two cannot be reordered.
  */
 void vswap_log_free_segment(VswapStore *s, VswapLog *log, uint32_t index)
 {
@@ -273,19 +264,7 @@ void vswap_log_free_segment(VswapStore *s, VswapLog *log, uint32_t index)
     }
     /* A fenced file belongs to the migration peer: leave its blocks. */
     if (log->is_disk && was_on_disk && !s->fenced) {
-        VswapSegIo *sio = g_new0(VswapSegIo, 1);
-
-        sio->s = s;
-        sio->index = index;
-        sio->io = (VswapIoReq) {
-            .op = VSWAP_IO_PUNCH,
-            .offset = s->data_offset + ((uint64_t)index << s->seg_shift),
-            .len = (size_t)1 << s->seg_shift,
-            .complete = vswap_log_punch_done,
-            .opaque = sio,
-        };
-        s->punches++;
-        vswap_io_submit(s->io, &sio->io);
+        g_array_append_val(s->punch_queue, index);
         return;
     }
     g_array_append_val(log->free, index);

@@ -64,7 +64,7 @@ int vswap_store_flush(VswapStore *s)
     if (!vswap_store_has_disk(s) || s->fenced) {
         return 0;
     }
-    vswap_log_seal_open(s, &s->disk);
+    vswap_writeback_seal_disk(s);
     vswap_io_flush(s->io);
     /* Drain waits for the segment writes: they are engine requests. */
     vswap_store_drain(s);

@@ -76,7 +76,8 @@ static inline size_t vswap_ent_len(uint64_t ent)
 typedef enum VswapSegState {
     VSWAP_SEG_FREE = 0,
     VSWAP_SEG_OPEN,             /* records are appended; buffer */
-    VSWAP_SEG_FULL,             /* mem: sealed, buffer */
+    VSWAP_SEG_FULL,             /* sealed, buffer; disk: queued for its
+                                   write (VswapStore.wb_queue) */
     VSWAP_SEG_WRITING,          /* disk: write in flight, buffer */
     VSWAP_SEG_UNWRITTEN,        /* disk: write failed, buffer kept */
     VSWAP_SEG_ONDISK,           /* disk: written, no buffer */
@@ -212,6 +213,12 @@ struct VswapStore {
 
     unsigned wb_inflight;       /* disk segment writes in flight */
     unsigned disk_unwritten;    /* disk segments whose write failed */
+    GArray *wb_queue;           /* uint32_t indices of sealed disk segments
+                                   that writeback is to write (log.c queues,
+                                   writeback.c writes) */
+    GArray *punch_queue;        /* uint32_t indices of freed disk segments
+                                   whose blocks compaction is to punch
+                                   before reuse (log.c queues them) */
     unsigned punches;           /* hole punches in flight */
     int64_t wb_retry_at;        /* after a failed write: monotonic µs */
 
@@ -236,7 +243,11 @@ struct VswapStore {
                                    superblock says CLEAN (checkpoint.c) */
 };
 
-/* log.c: segment tables and record placement */
+/*
+ * log.c: segment tables, record placement and accounting.  It starts no
+ * I/O: a sealed disk segment goes on wb_queue and a freed one on
+ * punch_queue, for writeback and compaction to act on.
+ */
 bool vswap_log_init(VswapStore *s, VswapLog *log, bool is_disk,
                     uint32_t max_segs);
 void vswap_log_destroy(VswapStore *s, VswapLog *log);
@@ -270,10 +281,12 @@ const uint8_t *vswap_log_record_ptr(VswapStore *s, uint64_t ent);
 
 /* writeback.c: cold memory records to disk */
 void vswap_writeback_kick(VswapStore *s, bool urgent);
-void vswap_writeback_submit(VswapStore *s, uint32_t index);
+void vswap_writeback_start_queued(VswapStore *s);
+void vswap_writeback_seal_disk(VswapStore *s);
 
-/* compact.c: disk segment compaction */
+/* compact.c: disk segment compaction, and returning freed disk space */
 void vswap_compact_kick(VswapStore *s);
+void vswap_compact_punch_queued(VswapStore *s);
 void vswap_compact_finish_pass(VswapStore *s);
 
 /* store.c */

@@ -236,6 +236,8 @@ static VswapStore *vswap_store_new(const VswapStoreConfig *cfg, GError **errp)
     g_queue_init(&s->parked);
     s->backlog_discards = g_array_new(false, false, sizeof(uint64_t));
     s->inflight_writes = g_hash_table_new(g_direct_hash, g_direct_equal);
+    s->wb_queue = g_array_new(false, false, sizeof(uint32_t));
+    s->punch_queue = g_array_new(false, false, sizeof(uint32_t));
     s->event_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (s->event_fd < 0) {
         g_set_error(errp, VSWAP_STORE_ERROR, errno,
@@ -772,6 +774,9 @@ void vswap_store_process(VswapStore *s)
             vswap_compact_kick(s);
         }
         if (s->io) {
+            /* What the log queued: writes of sealed segments, punches. */
+            vswap_writeback_start_queued(s);
+            vswap_compact_punch_queued(s);
             vswap_io_flush(s->io);
         }
     } while (progress);
@@ -907,7 +912,8 @@ int vswap_store_read_sync(VswapStore *s, VswapPageOp *ops, unsigned n)
 bool vswap_store_busy(VswapStore *s)
 {
     return s->requests || s->jobs_busy || s->compact.running ||
-           s->compact.victim >= 0 || (s->io && vswap_io_inflight(s->io));
+           s->compact.victim >= 0 || s->wb_queue->len ||
+           s->punch_queue->len || (s->io && vswap_io_inflight(s->io));
 }
 
 static bool vswap_store_busy_cond(void *opaque)
@@ -973,7 +979,7 @@ int vswap_store_compact(VswapStore *s, bool full, VswapCompleteFunc *cb,
     c->pass_start_seq = s->seg_seq;
     /* Records buffered in the open disk segment count as compacted. */
     if (vswap_store_has_disk(s)) {
-        vswap_log_seal_open(s, &s->disk);
+        vswap_writeback_seal_disk(s);
     }
     vswap_store_notify(s);
     return 0;
@@ -1032,6 +1038,8 @@ void vswap_store_close(VswapStore *s)
     }
     g_hash_table_destroy(s->inflight_writes);
     g_array_free(s->backlog_discards, true);
+    g_array_free(s->wb_queue, true);
+    g_array_free(s->punch_queue, true);
     free(s->compact.buf);
     g_free(s->path);
     g_free(s->name);

@@ -54,7 +54,7 @@ static void vswap_writeback_done(VswapIoReq *req)
 }
 
 /* Write disk segment @index, which has a buffer, to its place in the file. */
-void vswap_writeback_submit(VswapStore *s, uint32_t index)
+static void vswap_writeback_submit(VswapStore *s, uint32_t index)
 {
     VswapSegment *seg = &s->disk.segs[index];
     size_t len = (seg->used + 4095) & ~(size_t)4095;
@@ -87,6 +87,30 @@ void vswap_writeback_submit(VswapStore *s, uint32_t index)
     };
     s->wb_inflight++;
     vswap_io_submit(s->io, &sio->io);
+}
+
+/*
+ * vswap_writeback_start_queued: start the write of every disk segment the
+ * log sealed (wb_queue).  One that emptied and was freed meanwhile, or was
+ * queued twice, is skipped.
+ */
+void vswap_writeback_start_queued(VswapStore *s)
+{
+    for (guint i = 0; i < s->wb_queue->len; i++) {
+        uint32_t index = g_array_index(s->wb_queue, uint32_t, i);
+
+        if (s->disk.segs[index].state == VSWAP_SEG_FULL) {
+            vswap_writeback_submit(s, index);
+        }
+    }
+    g_array_set_size(s->wb_queue, 0);
+}
+
+/* vswap_writeback_seal_disk: seal the open disk segment and start its write. */
+void vswap_writeback_seal_disk(VswapStore *s)
+{
+    vswap_log_seal_open(s, &s->disk);
+    vswap_writeback_start_queued(s);
 }
 
 static void vswap_writeback_retry(VswapStore *s)
@@ -147,6 +171,7 @@ void vswap_writeback_kick(VswapStore *s, bool urgent)
     uint64_t seg_size = (uint64_t)1 << s->seg_shift;
     uint64_t mem = vswap_store_mem_bytes(s);
     uint64_t target;
+    int ret;
 
     if (!vswap_store_has_disk(s) || s->fenced) {
         return;
@@ -173,8 +198,11 @@ void vswap_writeback_kick(VswapStore *s, bool urgent)
             continue;
         }
         seg = &s->mem.segs[victim];
-        if (vswap_log_move_records(s, &s->mem, victim, seg->buf, seg->used,
-                                   vswap_writeback_pick, false) < 0) {
+        ret = vswap_log_move_records(s, &s->mem, victim, seg->buf, seg->used,
+                                     vswap_writeback_pick, false);
+        /* Disk segments that filled up are written at once: depth counts. */
+        vswap_writeback_start_queued(s);
+        if (ret < 0) {
             /* Disk full: let compaction return space first. */
             s->compact_wanted = true;
             break;
@@ -188,7 +216,7 @@ void vswap_writeback_kick(VswapStore *s, bool urgent)
     /* Nothing left to move: write what the open disk segment holds. */
     if (vswap_store_mem_bytes(s) > target && vswap_writeback_victim(s) < 0 &&
         (urgent || s->wb_inflight == 0)) {
-        vswap_log_seal_open(s, &s->disk);
+        vswap_writeback_seal_disk(s);
     }
     vswap_io_flush(s->io);
 }
