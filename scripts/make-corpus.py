@@ -24,8 +24,9 @@ with no header: the format the tests and the bench read.
 
 The result is cached under /var/cache/vswap/corpus/KEY (or the build
 directory when /var/cache is not writable), where KEY hashes every input:
-this script, the cc1 input, and the versions of python3, node and gcc.
-OUT (default build/corpus) becomes a link to it.  A run with a cached
+this script, the cc1 input, and the versions of python3, node and gcc;
+the three newest are kept.  OUT (default build/corpus) becomes a link to
+it.  A run with a cached
 corpus takes milliseconds.  When VSWAP_CORPUS names a directory of
 *.pages files (such as a reference corpus), OUT links to it instead and
 nothing is captured.
@@ -317,6 +318,14 @@ def corpus_key(sources):
     return h.hexdigest()[:16]
 
 
+def prune(root, keep, count=3):
+    """Delete all but the @count newest corpora (96 MiB each) in @root."""
+    dirs = sorted((os.path.join(root, n) for n in os.listdir(root)),
+                  key=os.path.getmtime, reverse=True)
+    for d in [d for d in dirs if d != keep][count - 1:]:
+        shutil.rmtree(d, ignore_errors=True)
+
+
 def complete(d):
     names = ("python-heap.pages", "node-heap.pages", "cc1-heap.pages")
     return all(os.path.getsize(os.path.join(d, n)) == PAGES_PER_FILE * PAGE
@@ -370,6 +379,7 @@ def main():
                 if args.force or not complete(d):
                     log("capturing pages into %s" % d)
                     make(d, tmp, cc1_argv)
+                    prune(os.path.dirname(d), keep=d)
         out = os.path.abspath(args.out)
         os.makedirs(os.path.dirname(out), exist_ok=True)
         if os.path.islink(out) or os.path.exists(out):

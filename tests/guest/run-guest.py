@@ -38,6 +38,8 @@ JSON result next to it (build/guest/logs/), exits 0 on PASS.
 Environment: VSWAP_ACCEL (default tcg), VSWAP_QEMU (the QEMU binary).
 """
 import argparse
+import asyncio
+import glob
 import json
 import os
 import queue
@@ -48,8 +50,33 @@ import threading
 import time
 
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.join(TOP, 'scripts'))
-import qmp  # noqa: E402  (scripts/qmp.py)
+
+
+def qemu_python_dir():
+    """QEMU's python/ directory, which holds its QMP library (qemu.qmp).
+
+    It comes with the QEMU source that scripts/build-qemu.sh fetches:
+    $VSWAP_QEMU_PYTHON, else build/qemu-src/python, else the source
+    package in the cache."""
+    build = os.environ.get('VSWAP_BUILD', os.path.join(TOP, 'build'))
+    cache = os.environ.get('VSWAP_CACHE', '/var/cache/vswap')
+    dirs = [os.environ.get('VSWAP_QEMU_PYTHON'),
+            os.path.join(build, 'qemu-src', 'python')]
+    dirs += sorted(glob.glob(os.path.join(cache, 'src', 'qemu-10.0.*',
+                                          'python')), reverse=True)
+    for d in dirs:
+        if d and os.path.isfile(os.path.join(d, 'qemu', 'qmp', 'legacy.py')):
+            return d
+    sys.exit("run-guest: FAIL: QEMU's QMP library (python/qemu/qmp) is"
+             " missing; build QEMU first with 'make qemu'")
+
+
+sys.path.insert(0, qemu_python_dir())
+import qemu.qmp as qmp  # noqa: E402
+from qemu.qmp.legacy import QEMUMonitorProtocol  # noqa: E402
+
+# What a QMP call raises when the connection, not the command, failed.
+QMP_LOST = (qmp.QMPError, OSError, EOFError, asyncio.TimeoutError)
 
 PAGE = 4096
 
@@ -74,6 +101,42 @@ def demo_line(t, guestmem, st):
         st.get('pages-mem', 0), st.get('pages-disk', 0),
         st.get('mem-bytes', 0) / MIB, st.get('disk-file-bytes', 0) / MIB,
         st.get('compression-ratio', 0)), flush=True)
+
+
+def fail(why):
+    """Stop with one line that says what is missing or broken."""
+    print('run-guest: FAIL: %s' % why, file=sys.stderr, flush=True)
+    sys.exit(2)
+
+
+def run_step(what, argv):
+    """Run a set-up step; its stdout, or fail() with its last words."""
+    proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True)
+    sys.stderr.write(proc.stderr)
+    if proc.returncode != 0:
+        last = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+        fail('%s failed (%s exited %d)%s' % (
+            what, os.path.basename(argv[0]), proc.returncode,
+            ': ' + last[-1].strip() if last else ''))
+    return proc.stdout.strip()
+
+
+def default_corpus():
+    """python-heap.pages of $VSWAP_CORPUS, or of the corpus that
+    scripts/make-corpus.py captures (and caches) in build/corpus."""
+    if os.environ.get('VSWAP_CORPUS'):
+        path = os.path.join(os.environ['VSWAP_CORPUS'], 'python-heap.pages')
+        if not os.path.isfile(path):
+            fail('VSWAP_CORPUS=%s has no python-heap.pages; unset it to'
+                 ' use the corpus scripts/make-corpus.py makes'
+                 % os.environ['VSWAP_CORPUS'])
+        return path
+    out = os.path.join(TOP, 'build', 'corpus')
+    run_step('capturing the page corpus',
+             [sys.executable, os.path.join(TOP, 'scripts/make-corpus.py'),
+              '--out', out])
+    return os.path.join(out, 'python-heap.pages')
 
 
 def default_kver():
@@ -189,40 +252,96 @@ class Serial:
 
 
 class Host:
-    """QMP access that tolerates a QEMU without query-vswap."""
+    """QMP access to one QEMU, through QEMU's own client (qemu.qmp).
+
+    Tolerates a QEMU without query-vswap, and one that goes away: a lost
+    connection is dropped, and later calls return None.  Every event the
+    connection receives is kept in self.event_log, whatever call it
+    arrives during."""
 
     def __init__(self, sock, name='src', samples=None):
         self.sock = sock
         self.name = name           # which QEMU, in samples: src or dst
         self.conn = None
-        self.old_events = []       # events of dropped connections
+        self.event_log = []        # every QMP event received, in order
         self.available = None      # query-vswap exists?
         self.samples = [] if samples is None else samples
 
-    def connect(self):
-        try:
-            self.conn = qmp.QMP(self.sock, timeout=30)
-        except (OSError, EOFError, qmp.QMPError) as err:
-            print('run-guest: no QMP: %s' % err, file=sys.stderr)
+    def connect(self, timeout=30):
+        """Connect once QEMU has created its socket (it may be starting)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            conn = QEMUMonitorProtocol(self.sock, nickname=self.name)
+            try:
+                conn.connect()
+                break
+            except QMP_LOST as err:
+                if time.monotonic() > deadline:
+                    print('run-guest: no QMP on %s: %s' % (self.sock, err),
+                          file=sys.stderr)
+                    return
+                time.sleep(0.05)
+        conn.settimeout(30)
+        self.conn = conn
+
+    def _collect(self):
+        if self.conn:
+            self.event_log += self.conn.get_events()
 
     def drop(self):
-        """Forget the connection, keeping the events it collected."""
-        if self.conn:
-            self.old_events += self.conn.events
+        """Forget the connection, keeping the events it received."""
+        if not self.conn:
+            return
+        try:
+            self._collect()
+            self.conn.close()
+        except QMP_LOST:
+            pass
         self.conn = None
 
-    def events(self):
-        """QMP events seen so far, across dropped connections."""
-        return self.old_events + (self.conn.events if self.conn else [])
+    def events(self, name=None):
+        """QMP events received so far (named NAME), across connections."""
+        self._collect()
+        return [e for e in self.event_log
+                if name is None or e.get('event') == name]
 
-    def cmd(self, name, **args):
+    def wait_event(self, name, timeout):
+        """Wait up to TIMEOUT seconds for event NAME; True once seen."""
+        deadline = time.monotonic() + timeout
+        while not self.events(name):
+            left = deadline - time.monotonic()
+            if not self.conn or left <= 0:
+                return False
+            try:
+                self.event_log += self.conn.get_events(wait=min(left, 1.0))
+            except asyncio.TimeoutError:
+                pass
+            except QMP_LOST:
+                self.drop()
+        return True
+
+    def execute(self, name, **args):
+        """Run a command; raise qmp.ExecuteError if QEMU refuses it, and
+        return None if there is no connection (or it was just lost)."""
         if not self.conn:
             return None
         try:
             return self.conn.cmd(name, **args)
-        except (OSError, EOFError, ValueError):
+        except qmp.ExecuteError:
+            raise
+        except QMP_LOST:
             # 'quit' may close the socket before it answers.
             self.drop()
+            return None
+        finally:
+            self._collect()
+
+    def cmd(self, name, **args):
+        """execute(), with a refused command printed and answered None."""
+        try:
+            return self.execute(name, **args)
+        except qmp.ExecuteError as err:
+            print('run-guest: %s: %s' % (name, err), file=sys.stderr)
             return None
 
     def sample(self, label):
@@ -230,15 +349,14 @@ class Host:
         if self.available is False or not self.conn:
             return None
         try:
-            ret = self.conn.cmd('query-vswap')
-        except qmp.QMPError as err:
+            ret = self.execute('query-vswap')
+        except qmp.ExecuteError as err:
             if self.available is None:
                 print('run-guest: query-vswap unavailable (%s); host checks'
                       ' skipped' % err, file=sys.stderr)
             self.available = False
             return None
-        except (OSError, EOFError, ValueError):
-            self.drop()
+        if ret is None:
             return None
         self.available = True
         dev = ret[0] if isinstance(ret, list) and ret else ret
@@ -385,9 +503,11 @@ def migrate(src, dst, uri, timeout):
     src.sample('migrate-start')
     try:
         # Loopback: do not let the default 128 MiB/s limit the test.
-        src.conn.cmd('migrate-set-parameters', **{'max-bandwidth': 8 << 30})
-        src.conn.cmd('migrate', uri=uri)
-    except (qmp.QMPError, OSError, EOFError, ValueError, AttributeError) as err:
+        if (src.execute('migrate-set-parameters',
+                        **{'max-bandwidth': 8 << 30}) is None or
+                src.execute('migrate', uri=uri) is None):
+            return {'status': 'not-started', 'error': 'no QMP'}
+    except qmp.ExecuteError as err:
         return {'status': 'not-started', 'error': str(err)}
     deadline = time.monotonic() + timeout
     info = {}
@@ -450,10 +570,10 @@ def main():
     ap.add_argument('--initrd', help='use this initramfs instead of building')
     ap.add_argument('--debug-module', action='store_true',
                     help='build the driver with VSWAP_DEBUG (debug_* params)')
-    ap.add_argument('--corpus', default=os.environ.get(
-        'VSWAP_CORPUS', os.path.join(TOP, '..', 'shared', 'corpus',
-                                     'python-heap.pages')),
-        help='corpus file for the checker, or "none"')
+    ap.add_argument('--corpus', default=None,
+                    help='corpus file for the checker, or "none" (default:'
+                    ' python-heap.pages of $VSWAP_CORPUS, or of build/corpus,'
+                    ' which scripts/make-corpus.py makes if need be)')
     ap.add_argument('--mem', default='256M', type=parse_size)
     ap.add_argument('--smp', default=2, type=int)
     ap.add_argument('--checker', default='640M', type=parse_size,
@@ -517,12 +637,19 @@ def main():
 
     if args.builtin and args.debug_module:
         ap.error('--debug-module needs the module, not --builtin')
+    if not os.access(args.qemu, os.X_OK):
+        fail("no QEMU at %s: build it with 'make qemu', or set VSWAP_QEMU"
+             % args.qemu)
+    if args.corpus is None:
+        args.corpus = default_corpus()
     if args.builtin and not args.kernel:
         # Built, or taken from its cache, by build-kernel.sh.
-        args.kernel = subprocess.run(
-            [os.path.join(TOP, 'guest-kernel-patch/build-kernel.sh')],
-            check=True, stdout=subprocess.PIPE, text=True).stdout.strip()
+        args.kernel = run_step('building the guest kernel', [os.path.join(
+            TOP, 'guest-kernel-patch/build-kernel.sh')])
     args.kernel = args.kernel or '/boot/vmlinuz-' + args.kver
+    if not os.path.isfile(args.kernel):
+        fail('no guest kernel at %s: install linux-image-amd64 with'
+             ' scripts/install-deps.sh, or pass --kernel' % args.kernel)
     os.makedirs(args.logdir, exist_ok=True)
     stamp = time.strftime('%Y%m%d-%H%M%S')
     base = os.path.join(args.logdir, 'guest-%s-%s' % (args.mode, stamp))
@@ -537,8 +664,7 @@ def main():
             build.append('--debug')
         if args.builtin:
             build.append('--builtin')
-        initrd = subprocess.run(build, check=True, stdout=subprocess.PIPE,
-                                text=True).stdout.strip()
+        initrd = run_step('building the initramfs', build)
 
     append = ['console=ttyS0', 'loglevel=4', 'panic=-1', 'zswap.enabled=0',
               'vswap.mode=%s' % args.mode,
@@ -696,6 +822,8 @@ def main():
            time.monotonic() < deadline):
         time.sleep(0.2)
     final = host.sample('end')
+    # QEMU stopping by itself (not asked to quit) is a failure: say why.
+    early_exit = proc.poll()
     quit_qemu(proc, host)
     # A destination left behind by a failed migration.
     if dst_proc and dst_proc is not proc and dst_proc.poll() is None:
@@ -714,8 +842,12 @@ def main():
         checks.append({'check': name, 'ok': bool(ok), 'detail': detail})
 
     check('no timeout', not timed_out, '%.0f s' % guest_seconds)
-    fail = serial.grep(r'^VSWAP-GUEST-FAIL')
-    check('guest steps', not fail, fail[-1] if fail else '')
+    qemu_said = [ln for ln in serial.lines if 'qemu-system' in ln]
+    check('QEMU ran until asked to quit', early_exit is None,
+          '' if early_exit is None else 'exited with status %s%s' % (
+              early_exit, ': ' + qemu_said[-1] if qemu_said else ''))
+    guest_fail = serial.grep(r'^VSWAP-GUEST-FAIL')
+    check('guest steps', not guest_fail, guest_fail[-1] if guest_fail else '')
     devline = serial.find('VSWAP-DEVICE')
     want_bytes = args.capacity * PAGE
     check('/dev/vswap0 size', devline and num(devline, 'bytes') == want_bytes,
@@ -834,8 +966,7 @@ def main():
                       'peak %d pages on disk, %d written back' % (
                           peak_disk, final.get('writeback-pages', 0)))
             if args.compact_during:
-                events += host.events()
-                events = [e for e in events
+                events = [e for e in events + host.events()
                           if e.get('event') == 'VSWAP_COMPACT_COMPLETED']
                 check('host: compaction while swapping', compact_asked and
                       events and final.get('compactions', 0) >= 1,
