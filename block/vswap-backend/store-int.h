@@ -307,7 +307,8 @@ static inline bool vswap_store_has_disk(VswapStore *s)
 
 /*
  * vswap_store_wait: block, running the event loop (cfg.wait), until
- * cond(opaque) is false; completion callbacks of requests may run.
+ * cond(opaque) is false; completion callbacks of requests may run.  Not
+ * from inside vswap_store_wait_io().
  */
 void vswap_store_wait(VswapStore *s, VswapWaitCond *cond, void *opaque);
 /*

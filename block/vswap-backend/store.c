@@ -810,7 +810,9 @@ static bool vswap_store_waiter_cond(void *opaque)
     return w->cond(w->opaque);
 }
 
-void vswap_store_wait(VswapStore *s, VswapWaitCond *cond, void *opaque)
+/* Hand @cond to cfg.wait, unless there is nothing to wait for. */
+static void vswap_store_run_wait(VswapStore *s, VswapWaitCond *cond,
+                                 void *opaque)
 {
     VswapStoreWaiter w = { .s = s, .cond = cond, .opaque = opaque };
 
@@ -819,10 +821,17 @@ void vswap_store_wait(VswapStore *s, VswapWaitCond *cond, void *opaque)
     }
 }
 
+void vswap_store_wait(VswapStore *s, VswapWaitCond *cond, void *opaque)
+{
+    /* Inside vswap_store_wait_io(), only the engine runs: it would hang. */
+    g_assert(!s->io_only);
+    vswap_store_run_wait(s, cond, opaque);
+}
+
 void vswap_store_wait_io(VswapStore *s, VswapWaitCond *cond, void *opaque)
 {
     s->io_only++;
-    vswap_store_wait(s, cond, opaque);
+    vswap_store_run_wait(s, cond, opaque);
     if (--s->io_only == 0 && s->process_deferred) {
         s->process_deferred = false;
         vswap_store_notify(s);
@@ -848,6 +857,7 @@ ssize_t vswap_store_io_sync(VswapStore *s, VswapIoReq *req)
 {
     bool done = false;
 
+    g_assert(s->io);
     req->complete = vswap_store_io_sync_done;
     req->opaque = &done;
     vswap_io_submit(s->io, req);
