@@ -12,7 +12,7 @@
 #include <sys/types.h>
 #include <unistd.h>
 
-#include "io-engine.h"
+#include "vswap/io-engine.h"
 
 /*
  * Runs in place of the caller's complete() after every attempt.  An

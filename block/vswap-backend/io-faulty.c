@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <unistd.h>
 
-#include "io-engine.h"
+#include "vswap/io-engine.h"
 
 /* A fault and how much of it is used up. */
 typedef struct VswapIoFaultyRule {

@@ -58,7 +58,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "io-engine.h"
+#include "vswap/io-engine.h"
 #include "vswap/store.h"
 
 /* Keeps a transfer length within the SQE's 32-bit len; the rest is short. */

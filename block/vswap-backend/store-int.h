@@ -26,7 +26,7 @@
 #include "vswap/store.h"
 #include "codec.h"
 #include "format.h"
-#include "io-engine.h"
+#include "vswap/io-engine.h"
 #include "slotmap.h"
 #include "workers.h"
 

@@ -57,7 +57,7 @@
 GQuark vswap_store_error_quark(void);
 
 typedef struct VswapStore VswapStore;
-/* The engine interface is in block/vswap-backend/io-engine.h. */
+/* The I/O engine interface is in vswap/io-engine.h. */
 typedef struct VswapIoEngine VswapIoEngine;
 
 /* A condition for VswapStoreConfig.wait: true while waiting must go on. */

@@ -14,7 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "io-engine.h"
+#include "vswap/io-engine.h"
 #include "vswap/store.h"
 
 #define KiB 1024u

@@ -5,12 +5,26 @@
  * checkpoint, syncs and truncation, and the size queries for statistics.
  * The store holds no file descriptor; it only talks to its engine.
  *
- * An engine queues requests and completes them later, from its process
- * callback, which the store calls when its notifier eventfd fires.  The
- * real engine is io_uring (liburing), with the notifier registered as the
- * ring's eventfd.  The fault engine wraps another engine and injects
- * ENOSPC, EIO, short transfers and corrupted reads, so that tests reach the
- * store's error paths through the same code as real failures.
+ * The standalone engine is io_uring (liburing), with the store's notifier
+ * eventfd registered as the ring's eventfd.  An embedder may hand the
+ * store an engine of its own (VswapStoreConfig.open_engine), e.g. QEMU's
+ * on a BlockBackend.  The fault engine wraps another engine and injects
+ * ENOSPC, EIO, short transfers and corrupted reads into any request type,
+ * so that tests reach the store's error paths through the same code as
+ * real failures.
+ *
+ * What an engine must do (VswapIoEngineOps):
+ *
+ *   - submit() queues a request and never completes it inline.  When it
+ *     finishes, the engine signals the notifier (the store's eventfd);
+ *     process(), which the store then calls, sets req->result and runs
+ *     req->complete.  Completions may submit again.
+ *   - inflight() counts requests submitted and not yet completed,
+ *     including finished ones whose completion has not run: the store
+ *     drains until it is 0.
+ *   - free() completes everything first, with real results.
+ *   - getlength() and allocated() answer at once; align says what READ
+ *     and WRITE buffers, offsets and lengths must be aligned to.
  *
  * Callers go through vswap_io_submit(), which resubmits the rest of a short
  * transfer; engines only see whole requests or the remainder of one.
