@@ -494,8 +494,13 @@ static bool virtio_vswap_qmp_compact(void *opaque, bool full, Error **errp)
     VirtIOVswapCompact c = { .s = opaque, .full = full };
 
     virtio_vswap_run_in_store_ctx(c.s, virtio_vswap_compact_bh, &c);
-    if (c.ret < 0) {
+    if (c.ret == -EBUSY) {
         error_setg(errp, "virtio-vswap: a compaction pass is already running");
+        return false;
+    }
+    if (c.ret < 0) {
+        error_setg_errno(errp, -c.ret,
+                         "virtio-vswap: cannot start a compaction pass");
         return false;
     }
     return true;
