@@ -541,7 +541,6 @@ static bool virtio_vswap_check_conf(VirtIOVswapConf *conf, Error **errp)
 static bool virtio_vswap_attach_store(VirtIOVswap *s, Error **errp)
 {
     VswapStoreObject *vso = s->conf.store;
-    g_autoptr(GError) err = NULL;
     VswapStoreConfig cfg;
 
     if (vso) {
@@ -566,9 +565,8 @@ static bool virtio_vswap_attach_store(VirtIOVswap *s, Error **errp)
     cfg.capacity = s->capacity;
     /* Never refuse a page for lack of memory: like a disk of that size. */
     cfg.mem_budget = s->capacity * (VIRTIO_VSWAP_PAGE_SIZE + 64);
-    s->own_store = vswap_store_open(&cfg, &err);
+    s->own_store = vswap_open_store(&cfg, errp);
     if (!s->own_store) {
-        error_setg(errp, "%s", err->message);
         return false;
     }
     s->store = s->own_store;

@@ -46,6 +46,24 @@ static uint64_t *vswap_store_u64_field(VswapStoreObject *vso, const char *name)
     g_assert_not_reached();
 }
 
+VswapStore *vswap_open_store(const VswapStoreConfig *cfg, Error **errp)
+{
+    g_autoptr(GError) err = NULL;
+    VswapStore *store = vswap_store_open(cfg, &err);
+
+    if (store) {
+        return store;
+    }
+    /* Messages about a failed system call end with its strerror already. */
+    if (err->domain == VSWAP_STORE_ERROR &&
+        !g_str_has_suffix(err->message, g_strerror(err->code))) {
+        error_setg_errno(errp, err->code, "%s", err->message);
+    } else {
+        error_setg(errp, "%s", err->message);
+    }
+    return NULL;
+}
+
 void vswap_run_in_ctx(AioContext *ctx, QEMUBHFunc *fn, void *opaque)
 {
     if (!ctx || ctx == qemu_get_current_aio_context()) {
@@ -213,7 +231,6 @@ static void vswap_store_set_shared(Object *obj, bool value, Error **errp)
 static void vswap_store_complete(UserCreatable *uc, Error **errp)
 {
     VswapStoreObject *vso = VSWAP_STORE(uc);
-    g_autoptr(GError) err = NULL;
 
     if (vso->size == 0 || vso->size % VSWAP_STORE_PAGE_SIZE ||
         vso->size / VSWAP_STORE_PAGE_SIZE > VSWAP_STORE_MAX_SLOTS) {
@@ -228,10 +245,7 @@ static void vswap_store_complete(UserCreatable *uc, Error **errp)
      */
     vso->cfg.incoming = vso->cfg.shared &&
                         runstate_check(RUN_STATE_INMIGRATE);
-    vso->store = vswap_store_open(&vso->cfg, &err);
-    if (!vso->store) {
-        error_setg(errp, "%s", err->message);
-    }
+    vso->store = vswap_open_store(&vso->cfg, errp);
 }
 
 static bool vswap_store_can_be_deleted(UserCreatable *uc)

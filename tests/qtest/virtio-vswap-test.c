@@ -755,6 +755,55 @@ static void budget_change(void *obj, void *data, QGuestAllocator *t_alloc)
     vswap_stop(&t);
 }
 
+/* Error text of a QMP reply, which must be an error. */
+static char *vswap_error_desc(QDict *resp)
+{
+    QDict *err = qdict_get_qdict(resp, "error");
+    char *desc;
+
+    g_assert(err);
+    desc = g_strdup(qdict_get_str(err, "desc"));
+    qobject_unref(resp);
+    return desc;
+}
+
+/* How often @needle occurs in @s. */
+static unsigned vswap_count(const char *s, const char *needle)
+{
+    unsigned n = 0;
+
+    for (s = strstr(s, needle); s; s = strstr(s + 1, needle)) {
+        n++;
+    }
+    return n;
+}
+
+/*
+ * A store that cannot open says why with its errno, which the library
+ * returns as the GError code: once, also when its message has it.
+ */
+static void store_open_errors(void *obj, void *data, QGuestAllocator *t_alloc)
+{
+    g_autofree char *missing = g_strdup_printf("%s/qtest-vswap-nodir-%d/store",
+                                               g_get_tmp_dir(), (int)getpid());
+    g_autofree char *einval = NULL;
+    g_autofree char *enoent = NULL;
+
+    einval = vswap_error_desc(qtest_qmp(global_qtest,
+        "{'execute': 'object-add', 'arguments': {'qom-type': 'vswap-store',"
+        " 'id': 'vs-bad', 'size': 16777216, 'compact-threshold': 100}}"));
+    g_test_message("%s", einval);
+    g_assert_nonnull(strstr(einval, "compaction threshold"));
+    g_assert_cmpuint(vswap_count(einval, strerror(EINVAL)), ==, 1);
+
+    enoent = vswap_error_desc(qtest_qmp(global_qtest,
+        "{'execute': 'object-add', 'arguments': {'qom-type': 'vswap-store',"
+        " 'id': 'vs-bad', 'size': 16777216, 'path': %s}}", missing));
+    g_test_message("%s", enoent);
+    g_assert_nonnull(strstr(enoent, missing));
+    g_assert_cmpuint(vswap_count(enoent, strerror(ENOENT)), ==, 1);
+}
+
 /*
  * Hot-plug a second device with its own store, swap a page through it,
  * unplug it: unrealize drops its pages and lets go of the store, which can
@@ -1150,6 +1199,8 @@ static void register_virtio_vswap_test(void)
     qos_add_test("mem-compaction", "virtio-vswap", mem_compaction, &opts);
     qos_add_test("budget-change", "virtio-vswap", budget_change, &roomy_opts);
     qos_add_test("hotplug", "virtio-vswap-pci", hotplug, &opts);
+    qos_add_test("store-open-errors", "virtio-vswap", store_open_errors,
+                 &opts);
     qos_add_test("flood", "virtio-vswap", flood, &flood_opts);
     qos_add_test("reset-during-flood", "virtio-vswap", reset_during_flood,
                  &flood_opts);
