@@ -9,8 +9,11 @@
 #include "qemu/bswap.h"
 #include "qemu/cutils.h"
 #include "qemu/module.h"
+#include "qobject/qbool.h"
 #include "qobject/qdict.h"
 #include "qobject/qlist.h"
+#include "qobject/qnum.h"
+#include "qobject/qstring.h"
 #include "libqos/qgraph.h"
 #include "libqos/pci-pc.h"
 #include "libqos/virtio.h"
@@ -804,6 +807,85 @@ static void store_open_errors(void *obj, void *data, QGuestAllocator *t_alloc)
     g_assert_cmpuint(vswap_count(enoent, strerror(ENOENT)), ==, 1);
 }
 
+static int64_t vswap_store_get(const char *prop)
+{
+    QDict *resp = qtest_qmp(global_qtest, "{'execute': 'qom-get', 'arguments':"
+                            " {'path': '/objects/vs-props', 'property': %s}}",
+                            prop);
+    int64_t value = qdict_get_int(resp, "return");
+
+    qobject_unref(resp);
+    return value;
+}
+
+/* qom-set of @prop to @value (a JSON value) on the open store fails. */
+static void vswap_store_set_fails(const char *prop, QObject *value)
+{
+    g_autofree char *want = g_strdup_printf("'%s' cannot be changed once the"
+                                            " store is open", prop);
+    g_autofree char *desc = NULL;
+    QDict *args = qdict_new();
+
+    qdict_put_str(args, "path", "/objects/vs-props");
+    qdict_put_str(args, "property", prop);
+    qdict_put_obj(args, "value", value);
+    desc = vswap_error_desc(qtest_qmp(global_qtest, "{'execute': 'qom-set',"
+                                      " 'arguments': %p}", args));
+    g_assert_nonnull(strstr(desc, want));
+}
+
+/*
+ * Every vswap-store property reads back what it was set to, each value
+ * different, so that no two share a field; at run time only mem-budget
+ * and mem-limit change, the others are refused.
+ */
+static void store_properties(void *obj, void *data, QGuestAllocator *t_alloc)
+{
+    static const struct {
+        const char *name;
+        int64_t value;
+    } props[] = {
+        { "size", 16 << 20 }, { "mem-budget", 4 << 20 },
+        { "mem-limit", 6 << 20 }, { "disk-limit", 64 << 20 },
+        { "segment-size", 1 << 20 }, { "compact-threshold", 30 },
+        { "workers", 2 }, { "level", 3 },
+    };
+
+    qtest_qmp_assert_success(global_qtest, "{'execute': 'object-add',"
+        " 'arguments': {'qom-type': 'vswap-store', 'id': 'vs-props',"
+        " 'size': 16777216, 'mem-budget': 4194304, 'mem-limit': 6291456,"
+        " 'disk-limit': 67108864, 'segment-size': 1048576,"
+        " 'compact-threshold': 30, 'workers': 2, 'level': 3,"
+        " 'direct-io': false, 'shared': false}}");
+    for (unsigned i = 0; i < G_N_ELEMENTS(props); i++) {
+        g_assert_cmpint(vswap_store_get(props[i].name), ==, props[i].value);
+    }
+
+    qtest_qmp_assert_success(global_qtest, "{'execute': 'qom-set',"
+        " 'arguments': {'path': '/objects/vs-props',"
+        " 'property': 'mem-budget', 'value': 8388608}}");
+    qtest_qmp_assert_success(global_qtest, "{'execute': 'qom-set',"
+        " 'arguments': {'path': '/objects/vs-props',"
+        " 'property': 'mem-limit', 'value': 12582912}}");
+    g_assert_cmpint(vswap_store_get("mem-budget"), ==, 8 << 20);
+    g_assert_cmpint(vswap_store_get("mem-limit"), ==, 12 << 20);
+
+    for (unsigned i = 0; i < G_N_ELEMENTS(props); i++) {
+        if (strcmp(props[i].name, "mem-budget") &&
+            strcmp(props[i].name, "mem-limit")) {
+            vswap_store_set_fails(props[i].name,
+                                  QOBJECT(qnum_from_int(props[i].value)));
+            g_assert_cmpint(vswap_store_get(props[i].name), ==,
+                            props[i].value);
+        }
+    }
+    vswap_store_set_fails("path", QOBJECT(qstring_from_str("/tmp/x")));
+    vswap_store_set_fails("direct-io", QOBJECT(qbool_from_bool(true)));
+    vswap_store_set_fails("shared", QOBJECT(qbool_from_bool(true)));
+    qtest_qmp_assert_success(global_qtest, "{'execute': 'object-del',"
+                             " 'arguments': {'id': 'vs-props'}}");
+}
+
 /*
  * Hot-plug a second device with its own store, swap a page through it,
  * unplug it: unrealize drops its pages and lets go of the store, which can
@@ -1201,6 +1283,7 @@ static void register_virtio_vswap_test(void)
     qos_add_test("hotplug", "virtio-vswap-pci", hotplug, &opts);
     qos_add_test("store-open-errors", "virtio-vswap", store_open_errors,
                  &opts);
+    qos_add_test("store-properties", "virtio-vswap", store_properties, &opts);
     qos_add_test("flood", "virtio-vswap", flood, &flood_opts);
     qos_add_test("reset-during-flood", "virtio-vswap", reset_during_flood,
                  &flood_opts);
