@@ -345,6 +345,14 @@ static uint64_t virtio_vswap_get_features(VirtIODevice *vdev, uint64_t features,
 {
     virtio_add_feature(&features, VIRTIO_VSWAP_F_FILL);
     virtio_add_feature(&features, VIRTIO_VSWAP_F_MQ);
+    /*
+     * The transport offers per-queue reset to every device; this one has
+     * no queue_reset handler.  virtio would forget a queue while its
+     * requests are still in the store, and their completions would land
+     * in the ring the driver enables next.  The driver only ever resets
+     * the whole device, which drains the store first.
+     */
+    virtio_clear_feature(&features, VIRTIO_F_RING_RESET);
     return features;
 }
 

@@ -19,6 +19,7 @@
 #include "libqos/virtio.h"
 #include "libqos/virtio-pci.h"
 #include "libqos/virtio-vswap.h"
+#include "standard-headers/linux/virtio_pci.h"
 #include "standard-headers/linux/virtio_vswap.h"
 
 #define VSWAP_TEST_TIMEOUT_US (30 * 1000 * 1000)
@@ -238,6 +239,8 @@ static void config(void *obj, void *data, QGuestAllocator *t_alloc)
     g_assert(t.features & (1ull << VIRTIO_F_VERSION_1));
     g_assert(t.features & (1ull << VIRTIO_VSWAP_F_FILL));
     g_assert(t.features & (1ull << VIRTIO_VSWAP_F_MQ));
+    /* No queue_reset handler: queues are reset with the device only. */
+    g_assert_false(qvirtio_get_features(dev) & (1ull << VIRTIO_F_RING_RESET));
     g_assert_cmpint(qvirtio_config_readq(dev, offsetof(struct virtio_vswap_config,
                                                        capacity)),
                     ==, VSWAP_TEST_CAPACITY);
@@ -1091,6 +1094,46 @@ static void reset_during_flood(void *obj, void *data, QGuestAllocator *t_alloc)
     vswap_stop(&t);
 }
 
+/*
+ * The device does not offer VIRTIO_F_RING_RESET, but virtio-pci takes a
+ * queue_reset write anyway.  A guest that resets its queue with a flood
+ * in flight and enables the same ring again can break its own device
+ * (NEEDS_RESET), never QEMU, and a device reset makes it whole.
+ */
+static void queue_reset_unoffered(void *obj, void *data,
+                                  QGuestAllocator *t_alloc)
+{
+    QVirtioVswap *vswap = obj;
+    QVirtioPCIDevice *pci = container_of(vswap->vdev, QVirtioPCIDevice, vdev);
+    uint64_t payload_addr, other_addr;
+    uint16_t used0;
+    VswapT t;
+
+    vswap_start(&t, vswap, t_alloc);
+    used0 = qtest_readw(global_qtest, t.vq->used + 2);
+    vswap_flood(&t, &payload_addr, &other_addr);
+    vswap_wait_used(&t, used0, 1);
+    qpci_io_writew(pci->pdev, pci->bar, pci->common_cfg_offset +
+                   offsetof(struct virtio_pci_common_cfg, queue_select), 0);
+    qpci_io_writew(pci->pdev, pci->bar, pci->common_cfg_offset +
+                   offsetof(struct virtio_pci_modern_common_cfg, queue_reset),
+                   1);
+    t.dev->bus->set_queue_address(t.dev, t.vq);
+    qpci_io_writew(pci->pdev, pci->bar, pci->common_cfg_offset +
+                   offsetof(struct virtio_pci_common_cfg, queue_enable), 1);
+    g_usleep(100 * 1000);
+    assert_alive();
+    qvirtio_reset(vswap->vdev);
+    assert_alive();
+    guest_free(t_alloc, payload_addr);
+    guest_free(t_alloc, other_addr);
+    qvirtio_start_device(vswap->vdev);
+    vswap_start(&t, vswap, t_alloc);
+    vswap_write_one(&t, 9, 1);
+    vswap_check_one(&t, 9, 1);
+    vswap_stop(&t);
+}
+
 /* A memory-only store with a 16 MiB budget and room for a flood. */
 static void *vswap_flood_before(GString *cmd_line, void *arg)
 {
@@ -1223,6 +1266,8 @@ static void register_iothread_tests(void)
     qos_add_test("iothread/flood", "virtio-vswap", flood, &flood_opts);
     qos_add_test("iothread/reset-during-flood", "virtio-vswap",
                  reset_during_flood, &flood_opts);
+    qos_add_test("iothread/queue-reset-unoffered", "virtio-vswap",
+                 queue_reset_unoffered, &flood_opts);
     qos_add_test("iothread/needs-ioeventfd", "virtio-vswap",
                  iothread_needs_ioeventfd, &opts);
     qos_add_test("iothread/mem-compaction", "virtio-vswap", mem_compaction,
@@ -1287,6 +1332,8 @@ static void register_virtio_vswap_test(void)
     qos_add_test("flood", "virtio-vswap", flood, &flood_opts);
     qos_add_test("reset-during-flood", "virtio-vswap", reset_during_flood,
                  &flood_opts);
+    qos_add_test("queue-reset-unoffered", "virtio-vswap",
+                 queue_reset_unoffered, &flood_opts);
     register_iothread_tests();
     register_no_ioeventfd_tests();
 }
