@@ -1070,17 +1070,39 @@ static void flood(void *obj, void *data, QGuestAllocator *t_alloc)
     vswap_stop(&t);
 }
 
-/* A reset while a flood is in flight: everything completes, all is dropped. */
+/*
+ * A reset while a flood is in flight: every request the device took has
+ * completed into the used ring when the reset returns, and none after it
+ * (those it had not taken go with the ring), and every page is dropped.
+ */
 static void reset_during_flood(void *obj, void *data, QGuestAllocator *t_alloc)
 {
     QVirtioVswap *vswap = obj;
     uint64_t payload_addr, other_addr;
+    int64_t done0, done;
+    uint16_t used0, used;
+    unsigned n;
     VswapT t;
 
     vswap_start(&t, vswap, t_alloc);
-    vswap_flood(&t, &payload_addr, &other_addr);
+    used0 = qtest_readw(global_qtest, t.vq->used + 2);
+    done0 = vswap_query_int("write", "requests");
+    n = vswap_flood(&t, &payload_addr, &other_addr);
+    /* Reset once the device is busy with the flood. */
+    vswap_wait_used(&t, used0, 1);
     qvirtio_reset(vswap->vdev);
     assert_alive();
+    used = qtest_readw(global_qtest, t.vq->used + 2) - used0;
+    done = vswap_query_int("write", "requests") - done0;
+    g_test_message("%u of %u requests completed before the reset returned",
+                   used, n);
+    g_assert_cmpint(used, >=, 1);
+    g_assert_cmpint(used, <=, n);
+    g_assert_cmpint(used, ==, done);
+    g_usleep(100 * 1000);
+    g_assert_cmpint(vswap_query_int("write", "requests") - done0, ==, done);
+    g_assert_cmpint((uint16_t)(qtest_readw(global_qtest, t.vq->used + 2) -
+                               used0), ==, used);
     vswap_stop(&t);
     g_assert_cmpint(vswap_query_int("pages-mem", NULL), ==, 0);
     g_assert_cmpint(vswap_query_int("pages-fill", NULL), ==, 0);
