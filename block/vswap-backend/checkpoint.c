@@ -671,6 +671,10 @@ static int vswap_ckpt_flush(VswapStore *s, GError **errp)
                             vswap_store_mem_bytes(s) >> 10);
                 break;
             }
+            /*
+             * Sleep, not cfg.wait: nothing is in flight, so no event would
+             * end an AIO_WAIT_WHILE before the retry time.
+             */
             wait = s->wb_retry_at - g_get_monotonic_time();
             if (wait > 0) {
                 g_usleep(wait);
