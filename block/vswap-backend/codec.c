@@ -4,6 +4,7 @@
  * per page, with a raw fallback so that no payload exceeds a page.
  */
 
+#include <endian.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,13 +88,13 @@ int vswap_codec_set_level(VswapCodec *codec, int level)
 bool vswap_page_fill_value(const void *page, uint32_t *fill)
 {
     const uint8_t *p = page;
-    uint32_t value;
+    uint32_t le;
     uint64_t pattern;
 
-    memcpy(&value, p, sizeof(value));
-    /* The value twice in memory order, whatever the host's endianness. */
-    memcpy(&pattern, p, sizeof(value));
-    memcpy((uint8_t *)&pattern + sizeof(value), p, sizeof(value));
+    memcpy(&le, p, sizeof(le));
+    /* The first four bytes twice, whatever the host's byte order. */
+    memcpy(&pattern, p, sizeof(le));
+    memcpy((uint8_t *)&pattern + sizeof(le), p, sizeof(le));
 
     for (size_t off = 0; off < VSWAP_PAGE_SIZE; off += 64) {
         uint64_t w[8];
@@ -107,17 +108,18 @@ bool vswap_page_fill_value(const void *page, uint32_t *fill)
             return false;
         }
     }
-    *fill = value;
+    *fill = le32toh(le);
     return true;
 }
 
 void vswap_page_fill(void *page, uint32_t fill)
 {
     uint8_t *p = page;
+    uint32_t le = htole32(fill);
     uint64_t pattern;
 
-    memcpy(&pattern, &fill, sizeof(fill));
-    memcpy((uint8_t *)&pattern + sizeof(fill), &fill, sizeof(fill));
+    memcpy(&pattern, &le, sizeof(le));
+    memcpy((uint8_t *)&pattern + sizeof(le), &le, sizeof(le));
     for (size_t off = 0; off < VSWAP_PAGE_SIZE; off += sizeof(pattern)) {
         memcpy(p + off, &pattern, sizeof(pattern));
     }

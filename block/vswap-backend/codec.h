@@ -28,12 +28,21 @@ VswapCodec *vswap_codec_new(int level);
 void vswap_codec_free(VswapCodec *codec);
 
 /*
+ * A fill value is a 32-bit number whose little-endian bytes repeat through
+ * the page, on hosts of either byte order: fill 0x01020304 is the page
+ * 04 03 02 01 04 03 02 01 ...  This is how the guest sends it
+ * (include/vswap/virtio_vswap.h), and checkpoints and migration streams
+ * carry it as that number, so they mean the same pages on every host.
+ */
+
+/*
  * vswap_page_fill_value: true when @page is one 32-bit value repeated
- * (zero pages included); then *@fill holds the value as read from memory.
+ * (zero pages included); then *@fill holds its first four bytes read as
+ * little-endian.
  */
 bool vswap_page_fill_value(const void *page, uint32_t *fill);
 
-/* Fill @page with the 32-bit @fill value repeated. */
+/* Fill @page with @fill's four little-endian bytes, repeated. */
 void vswap_page_fill(void *page, uint32_t fill);
 
 /*

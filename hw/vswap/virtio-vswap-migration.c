@@ -236,11 +236,17 @@ static int virtio_vswap_mig_save_iterate(QEMUFile *f, void *opaque)
 static void virtio_vswap_mig_final_flush_bh(void *opaque)
 {
     VirtIOVswap *s = opaque;
+    int ret;
 
     vswap_store_drain(s->store);
-    if (virtio_vswap_shared(s) && vswap_store_flush(s->store) < 0) {
+    if (!virtio_vswap_shared(s)) {
+        return;
+    }
+    ret = vswap_store_flush(s->store);
+    if (ret < 0) {
         /* What could not be written stays buffered and travels as data. */
-        warn_report("virtio-vswap: could not flush the shared store file");
+        warn_report("virtio-vswap: could not flush the shared store file: %s",
+                    strerror(-ret));
     }
 }
 
@@ -381,6 +387,7 @@ static int virtio_vswap_mig_load_record(VirtIOVswap *s, QEMUFile *f)
 static int virtio_vswap_mig_load_ref(VirtIOVswap *s, QEMUFile *f)
 {
     VswapRecordInfo info = { .kind = VSWAP_RECORD_REF };
+    int ret;
 
     info.slot = qemu_get_be64(f);
     info.addr = qemu_get_be64(f);
@@ -389,14 +396,18 @@ static int virtio_vswap_mig_load_ref(VirtIOVswap *s, QEMUFile *f)
     if (qemu_file_get_error(f)) {
         return qemu_file_get_error(f);
     }
-    if (!virtio_vswap_shared(s) || info.slot >= s->capacity ||
-        vswap_store_import(s->store, &info, NULL) < 0) {
-        error_report("virtio-vswap: bad shared-store reference in migration"
-                     " stream (slot %" PRIu64 ", address 0x%" PRIx64
-                     ", length %u)", info.slot, info.addr, info.len);
-        return -EINVAL;
+    if (!virtio_vswap_shared(s) || info.slot >= s->capacity) {
+        ret = -EINVAL;
+    } else {
+        ret = vswap_store_import(s->store, &info, NULL);
     }
-    return 0;
+    if (ret < 0) {
+        error_report("virtio-vswap: cannot load shared-store reference"
+                     " (slot %" PRIu64 ", address 0x%" PRIx64 ", length %u)"
+                     " from the migration stream: %s", info.slot, info.addr,
+                     info.len, strerror(-ret));
+    }
+    return ret;
 }
 
 static int virtio_vswap_mig_load_header(VirtIOVswap *s, QEMUFile *f)

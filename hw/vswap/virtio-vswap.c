@@ -345,6 +345,14 @@ static uint64_t virtio_vswap_get_features(VirtIODevice *vdev, uint64_t features,
 {
     virtio_add_feature(&features, VIRTIO_VSWAP_F_FILL);
     virtio_add_feature(&features, VIRTIO_VSWAP_F_MQ);
+    /*
+     * The transport offers per-queue reset to every device; this one has
+     * no queue_reset handler.  virtio would forget a queue while its
+     * requests are still in the store, and their completions would land
+     * in the ring the driver enables next.  The driver only ever resets
+     * the whole device, which drains the store first.
+     */
+    virtio_clear_feature(&features, VIRTIO_F_RING_RESET);
     return features;
 }
 
@@ -494,8 +502,13 @@ static bool virtio_vswap_qmp_compact(void *opaque, bool full, Error **errp)
     VirtIOVswapCompact c = { .s = opaque, .full = full };
 
     virtio_vswap_run_in_store_ctx(c.s, virtio_vswap_compact_bh, &c);
-    if (c.ret < 0) {
+    if (c.ret == -EBUSY) {
         error_setg(errp, "virtio-vswap: a compaction pass is already running");
+        return false;
+    }
+    if (c.ret < 0) {
+        error_setg_errno(errp, -c.ret,
+                         "virtio-vswap: cannot start a compaction pass");
         return false;
     }
     return true;
@@ -536,7 +549,6 @@ static bool virtio_vswap_check_conf(VirtIOVswapConf *conf, Error **errp)
 static bool virtio_vswap_attach_store(VirtIOVswap *s, Error **errp)
 {
     VswapStoreObject *vso = s->conf.store;
-    g_autoptr(GError) err = NULL;
     VswapStoreConfig cfg;
 
     if (vso) {
@@ -561,9 +573,8 @@ static bool virtio_vswap_attach_store(VirtIOVswap *s, Error **errp)
     cfg.capacity = s->capacity;
     /* Never refuse a page for lack of memory: like a disk of that size. */
     cfg.mem_budget = s->capacity * (VIRTIO_VSWAP_PAGE_SIZE + 64);
-    s->own_store = vswap_store_open(&cfg, &err);
+    s->own_store = vswap_open_store(&cfg, errp);
     if (!s->own_store) {
-        error_setg(errp, "%s", err->message);
         return false;
     }
     s->store = s->own_store;

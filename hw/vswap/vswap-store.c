@@ -19,6 +19,38 @@
 #include "system/runstate.h"
 #include "vswap-store.h"
 
+VswapStore *vswap_open_store(const VswapStoreConfig *cfg, Error **errp)
+{
+    g_autoptr(GError) err = NULL;
+    VswapStore *store = vswap_store_open(cfg, &err);
+
+    if (store) {
+        return store;
+    }
+    /* Messages about a failed system call end with its strerror already. */
+    if (err->domain == VSWAP_STORE_ERROR &&
+        !g_str_has_suffix(err->message, g_strerror(err->code))) {
+        error_setg_errno(errp, err->code, "%s", err->message);
+    } else {
+        error_setg(errp, "%s", err->message);
+    }
+    return NULL;
+}
+
+void vswap_run_in_ctx(AioContext *ctx, QEMUBHFunc *fn, void *opaque)
+{
+    if (!ctx || ctx == qemu_get_current_aio_context()) {
+        fn(opaque);
+    } else {
+        aio_wait_bh_oneshot(ctx, fn, opaque);
+    }
+}
+
+/*
+ * Each property has its own accessors, as in backends/hostmem.c.  All but
+ * mem-budget and mem-limit are fixed once complete() has opened the store.
+ */
+
 /* A property that may only be set before the store is opened. */
 static bool vswap_store_check_unopened(VswapStoreObject *vso, const char *name,
                                        Error **errp)
@@ -31,30 +63,6 @@ static bool vswap_store_check_unopened(VswapStoreObject *vso, const char *name,
     return true;
 }
 
-/* Each size/number property maps onto one uint64_t field of the object. */
-static uint64_t *vswap_store_u64_field(VswapStoreObject *vso, const char *name)
-{
-    if (!strcmp(name, "size")) {
-        return &vso->size;
-    } else if (!strcmp(name, "mem-budget")) {
-        return &vso->cfg.mem_budget;
-    } else if (!strcmp(name, "mem-limit")) {
-        return &vso->cfg.mem_limit;
-    } else if (!strcmp(name, "disk-limit")) {
-        return &vso->cfg.disk_limit;
-    }
-    g_assert_not_reached();
-}
-
-void vswap_run_in_ctx(AioContext *ctx, QEMUBHFunc *fn, void *opaque)
-{
-    if (!ctx || ctx == qemu_get_current_aio_context()) {
-        fn(opaque);
-    } else {
-        aio_wait_bh_oneshot(ctx, fn, opaque);
-    }
-}
-
 /* Context: the store's owner thread */
 static void vswap_store_apply_budget(void *opaque)
 {
@@ -64,46 +72,115 @@ static void vswap_store_apply_budget(void *opaque)
                                vso->cfg.mem_limit);
 }
 
-static void vswap_store_get_size(Object *obj, Visitor *v, const char *name,
-                                 void *opaque, Error **errp)
+/* qom-set at run time: takes effect at the next writeback pass. */
+static void vswap_store_update_budget(VswapStoreObject *vso)
 {
-    VswapStoreObject *vso = VSWAP_STORE(obj);
-
-    visit_type_size(v, name, vswap_store_u64_field(vso, name), errp);
-}
-
-static void vswap_store_set_size(Object *obj, Visitor *v, const char *name,
-                                 void *opaque, Error **errp)
-{
-    VswapStoreObject *vso = VSWAP_STORE(obj);
-    bool runtime = !strcmp(name, "mem-budget") || !strcmp(name, "mem-limit");
-    uint64_t value;
-
-    if (!visit_type_size(v, name, &value, errp)) {
-        return;
-    }
-    if (!runtime && !vswap_store_check_unopened(vso, name, errp)) {
-        return;
-    }
-    *vswap_store_u64_field(vso, name) = value;
     if (vso->store) {
-        /* qom-set at run time: takes effect at the next writeback pass. */
         vswap_run_in_ctx(vso->ctx, vswap_store_apply_budget, vso);
     }
 }
 
-static void vswap_store_get_segment_size(Object *obj, Visitor *v,
-                                         const char *name, void *opaque,
-                                         Error **errp)
+static void vswap_store_prop_get_size(Object *obj, Visitor *v,
+                                      const char *name, void *opaque,
+                                      Error **errp)
+{
+    uint64_t value = VSWAP_STORE(obj)->size;
+
+    visit_type_size(v, name, &value, errp);
+}
+
+static void vswap_store_prop_set_size(Object *obj, Visitor *v,
+                                      const char *name, void *opaque,
+                                      Error **errp)
+{
+    VswapStoreObject *vso = VSWAP_STORE(obj);
+    uint64_t value;
+
+    if (vswap_store_check_unopened(vso, name, errp) &&
+        visit_type_size(v, name, &value, errp)) {
+        /* complete() checks it against the page size and slot limit. */
+        vso->size = value;
+    }
+}
+
+static void vswap_store_prop_get_mem_budget(Object *obj, Visitor *v,
+                                            const char *name, void *opaque,
+                                            Error **errp)
+{
+    uint64_t value = VSWAP_STORE(obj)->cfg.mem_budget;
+
+    visit_type_size(v, name, &value, errp);
+}
+
+static void vswap_store_prop_set_mem_budget(Object *obj, Visitor *v,
+                                            const char *name, void *opaque,
+                                            Error **errp)
+{
+    VswapStoreObject *vso = VSWAP_STORE(obj);
+    uint64_t value;
+
+    if (visit_type_size(v, name, &value, errp)) {
+        vso->cfg.mem_budget = value;
+        vswap_store_update_budget(vso);
+    }
+}
+
+static void vswap_store_prop_get_mem_limit(Object *obj, Visitor *v,
+                                           const char *name, void *opaque,
+                                           Error **errp)
+{
+    uint64_t value = VSWAP_STORE(obj)->cfg.mem_limit;
+
+    visit_type_size(v, name, &value, errp);
+}
+
+static void vswap_store_prop_set_mem_limit(Object *obj, Visitor *v,
+                                           const char *name, void *opaque,
+                                           Error **errp)
+{
+    VswapStoreObject *vso = VSWAP_STORE(obj);
+    uint64_t value;
+
+    if (visit_type_size(v, name, &value, errp)) {
+        vso->cfg.mem_limit = value;
+        vswap_store_update_budget(vso);
+    }
+}
+
+static void vswap_store_prop_get_disk_limit(Object *obj, Visitor *v,
+                                            const char *name, void *opaque,
+                                            Error **errp)
+{
+    uint64_t value = VSWAP_STORE(obj)->cfg.disk_limit;
+
+    visit_type_size(v, name, &value, errp);
+}
+
+static void vswap_store_prop_set_disk_limit(Object *obj, Visitor *v,
+                                            const char *name, void *opaque,
+                                            Error **errp)
+{
+    VswapStoreObject *vso = VSWAP_STORE(obj);
+    uint64_t value;
+
+    if (vswap_store_check_unopened(vso, name, errp) &&
+        visit_type_size(v, name, &value, errp)) {
+        vso->cfg.disk_limit = value;
+    }
+}
+
+static void vswap_store_prop_get_segment_size(Object *obj, Visitor *v,
+                                              const char *name, void *opaque,
+                                              Error **errp)
 {
     uint64_t value = VSWAP_STORE(obj)->cfg.segment_size;
 
     visit_type_size(v, name, &value, errp);
 }
 
-static void vswap_store_set_segment_size(Object *obj, Visitor *v,
-                                         const char *name, void *opaque,
-                                         Error **errp)
+static void vswap_store_prop_set_segment_size(Object *obj, Visitor *v,
+                                              const char *name, void *opaque,
+                                              Error **errp)
 {
     VswapStoreObject *vso = VSWAP_STORE(obj);
     uint64_t value;
@@ -120,43 +197,62 @@ static void vswap_store_set_segment_size(Object *obj, Visitor *v,
     vso->cfg.segment_size = value;
 }
 
-static void vswap_store_get_uint(Object *obj, Visitor *v, const char *name,
-                                 void *opaque, Error **errp)
+static void vswap_store_prop_get_compact_threshold(Object *obj, Visitor *v,
+                                                   const char *name,
+                                                   void *opaque, Error **errp)
 {
-    VswapStoreObject *vso = VSWAP_STORE(obj);
-    uint32_t value = !strcmp(name, "compact-threshold") ?
-                     vso->cfg.compact_threshold : vso->cfg.workers;
+    uint32_t value = VSWAP_STORE(obj)->cfg.compact_threshold;
 
     visit_type_uint32(v, name, &value, errp);
 }
 
-static void vswap_store_set_uint(Object *obj, Visitor *v, const char *name,
-                                 void *opaque, Error **errp)
+static void vswap_store_prop_set_compact_threshold(Object *obj, Visitor *v,
+                                                   const char *name,
+                                                   void *opaque, Error **errp)
 {
     VswapStoreObject *vso = VSWAP_STORE(obj);
     uint32_t value;
 
-    if (!vswap_store_check_unopened(vso, name, errp) ||
-        !visit_type_uint32(v, name, &value, errp)) {
-        return;
-    }
-    if (!strcmp(name, "compact-threshold")) {
+    if (vswap_store_check_unopened(vso, name, errp) &&
+        visit_type_uint32(v, name, &value, errp)) {
         vso->cfg.compact_threshold = value;
-    } else {
+    }
+}
+
+static void vswap_store_prop_get_workers(Object *obj, Visitor *v,
+                                         const char *name, void *opaque,
+                                         Error **errp)
+{
+    uint32_t value = VSWAP_STORE(obj)->cfg.workers;
+
+    visit_type_uint32(v, name, &value, errp);
+}
+
+static void vswap_store_prop_set_workers(Object *obj, Visitor *v,
+                                         const char *name, void *opaque,
+                                         Error **errp)
+{
+    VswapStoreObject *vso = VSWAP_STORE(obj);
+    uint32_t value;
+
+    if (vswap_store_check_unopened(vso, name, errp) &&
+        visit_type_uint32(v, name, &value, errp)) {
         vso->cfg.workers = value;
     }
 }
 
-static void vswap_store_get_level(Object *obj, Visitor *v, const char *name,
-                                  void *opaque, Error **errp)
+static void vswap_store_prop_get_level(Object *obj, Visitor *v,
+                                       const char *name, void *opaque,
+                                       Error **errp)
 {
     int32_t value = VSWAP_STORE(obj)->cfg.level;
 
     visit_type_int32(v, name, &value, errp);
 }
 
-static void vswap_store_set_level(Object *obj, Visitor *v, const char *name,
-                                  void *opaque, Error **errp)
+static void vswap_store_prop_set_level(Object *obj, Visitor *v,
+                                       const char *name, void *opaque,
+                                       Error **errp)
 {
     VswapStoreObject *vso = VSWAP_STORE(obj);
     int32_t value;
@@ -167,12 +263,13 @@ static void vswap_store_set_level(Object *obj, Visitor *v, const char *name,
     }
 }
 
-static char *vswap_store_get_path(Object *obj, Error **errp)
+static char *vswap_store_prop_get_path(Object *obj, Error **errp)
 {
     return g_strdup(VSWAP_STORE(obj)->cfg.path);
 }
 
-static void vswap_store_set_path(Object *obj, const char *value, Error **errp)
+static void vswap_store_prop_set_path(Object *obj, const char *value,
+                                      Error **errp)
 {
     VswapStoreObject *vso = VSWAP_STORE(obj);
 
@@ -182,12 +279,13 @@ static void vswap_store_set_path(Object *obj, const char *value, Error **errp)
     }
 }
 
-static bool vswap_store_get_direct_io(Object *obj, Error **errp)
+static bool vswap_store_prop_get_direct_io(Object *obj, Error **errp)
 {
     return VSWAP_STORE(obj)->cfg.direct_io;
 }
 
-static void vswap_store_set_direct_io(Object *obj, bool value, Error **errp)
+static void vswap_store_prop_set_direct_io(Object *obj, bool value,
+                                           Error **errp)
 {
     VswapStoreObject *vso = VSWAP_STORE(obj);
 
@@ -196,12 +294,12 @@ static void vswap_store_set_direct_io(Object *obj, bool value, Error **errp)
     }
 }
 
-static bool vswap_store_get_shared(Object *obj, Error **errp)
+static bool vswap_store_prop_get_shared(Object *obj, Error **errp)
 {
     return VSWAP_STORE(obj)->cfg.shared;
 }
 
-static void vswap_store_set_shared(Object *obj, bool value, Error **errp)
+static void vswap_store_prop_set_shared(Object *obj, bool value, Error **errp)
 {
     VswapStoreObject *vso = VSWAP_STORE(obj);
 
@@ -213,7 +311,6 @@ static void vswap_store_set_shared(Object *obj, bool value, Error **errp)
 static void vswap_store_complete(UserCreatable *uc, Error **errp)
 {
     VswapStoreObject *vso = VSWAP_STORE(uc);
-    g_autoptr(GError) err = NULL;
 
     if (vso->size == 0 || vso->size % VSWAP_STORE_PAGE_SIZE ||
         vso->size / VSWAP_STORE_PAGE_SIZE > VSWAP_STORE_MAX_SLOTS) {
@@ -228,10 +325,7 @@ static void vswap_store_complete(UserCreatable *uc, Error **errp)
      */
     vso->cfg.incoming = vso->cfg.shared &&
                         runstate_check(RUN_STATE_INMIGRATE);
-    vso->store = vswap_store_open(&vso->cfg, &err);
-    if (!vso->store) {
-        error_setg(errp, "%s", err->message);
-    }
+    vso->store = vswap_open_store(&vso->cfg, errp);
 }
 
 static bool vswap_store_can_be_deleted(UserCreatable *uc)
@@ -258,46 +352,61 @@ static void vswap_store_instance_finalize(Object *obj)
 static void vswap_store_class_init(ObjectClass *oc, void *data)
 {
     UserCreatableClass *ucc = USER_CREATABLE_CLASS(oc);
-    static const char *const sizes[] = {
-        "size", "mem-budget", "mem-limit", "disk-limit",
-    };
-    static const char *const uints[] = {
-        "compact-threshold", "workers",
-    };
 
     ucc->complete = vswap_store_complete;
     ucc->can_be_deleted = vswap_store_can_be_deleted;
 
-    object_class_property_add_str(oc, "path", vswap_store_get_path,
-                                  vswap_store_set_path);
+    object_class_property_add_str(oc, "path", vswap_store_prop_get_path,
+                                  vswap_store_prop_set_path);
     object_class_property_set_description(oc, "path",
         "store file for the disk tier; none for a memory-only store");
-    for (unsigned i = 0; i < ARRAY_SIZE(sizes); i++) {
-        object_class_property_add(oc, sizes[i], "size", vswap_store_get_size,
-                                  vswap_store_set_size, NULL, NULL);
-    }
+    object_class_property_add(oc, "size", "size", vswap_store_prop_get_size,
+                              vswap_store_prop_set_size, NULL, NULL);
     object_class_property_set_description(oc, "size",
         "swap space offered to the guest, in bytes");
+    object_class_property_add(oc, "mem-budget", "size",
+                              vswap_store_prop_get_mem_budget,
+                              vswap_store_prop_set_mem_budget, NULL, NULL);
     object_class_property_set_description(oc, "mem-budget",
         "memory for compressed pages before writeback (settable at run time)");
+    object_class_property_add(oc, "mem-limit", "size",
+                              vswap_store_prop_get_mem_limit,
+                              vswap_store_prop_set_mem_limit, NULL, NULL);
     object_class_property_set_description(oc, "mem-limit",
-        "hard memory limit while the disk cannot take pages");
+        "hard memory limit while the disk cannot take pages"
+        " (settable at run time)");
+    object_class_property_add(oc, "disk-limit", "size",
+                              vswap_store_prop_get_disk_limit,
+                              vswap_store_prop_set_disk_limit, NULL, NULL);
     object_class_property_set_description(oc, "disk-limit",
         "maximum size of the store file");
-    for (unsigned i = 0; i < ARRAY_SIZE(uints); i++) {
-        object_class_property_add(oc, uints[i], "uint32", vswap_store_get_uint,
-                                  vswap_store_set_uint, NULL, NULL);
-    }
     object_class_property_add(oc, "segment-size", "size",
-                              vswap_store_get_segment_size,
-                              vswap_store_set_segment_size, NULL, NULL);
-    object_class_property_add(oc, "level", "int32", vswap_store_get_level,
-                              vswap_store_set_level, NULL, NULL);
+                              vswap_store_prop_get_segment_size,
+                              vswap_store_prop_set_segment_size, NULL, NULL);
+    object_class_property_set_description(oc, "segment-size",
+        "log segment size: a power of 2 from 64 KiB to 64 MiB");
+    object_class_property_add(oc, "compact-threshold", "uint32",
+                              vswap_store_prop_get_compact_threshold,
+                              vswap_store_prop_set_compact_threshold,
+                              NULL, NULL);
+    object_class_property_set_description(oc, "compact-threshold",
+        "compact segments with less than this percentage live (0 to 99)");
+    object_class_property_add(oc, "workers", "uint32",
+                              vswap_store_prop_get_workers,
+                              vswap_store_prop_set_workers, NULL, NULL);
+    object_class_property_set_description(oc, "workers",
+        "compression threads; 0 compresses on the store's own thread");
+    object_class_property_add(oc, "level", "int32",
+                              vswap_store_prop_get_level,
+                              vswap_store_prop_set_level, NULL, NULL);
     object_class_property_set_description(oc, "level", "zstd level");
-    object_class_property_add_bool(oc, "direct-io", vswap_store_get_direct_io,
-                                   vswap_store_set_direct_io);
-    object_class_property_add_bool(oc, "shared", vswap_store_get_shared,
-                                   vswap_store_set_shared);
+    object_class_property_add_bool(oc, "direct-io",
+                                   vswap_store_prop_get_direct_io,
+                                   vswap_store_prop_set_direct_io);
+    object_class_property_set_description(oc, "direct-io",
+        "open the store file with O_DIRECT");
+    object_class_property_add_bool(oc, "shared", vswap_store_prop_get_shared,
+                                   vswap_store_prop_set_shared);
     object_class_property_set_description(oc, "shared",
         "migrate by sharing the store file with the destination");
 }

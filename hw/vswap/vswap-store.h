@@ -24,6 +24,13 @@ struct VswapStoreObject {
 };
 
 /*
+ * vswap_store_open() for QEMU: the store's GError codes are errno values
+ * (include/vswap/store.h), and the Error keeps them as
+ * error_setg_errno() does.  Returns NULL with @errp set on failure.
+ */
+VswapStore *vswap_open_store(const VswapStoreConfig *cfg, Error **errp);
+
+/*
  * Run @fn(@opaque) in @ctx (NULL: the main loop) and wait for it: the way
  * to use a store from under the BQL while its owner is an IOThread.
  * Context: BQL held.

@@ -9,13 +9,17 @@
 #include "qemu/bswap.h"
 #include "qemu/cutils.h"
 #include "qemu/module.h"
+#include "qobject/qbool.h"
 #include "qobject/qdict.h"
 #include "qobject/qlist.h"
+#include "qobject/qnum.h"
+#include "qobject/qstring.h"
 #include "libqos/qgraph.h"
 #include "libqos/pci-pc.h"
 #include "libqos/virtio.h"
 #include "libqos/virtio-pci.h"
 #include "libqos/virtio-vswap.h"
+#include "standard-headers/linux/virtio_pci.h"
 #include "standard-headers/linux/virtio_vswap.h"
 
 #define VSWAP_TEST_TIMEOUT_US (30 * 1000 * 1000)
@@ -235,6 +239,8 @@ static void config(void *obj, void *data, QGuestAllocator *t_alloc)
     g_assert(t.features & (1ull << VIRTIO_F_VERSION_1));
     g_assert(t.features & (1ull << VIRTIO_VSWAP_F_FILL));
     g_assert(t.features & (1ull << VIRTIO_VSWAP_F_MQ));
+    /* No queue_reset handler: queues are reset with the device only. */
+    g_assert_false(qvirtio_get_features(dev) & (1ull << VIRTIO_F_RING_RESET));
     g_assert_cmpint(qvirtio_config_readq(dev, offsetof(struct virtio_vswap_config,
                                                        capacity)),
                     ==, VSWAP_TEST_CAPACITY);
@@ -755,6 +761,134 @@ static void budget_change(void *obj, void *data, QGuestAllocator *t_alloc)
     vswap_stop(&t);
 }
 
+/* Error text of a QMP reply, which must be an error. */
+static char *vswap_error_desc(QDict *resp)
+{
+    QDict *err = qdict_get_qdict(resp, "error");
+    char *desc;
+
+    g_assert(err);
+    desc = g_strdup(qdict_get_str(err, "desc"));
+    qobject_unref(resp);
+    return desc;
+}
+
+/* How often @needle occurs in @s. */
+static unsigned vswap_count(const char *s, const char *needle)
+{
+    unsigned n = 0;
+
+    for (s = strstr(s, needle); s; s = strstr(s + 1, needle)) {
+        n++;
+    }
+    return n;
+}
+
+/*
+ * A store that cannot open says why with its errno, which the library
+ * returns as the GError code: once, also when its message has it.
+ */
+static void store_open_errors(void *obj, void *data, QGuestAllocator *t_alloc)
+{
+    g_autofree char *missing = g_strdup_printf("%s/qtest-vswap-nodir-%d/store",
+                                               g_get_tmp_dir(), (int)getpid());
+    g_autofree char *einval = NULL;
+    g_autofree char *enoent = NULL;
+
+    einval = vswap_error_desc(qtest_qmp(global_qtest,
+        "{'execute': 'object-add', 'arguments': {'qom-type': 'vswap-store',"
+        " 'id': 'vs-bad', 'size': 16777216, 'compact-threshold': 100}}"));
+    g_test_message("%s", einval);
+    g_assert_nonnull(strstr(einval, "compaction threshold"));
+    g_assert_cmpuint(vswap_count(einval, strerror(EINVAL)), ==, 1);
+
+    enoent = vswap_error_desc(qtest_qmp(global_qtest,
+        "{'execute': 'object-add', 'arguments': {'qom-type': 'vswap-store',"
+        " 'id': 'vs-bad', 'size': 16777216, 'path': %s}}", missing));
+    g_test_message("%s", enoent);
+    g_assert_nonnull(strstr(enoent, missing));
+    g_assert_cmpuint(vswap_count(enoent, strerror(ENOENT)), ==, 1);
+}
+
+static int64_t vswap_store_get(const char *prop)
+{
+    QDict *resp = qtest_qmp(global_qtest, "{'execute': 'qom-get', 'arguments':"
+                            " {'path': '/objects/vs-props', 'property': %s}}",
+                            prop);
+    int64_t value = qdict_get_int(resp, "return");
+
+    qobject_unref(resp);
+    return value;
+}
+
+/* qom-set of @prop to @value (a JSON value) on the open store fails. */
+static void vswap_store_set_fails(const char *prop, QObject *value)
+{
+    g_autofree char *want = g_strdup_printf("'%s' cannot be changed once the"
+                                            " store is open", prop);
+    g_autofree char *desc = NULL;
+    QDict *args = qdict_new();
+
+    qdict_put_str(args, "path", "/objects/vs-props");
+    qdict_put_str(args, "property", prop);
+    qdict_put_obj(args, "value", value);
+    desc = vswap_error_desc(qtest_qmp(global_qtest, "{'execute': 'qom-set',"
+                                      " 'arguments': %p}", args));
+    g_assert_nonnull(strstr(desc, want));
+}
+
+/*
+ * Every vswap-store property reads back what it was set to, each value
+ * different, so that no two share a field; at run time only mem-budget
+ * and mem-limit change, the others are refused.
+ */
+static void store_properties(void *obj, void *data, QGuestAllocator *t_alloc)
+{
+    static const struct {
+        const char *name;
+        int64_t value;
+    } props[] = {
+        { "size", 16 << 20 }, { "mem-budget", 4 << 20 },
+        { "mem-limit", 6 << 20 }, { "disk-limit", 64 << 20 },
+        { "segment-size", 1 << 20 }, { "compact-threshold", 30 },
+        { "workers", 2 }, { "level", 3 },
+    };
+
+    qtest_qmp_assert_success(global_qtest, "{'execute': 'object-add',"
+        " 'arguments': {'qom-type': 'vswap-store', 'id': 'vs-props',"
+        " 'size': 16777216, 'mem-budget': 4194304, 'mem-limit': 6291456,"
+        " 'disk-limit': 67108864, 'segment-size': 1048576,"
+        " 'compact-threshold': 30, 'workers': 2, 'level': 3,"
+        " 'direct-io': false, 'shared': false}}");
+    for (unsigned i = 0; i < G_N_ELEMENTS(props); i++) {
+        g_assert_cmpint(vswap_store_get(props[i].name), ==, props[i].value);
+    }
+
+    qtest_qmp_assert_success(global_qtest, "{'execute': 'qom-set',"
+        " 'arguments': {'path': '/objects/vs-props',"
+        " 'property': 'mem-budget', 'value': 8388608}}");
+    qtest_qmp_assert_success(global_qtest, "{'execute': 'qom-set',"
+        " 'arguments': {'path': '/objects/vs-props',"
+        " 'property': 'mem-limit', 'value': 12582912}}");
+    g_assert_cmpint(vswap_store_get("mem-budget"), ==, 8 << 20);
+    g_assert_cmpint(vswap_store_get("mem-limit"), ==, 12 << 20);
+
+    for (unsigned i = 0; i < G_N_ELEMENTS(props); i++) {
+        if (strcmp(props[i].name, "mem-budget") &&
+            strcmp(props[i].name, "mem-limit")) {
+            vswap_store_set_fails(props[i].name,
+                                  QOBJECT(qnum_from_int(props[i].value)));
+            g_assert_cmpint(vswap_store_get(props[i].name), ==,
+                            props[i].value);
+        }
+    }
+    vswap_store_set_fails("path", QOBJECT(qstring_from_str("/tmp/x")));
+    vswap_store_set_fails("direct-io", QOBJECT(qbool_from_bool(true)));
+    vswap_store_set_fails("shared", QOBJECT(qbool_from_bool(true)));
+    qtest_qmp_assert_success(global_qtest, "{'execute': 'object-del',"
+                             " 'arguments': {'id': 'vs-props'}}");
+}
+
 /*
  * Hot-plug a second device with its own store, swap a page through it,
  * unplug it: unrealize drops its pages and lets go of the store, which can
@@ -936,23 +1070,85 @@ static void flood(void *obj, void *data, QGuestAllocator *t_alloc)
     vswap_stop(&t);
 }
 
-/* A reset while a flood is in flight: everything completes, all is dropped. */
+/*
+ * A reset while a flood is in flight: every request the device took has
+ * completed into the used ring when the reset returns, and none after it
+ * (those it had not taken go with the ring), and every page is dropped.
+ */
 static void reset_during_flood(void *obj, void *data, QGuestAllocator *t_alloc)
 {
     QVirtioVswap *vswap = obj;
     uint64_t payload_addr, other_addr;
+    int64_t done0, done;
+    uint16_t used0, used;
+    unsigned n;
     VswapT t;
 
     vswap_start(&t, vswap, t_alloc);
-    vswap_flood(&t, &payload_addr, &other_addr);
+    used0 = qtest_readw(global_qtest, t.vq->used + 2);
+    done0 = vswap_query_int("write", "requests");
+    n = vswap_flood(&t, &payload_addr, &other_addr);
+    /* Reset once the device is busy with the flood. */
+    vswap_wait_used(&t, used0, 1);
     qvirtio_reset(vswap->vdev);
     assert_alive();
+    used = qtest_readw(global_qtest, t.vq->used + 2) - used0;
+    done = vswap_query_int("write", "requests") - done0;
+    g_test_message("%u of %u requests completed before the reset returned",
+                   used, n);
+    g_assert_cmpint(used, >=, 1);
+    g_assert_cmpint(used, <=, n);
+    g_assert_cmpint(used, ==, done);
+    g_usleep(100 * 1000);
+    g_assert_cmpint(vswap_query_int("write", "requests") - done0, ==, done);
+    g_assert_cmpint((uint16_t)(qtest_readw(global_qtest, t.vq->used + 2) -
+                               used0), ==, used);
     vswap_stop(&t);
     g_assert_cmpint(vswap_query_int("pages-mem", NULL), ==, 0);
     g_assert_cmpint(vswap_query_int("pages-fill", NULL), ==, 0);
     guest_free(t_alloc, payload_addr);
     guest_free(t_alloc, other_addr);
     /* A driver that starts over finds a working, empty device. */
+    qvirtio_start_device(vswap->vdev);
+    vswap_start(&t, vswap, t_alloc);
+    vswap_write_one(&t, 9, 1);
+    vswap_check_one(&t, 9, 1);
+    vswap_stop(&t);
+}
+
+/*
+ * The device does not offer VIRTIO_F_RING_RESET, but virtio-pci takes a
+ * queue_reset write anyway.  A guest that resets its queue with a flood
+ * in flight and enables the same ring again can break its own device
+ * (NEEDS_RESET), never QEMU, and a device reset makes it whole.
+ */
+static void queue_reset_unoffered(void *obj, void *data,
+                                  QGuestAllocator *t_alloc)
+{
+    QVirtioVswap *vswap = obj;
+    QVirtioPCIDevice *pci = container_of(vswap->vdev, QVirtioPCIDevice, vdev);
+    uint64_t payload_addr, other_addr;
+    uint16_t used0;
+    VswapT t;
+
+    vswap_start(&t, vswap, t_alloc);
+    used0 = qtest_readw(global_qtest, t.vq->used + 2);
+    vswap_flood(&t, &payload_addr, &other_addr);
+    vswap_wait_used(&t, used0, 1);
+    qpci_io_writew(pci->pdev, pci->bar, pci->common_cfg_offset +
+                   offsetof(struct virtio_pci_common_cfg, queue_select), 0);
+    qpci_io_writew(pci->pdev, pci->bar, pci->common_cfg_offset +
+                   offsetof(struct virtio_pci_modern_common_cfg, queue_reset),
+                   1);
+    t.dev->bus->set_queue_address(t.dev, t.vq);
+    qpci_io_writew(pci->pdev, pci->bar, pci->common_cfg_offset +
+                   offsetof(struct virtio_pci_common_cfg, queue_enable), 1);
+    g_usleep(100 * 1000);
+    assert_alive();
+    qvirtio_reset(vswap->vdev);
+    assert_alive();
+    guest_free(t_alloc, payload_addr);
+    guest_free(t_alloc, other_addr);
     qvirtio_start_device(vswap->vdev);
     vswap_start(&t, vswap, t_alloc);
     vswap_write_one(&t, 9, 1);
@@ -1092,6 +1288,8 @@ static void register_iothread_tests(void)
     qos_add_test("iothread/flood", "virtio-vswap", flood, &flood_opts);
     qos_add_test("iothread/reset-during-flood", "virtio-vswap",
                  reset_during_flood, &flood_opts);
+    qos_add_test("iothread/queue-reset-unoffered", "virtio-vswap",
+                 queue_reset_unoffered, &flood_opts);
     qos_add_test("iothread/needs-ioeventfd", "virtio-vswap",
                  iothread_needs_ioeventfd, &opts);
     qos_add_test("iothread/mem-compaction", "virtio-vswap", mem_compaction,
@@ -1150,9 +1348,14 @@ static void register_virtio_vswap_test(void)
     qos_add_test("mem-compaction", "virtio-vswap", mem_compaction, &opts);
     qos_add_test("budget-change", "virtio-vswap", budget_change, &roomy_opts);
     qos_add_test("hotplug", "virtio-vswap-pci", hotplug, &opts);
+    qos_add_test("store-open-errors", "virtio-vswap", store_open_errors,
+                 &opts);
+    qos_add_test("store-properties", "virtio-vswap", store_properties, &opts);
     qos_add_test("flood", "virtio-vswap", flood, &flood_opts);
     qos_add_test("reset-during-flood", "virtio-vswap", reset_during_flood,
                  &flood_opts);
+    qos_add_test("queue-reset-unoffered", "virtio-vswap",
+                 queue_reset_unoffered, &flood_opts);
     register_iothread_tests();
     register_no_ioeventfd_tests();
 }
