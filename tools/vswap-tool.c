@@ -329,7 +329,7 @@ static bool tool_info_entry(void *opaque, const VswapCkptEntry *e,
         return true;
     }
     /* zstd payloads are always smaller than a page; raw ones are a page. */
-    if (e->len == VSWAP_PAGE_SIZE) {
+    if (e->len == VSWAP_STORE_PAGE_SIZE) {
         in->raw++;
     } else {
         in->zstd++;
@@ -391,7 +391,8 @@ static const char *tool_state(const ToolFile *tf)
 static double tool_ratio(const ToolInfo *in)
 {
     return in->payload_bytes ?
-           (double)(in->raw + in->zstd) * VSWAP_PAGE_SIZE / in->payload_bytes :
+           (double)(in->raw + in->zstd) * VSWAP_STORE_PAGE_SIZE /
+           in->payload_bytes :
            0.0;
 }
 
@@ -409,7 +410,7 @@ static void tool_print_info(const ToolFile *tf, const ToolInfo *in)
     g_autofree char *alloc = tool_size(tf->sb.alloc_bytes);
     g_autofree char *used = tool_size(in->used_bytes);
     g_autofree char *segsz = tool_size(tf->sb.segment_size);
-    g_autofree char *cap = tool_size(tf->sb.capacity * VSWAP_PAGE_SIZE);
+    g_autofree char *cap = tool_size(tf->sb.capacity * VSWAP_STORE_PAGE_SIZE);
 
     printf("%s: vswap store file, format version %u\n", tf->path,
            tf->sb.version);
@@ -828,7 +829,7 @@ static int tool_check(ToolFile *tf, uint64_t max_shown)
         .tf = tf,
         .max_shown = max_shown,
         .recs = g_array_new(false, false, sizeof(ToolRec)),
-        .page = g_malloc(VSWAP_PAGE_SIZE),
+        .page = g_malloc(VSWAP_STORE_PAGE_SIZE),
         .buf = g_malloc(tf->sb.segment_size),
         .codec = vswap_codec_new(1),
     };
@@ -997,20 +998,20 @@ static bool tool_bench_load(ToolBench *b, const char *dir, uint64_t max)
     }
     g_dir_close(d);
     g_ptr_array_sort(names, (GCompareFunc)g_strcmp0);
-    for (guint i = 0; i < names->len && all->len / VSWAP_PAGE_SIZE < max;
+    for (guint i = 0; i < names->len && all->len / VSWAP_STORE_PAGE_SIZE < max;
          i++) {
         g_autofree char *path = g_build_filename(dir, names->pdata[i], NULL);
         g_autofree char *data = NULL;
         gsize len;
 
         if (g_file_get_contents(path, &data, &len, NULL)) {
-            len -= len % VSWAP_PAGE_SIZE;
-            len = MIN(len, (max - all->len / VSWAP_PAGE_SIZE) *
-                      VSWAP_PAGE_SIZE);
+            len -= len % VSWAP_STORE_PAGE_SIZE;
+            len = MIN(len, (max - all->len / VSWAP_STORE_PAGE_SIZE) *
+                      VSWAP_STORE_PAGE_SIZE);
             g_byte_array_append(all, (guint8 *)data, len);
         }
     }
-    b->npages = all->len / VSWAP_PAGE_SIZE;
+    b->npages = all->len / VSWAP_STORE_PAGE_SIZE;
     b->pages = g_byte_array_free(all, false);
     if (b->npages == 0) {
         tool_err("bench: no *.pages corpus files in %s", dir);
@@ -1029,28 +1030,28 @@ static void tool_bench_generate(ToolBench *b, uint64_t n)
     GRand *rand = g_rand_new_with_seed(42);
 
     b->npages = MIN(n, 4096);
-    b->pages = g_malloc0(b->npages * VSWAP_PAGE_SIZE);
+    b->pages = g_malloc0(b->npages * VSWAP_STORE_PAGE_SIZE);
     for (uint64_t i = 0; i < b->npages; i++) {
-        uint8_t *p = b->pages + i * VSWAP_PAGE_SIZE;
+        uint8_t *p = b->pages + i * VSWAP_STORE_PAGE_SIZE;
         size_t off = 0;
 
         if (i % 8 == 0) {
             continue;
         }
         if (i % 8 == 1) {
-            for (size_t j = 0; j < VSWAP_PAGE_SIZE; j++) {
+            for (size_t j = 0; j < VSWAP_STORE_PAGE_SIZE; j++) {
                 p[j] = g_rand_int(rand);
             }
             continue;
         }
-        while (off < VSWAP_PAGE_SIZE) {
+        while (off < VSWAP_STORE_PAGE_SIZE) {
             const char *w = words[g_rand_int_range(rand, 0,
                                                    G_N_ELEMENTS(words))];
-            size_t len = MIN(strlen(w), VSWAP_PAGE_SIZE - off);
+            size_t len = MIN(strlen(w), VSWAP_STORE_PAGE_SIZE - off);
 
             memcpy(p + off, w, len);
             off += len;
-            if (off < VSWAP_PAGE_SIZE) {
+            if (off < VSWAP_STORE_PAGE_SIZE) {
                 p[off++] = ' ';
             }
         }
@@ -1065,7 +1066,7 @@ static void tool_bench_report(const char *what, uint64_t pages, int64_t us)
     double s = MAX(us, 1) / 1e6;
 
     printf("%-6s %10.0f pages/s  %8.1f MB/s  (%.2f s)\n", what, pages / s,
-           pages * (double)VSWAP_PAGE_SIZE / 1e6 / s, s);
+           pages * (double)VSWAP_STORE_PAGE_SIZE / 1e6 / s, s);
 }
 
 static int tool_bench(const char *corpus, const char *path, uint64_t n,
@@ -1074,7 +1075,8 @@ static int tool_bench(const char *corpus, const char *path, uint64_t n,
 {
     g_autoptr(GError) err = NULL;
     g_autofree VswapPageOp *ops = g_new0(VswapPageOp, TOOL_BENCH_BATCH);
-    g_autofree uint8_t *rbuf = g_malloc(TOOL_BENCH_BATCH * VSWAP_PAGE_SIZE);
+    g_autofree uint8_t *rbuf = g_malloc(TOOL_BENCH_BATCH *
+                                        VSWAP_STORE_PAGE_SIZE);
     ToolBench b = { 0 };
     VswapStoreConfig cfg;
     VswapStoreStats st;
@@ -1123,7 +1125,7 @@ static int tool_bench(const char *corpus, const char *path, uint64_t n,
         return TOOL_ERROR;
     }
     printf("bench: %" PRIu64 " pages (%" PRIu64 " MiB) from %s, level %d, %u"
-           " workers, %s\n", n, n * VSWAP_PAGE_SIZE >> 20,
+           " workers, %s\n", n, n * VSWAP_STORE_PAGE_SIZE >> 20,
            corpus ? corpus : "generated pages", level, workers,
            path ? path : "memory only");
 
@@ -1135,7 +1137,7 @@ static int tool_bench(const char *corpus, const char *path, uint64_t n,
         for (unsigned i = 0; i < k; i++) {
             ops[i] = (VswapPageOp) {
                 .slot = base + i,
-                .page = b.pages + (base + i) % b.npages * VSWAP_PAGE_SIZE,
+                .page = b.pages + (base + i) % b.npages * VSWAP_STORE_PAGE_SIZE,
             };
         }
         if (vswap_store_write_sync(s, ops, k) < 0) {
@@ -1157,16 +1159,16 @@ static int tool_bench(const char *corpus, const char *path, uint64_t n,
         for (unsigned i = 0; i < k; i++) {
             ops[i] = (VswapPageOp) {
                 .slot = base + i,
-                .page = rbuf + (size_t)i * VSWAP_PAGE_SIZE,
+                .page = rbuf + (size_t)i * VSWAP_STORE_PAGE_SIZE,
             };
         }
         vswap_store_read_sync(s, ops, k);
         for (unsigned i = 0; i < k; i++) {
             const uint8_t *want = b.pages + (base + i) % b.npages *
-                                  VSWAP_PAGE_SIZE;
+                                  VSWAP_STORE_PAGE_SIZE;
 
             if (ops[i].status != 0 ||
-                memcmp(ops[i].page, want, VSWAP_PAGE_SIZE) != 0) {
+                memcmp(ops[i].page, want, VSWAP_STORE_PAGE_SIZE) != 0) {
                 mismatches++;
             }
         }
@@ -1180,7 +1182,7 @@ static int tool_bench(const char *corpus, const char *path, uint64_t n,
     tool_bench_report("read", n, t_read);
     printf("ratio  %.2f (%" PRIu64 " pages in %" PRIu64 " payload bytes; %"
            PRIu64 " fill, %" PRIu64 " in memory, %" PRIu64 " on disk)\n",
-           (double)n * VSWAP_PAGE_SIZE / MAX(st.payload_bytes, 1), n,
+           (double)n * VSWAP_STORE_PAGE_SIZE / MAX(st.payload_bytes, 1), n,
            st.payload_bytes, st.pages_fill, st.pages_mem, st.pages_disk);
     if (failed || mismatches) {
         tool_err("bench: %" PRIu64 " writes failed, %" PRIu64

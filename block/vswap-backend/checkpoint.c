@@ -293,7 +293,7 @@ static const char *vswap_ckpt_entry_problem(const VswapCkptHdr *hdr,
     case VSWAP_CKPT_FILL:
         return e->value > UINT32_MAX || e->len ? "bad fill entry" : NULL;
     case VSWAP_CKPT_RECORD:
-        if (e->len == 0 || e->len > VSWAP_PAGE_SIZE ||
+        if (e->len == 0 || e->len > VSWAP_STORE_PAGE_SIZE ||
             e->value % VSWAP_REC_ALIGN || e->value >= VSWAP_CKPT_ADDR_LIMIT ||
             e->value / hdr->segment_size >= hdr->nsegs ||
             seg_off < VSWAP_SEG_HDR_SIZE ||

@@ -96,7 +96,7 @@ bool vswap_page_fill_value(const void *page, uint32_t *fill)
     memcpy(&pattern, p, sizeof(le));
     memcpy((uint8_t *)&pattern + sizeof(le), p, sizeof(le));
 
-    for (size_t off = 0; off < VSWAP_PAGE_SIZE; off += 64) {
+    for (size_t off = 0; off < VSWAP_STORE_PAGE_SIZE; off += 64) {
         uint64_t w[8];
         uint64_t diff = 0;
 
@@ -120,7 +120,7 @@ void vswap_page_fill(void *page, uint32_t fill)
 
     memcpy(&pattern, &le, sizeof(le));
     memcpy((uint8_t *)&pattern + sizeof(le), &le, sizeof(le));
-    for (size_t off = 0; off < VSWAP_PAGE_SIZE; off += sizeof(pattern)) {
+    for (size_t off = 0; off < VSWAP_STORE_PAGE_SIZE; off += sizeof(pattern)) {
         memcpy(p + off, &pattern, sizeof(pattern));
     }
 }
@@ -135,13 +135,13 @@ void vswap_page_fill(void *page, uint32_t fill)
 size_t vswap_codec_compress(VswapCodec *codec, const void *page, void *out,
                             VswapPayloadKind *kind)
 {
-    size_t len = ZSTD_compress2(codec->cctx, out, VSWAP_PAGE_SIZE - 1,
-                                page, VSWAP_PAGE_SIZE);
+    size_t len = ZSTD_compress2(codec->cctx, out, VSWAP_STORE_PAGE_SIZE - 1,
+                                page, VSWAP_STORE_PAGE_SIZE);
 
     if (ZSTD_isError(len) || len == 0) {
-        memcpy(out, page, VSWAP_PAGE_SIZE);
+        memcpy(out, page, VSWAP_STORE_PAGE_SIZE);
         *kind = VSWAP_PAYLOAD_RAW;
-        return VSWAP_PAGE_SIZE;
+        return VSWAP_STORE_PAGE_SIZE;
     }
     *kind = VSWAP_PAYLOAD_ZSTD;
     return len;
@@ -160,19 +160,20 @@ int vswap_codec_decompress(VswapCodec *codec, VswapPayloadKind kind,
 
     switch (kind) {
     case VSWAP_PAYLOAD_RAW:
-        if (len != VSWAP_PAGE_SIZE) {
+        if (len != VSWAP_STORE_PAGE_SIZE) {
             return -EBADMSG;
         }
-        memcpy(page, in, VSWAP_PAGE_SIZE);
+        memcpy(page, in, VSWAP_STORE_PAGE_SIZE);
         return 0;
     case VSWAP_PAYLOAD_ZSTD:
-        if (len == 0 || len > VSWAP_PAGE_SIZE ||
-            ZSTD_getFrameContentSize(in, len) != VSWAP_PAGE_SIZE ||
+        if (len == 0 || len > VSWAP_STORE_PAGE_SIZE ||
+            ZSTD_getFrameContentSize(in, len) != VSWAP_STORE_PAGE_SIZE ||
             ZSTD_findFrameCompressedSize(in, len) != len) {
             return -EBADMSG;
         }
-        ret = ZSTD_decompressDCtx(codec->dctx, page, VSWAP_PAGE_SIZE, in, len);
-        if (ZSTD_isError(ret) || ret != VSWAP_PAGE_SIZE) {
+        ret = ZSTD_decompressDCtx(codec->dctx, page, VSWAP_STORE_PAGE_SIZE,
+                                  in, len);
+        if (ZSTD_isError(ret) || ret != VSWAP_STORE_PAGE_SIZE) {
             return -EBADMSG;
         }
         return 0;

@@ -13,11 +13,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define VSWAP_PAGE_SIZE 4096
+#include "vswap/store.h"    /* VSWAP_STORE_PAGE_SIZE */
 
 /* How a record's payload encodes its page. */
 typedef enum VswapPayloadKind {
-    VSWAP_PAYLOAD_RAW = 1,      /* the page itself, VSWAP_PAGE_SIZE bytes */
+    VSWAP_PAYLOAD_RAW = 1,      /* the page itself, a whole page */
     VSWAP_PAYLOAD_ZSTD = 2,     /* one zstd frame of one page */
 } VswapPayloadKind;
 
@@ -46,8 +46,9 @@ bool vswap_page_fill_value(const void *page, uint32_t *fill);
 void vswap_page_fill(void *page, uint32_t fill);
 
 /*
- * vswap_codec_compress: encode one page into @out (VSWAP_PAGE_SIZE bytes).
- * Returns the payload length (1 .. VSWAP_PAGE_SIZE) and sets *@kind.
+ * vswap_codec_compress: encode one page into @out (VSWAP_STORE_PAGE_SIZE
+ * bytes).
+ * Returns the payload length (1 .. VSWAP_STORE_PAGE_SIZE) and sets *@kind.
  * Never fails: a page zstd cannot shrink is copied raw.
  */
 size_t vswap_codec_compress(VswapCodec *codec, const void *page, void *out,

@@ -192,13 +192,13 @@ int vswap_store_import(VswapStore *s, const VswapRecordInfo *info,
         return vswap_shared_import_ref(s, info);
     case VSWAP_RECORD_RAW:
         kind = VSWAP_PAYLOAD_RAW;
-        if (info->len != VSWAP_PAGE_SIZE) {
+        if (info->len != VSWAP_STORE_PAGE_SIZE) {
             return -EINVAL;
         }
         break;
     case VSWAP_RECORD_ZSTD:
         kind = VSWAP_PAYLOAD_ZSTD;
-        if (info->len == 0 || info->len >= VSWAP_PAGE_SIZE) {
+        if (info->len == 0 || info->len >= VSWAP_STORE_PAGE_SIZE) {
             return -EINVAL;
         }
         break;
@@ -208,7 +208,7 @@ int vswap_store_import(VswapStore *s, const VswapRecordInfo *info,
     if (!payload || vswap_crc32c(0, payload, info->len) != info->crc) {
         return -EINVAL;
     }
-    page = g_malloc(VSWAP_PAGE_SIZE);
+    page = g_malloc(VSWAP_STORE_PAGE_SIZE);
     if (vswap_codec_decompress(vswap_pool_owner_codec(s->pool), kind, payload,
                                info->len, page) < 0) {
         return -EINVAL;
@@ -263,7 +263,7 @@ static bool vswap_check_accounting(VswapStore *s)
 int vswap_store_check(VswapStore *s, VswapCheckReport *rep)
 {
     g_autofree uint8_t *buf = vswap_io_buf_new(VSWAP_JOB_BUF_SIZE);
-    g_autofree uint8_t *page = g_malloc(VSWAP_PAGE_SIZE);
+    g_autofree uint8_t *page = g_malloc(VSWAP_STORE_PAGE_SIZE);
     VswapCodec *codec = vswap_pool_owner_codec(s->pool);
     uint64_t slot = 0, ent;
 

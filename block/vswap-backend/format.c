@@ -50,7 +50,7 @@ int vswap_rec_parse(const void *rec, size_t avail, uint32_t *slot,
     memcpy(&hdr, rec, sizeof(hdr));
     plen = le16toh(hdr.len);
     if (le16toh(hdr.magic) != VSWAP_REC_MAGIC || plen == 0 ||
-        plen > VSWAP_PAGE_SIZE || vswap_rec_size(plen) > avail ||
+        plen > VSWAP_STORE_PAGE_SIZE || vswap_rec_size(plen) > avail ||
         (hdr.kind != VSWAP_PAYLOAD_RAW && hdr.kind != VSWAP_PAYLOAD_ZSTD)) {
         return -EBADMSG;
     }
@@ -68,7 +68,7 @@ int vswap_rec_verify(const void *rec, uint32_t slot, size_t len,
     if (le16toh(hdr.magic) != VSWAP_REC_MAGIC || le32toh(hdr.slot) != slot ||
         le16toh(hdr.len) != len ||
         (hdr.kind != VSWAP_PAYLOAD_RAW && hdr.kind != VSWAP_PAYLOAD_ZSTD) ||
-        (hdr.kind == VSWAP_PAYLOAD_RAW && len != VSWAP_PAGE_SIZE) ||
+        (hdr.kind == VSWAP_PAYLOAD_RAW && len != VSWAP_STORE_PAGE_SIZE) ||
         le32toh(hdr.crc) != vswap_rec_crc(&hdr,
                                           (const uint8_t *)rec + sizeof(hdr),
                                           len)) {

@@ -50,7 +50,7 @@
 #define VSWAP_REC_HDR_SIZE 16
 #define VSWAP_REC_ALIGN 8
 /* Largest record: header plus a raw page. */
-#define VSWAP_REC_MAX (VSWAP_REC_HDR_SIZE + VSWAP_PAGE_SIZE)
+#define VSWAP_REC_MAX (VSWAP_REC_HDR_SIZE + VSWAP_STORE_PAGE_SIZE)
 
 #define VSWAP_SEGMENT_MIN (64 * 1024)
 #define VSWAP_SEGMENT_MAX (64 * 1024 * 1024)
@@ -87,7 +87,7 @@ typedef struct VswapRecordHdr {
     uint16_t magic;             /* VSWAP_REC_MAGIC */
     uint8_t kind;               /* VswapPayloadKind */
     uint8_t flags;              /* none defined */
-    uint16_t len;               /* payload bytes, 1 .. VSWAP_PAGE_SIZE */
+    uint16_t len;               /* payload bytes, 1 .. VSWAP_STORE_PAGE_SIZE */
     uint16_t reserved;
     uint32_t slot;
     uint32_t crc;               /* CRC32C of header (crc = 0) and payload */

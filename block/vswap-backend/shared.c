@@ -191,7 +191,8 @@ int vswap_shared_import_ref(VswapStore *s, const VswapRecordInfo *info)
     uint64_t seg_mask = ((uint64_t)1 << s->seg_shift) - 1;
     uint64_t off = info->addr & seg_mask;
 
-    if (!s->incoming_refs || info->len == 0 || info->len > VSWAP_PAGE_SIZE ||
+    if (!s->incoming_refs || info->len == 0 ||
+        info->len > VSWAP_STORE_PAGE_SIZE ||
         (info->addr & (VSWAP_REC_ALIGN - 1)) ||
         info->addr > (VSWAP_ENT_ADDR_MASK << 3) ||
         (info->addr >> s->seg_shift) >= s->disk.max_segs ||

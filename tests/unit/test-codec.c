@@ -12,7 +12,7 @@
 
 #include "codec.h"
 
-#define PAGE VSWAP_PAGE_SIZE
+#define PAGE VSWAP_STORE_PAGE_SIZE
 
 static const char *const corpus_files[] = {
     "python-heap.pages",

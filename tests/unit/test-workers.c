@@ -17,7 +17,7 @@
 
 #include "workers.h"
 
-#define PAGE VSWAP_PAGE_SIZE
+#define PAGE VSWAP_STORE_PAGE_SIZE
 
 /*
  * The gate uses pthreads rather than GMutex/GCond so that ThreadSanitizer,

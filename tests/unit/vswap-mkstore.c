@@ -82,7 +82,8 @@ int main(int argc, char **argv)
         uint64_t ent = vswap_map_get(s->map, slot);
 
         if (vswap_ent_state(ent) == VSWAP_ENT_DISK &&
-            vswap_ent_len(ent) > 100 && vswap_ent_len(ent) < VSWAP_PAGE_SIZE) {
+            vswap_ent_len(ent) > 100 &&
+            vswap_ent_len(ent) < VSWAP_STORE_PAGE_SIZE) {
             printf("slot %" PRIu64 " offset %" PRIu64 "\n", slot,
                    s->data_offset + vswap_ent_addr(ent) + VSWAP_REC_HDR_SIZE +
                    vswap_ent_len(ent) / 2);
