@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Test pages for the store's tests and benchmarks: real anonymous memory
- * from ../shared/corpus when $VSWAP_CORPUS points at it, generated pages
- * of a similar mix otherwise.  Every page is stamped with its slot and
+ * from the page corpus ($VSWAP_CORPUS, which scripts/make-corpus.py
+ * makes), generated pages of a similar mix otherwise.  Every page is stamped with its slot and
  * version, so a stale or misplaced page never compares equal; zero pages of
  * the corpus stay zero, so that same-filled pages are exercised too.
  */
