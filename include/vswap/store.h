@@ -79,14 +79,16 @@ typedef struct VswapStoreConfig {
     const char *name;           /* the file in messages; NULL: @path */
     /*
      * wait: block, running the event loop, while cond(cond_opaque) is true.
-     * cond() itself calls vswap_store_process() (or only the engine's part
-     * of it, see store-int.h), so the hook only has to sleep until the I/O
-     * engine or vswap_store_fd() has news, and may also wake up at any time.
-     * QEMU: AIO_WAIT_WHILE(ctx, cond(cond_opaque)) in the store's
-     * AioContext.  Used from vswap_store_open() on, so the engine's
-     * completions must wake it up before the fd handler is attached, too.
-     * NULL: poll vswap_store_fd() with a short timeout (so that retries of
-     * failed writes still run).
+     * Called on the owner thread.  cond() itself calls
+     * vswap_store_process() (during export, check, import and the store's
+     * own synchronous I/O, only the I/O engine's part of it: no request
+     * callback runs there), so the hook only has to sleep until the engine
+     * or vswap_store_fd() has news, and may wake up at any time.  QEMU:
+     * AIO_WAIT_WHILE(ctx, cond(cond_opaque)) in the store's AioContext.
+     * Used from vswap_store_open() on, so the engine's completions must
+     * wake it up before the fd handler is attached, too.  NULL: poll
+     * vswap_store_fd() with a short timeout (so that retries of failed
+     * writes still run).
      */
     void (*wait)(void *opaque, VswapWaitCond *cond, void *cond_opaque);
     void *wait_opaque;
@@ -116,8 +118,8 @@ typedef struct VswapStoreConfig {
      */
     bool persist;
     /*
-     * reopen: open the existing store file at @path (or open_engine) and load its
-     * checkpoint instead of reinitialising it; @capacity and
+     * reopen: open the existing store file at @path (or open_engine) and
+     * load its checkpoint instead of reinitialising it; @capacity and
      * @segment_size come from the file (@mem_budget is raised to two of
      * its segments if lower).  Fails unless the file was closed cleanly
      * with persist.  The file is marked unclean at once, so it can be
