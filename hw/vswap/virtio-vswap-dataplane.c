@@ -12,9 +12,15 @@
  * DRIVER_OK), the store belongs to the main loop.  The switch happens
  * here, under the BQL, with the store drained.
  *
+ * The store's BlockBackend moves with it (vswap_store_object_set_ctx()),
+ * so that the block layer completes its I/O in the owner thread.
+ *
  * Code that holds the BQL and needs the store while the VM runs (QMP,
  * qom-set of the memory budget, live migration) goes through
  * virtio_vswap_run_in_store_ctx(), which runs it in the owner thread.
+ * Those calls may wait (drain, synchronous reads), running the owner's
+ * event loop: the queues are not served meanwhile (s->quiesced), so that
+ * the guest cannot keep a drain from ending.
  * Start and stop follow hw/block/virtio-blk.c.
  */
 
@@ -38,15 +44,44 @@ static void virtio_vswap_store_move(VirtIOVswap *s, AioContext *from,
     aio_set_fd_handler(from, fd, NULL, NULL, NULL, NULL, NULL);
     aio_set_fd_handler(ctx, fd, virtio_vswap_store_event, NULL, NULL, NULL, s);
     s->store_ctx = ctx;
-    if (s->conf.store) {
-        s->conf.store->ctx = ctx;
+}
+
+/*
+ * The store's BlockBackend follows its owner, as virtio-blk's does when
+ * its dataplane starts and stops.  The store must be drained.
+ */
+static bool virtio_vswap_store_blk_move(VirtIOVswap *s, AioContext *ctx,
+                                        Error **errp)
+{
+    return !s->conf.store ||
+           vswap_store_object_set_ctx(s->conf.store, ctx, errp);
+}
+
+typedef struct VirtIOVswapStoreCall {
+    VirtIOVswap *s;
+    QEMUBHFunc *fn;
+    void *opaque;
+} VirtIOVswapStoreCall;
+
+/* Context: the store's owner thread */
+static void virtio_vswap_store_call_bh(void *opaque)
+{
+    VirtIOVswapStoreCall *c = opaque;
+    VirtIOVswap *s = c->s;
+
+    s->quiesced++;
+    c->fn(c->opaque);
+    if (--s->quiesced == 0 && s->queues_stalled) {
+        qemu_bh_schedule(s->resume_bh);
     }
 }
 
 void virtio_vswap_run_in_store_ctx(VirtIOVswap *s, QEMUBHFunc *fn,
                                    void *opaque)
 {
-    vswap_run_in_ctx(s->store_ctx, fn, opaque);
+    VirtIOVswapStoreCall c = { .s = s, .fn = fn, .opaque = opaque };
+
+    vswap_run_in_ctx(s->store_ctx, virtio_vswap_store_call_bh, &c);
 }
 
 bool virtio_vswap_dataplane_realize(VirtIOVswap *s, Error **errp)
@@ -88,6 +123,11 @@ void virtio_vswap_dataplane_unrealize(VirtIOVswap *s)
  */
 static void virtio_vswap_dataplane_fall_back(VirtIOVswap *s)
 {
+    Error *local_err = NULL;
+
+    if (!virtio_vswap_store_blk_move(s, qemu_get_aio_context(), &local_err)) {
+        error_report_err(local_err);
+    }
     s->ioeventfd_disabled = true;
     if (s->ctx != qemu_get_aio_context()) {
         warn_report("virtio-vswap: serving requests from the main loop,"
@@ -105,11 +145,18 @@ int virtio_vswap_start_ioeventfd(VirtIODevice *vdev)
     BusState *qbus = BUS(qdev_get_parent_bus(DEVICE(s)));
     VirtioBusClass *k = VIRTIO_BUS_GET_CLASS(qbus);
     unsigned nvqs = s->conf.num_queues;
+    Error *local_err = NULL;
     unsigned i;
     int r;
 
     if (s->ioeventfd_started || s->ioeventfd_disabled) {
         return 0;
+    }
+    if (!virtio_vswap_store_blk_move(s, s->ctx, &local_err)) {
+        error_reportf_err(local_err, "virtio-vswap: cannot move the store's"
+                          " block node to the IOThread: ");
+        virtio_vswap_dataplane_fall_back(s);
+        return -ENOSYS;
     }
     r = k->set_guest_notifiers(qbus->parent, nvqs, true);
     if (r != 0) {
@@ -184,6 +231,7 @@ void virtio_vswap_stop_ioeventfd(VirtIODevice *vdev)
     BusState *qbus = qdev_get_parent_bus(DEVICE(s));
     VirtioBusClass *k = VIRTIO_BUS_GET_CLASS(qbus);
     unsigned nvqs = s->conf.num_queues;
+    Error *local_err = NULL;
     unsigned i;
 
     if (!s->ioeventfd_started) {
@@ -202,6 +250,9 @@ void virtio_vswap_stop_ioeventfd(VirtIODevice *vdev)
     s->ioeventfd_started = false;
     /* The stop BH unregistered the store's fd from s->ctx already. */
     virtio_vswap_store_move(s, s->ctx, qemu_get_aio_context());
+    if (!virtio_vswap_store_blk_move(s, qemu_get_aio_context(), &local_err)) {
+        error_report_err(local_err);
+    }
     k->set_guest_notifiers(qbus->parent, nvqs, false);
     trace_virtio_vswap_dataplane(s, false, s->ctx != qemu_get_aio_context());
 }

@@ -34,8 +34,11 @@
  * already written to the file travel as REFs.  At the final pass the
  * source flushes its store, sends the rest and fences the store: from
  * then on it does not write to the file, unless the migration fails and
- * the fence is lifted.  The destination takes the file over (activates
- * its store) once the load is complete.
+ * the fence is lifted.  Then the block layer inactivates the store's node,
+ * as it does a disk's, and reactivates it if the migration fails.  The
+ * destination's node is inactive until the migration completes; its store
+ * takes the file over (is activated) when the VM starts, after the block
+ * layer has activated the node and before the queues are served.
  */
 
 #include "qemu/osdep.h"
@@ -492,15 +495,16 @@ static int virtio_vswap_mig_load(QEMUFile *f, void *opaque, int version_id)
     return ret;
 }
 
+/*
+ * A load that failed leaves the store fenced: the shared file stays the
+ * source's.  A successful one hands it over when the VM starts
+ * (virtio_vswap_vm_state_prepare()).
+ */
 static int virtio_vswap_mig_load_cleanup(void *opaque)
 {
     VirtIOVswap *s = opaque;
 
     g_clear_pointer(&s->mig_buf, g_free);
-    /* Loaded: the shared file is ours now (a failed load ends QEMU). */
-    if (virtio_vswap_shared(s)) {
-        vswap_store_activate(s->store);
-    }
     return 0;
 }
 
@@ -540,6 +544,39 @@ static void virtio_vswap_vm_state_change(void *opaque, bool running,
 }
 
 /* Context: the store's owner thread */
+static void virtio_vswap_activate_bh(void *opaque)
+{
+    VirtIOVswap *s = opaque;
+
+    vswap_store_activate(s->store);
+}
+
+/*
+ * Destination of a shared-storage migration: take the store file over
+ * once the block layer has activated its node (process_incoming_migration_bh()
+ * or "cont" do, before the VM starts) and before the guest runs: prepare
+ * callbacks run before every VM change state handler, so before the
+ * dataplane starts and serves the queues.  Until then the store is
+ * fenced, and a failed incoming migration never gets here.  The store has
+ * nothing to take over on later starts.  Context: BQL held.
+ */
+static void virtio_vswap_vm_state_prepare(void *opaque, bool running,
+                                          RunState state)
+{
+    VirtIOVswap *s = opaque;
+
+    if (!running || !virtio_vswap_shared(s)) {
+        return;
+    }
+    if (!vswap_store_object_active(s->conf.store)) {
+        error_report("virtio-vswap: the store's block node is inactive; the"
+                     " store keeps off its file");
+        return;
+    }
+    virtio_vswap_run_in_store_ctx(s, virtio_vswap_activate_bh, s);
+}
+
+/* Context: the store's owner thread */
 static void virtio_vswap_mig_unfence_bh(void *opaque)
 {
     VirtIOVswap *s = opaque;
@@ -567,8 +604,8 @@ void virtio_vswap_migration_init(VirtIOVswap *s)
     g_autofree char *id = oid ? g_strdup_printf("%s/" VSWAP_MIG_SECTION, oid) :
                           g_strdup(VSWAP_MIG_SECTION);
 
-    s->vmstate_change = qemu_add_vm_change_state_handler(
-        virtio_vswap_vm_state_change, s);
+    s->vmstate_change = qemu_add_vm_change_state_handler_prio_full(
+        virtio_vswap_vm_state_change, virtio_vswap_vm_state_prepare, s, 0);
     migration_add_notifier(&s->mig_notifier, virtio_vswap_mig_notify);
     register_savevm_live(id, VMSTATE_INSTANCE_ID_ANY, 1,
                          &virtio_vswap_mig_handlers, s);

@@ -292,7 +292,8 @@ static void virtio_vswap_handle_vq(VirtIODevice *vdev, VirtQueue *vq)
         }
     }
     while (!virtio_device_disabled(vdev) && !vdev->broken) {
-        if (s->inflight_bytes >= VIRTIO_VSWAP_INFLIGHT_LIMIT) {
+        if (s->inflight_bytes >= VIRTIO_VSWAP_INFLIGHT_LIMIT ||
+            s->quiesced) {
             s->queues_stalled = true;
             return;
         }
@@ -310,7 +311,7 @@ void virtio_vswap_resume_bh(void *opaque)
     VirtIOVswap *s = opaque;
     VirtIODevice *vdev = VIRTIO_DEVICE(s);
 
-    if (s->inflight_bytes >= VIRTIO_VSWAP_INFLIGHT_LIMIT) {
+    if (s->inflight_bytes >= VIRTIO_VSWAP_INFLIGHT_LIMIT || s->quiesced) {
         return;
     }
     s->queues_stalled = false;
@@ -464,7 +465,10 @@ static void virtio_vswap_query_bh(void *opaque)
 static void virtio_vswap_qmp_query(void *opaque, VswapInfo *info)
 {
     VirtIOVswapQuery q = { .s = opaque, .info = info };
+    const char *node = q.s->conf.store ?
+                       vswap_store_object_node_name(q.s->conf.store) : NULL;
 
+    info->node = g_strdup(node);
     virtio_vswap_run_in_store_ctx(q.s, virtio_vswap_query_bh, &q);
 }
 
@@ -563,7 +567,7 @@ static bool virtio_vswap_attach_store(VirtIOVswap *s, Error **errp)
                        object_get_canonical_path_component(OBJECT(vso)));
             return false;
         }
-        vso->in_use = true;
+        vswap_store_object_attach(vso, virtio_vswap_user_device(s));
         s->store = vso->store;
         s->capacity = vso->cfg.capacity;
         return true;
@@ -631,7 +635,7 @@ static void virtio_vswap_device_unrealize(DeviceState *dev)
     virtio_cleanup(vdev);
     if (s->conf.store) {
         vswap_store_discard(s->store, 0, s->capacity);
-        s->conf.store->in_use = false;
+        vswap_store_object_attach(s->conf.store, NULL);
         s->conf.store->ctx = NULL;
     }
     vswap_store_close(s->own_store);

@@ -71,6 +71,11 @@ struct VirtIOVswap {
     size_t inflight_bytes;  /* bounce buffers of requests in flight */
     unsigned inflight;      /* requests in flight */
     bool queues_stalled;    /* a queue stopped at the in-flight limit */
+    /*
+     * Store calls from under the BQL that may wait, running the owner's
+     * event loop, in progress: the queues are not served meanwhile.
+     */
+    unsigned quiesced;
     /* Migration of the store (virtio-vswap-migration.c); not migrated. */
     VMChangeStateEntry *vmstate_change;
     NotifierWithReturn mig_notifier;    /* migration failure: unfence */

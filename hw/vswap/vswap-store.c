@@ -2,9 +2,14 @@
  * vswap-store: the user-creatable object that owns a vswap page store, so
  * that a store file and its budgets are configured apart from the device:
  *
- *   -object vswap-store,id=vs0,path=/var/lib/vswap/vm1.store,size=8G,
- *           mem-budget=512M,level=1
+ *   -blockdev driver=file,filename=/var/lib/vswap/vm1.store,node-name=swap0,
+ *             aio=io_uring,cache.direct=on,discard=unmap
+ *   -object vswap-store,id=vs0,file=swap0,size=8G,mem-budget=512M,level=1
  *   -device virtio-vswap-pci,store=vs0
+ *
+ * The disk tier goes through a BlockBackend on the node that @file names,
+ * as a format driver's does on its "file" child; @path is a shorthand that
+ * opens a file node itself (vswap_store_open_path()).
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
@@ -14,10 +19,32 @@
 #include "qapi/visitor.h"
 #include "qemu/main-loop.h"
 #include "qemu/module.h"
+#include "qemu/coroutine.h"
+#include "qemu/timer.h"
 #include "block/aio-wait.h"
+#include "block/block-global-state.h"
+#include "block/block_int-common.h"
+#include "qobject/qdict.h"
 #include "qom/object_interfaces.h"
+#include "system/block-backend.h"
 #include "system/runstate.h"
+#include "vswap/io-blk.h"
 #include "vswap-store.h"
+
+/*
+ * What the store's BlockBackend needs, and what it lets others do: read,
+ * and write without changing the data.  Nobody else may write or resize
+ * a live store, so image locking stops a second QEMU on the same file.
+ */
+#define VSWAP_STORE_BLK_PERM \
+    (BLK_PERM_CONSISTENT_READ | BLK_PERM_WRITE | BLK_PERM_RESIZE)
+#define VSWAP_STORE_BLK_SHARED \
+    (BLK_PERM_CONSISTENT_READ | BLK_PERM_WRITE_UNCHANGED)
+
+/* How often a wait looks again at what nobody signals (write retries). */
+#define VSWAP_STORE_WAIT_TICK_MS 10
+/* How long a wait in a coroutine sleeps between looks. */
+#define VSWAP_STORE_CO_WAIT_NS (100 * SCALE_US)
 
 VswapStore *vswap_open_store(const VswapStoreConfig *cfg, Error **errp)
 {
@@ -279,6 +306,22 @@ static void vswap_store_prop_set_path(Object *obj, const char *value,
     }
 }
 
+static char *vswap_store_prop_get_file(Object *obj, Error **errp)
+{
+    return g_strdup(VSWAP_STORE(obj)->file);
+}
+
+static void vswap_store_prop_set_file(Object *obj, const char *value,
+                                      Error **errp)
+{
+    VswapStoreObject *vso = VSWAP_STORE(obj);
+
+    if (vswap_store_check_unopened(vso, "file", errp)) {
+        g_free(vso->file);
+        vso->file = g_strdup(value);
+    }
+}
+
 static bool vswap_store_prop_get_direct_io(Object *obj, Error **errp)
 {
     return VSWAP_STORE(obj)->cfg.direct_io;
@@ -308,14 +351,165 @@ static void vswap_store_prop_set_shared(Object *obj, bool value, Error **errp)
     }
 }
 
+/*
+ * The store's wait (VswapStoreConfig.wait).  Context: the store's owner
+ * thread, whose AioContext runs the BlockBackend's completions and the
+ * store's eventfd handler.  The tick wakes the loop up for what nobody
+ * signals: segment write retries, and worker results while no handler is
+ * attached yet (while the store is opened).
+ */
+static void vswap_store_wait_tick(void *opaque)
+{
+    QEMUTimer *tick = opaque;
+
+    timer_mod(tick, qemu_clock_get_ms(QEMU_CLOCK_REALTIME) +
+                    VSWAP_STORE_WAIT_TICK_MS);
+}
+
+static void vswap_store_wait(void *opaque, VswapWaitCond *cond,
+                             void *cond_opaque)
+{
+    AioContext *ctx = qemu_get_current_aio_context();
+    QEMUTimer tick;
+
+    if (qemu_in_coroutine()) {
+        /*
+         * The incoming migration loads in a coroutine.  Block-layer
+         * requests it starts only run once it yields, and a nested
+         * aio_poll() would never let them: sleep instead.
+         */
+        while (cond(cond_opaque)) {
+            qemu_co_sleep_ns(QEMU_CLOCK_REALTIME, VSWAP_STORE_CO_WAIT_NS);
+        }
+        return;
+    }
+    aio_timer_init(ctx, &tick, QEMU_CLOCK_REALTIME, SCALE_MS,
+                   vswap_store_wait_tick, &tick);
+    vswap_store_wait_tick(&tick);
+    AIO_WAIT_WHILE(ctx, cond(cond_opaque));
+    timer_del(&tick);
+}
+
+/* VswapStoreConfig.open_engine: the engine on our BlockBackend. */
+static VswapIoEngine *vswap_store_open_engine(void *opaque, int notify_fd,
+                                              GError **errp)
+{
+    VswapStoreObject *vso = opaque;
+
+    return vswap_io_blk_new(vso->blk, notify_fd);
+}
+
+/*
+ * path=PATH is short for a file node of our own, as if the user had given
+ *
+ *   -blockdev driver=file,filename=PATH,node-name=vswap-ID,aio=io_uring,
+ *             cache.direct=on|off (direct-io),discard=unmap
+ *
+ * after creating PATH (mode 0600) if it does not exist.  In a QEMU
+ * started with -incoming, the node of a shared store is inactive until
+ * the migration hands it over, as -blockdev nodes are; the node of a
+ * store that is not shared is this QEMU's own and active from the start.
+ */
+static BlockDriverState *vswap_store_open_path(VswapStoreObject *vso,
+                                               Error **errp)
+{
+    const char *id = object_get_canonical_path_component(OBJECT(vso));
+    g_autofree char *node_name = g_strdup_printf("vswap-%s", id);
+    int flags = BDRV_O_RDWR;
+    QDict *opts;
+    int fd;
+
+    fd = qemu_create(vso->cfg.path, O_RDWR, 0600, errp);
+    if (fd < 0) {
+        return NULL;
+    }
+    qemu_close(fd);
+    if (vso->cfg.incoming) {
+        flags |= BDRV_O_INACTIVE;
+    }
+    opts = qdict_new();
+    qdict_put_str(opts, "driver", "file");
+    qdict_put_str(opts, "node-name", node_name);
+    qdict_put_str(opts, "aio", "io_uring");
+    qdict_put_str(opts, BDRV_OPT_CACHE_DIRECT,
+                  vso->cfg.direct_io ? "on" : "off");
+    qdict_put_str(opts, BDRV_OPT_CACHE_NO_FLUSH, "off");
+    qdict_put_str(opts, BDRV_OPT_DISCARD, "unmap");
+    return bdrv_open(vso->cfg.path, NULL, opts, flags, errp);
+}
+
+/* Open the BlockBackend on the node of @file, or on a node for @path. */
+static bool vswap_store_open_blk(VswapStoreObject *vso, Error **errp)
+{
+    BlockDriverState *bs;
+    BlockBackend *blk;
+    bool inactive;
+
+    if (vso->file) {
+        bs = bdrv_lookup_bs(vso->file, vso->file, errp);
+        if (!bs) {
+            return false;
+        }
+        bdrv_ref(bs);
+    } else {
+        bs = vswap_store_open_path(vso, errp);
+        if (!bs) {
+            return false;
+        }
+    }
+    bdrv_graph_rdlock_main_loop();
+    inactive = bdrv_is_inactive(bs);
+    bdrv_graph_rdunlock_main_loop();
+    if (inactive && !vso->cfg.shared) {
+        error_setg(errp, "vswap-store: node '%s' is inactive (this QEMU waits"
+                   " for an incoming migration); a store of its own needs an"
+                   " active node (-blockdev ...,active=on), a store shared"
+                   " with the source needs shared=on",
+                   bdrv_get_node_name(bs));
+        bdrv_unref(bs);
+        return false;
+    }
+
+    blk = blk_new(bdrv_get_aio_context(bs), VSWAP_STORE_BLK_PERM,
+                  VSWAP_STORE_BLK_SHARED);
+    /* Segments are appended: writes grow the file. */
+    blk_set_allow_write_beyond_eof(blk, true);
+    /*
+     * The store's own waits run inside drained sections (snapshot-save
+     * drains everything, then saves the store through it): its requests
+     * must not queue behind the drain they are part of.
+     */
+    blk_set_disable_request_queuing(blk, true);
+    /* Migration may inactivate it like a disk: the store is fenced then. */
+    blk_set_force_allow_inactivate(blk);
+    if (blk_insert_bs(blk, bs, errp) < 0) {
+        error_prepend(errp, "vswap-store: ");
+        goto fail;
+    }
+    bdrv_unref(bs);
+    vso->blk = blk;
+    return true;
+
+fail:
+    blk_unref(blk);
+    bdrv_unref(bs);
+    return false;
+}
+
 static void vswap_store_complete(UserCreatable *uc, Error **errp)
 {
     VswapStoreObject *vso = VSWAP_STORE(uc);
+    VswapStoreConfig cfg;
 
     if (vso->size == 0 || vso->size % VSWAP_STORE_PAGE_SIZE ||
         vso->size / VSWAP_STORE_PAGE_SIZE > VSWAP_STORE_MAX_SLOTS) {
         error_setg(errp, "vswap-store: 'size' must be a non-zero multiple of"
                    " 4 KiB, at most 16 TiB");
+        return;
+    }
+    if (vso->file && vso->cfg.path) {
+        error_setg(errp, "vswap-store: 'file' and 'path' cannot both be"
+                   " given");
         return;
     }
     vso->cfg.capacity = vso->size / VSWAP_STORE_PAGE_SIZE;
@@ -325,7 +519,61 @@ static void vswap_store_complete(UserCreatable *uc, Error **errp)
      */
     vso->cfg.incoming = vso->cfg.shared &&
                         runstate_check(RUN_STATE_INMIGRATE);
-    vso->store = vswap_open_store(&vso->cfg, errp);
+
+    cfg = vso->cfg;
+    cfg.wait = vswap_store_wait;
+    if (vso->file || vso->cfg.path) {
+        if (!vswap_store_open_blk(vso, errp)) {
+            return;
+        }
+        cfg.path = NULL;
+        cfg.open_engine = vswap_store_open_engine;
+        cfg.engine_opaque = vso;
+        cfg.name = vso->cfg.path ?: vso->file;
+    }
+    vso->store = vswap_open_store(&cfg, errp);
+    if (!vso->store && vso->blk) {
+        g_clear_pointer(&vso->blk, blk_unref);
+    }
+}
+
+bool vswap_store_object_set_ctx(VswapStoreObject *vso, AioContext *ctx,
+                                Error **errp)
+{
+    vso->ctx = ctx;
+    if (!vso->blk || blk_get_aio_context(vso->blk) == ctx) {
+        return true;
+    }
+    return blk_set_aio_context(vso->blk, ctx, errp) == 0;
+}
+
+void vswap_store_object_attach(VswapStoreObject *vso, DeviceState *dev)
+{
+    vso->in_use = !!dev;
+    if (!vso->blk) {
+        return;
+    }
+    if (dev) {
+        /* Cannot fail: nothing else attaches to our BlockBackend. */
+        blk_attach_dev(vso->blk, dev);
+    } else {
+        blk_detach_dev(vso->blk, blk_get_attached_dev(vso->blk));
+    }
+}
+
+const char *vswap_store_object_node_name(VswapStoreObject *vso)
+{
+    BlockDriverState *bs = vso->blk ? blk_bs(vso->blk) : NULL;
+
+    return bs ? bdrv_get_node_name(bs) : NULL;
+}
+
+bool vswap_store_object_active(VswapStoreObject *vso)
+{
+    BlockDriverState *bs = vso->blk ? blk_bs(vso->blk) : NULL;
+
+    GRAPH_RDLOCK_GUARD_MAINLOOP();
+    return bs && !bdrv_is_inactive(bs);
 }
 
 static bool vswap_store_can_be_deleted(UserCreatable *uc)
@@ -346,7 +594,11 @@ static void vswap_store_instance_finalize(Object *obj)
     VswapStoreObject *vso = VSWAP_STORE(obj);
 
     vswap_store_close(vso->store);
+    if (vso->blk) {
+        blk_unref(vso->blk);
+    }
     g_free((char *)vso->cfg.path);
+    g_free(vso->file);
 }
 
 static void vswap_store_class_init(ObjectClass *oc, void *data)
@@ -359,7 +611,12 @@ static void vswap_store_class_init(ObjectClass *oc, void *data)
     object_class_property_add_str(oc, "path", vswap_store_prop_get_path,
                                   vswap_store_prop_set_path);
     object_class_property_set_description(oc, "path",
-        "store file for the disk tier; none for a memory-only store");
+        "store file for the disk tier, opened as a file node with"
+        " aio=io_uring; none for a memory-only store");
+    object_class_property_add_str(oc, "file", vswap_store_prop_get_file,
+                                  vswap_store_prop_set_file);
+    object_class_property_set_description(oc, "file",
+        "node name (or drive id) of the block node for the disk tier");
     object_class_property_add(oc, "size", "size", vswap_store_prop_get_size,
                               vswap_store_prop_set_size, NULL, NULL);
     object_class_property_set_description(oc, "size",
@@ -404,7 +661,7 @@ static void vswap_store_class_init(ObjectClass *oc, void *data)
                                    vswap_store_prop_get_direct_io,
                                    vswap_store_prop_set_direct_io);
     object_class_property_set_description(oc, "direct-io",
-        "open the store file with O_DIRECT");
+        "with path: open the store file with O_DIRECT (cache.direct=on)");
     object_class_property_add_bool(oc, "shared", vswap_store_prop_get_shared,
                                    vswap_store_prop_set_shared);
     object_class_property_set_description(oc, "shared",

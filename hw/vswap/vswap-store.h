@@ -16,6 +16,8 @@ struct VswapStoreObject {
     Object parent_obj;
 
     VswapStoreConfig cfg;       /* from the properties; path is ours */
+    char *file;                 /* node name of the disk tier, or NULL */
+    BlockBackend *blk;          /* on that node (or path's); NULL: memory */
     uint64_t size;              /* bytes of slots; capacity = size / 4 KiB */
     VswapStore *store;          /* opened by complete() */
     bool in_use;                /* a device holds it */
@@ -36,5 +38,29 @@ VswapStore *vswap_open_store(const VswapStoreConfig *cfg, Error **errp);
  * Context: BQL held.
  */
 void vswap_run_in_ctx(AioContext *ctx, QEMUBHFunc *fn, void *opaque);
+
+/*
+ * The store's owner becomes @ctx's thread: its BlockBackend moves there
+ * too.  The store must be drained.  Context: BQL held.
+ */
+bool vswap_store_object_set_ctx(VswapStoreObject *vso, AioContext *ctx,
+                                Error **errp);
+
+/*
+ * The device that uses the store (NULL: none any more).  Its BlockBackend
+ * is attached to @dev as a disk's is, so that query-blockstats lists the
+ * store's I/O under the device, and the block layer may inactivate the
+ * node for migration.  Context: BQL held.
+ */
+void vswap_store_object_attach(VswapStoreObject *vso, DeviceState *dev);
+
+/* The block node of the disk tier, or NULL for a memory-only store. */
+const char *vswap_store_object_node_name(VswapStoreObject *vso);
+
+/*
+ * Whether the block node may be written: false while an incoming
+ * migration has not activated it.  Context: BQL held.
+ */
+bool vswap_store_object_active(VswapStoreObject *vso);
 
 #endif /* HW_VSWAP_VSWAP_STORE_H */

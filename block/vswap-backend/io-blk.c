@@ -1,0 +1,300 @@
+/*
+ * The store's I/O engine in QEMU: every access to the store file goes
+ * through a BlockBackend on the node that the vswap-store object names,
+ * so that the block layer's drivers, throttling, image locking,
+ * accounting and migration handover apply to it as to any disk.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+/*
+ * Design
+ *
+ * A request becomes one block-layer call in the BlockBackend's AioContext,
+ * which is the store's owner thread (hw/vswap/virtio-vswap-dataplane.c
+ * moves both together):
+ *
+ *   READ      blk_aio_preadv, clamped to the end of the file (see below)
+ *   WRITE     blk_aio_pwritev; the file grows as segments are appended
+ *   PUNCH     blk_aio_pdiscard, a hole when the node has discard=unmap
+ *   FSYNC     blk_aio_flush
+ *   TRUNCATE  blk_co_truncate, in a coroutine of its own
+ *
+ * The block layer never completes an AIO request inside the call that
+ * starts it, but the engine contract is stricter still: a completion only
+ * sets the result, queues the request on "finished" and signals the
+ * store's notifier; process() runs the store's callbacks.  So callbacks
+ * never run from inside the block layer, and the store's order of events
+ * is the same as with io_uring.
+ *
+ * A read past the end of the file would return zeroes (the BlockBackend
+ * must allow writes beyond EOF, and that also lifts the check on reads), so
+ * READ is clamped to the file length here and reports the bytes it could
+ * read, as pread() does: the contract says a read past EOF is short.
+ *
+ * Submissions from coroutine context (the incoming migration runs in one)
+ * start their block-layer coroutine only when the caller yields, which
+ * the store's wait in QEMU does (hw/vswap/vswap-store.c).
+ *
+ * An inactive node (an incoming migration has not handed it over yet, or
+ * the source has given it up) must not be written: the block layer would
+ * assert.  Modifying requests fail with -EPERM instead; reads go on.
+ *
+ * Statistics go to the BlockBackend's BlockAcctStats, so that
+ * query-blockstats shows the store's I/O like a disk's.
+ */
+
+#include "qemu/osdep.h"
+#include "qemu/coroutine.h"
+#include "qemu/main-loop.h"
+#include "block/aio-wait.h"
+#include "block/accounting.h"
+#include "block/block_int-common.h"
+#include "qapi/error.h"
+#include "system/block-backend.h"
+#include "vswap/io-engine.h"
+#include "vswap/io-blk.h"
+
+typedef struct VswapIoBlk {
+    VswapIoEngine engine;
+    BlockBackend *blk;          /* borrowed from the vswap-store object */
+    int notify_fd;
+    unsigned inflight;          /* submitted, completion not yet run */
+    unsigned in_block;          /* of those, still in the block layer */
+    GQueue finished;            /* VswapIoReq * whose completion is due */
+} VswapIoBlk;
+
+/* One request in the block layer. */
+typedef struct VswapIoBlkAiocb {
+    VswapIoBlk *s;
+    VswapIoReq *req;
+    QEMUIOVector qiov;
+    BlockAcctCookie acct;
+    size_t len;                 /* bytes asked of the block layer */
+} VswapIoBlkAiocb;
+
+static const VswapIoEngineOps vswap_io_blk_ops;
+
+static VswapIoBlk *vswap_io_blk_of(VswapIoEngine *io)
+{
+    g_assert(io->ops == &vswap_io_blk_ops);
+    return container_of(io, VswapIoBlk, engine);
+}
+
+static void vswap_io_blk_notify(VswapIoBlk *s)
+{
+    uint64_t one = 1;
+
+    if (write(s->notify_fd, &one, sizeof(one)) < 0) {
+        /* EAGAIN: the counter is already signalled, which is enough. */
+    }
+}
+
+/* Queue @req, whose result is set, for process(). */
+static void vswap_io_blk_finish(VswapIoBlk *s, VswapIoReq *req)
+{
+    g_queue_push_tail(&s->finished, req);
+    vswap_io_blk_notify(s);
+}
+
+/* Context: the BlockBackend's AioContext */
+static void vswap_io_blk_done(void *opaque, int ret)
+{
+    VswapIoBlkAiocb *acb = opaque;
+    VswapIoBlk *s = acb->s;
+    VswapIoReq *req = acb->req;
+    BlockAcctStats *stats = blk_get_stats(s->blk);
+
+    if (ret < 0) {
+        block_acct_failed(stats, &acb->acct);
+        req->result = ret;
+    } else {
+        block_acct_done(stats, &acb->acct);
+        req->result = req->op == VSWAP_IO_READ ||
+                      req->op == VSWAP_IO_WRITE ? acb->len : 0;
+    }
+    qemu_iovec_destroy(&acb->qiov);
+    g_free(acb);
+    s->in_block--;
+    vswap_io_blk_finish(s, req);
+}
+
+static void coroutine_fn vswap_io_blk_truncate_co(void *opaque)
+{
+    VswapIoBlkAiocb *acb = opaque;
+    Error *local_err = NULL;
+    int ret;
+
+    ret = blk_co_truncate(acb->s->blk, acb->req->offset, true,
+                          PREALLOC_MODE_OFF, 0, &local_err);
+    error_free(local_err);
+    vswap_io_blk_done(acb, ret);
+}
+
+/*
+ * Whether the node may be modified: not while migration holds it inactive.
+ * Inactivation drains the node first, and the store is quiet by then
+ * (stopped VM, fenced store), so the flag cannot change under a request.
+ */
+static bool vswap_io_blk_writable(VswapIoBlk *s)
+{
+    BlockDriverState *bs = blk_bs(s->blk);
+
+    return bs && !(bs->open_flags & BDRV_O_INACTIVE);
+}
+
+static void vswap_io_blk_submit(VswapIoEngine *io, VswapIoReq *req)
+{
+    VswapIoBlk *s = vswap_io_blk_of(io);
+    VswapIoBlkAiocb *acb;
+    uint64_t offset = req->offset + req->done;
+    size_t len = req->len - req->done;
+    int64_t length;
+
+    s->inflight++;
+    if (req->op != VSWAP_IO_READ && !vswap_io_blk_writable(s)) {
+        req->result = -EPERM;
+        vswap_io_blk_finish(s, req);
+        return;
+    }
+    if (req->op == VSWAP_IO_READ) {
+        length = blk_getlength(s->blk);
+        if (length < 0 || offset >= (uint64_t)length) {
+            req->result = length < 0 ? length : 0;
+            vswap_io_blk_finish(s, req);
+            return;
+        }
+        len = MIN(len, (uint64_t)length - offset);
+    }
+
+    acb = g_new0(VswapIoBlkAiocb, 1);
+    acb->s = s;
+    acb->req = req;
+    acb->len = len;
+    s->in_block++;
+    switch (req->op) {
+    case VSWAP_IO_READ:
+    case VSWAP_IO_WRITE:
+        qemu_iovec_init_buf(&acb->qiov, (char *)req->buf + req->done, len);
+        block_acct_start(blk_get_stats(s->blk), &acb->acct, len,
+                         req->op == VSWAP_IO_READ ? BLOCK_ACCT_READ :
+                                                    BLOCK_ACCT_WRITE);
+        if (req->op == VSWAP_IO_READ) {
+            blk_aio_preadv(s->blk, offset, &acb->qiov, 0,
+                           vswap_io_blk_done, acb);
+        } else {
+            blk_aio_pwritev(s->blk, offset, &acb->qiov, 0,
+                            vswap_io_blk_done, acb);
+        }
+        break;
+    case VSWAP_IO_PUNCH:
+        block_acct_start(blk_get_stats(s->blk), &acb->acct, len,
+                         BLOCK_ACCT_UNMAP);
+        blk_aio_pdiscard(s->blk, offset, len, vswap_io_blk_done, acb);
+        break;
+    case VSWAP_IO_FSYNC:
+        block_acct_start(blk_get_stats(s->blk), &acb->acct, 0,
+                         BLOCK_ACCT_FLUSH);
+        blk_aio_flush(s->blk, vswap_io_blk_done, acb);
+        break;
+    case VSWAP_IO_TRUNCATE:
+        block_acct_start(blk_get_stats(s->blk), &acb->acct, 0,
+                         BLOCK_ACCT_NONE);
+        aio_co_enter(blk_get_aio_context(s->blk),
+                     qemu_coroutine_create(vswap_io_blk_truncate_co, acb));
+        break;
+    default:
+        g_assert_not_reached();
+    }
+}
+
+/* The block layer submits as requests come; nothing is held back here. */
+static void vswap_io_blk_flush(VswapIoEngine *io)
+{
+}
+
+/*
+ * Only requests finished before this call complete here; completions that
+ * submit again are announced by the notifier, so process() terminates.
+ */
+static unsigned vswap_io_blk_process(VswapIoEngine *io)
+{
+    VswapIoBlk *s = vswap_io_blk_of(io);
+    unsigned n = g_queue_get_length(&s->finished);
+
+    for (unsigned i = 0; i < n; i++) {
+        VswapIoReq *req = g_queue_pop_head(&s->finished);
+
+        s->inflight--;
+        req->complete(req);
+    }
+    return n;
+}
+
+static unsigned vswap_io_blk_inflight(VswapIoEngine *io)
+{
+    return vswap_io_blk_of(io)->inflight;
+}
+
+static int64_t vswap_io_blk_getlength(VswapIoEngine *io)
+{
+    return blk_getlength(vswap_io_blk_of(io)->blk);
+}
+
+/* -ENOTSUP from drivers that cannot tell (e.g. network nodes). */
+static int64_t vswap_io_blk_allocated(VswapIoEngine *io)
+{
+    BlockDriverState *bs = blk_bs(vswap_io_blk_of(io)->blk);
+
+    return bs ? bdrv_get_allocated_file_size(bs) : -ENOMEDIUM;
+}
+
+/* Context: the BlockBackend's AioContext (the owner thread); no coroutine */
+static void vswap_io_blk_free(VswapIoEngine *io)
+{
+    VswapIoBlk *s = vswap_io_blk_of(io);
+
+    while (s->inflight) {
+        AIO_WAIT_WHILE_UNLOCKED(blk_get_aio_context(s->blk),
+                                s->in_block && g_queue_is_empty(&s->finished));
+        vswap_io_blk_process(io);
+    }
+    blk_unref(s->blk);
+    g_free(s);
+}
+
+static const VswapIoEngineOps vswap_io_blk_ops = {
+    .submit = vswap_io_blk_submit,
+    .flush = vswap_io_blk_flush,
+    .process = vswap_io_blk_process,
+    .inflight = vswap_io_blk_inflight,
+    .getlength = vswap_io_blk_getlength,
+    .allocated = vswap_io_blk_allocated,
+    .free = vswap_io_blk_free,
+};
+
+/* What buffers, offsets and lengths must be aligned to, at most a page. */
+static size_t vswap_io_blk_align(BlockBackend *blk)
+{
+    BlockDriverState *bs = blk_bs(blk);
+    size_t align = blk_get_request_alignment(blk);
+
+    if (bs) {
+        align = MAX(align, bdrv_min_mem_align(bs));
+    }
+    align = MIN(align, 4096);
+    return is_power_of_2(align) ? align : 4096;
+}
+
+VswapIoEngine *vswap_io_blk_new(BlockBackend *blk, int notify_fd)
+{
+    VswapIoBlk *s = g_new0(VswapIoBlk, 1);
+
+    s->engine.ops = &vswap_io_blk_ops;
+    s->engine.align = vswap_io_blk_align(blk);
+    s->blk = blk;
+    blk_ref(blk);
+    s->notify_fd = notify_fd;
+    g_queue_init(&s->finished);
+    return &s->engine;
+}
