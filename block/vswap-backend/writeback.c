@@ -125,6 +125,21 @@ static void vswap_writeback_retry(VswapStore *s)
     }
 }
 
+/*
+ * Memory that writeback still has to free: every segment buffer except
+ * those of disk segments being written, which their completions free.
+ * Counting those too made one pass evict up to VSWAP_WRITEBACK_DEPTH
+ * segments past its target, down to the newest records, whenever the
+ * writes had not completed by the next victim.
+ */
+static uint64_t vswap_writeback_pressure(VswapStore *s)
+{
+    uint64_t writing = (uint64_t)s->wb_inflight << s->seg_shift;
+    uint64_t mem = vswap_store_mem_bytes(s);
+
+    return mem - MIN(mem, writing);
+}
+
 /* Oldest sealed memory segment, or -1. */
 static int64_t vswap_writeback_victim(VswapStore *s)
 {
@@ -169,7 +184,7 @@ static VswapLog *vswap_writeback_pick(VswapStore *s, uint64_t *ent)
 void vswap_writeback_kick(VswapStore *s, bool urgent)
 {
     uint64_t seg_size = (uint64_t)1 << s->seg_shift;
-    uint64_t mem = vswap_store_mem_bytes(s);
+    uint64_t mem = vswap_writeback_pressure(s);
     uint64_t target;
     int ret;
 
@@ -185,7 +200,7 @@ void vswap_writeback_kick(VswapStore *s, bool urgent)
     if (urgent) {
         target = MIN(target, mem - MIN(mem, seg_size));
     }
-    while (vswap_store_mem_bytes(s) > target &&
+    while (vswap_writeback_pressure(s) > target &&
            s->wb_inflight < VSWAP_WRITEBACK_DEPTH) {
         int64_t victim = vswap_writeback_victim(s);
         VswapSegment *seg;

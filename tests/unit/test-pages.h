@@ -2,9 +2,10 @@
 /*
  * Test pages for the store's tests and benchmarks: real anonymous memory
  * from the page corpus ($VSWAP_CORPUS, which scripts/make-corpus.py
- * makes), generated pages of a similar mix otherwise.  Every page is stamped with its slot and
- * version, so a stale or misplaced page never compares equal; zero pages of
- * the corpus stay zero, so that same-filled pages are exercised too.
+ * makes), generated pages of a similar mix otherwise.  Every page is
+ * stamped with its slot and version, so a stale or misplaced page never
+ * compares equal; zero pages of the corpus stay zero, so that same-filled
+ * pages are exercised too.
  */
 #ifndef VSWAP_TEST_PAGES_H
 #define VSWAP_TEST_PAGES_H
