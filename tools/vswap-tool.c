@@ -1263,7 +1263,7 @@ static const ToolCommand tool_commands[] = {
       " --path the store has a disk tier;\n--persist keeps it, closed"
       " cleanly.", false,
       " corpus path pages level workers budget persist quiet " },
-    { NULL },
+    { 0 },
 };
 
 static int tool_run(const ToolCommand *cmd, int argc, char **argv)
@@ -1296,7 +1296,7 @@ static int tool_run(const ToolCommand *cmd, int argc, char **argv)
         { "quiet", 'q', 0, G_OPTION_ARG_NONE, &o.quiet,
           "No progress output", NULL },
     };
-    GOptionEntry opts[G_N_ELEMENTS(all_opts) + 1] = { { NULL } };
+    GOptionEntry opts[G_N_ELEMENTS(all_opts) + 1] = { 0 };
     unsigned nopts = 0;
     g_autoptr(GOptionContext) ctx = NULL;
     g_autoptr(GError) err = NULL;
