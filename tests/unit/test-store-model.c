@@ -28,6 +28,7 @@
  */
 
 #include <errno.h>
+#include <endian.h>
 #include <glib.h>
 #include <glib/gstdio.h>
 #include <inttypes.h>
@@ -141,6 +142,7 @@ static bool chance(Model *m, unsigned per_million)
     return rnd(m, 1000000) < per_million;
 }
 
+/* Fill values are little-endian in the page on every host (store.h). */
 static bool page_fill_value(const uint8_t *p, uint32_t *fill)
 {
     uint32_t v;
@@ -151,14 +153,16 @@ static bool page_fill_value(const uint8_t *p, uint32_t *fill)
             return false;
         }
     }
-    *fill = v;
+    *fill = le32toh(v);
     return true;
 }
 
 static void page_fill(uint8_t *p, uint32_t fill)
 {
+    uint32_t le = htole32(fill);
+
     for (unsigned i = 0; i < PAGE; i += 4) {
-        memcpy(p + i, &fill, 4);
+        memcpy(p + i, &le, 4);
     }
 }
 
