@@ -10,9 +10,9 @@ clone of the project needs nothing beside it:
                      its own standard library, a Counter and a JSON document
   node-heap.pages    Node.js building a 150k-object graph, a Map index and
                      a JSON string from the same words
-  cc1-heap.pages     GCC's cc1 compiling the store library (every file of
-                     block/vswap-backend as one unit, -O2 -g), stopped
-                     mid-compile
+  cc1-heap.pages     GCC's cc1 compiling the standalone store library (the
+                     files of block/vswap-backend that build without QEMU,
+                     as one unit, -O2 -g), stopped mid-compile
 
 Each workload runs as a child process.  Once it is ready (or, for cc1, once
 its anonymous memory reaches a threshold), the child is stopped with
@@ -225,7 +225,12 @@ def rss_anon_kb(pid):
 
 def cc1_unit(tmp):
     """The store library as one translation unit, and gcc's flags for it."""
-    sources = sorted(glob.glob(os.path.join(TOP, "block/vswap-backend/*.c")))
+    sources = []
+    for src in sorted(glob.glob(os.path.join(TOP, "block/vswap-backend/*.c"))):
+        with open(src) as f:
+            # The block-layer engine builds only inside QEMU's tree.
+            if '#include "qemu/osdep.h"' not in f.read():
+                sources.append(src)
     unit = os.path.join(tmp, "vswap-store-unit.c")
     with open(unit, "w") as f:
         for src in sources:
