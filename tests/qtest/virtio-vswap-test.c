@@ -761,6 +761,192 @@ static void budget_change(void *obj, void *data, QGuestAllocator *t_alloc)
     vswap_stop(&t);
 }
 
+/* The "stats" of @node's entry in query-blockstats. */
+static QDict *vswap_blockstats(const char *node)
+{
+    QDict *resp = qtest_qmp(global_qtest, "{'execute': 'query-blockstats'}");
+    QList *list = qdict_get_qlist(resp, "return");
+    QDict *stats = NULL;
+    QListEntry *e;
+
+    g_assert(list);
+    QLIST_FOREACH_ENTRY(list, e) {
+        QDict *bs = qobject_to(QDict, qlist_entry_obj(e));
+
+        if (qdict_haskey(bs, "node-name") &&
+            !strcmp(qdict_get_str(bs, "node-name"), node)) {
+            stats = qdict_get_qdict(bs, "stats");
+            qobject_ref(stats);
+            break;
+        }
+    }
+    qobject_unref(resp);
+    g_assert(stats);
+    return stats;
+}
+
+static int64_t vswap_blockstat(const char *node, const char *key)
+{
+    QDict *stats = vswap_blockstats(node);
+    int64_t v = qdict_get_int(stats, key);
+
+    qobject_unref(stats);
+    return v;
+}
+
+/*
+ * A store on a -blockdev node: its segments go through the block layer,
+ * query-vswap names the node, and query-blockstats counts the store's
+ * writes, reads and hole punches like a disk's.
+ */
+static void blockdev_node(void *obj, void *data, QGuestAllocator *t_alloc)
+{
+    enum { N = 512 };
+    QDict *info, *ev;
+    VswapT t;
+
+    vswap_start(&t, obj, t_alloc);
+    vswap_write_range(&t, N, 1);
+    g_assert_cmpint(vswap_query_int("writeback-pages", NULL), >, 0);
+    /* The oldest pages are on disk: reading them reads the node. */
+    for (uint64_t s = 0; s < N; s += 8) {
+        vswap_check_one(&t, s, 1);
+    }
+    info = vswap_query();
+    g_assert_cmpstr(qdict_get_try_str(info, "node"), ==, "swap0");
+    qobject_unref(info);
+    g_assert_cmpint(vswap_blockstat("swap0", "wr_bytes"), >=,
+                    vswap_query_int("writeback-bytes", NULL));
+    g_assert_cmpint(vswap_blockstat("swap0", "rd_operations"), >, 0);
+
+    /* Compaction gives the space of emptied segments back: discards. */
+    vswap_discard(&t, 0, N / 2);
+    qtest_qmp_assert_success(global_qtest, "{'execute': 'vswap-compact',"
+                             " 'arguments': {'full': true}}");
+    ev = qtest_qmp_eventwait_ref(global_qtest, "VSWAP_COMPACT_COMPLETED");
+    qobject_unref(ev);
+    for (uint64_t s = N / 2; s < N; s += 8) {
+        vswap_check_one(&t, s, 1);
+    }
+    g_assert_cmpint(vswap_blockstat("swap0", "unmap_operations"), >, 0);
+    g_assert_cmpint(vswap_query_int("checksum-errors", NULL), ==, 0);
+    vswap_stop(&t);
+}
+
+/* The store file of vs0. */
+static char *vswap_store_path(void)
+{
+    QDict *resp = qtest_qmp(global_qtest, "{'execute': 'qom-get', 'arguments':"
+                            " {'path': '/objects/vs0', 'property': 'path'}}");
+    char *path = g_strdup(qdict_get_str(resp, "return"));
+
+    qobject_unref(resp);
+    return path;
+}
+
+static char *vswap_file_checksum(const char *path)
+{
+    g_autofree char *contents = NULL;
+    gsize len;
+
+    g_assert(g_file_get_contents(path, &contents, &len, NULL));
+    g_assert_cmpuint(len, >, 65536);
+    return g_compute_checksum_for_data(G_CHECKSUM_SHA256, (guchar *)contents,
+                                       len);
+}
+
+/* Start a second QEMU with @args; it must fail with the lock error. */
+static void vswap_second_qemu_fails(const char *args)
+{
+    g_autofree char *cmd = g_strdup_printf("%s -machine none -nodefaults"
+                                           " -display none %s",
+                                           g_getenv("QTEST_QEMU_BINARY"),
+                                           args);
+    g_auto(GStrv) argv = NULL;
+    g_autofree char *out = NULL;
+    g_autofree char *err = NULL;
+    int status;
+
+    g_assert(g_shell_parse_argv(cmd, NULL, &argv, NULL));
+    g_assert(g_spawn_sync(NULL, argv, NULL, G_SPAWN_DEFAULT, NULL, NULL,
+                          &out, &err, &status, NULL));
+    g_test_message("%s", err);
+    g_assert_false(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    g_assert_nonnull(strstr(err, "Failed to get \"write\" lock"));
+}
+
+/*
+ * Image locking: a second QEMU given the live store file, through path=
+ * or through a node of its own, is refused instead of reinitialising
+ * the file, which stays as it was.
+ */
+static void store_locked(void *obj, void *data, QGuestAllocator *t_alloc)
+{
+    enum { N = 256 };
+    g_autofree char *path = vswap_store_path();
+    g_autofree char *before = NULL;
+    g_autofree char *after = NULL;
+    g_autofree char *by_path = NULL;
+    g_autofree char *by_node = NULL;
+    VswapT t;
+
+    vswap_start(&t, obj, t_alloc);
+    vswap_write_range(&t, N, 1);
+    g_assert_cmpint(vswap_query_int("writeback-pages", NULL), >, 0);
+    before = vswap_file_checksum(path);
+
+    by_path = g_strdup_printf("-object vswap-store,id=vs1,size=16777216,"
+                              "path=%s", path);
+    vswap_second_qemu_fails(by_path);
+    by_node = g_strdup_printf("-blockdev driver=file,filename=%s,"
+                              "node-name=other0 -object vswap-store,id=vs1,"
+                              "size=16777216,file=other0", path);
+    vswap_second_qemu_fails(by_node);
+
+    after = vswap_file_checksum(path);
+    g_assert_cmpstr(before, ==, after);
+    for (uint64_t s = 0; s < N; s += 8) {
+        vswap_check_one(&t, s, 1);
+    }
+    vswap_stop(&t);
+}
+
+/* Cap of the throttle group in the throttling test, bytes per second. */
+#define VSWAP_TEST_BPS (2 * 1024 * 1024)
+
+/*
+ * A throttle filter node between the store and its file caps the
+ * store's bandwidth: while the guest pushes pages through a small memory
+ * budget, writeback never moves more than the cap allows (plus one
+ * bucket of burst, a tenth of a second, and a segment in flight).
+ */
+static void throttled(void *obj, void *data, QGuestAllocator *t_alloc)
+{
+    enum { N = 512 };
+    int64_t wr0, wr1, t0, t1;
+    double secs, allowed;
+    VswapT t;
+
+    vswap_start(&t, obj, t_alloc);
+    wr0 = vswap_blockstat("thr0", "wr_bytes");
+    t0 = g_get_monotonic_time();
+    vswap_write_range(&t, N, 1);
+    t1 = g_get_monotonic_time();
+    wr1 = vswap_blockstat("thr0", "wr_bytes");
+
+    secs = (t1 - t0) / 1e6;
+    allowed = VSWAP_TEST_BPS * secs + VSWAP_TEST_BPS / 10 + 2 * 65536;
+    g_test_message("%" PRId64 " bytes written back in %.3f s",
+                   wr1 - wr0, secs);
+    g_assert_cmpint(wr1 - wr0, >=, 512 * 1024);
+    g_assert_cmpfloat(wr1 - wr0, <=, allowed);
+    for (uint64_t s = 0; s < N; s += 16) {
+        vswap_check_one(&t, s, 1);
+    }
+    vswap_stop(&t);
+}
+
+
 /* Error text of a QMP reply, which must be an error. */
 static char *vswap_error_desc(QDict *resp)
 {
@@ -1246,6 +1432,51 @@ static void *vswap_roomy_store_iothread_before(GString *cmd_line, void *arg)
                                  vswap_roomy_store_before(cmd_line, arg));
 }
 
+/* A store file on a -blockdev node of its own (swap0). */
+static void *vswap_node_store_before(GString *cmd_line, void *arg)
+{
+    char *path = g_strdup_printf("%s/qtest-vswap-XXXXXX", g_get_tmp_dir());
+    int fd = g_mkstemp(path);
+
+    g_assert_cmpint(fd, >=, 0);
+    close(fd);
+    g_string_append_printf(cmd_line,
+                           " -blockdev driver=file,filename=%s,"
+                           "node-name=swap0,discard=unmap"
+                           " -object vswap-store,id=vs0,file=swap0,size=%d,"
+                           "segment-size=65536,mem-budget=131072", path,
+                           VSWAP_TEST_CAPACITY * PAGE);
+    g_test_queue_destroy(vswap_unlink_store, path);
+    return arg;
+}
+
+/* The same file behind a throttle filter node (thr0) capped at 2 MiB/s. */
+static void *vswap_throttled_store_before(GString *cmd_line, void *arg)
+{
+    char *path = g_strdup_printf("%s/qtest-vswap-XXXXXX", g_get_tmp_dir());
+    int fd = g_mkstemp(path);
+
+    g_assert_cmpint(fd, >=, 0);
+    close(fd);
+    g_string_append_printf(cmd_line,
+                           " -object throttle-group,id=tg0,x-bps-total=%d"
+                           " -blockdev driver=file,filename=%s,"
+                           "node-name=swap0,discard=unmap"
+                           " -blockdev driver=throttle,throttle-group=tg0,"
+                           "file=swap0,node-name=thr0"
+                           " -object vswap-store,id=vs0,file=thr0,size=%d,"
+                           "segment-size=65536,mem-budget=131072",
+                           VSWAP_TEST_BPS, path, VSWAP_TEST_CAPACITY * PAGE);
+    g_test_queue_destroy(vswap_unlink_store, path);
+    return arg;
+}
+
+static void *vswap_node_store_iothread_before(GString *cmd_line, void *arg)
+{
+    return vswap_iothread_before(cmd_line,
+                                 vswap_node_store_before(cmd_line, arg));
+}
+
 /*
  * The same tests with the queues served from an IOThread: requests and
  * store completions run there, QMP and reset reach the store from the
@@ -1274,6 +1505,10 @@ static void register_iothread_tests(void)
         .before = vswap_roomy_store_iothread_before,
         .edge.extra_device_opts = "store=vs0,iothread=vswap-io0",
     };
+    QOSGraphTestOptions node_opts = {
+        .before = vswap_node_store_iothread_before,
+        .edge.extra_device_opts = "store=vs0,iothread=vswap-io0",
+    };
 
     qos_add_test("iothread/round-trip", "virtio-vswap", round_trip, &opts);
     qos_add_test("iothread/batch", "virtio-vswap", batch, &opts);
@@ -1296,6 +1531,8 @@ static void register_iothread_tests(void)
                  &opts);
     qos_add_test("iothread/budget-change", "virtio-vswap", budget_change,
                  &roomy_opts);
+    qos_add_test("iothread/blockdev-node", "virtio-vswap", blockdev_node,
+                 &node_opts);
 }
 
 /* Without ioeventfds the queues are served from the vCPU's MMIO exit. */
@@ -1330,6 +1567,14 @@ static void register_virtio_vswap_test(void)
         .before = vswap_roomy_store_before,
         .edge.extra_device_opts = "store=vs0",
     };
+    QOSGraphTestOptions node_opts = {
+        .before = vswap_node_store_before,
+        .edge.extra_device_opts = "store=vs0",
+    };
+    QOSGraphTestOptions throttled_opts = {
+        .before = vswap_throttled_store_before,
+        .edge.extra_device_opts = "store=vs0",
+    };
 
     qos_add_test("config", "virtio-vswap", config, &opts);
     qos_add_test("round-trip", "virtio-vswap", round_trip, &opts);
@@ -1356,6 +1601,9 @@ static void register_virtio_vswap_test(void)
                  &flood_opts);
     qos_add_test("queue-reset-unoffered", "virtio-vswap",
                  queue_reset_unoffered, &flood_opts);
+    qos_add_test("blockdev-node", "virtio-vswap", blockdev_node, &node_opts);
+    qos_add_test("store-locked", "virtio-vswap", store_locked, &disk_opts);
+    qos_add_test("throttled", "virtio-vswap", throttled, &throttled_opts);
     register_iothread_tests();
     register_no_ioeventfd_tests();
 }
