@@ -235,22 +235,31 @@ static int virtio_vswap_mig_save_iterate(QEMUFile *f, void *opaque)
     return ret ? ret : qatomic_read(&s->mig_pending) == 0;
 }
 
-/* Context: the store's owner thread */
-static void virtio_vswap_mig_final_flush_bh(void *opaque)
+/*
+ * Shared storage: write what is buffered to the file and make it durable,
+ * so that the final pass describes it as references.  Context: the
+ * store's owner thread
+ */
+static void virtio_vswap_mig_flush_shared_bh(void *opaque)
 {
     VirtIOVswap *s = opaque;
     int ret;
 
     vswap_store_drain(s->store);
-    if (!virtio_vswap_shared(s)) {
-        return;
-    }
     ret = vswap_store_flush(s->store);
     if (ret < 0) {
         /* What could not be written stays buffered and travels as data. */
         warn_report("virtio-vswap: could not flush the shared store file: %s",
                     strerror(-ret));
     }
+}
+
+/* Context: the store's owner thread */
+static void virtio_vswap_drain_bh(void *opaque)
+{
+    VirtIOVswap *s = opaque;
+
+    vswap_store_drain(s->store);
 }
 
 /* Context: the store's owner thread */
@@ -270,7 +279,16 @@ static int virtio_vswap_mig_save_complete(QEMUFile *f, void *opaque)
     VirtIOVswap *s = opaque;
     int ret;
 
-    virtio_vswap_run_in_store_ctx(s, virtio_vswap_mig_final_flush_bh, s);
+    /*
+     * A migration flushed the shared file when it stopped the VM, before
+     * the block layer inactivated the node; a snapshot flushes here.
+     */
+    if (virtio_vswap_shared(s) &&
+        vswap_store_object_active(s->conf.store)) {
+        virtio_vswap_run_in_store_ctx(s, virtio_vswap_mig_flush_shared_bh, s);
+    } else {
+        virtio_vswap_run_in_store_ctx(s, virtio_vswap_drain_bh, s);
+    }
     ret = virtio_vswap_mig_send(s, f, UINT_MAX, false, false);
     qemu_put_byte(f, VSWAP_MIG_FLAG_EOS);
     if (ret == 0 && virtio_vswap_shared(s)) {
@@ -520,45 +538,54 @@ static const SaveVMHandlers virtio_vswap_mig_handlers = {
     .load_cleanup = virtio_vswap_mig_load_cleanup,
 };
 
-/* Context: the store's owner thread */
-static void virtio_vswap_drain_bh(void *opaque)
-{
-    VirtIOVswap *s = opaque;
-
-    vswap_store_drain(s->store);
-}
-
 /*
  * When the VM stops, finish every request in flight so that the virtqueue
  * state saved next has them all on the used ring.  (With ioeventfds, the
- * transport's stop of the dataplane drains as well.)
+ * transport's stop of the dataplane drains as well.)  A migration that
+ * stops the VM to switch over inactivates the block nodes next: a shared
+ * store file is flushed now, while it may still be written.
  */
 static void virtio_vswap_vm_state_change(void *opaque, bool running,
                                          RunState state)
 {
     VirtIOVswap *s = opaque;
 
-    if (!running && s->store) {
+    if (running || !s->store) {
+        return;
+    }
+    if (state == RUN_STATE_FINISH_MIGRATE && virtio_vswap_shared(s) &&
+        vswap_store_object_active(s->conf.store)) {
+        virtio_vswap_run_in_store_ctx(s, virtio_vswap_mig_flush_shared_bh, s);
+    } else {
         virtio_vswap_run_in_store_ctx(s, virtio_vswap_drain_bh, s);
     }
 }
 
 /* Context: the store's owner thread */
-static void virtio_vswap_activate_bh(void *opaque)
+static void virtio_vswap_take_file_bh(void *opaque)
 {
     VirtIOVswap *s = opaque;
 
+    /* Destination: the migration is complete (a no-op on later starts). */
     vswap_store_activate(s->store);
+    /*
+     * Source: resumed after a migration that completed on this side but
+     * not on the destination ("cont" reactivated the node, as it does a
+     * disk's, so the file is ours again).  A no-op if not fenced.
+     */
+    vswap_store_fence(s->store, false);
 }
 
 /*
- * Destination of a shared-storage migration: take the store file over
- * once the block layer has activated its node (process_incoming_migration_bh()
- * or "cont" do, before the VM starts) and before the guest runs: prepare
+ * Shared storage: own the store file whenever the VM runs with the
+ * store's node active.  The destination takes the file over once the
+ * block layer has activated the node (process_incoming_migration_bh() or
+ * "cont" do, before the VM starts) and before the guest runs: prepare
  * callbacks run before every VM change state handler, so before the
  * dataplane starts and serves the queues.  Until then the store is
- * fenced, and a failed incoming migration never gets here.  The store has
- * nothing to take over on later starts.  Context: BQL held.
+ * fenced, and a failed incoming migration never gets here.  If the node
+ * is still inactive (image locking refused it), the store stays fenced.
+ * Context: BQL held.
  */
 static void virtio_vswap_vm_state_prepare(void *opaque, bool running,
                                           RunState state)
@@ -573,7 +600,7 @@ static void virtio_vswap_vm_state_prepare(void *opaque, bool running,
                      " store keeps off its file");
         return;
     }
-    virtio_vswap_run_in_store_ctx(s, virtio_vswap_activate_bh, s);
+    virtio_vswap_run_in_store_ctx(s, virtio_vswap_take_file_bh, s);
 }
 
 /* Context: the store's owner thread */

@@ -20,6 +20,10 @@
 
 #define PAGE 4096
 #define CAPACITY 8192
+
+/* test_migrate_inflight() variants */
+#define MIG_IOTHREAD 1          /* IOThreads on both sides */
+#define MIG_SHARED 2            /* one store file, shared=on */
 #define TIMEOUT_US (60 * 1000 * 1000)
 
 /* One QEMU with a virtio-vswap-pci device driven like a guest driver. */
@@ -372,25 +376,42 @@ static void test_migrate_live(gconstpointer iothread)
  * saved, so the destination's driver finds them all there, each OK, and
  * reads every page back.
  */
-static void test_migrate_inflight(gconstpointer iothread)
+static void test_migrate_inflight(gconstpointer flags)
 {
-    enum { N = 96 };
+    enum { N = 96, OLD = 300 };
     g_autofree char *uri = g_strdup_printf("unix:%s/vswap-mig-f%d.sock",
                                            g_get_tmp_dir(), getpid());
+    g_autofree char *store = NULL;
     VmWriteReq req = {
         .hdr = { .type = cpu_to_le16(VIRTIO_VSWAP_T_WRITE),
                  .count = cpu_to_le32(1) },
     };
+    bool iothread = GPOINTER_TO_UINT(flags) & MIG_IOTHREAD;
+    bool shared = GPOINTER_TO_UINT(flags) & MIG_SHARED;
     Vm src = { .iothread = iothread }, dst = { .iothread = iothread };
     uint64_t addr[N];
     uint32_t head[N];
     bool seen[N] = { false };
     unsigned done = 0;
+    int vers[N + OLD];
     g_autofree char *st = NULL;
 
-    vm_start(&src, NULL, false);
+    if (shared) {
+        store = g_strdup_printf("%s/vswap-mig-shared-f%d", g_get_tmp_dir(),
+                                getpid());
+        unlink(store);
+    }
+    vm_start_store(&src, NULL, false, store);
     vm_driver_start(&src);
-    vm_start(&dst, NULL, true);
+    if (shared) {
+        /* Older pages, on disk: they travel as references. */
+        for (unsigned s = N; s < N + OLD; s++) {
+            vers[s] = 1 + s % 2;
+            vm_write(&src, s, vers[s]);
+        }
+        g_assert_cmpint(query_int(src.qts, "pages-disk"), >, 100);
+    }
+    vm_start_store(&dst, NULL, true, store);
     qtest_qmp_assert_success(dst.qts, "{'execute': 'migrate-incoming',"
                              " 'arguments': {'uri': %s}}", uri);
 
@@ -441,6 +462,20 @@ static void test_migrate_inflight(gconstpointer iothread)
     for (unsigned i = 0; i < N; i++) {
         guest_free(dst.alloc, addr[i]);
         vm_check(&dst, i, 1 + i % 2);
+    }
+    if (shared) {
+        for (unsigned s = N; s < N + OLD; s++) {
+            vm_check(&dst, s, vers[s]);
+        }
+        /* The destination owns the file: it writes back to it. */
+        for (unsigned s = 0; s < N; s++) {
+            vm_write(&dst, s, 3);
+        }
+        g_assert_cmpint(query_int(dst.qts, "writeback-pages"), >, 0);
+        for (unsigned s = N; s < N + OLD; s++) {
+            vm_check(&dst, s, vers[s]);
+        }
+        g_assert_cmpint(query_int(dst.qts, "checksum-errors"), ==, 0);
     }
     vm_stop(&src);
     vm_stop(&dst);
@@ -574,6 +609,89 @@ static void test_migrate_file(void)
     check_all(&dst, vers, N);
     vm_stop(&src);
     vm_stop(&dst);
+    unlink(path);
+}
+
+static char *file_checksum(const char *path)
+{
+    g_autofree char *contents = NULL;
+    gsize len;
+
+    g_assert(g_file_get_contents(path, &contents, &len, NULL));
+    return g_compute_checksum_for_data(G_CHECKSUM_SHA256, (guchar *)contents,
+                                       len);
+}
+
+/*
+ * A failed incoming migration of a shared store (exit-on-error=false):
+ * the destination loads every reference, then fails on a device it does
+ * not have.  Its store never takes the file over, so the source's store
+ * file stays byte for byte as the source left it, while the destination
+ * lives on and after it quits.  The source, resumed, owns its file again
+ * and writes back to it.
+ */
+static void test_migrate_shared_failed(void)
+{
+    enum { N = 400 };
+    g_autofree char *path = g_strdup_printf("%s/vswap-mig-x%d.state",
+                                            g_get_tmp_dir(), getpid());
+    g_autofree char *uri = g_strdup_printf("file:%s", path);
+    g_autofree char *store = g_strdup_printf("%s/vswap-mig-shared-x%d",
+                                             g_get_tmp_dir(), getpid());
+    g_autofree char *before = NULL;
+    g_autofree char *after = NULL;
+    g_autofree char *after_quit = NULL;
+    int vers[N];
+    Vm src = { .iothread = true }, dst = { .iothread = true };
+
+    unlink(store);
+    vm_start_store(&src, "-device virtio-rng-pci,addr=05.0", false, store);
+    vm_driver_start(&src);
+    write_initial(&src, vers, N);
+    g_assert_cmpint(query_int(src.qts, "pages-disk"), >, 100);
+    /* Sparse segments: what a store that took the file over compacts. */
+    for (unsigned s = 0; s < N / 2; s++) {
+        if (s % 4) {
+            vm_discard(&src, s);
+            vers[s] = -1;
+        }
+    }
+    /* Completed on this side: the source is stopped and fenced. */
+    migrate_to_file(&src, path);
+    before = file_checksum(store);
+
+    vm_start_store(&dst, NULL, true, store);
+    qtest_qmp_assert_success(dst.qts, "{'execute': 'migrate-incoming',"
+                             " 'arguments': {'uri': %s,"
+                             " 'exit-on-error': false}}", uri);
+    g_free(wait_status(dst.qts, "failed", NULL));
+    g_assert_false(vm_running(dst.qts));
+    g_usleep(100 * 1000);
+    g_assert_cmpint(query_int(dst.qts, "pages-disk"), >, 100);
+    /* Its store stayed fenced: it never compacted or wrote the file. */
+    g_assert_cmpint(query_int(dst.qts, "compactions"), ==, 0);
+    g_assert_cmpint(query_int(dst.qts, "writeback-errors"), ==, 0);
+    after = file_checksum(store);
+    g_assert_cmpstr(before, ==, after);
+    qpci_free_pc(dst.bus);
+    qtest_quit(dst.qts);
+    g_free(dst.store);
+    after_quit = file_checksum(store);
+    g_assert_cmpstr(before, ==, after_quit);
+
+    /* "cont" reactivates the node: the store is the source's again. */
+    qtest_qmp_assert_success(src.qts, "{'execute': 'cont'}");
+    check_all(&src, vers, N);
+    for (unsigned s = N; s < N + 200; s++) {
+        vm_write(&src, s, 1 + s % 2);
+    }
+    g_assert_cmpint(query_int(src.qts, "writeback-errors"), ==, 0);
+    for (unsigned s = N; s < N + 200; s++) {
+        vm_check(&src, s, 1 + s % 2);
+    }
+    check_all(&src, vers, N);
+    g_assert_cmpint(query_int(src.qts, "checksum-errors"), ==, 0);
+    vm_stop(&src);
     unlink(path);
 }
 
@@ -725,7 +843,14 @@ int main(int argc, char **argv)
     qtest_add_data_func("/vswap/migration/requests-at-switchover", NULL,
                         test_migrate_inflight);
     qtest_add_data_func("/vswap/migration/requests-at-switchover-iothread",
-                        (void *)1, test_migrate_inflight);
+                        GUINT_TO_POINTER(MIG_IOTHREAD),
+                        test_migrate_inflight);
+    qtest_add_data_func("/vswap/migration/shared-storage-requests-at-"
+                        "switchover-iothread",
+                        GUINT_TO_POINTER(MIG_IOTHREAD | MIG_SHARED),
+                        test_migrate_inflight);
+    qtest_add_func("/vswap/migration/shared-storage-failed-incoming",
+                   test_migrate_shared_failed);
     qtest_add_func("/vswap/migration/cancel", test_migrate_cancel);
     qtest_add_func("/vswap/migration/file", test_migrate_file);
     qtest_add_func("/vswap/migration/shared-storage", test_migrate_shared);
