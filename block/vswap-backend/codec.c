@@ -20,7 +20,7 @@ struct VswapCodec {
 
 static bool vswap_codec_level_valid(int level)
 {
-    return level >= ZSTD_minCLevel() && level <= ZSTD_maxCLevel();
+    return ZSTD_minCLevel() <= level && level <= ZSTD_maxCLevel();
 }
 
 VswapCodec *vswap_codec_new(int level)

@@ -23,7 +23,10 @@ typedef enum VswapPayloadKind {
 
 typedef struct VswapCodec VswapCodec;
 
-/* Returns a codec compressing at zstd @level (ZSTD_minCLevel()..ZSTD_maxCLevel()), or NULL. */
+/*
+ * Returns a codec compressing at zstd @level
+ * (ZSTD_minCLevel()..ZSTD_maxCLevel()), or NULL.
+ */
 VswapCodec *vswap_codec_new(int level);
 void vswap_codec_free(VswapCodec *codec);
 

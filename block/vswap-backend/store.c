@@ -26,7 +26,10 @@
 
 #include "store-int.h"
 
-G_DEFINE_QUARK(vswap-store-error-quark, vswap_store_error)
+GQuark vswap_store_error_quark(void)
+{
+    return g_quark_from_static_string("vswap-store-error-quark");
+}
 
 void vswap_store_config_init(VswapStoreConfig *cfg)
 {

@@ -342,7 +342,7 @@ VswapJob *vswap_pool_take_done(VswapWorkerPool *pool)
 
 void vswap_pool_set_level(VswapWorkerPool *pool, int level)
 {
-    g_return_if_fail(level >= ZSTD_minCLevel() && level <= ZSTD_maxCLevel());
+    g_return_if_fail(ZSTD_minCLevel() <= level && level <= ZSTD_maxCLevel());
     atomic_store_explicit(&pool->level, level, memory_order_relaxed);
 }
 
