@@ -130,12 +130,14 @@ overlay() {
 # Linux uapi style the way scripts/update-linux-headers.sh does.
 standard_header() {
     local src=$top/include/vswap/virtio_vswap.h
-    local tmp=$build/virtio_vswap.h.std
+    local tmp
+    tmp=$(mktemp)
     sed -e 's/__u\([0-9][0-9]*\)/uint\1_t/g' \
         -e 's/__le\([0-9][0-9]*\)/uint\1_t/g' \
         -e 's/<linux\/\([^>]*\)>/"standard-headers\/linux\/\1"/' \
         "$src" > "$tmp"
     sync_file "$tmp" "$tree/include/standard-headers/linux/virtio_vswap.h"
+    rm -f "$tmp"
 }
 
 # The provisional device ID must not collide with an assigned one.
@@ -185,6 +187,20 @@ link_firmware() {
         [ -e "$datadir/$(basename "$f")" ] || ln -s "$f" "$datadir/"
     done
 }
+
+# --tree-only DIR: apply the wiring patches, the overlay and the standard
+# header to DIR, a checkout of the pristine commit, and stop.  The patch
+# series (qemu/make-series.sh) compares its result with the tree this makes.
+if [ "${1:-}" = --tree-only ]; then
+    [ -d "${2:-}/.git" ] || { echo "build-qemu: --tree-only needs a git checkout" >&2; exit 2; }
+    tree=$(cd "$2" && pwd)
+    apply_patches
+    check_device_id
+    overlay
+    standard_header
+    rm -f "$tree/.vswap-patches"
+    exit 0
+fi
 
 export CCACHE_DIR=${CCACHE_DIR:-$cache/ccache}
 # Debian's compiler wrappers make a clean clone's QEMU build mostly cache hits.

@@ -19,6 +19,9 @@
 #              tests plus QEMU's own virtio-blk-pci etc., which prove that
 #              the wiring breaks nothing; and vswap-migration-test (two
 #              QEMUs)
+#   dkms       the guest module through DKMS for Debian's 6.1 and 6.12
+#              headers, and the virtio-vswap-dkms package built, installed,
+#              checked (module, udev rule, systemd unit) and purged (root)
 #   qtest-asan the device's qtests on a QEMU built with ASan and UBSan
 #              (build/qemu-asan); not run by default, as its first build
 #              takes 15-25 minutes on 2 cores
@@ -201,13 +204,180 @@ suite_qtest_asan() {
         "$qos_vswap/virtio-vswap-pci-tests"
 }
 
+# The guest module the way distributions ship it (guest-kernel-patch/dkms,
+# guest-kernel-patch/debian): DKMS builds and installs it for Debian's 6.1
+# and 6.12 headers; then the virtio-vswap-dkms package is built
+# (dpkg-buildpackage), installed with apt-get (its postinst builds the
+# module for the installed kernels), its udev rule and systemd unit are
+# checked, and it is purged.  Needs root; leaves the machine as it was
+# (the DKMS signing key that a first build generates included).
+suite_dkms() {
+    local start=$SECONDS rc=0 passed=0 failed=0 skipped=0
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "dkms: needs root (dkms install, apt-get install), skipped"
+        record dkms 0 0 0 1 0
+        return
+    fi
+    # Run in a subshell so that its EXIT trap cleans up on any failure.
+    local counts
+    counts=$(
+        set -uo pipefail
+        out=$build/dkms
+        mkdir -p "$out"
+        log=$out/suite.log
+        : >"$log"
+        name=virtio-vswap
+        pkg=virtio-vswap-dkms
+        ver=$(sed -n 's/^PACKAGE_VERSION="\(.*\)"$/\1/p' guest-kernel-patch/dkms/dkms.conf)
+        passed=0 failed=0 skipped=0
+        ok() { passed=$((passed + 1)); echo "ok: $*" >&2; }
+        bad() { failed=$((failed + 1)); echo "FAIL: $*" >&2; }
+        # Everything DKMS and dpkg print goes to the log; on failure, its end.
+        run() {
+            echo "+ $*" >>"$log"
+            nice -n 10 "$@" >>"$log" 2>&1 ||
+                { echo "dkms: '$*' failed:" >&2; tail -n 25 "$log" >&2; return 1; }
+        }
+        apt() {
+            DEBIAN_FRONTEND=noninteractive run apt-get -y -q \
+                -o DPkg::Lock::Timeout=300 --no-install-recommends "$@"
+        }
+        mok_existed=
+        [ ! -e /var/lib/dkms/mok.key ] || mok_existed=1
+        cleanup() {
+            if dpkg-query -W -f='${db:Status-Abbrev}' "$pkg" 2>/dev/null | grep -q '^[ihr]'; then
+                apt purge "$pkg" || true
+            fi
+            if [ -d "/var/lib/dkms/$name/$ver" ]; then
+                run dkms remove "$name/$ver" --all || true
+            fi
+            rm -rf "/var/lib/dkms/$name" "/usr/src/$name-$ver"
+            [ -n "$mok_existed" ] || rm -f /var/lib/dkms/mok.key /var/lib/dkms/mok.pub
+            echo "$passed $failed $skipped"
+        }
+        # Never touch an installation that is not ours.
+        if dpkg-query -W -f='${db:Status-Abbrev}' "$pkg" 2>/dev/null | grep -q '^[ihr]' ||
+           [ -e "/var/lib/dkms/$name" ] || [ -e "/usr/src/$name-$ver" ]; then
+            echo "dkms: $pkg or $name/$ver is already installed here; remove it first" \
+                "(apt-get purge $pkg; dkms remove $name/$ver --all; rm -rf /usr/src/$name-$ver)" >&2
+            echo "0 1 0"
+            exit 0
+        fi
+        trap cleanup EXIT
+        # The newest Debian 6.1 and 6.12 kernels with headers.
+        . /etc/os-release
+        kernels=()
+        for series in 6.1 6.12; do
+            k=$(ls /lib/modules 2>/dev/null |
+                grep -E "^${series//./\\.}\.[0-9]+[-+][^/]*amd64\$" | sort -V |
+                while read -r k; do
+                    [ -f "/lib/modules/$k/build/Makefile" ] && echo "$k"
+                done | tail -n 1)
+            if [ -n "$k" ]; then
+                kernels+=("$k")
+            elif [ "${VERSION_CODENAME:-}" = bookworm ]; then
+                bad "no $series kernel headers (scripts/install-deps.sh installs them)"
+            else
+                skipped=$((skipped + 1))
+                echo "dkms: no $series kernel headers, skipped" >&2
+            fi
+        done
+        # ko KVER: the installed module of KVER is there and is for KVER.
+        ko() {
+            local f
+            f=$(ls "/lib/modules/$1/updates/dkms/virtio_vswap.ko"* 2>/dev/null | head -n 1)
+            [ -n "$f" ] && dkms status "$name/$ver" -k "$1" 2>/dev/null | grep -q ': installed' &&
+                [ "$(modinfo -F name "$f")" = virtio_vswap ] &&
+                modinfo -F vermagic "$f" | grep -q "^$1 " &&
+                modinfo -F alias "$f" | grep -q '^virtio:d0000003Cv' &&
+                echo "dkms: $f ($(stat -c %s "$f") bytes)" >&2
+        }
+        # 1. Plain DKMS from the checkout, for each kernel.
+        src=$(guest-kernel-patch/dkms/build-deb.sh --source-only --out "$out" 2>>"$log") &&
+            run dkms add "$src" || { bad "dkms add"; exit 0; }
+        for k in "${kernels[@]}"; do
+            if run dkms build "$name/$ver" -k "$k" && run dkms install "$name/$ver" -k "$k" &&
+               ko "$k"; then
+                ok "dkms build and install for $k"
+            else
+                bad "dkms build and install for $k"
+            fi
+        done
+        if run dkms remove "$name/$ver" --all && ! ls /lib/modules/*/updates/dkms/virtio_vswap.ko* >/dev/null 2>&1; then
+            ok "dkms remove"
+        else
+            bad "dkms remove"
+        fi
+        rm -rf "/usr/src/$name-$ver"
+        # 2. The Debian package.
+        deb=$(guest-kernel-patch/dkms/build-deb.sh --out "$out" 2>>"$log") ||
+            { bad "build the package (dpkg-buildpackage)"; tail -n 20 "$out/build.log" >&2; exit 0; }
+        ok "build $(basename "$deb")"
+        # Installing builds the module for the running kernel and the
+        # newest one, or for every installed kernel when the running one
+        # is not installed (a container): at least the newest must have it.
+        if apt install "$deb"; then
+            built=$(dkms status "$name/$ver" 2>/dev/null | sed -n 's/^[^,]*, \([^,]*\), [^:]*: installed$/\1/p')
+            good=1
+            for k in $built; do ko "$k" || good=
+            done
+            [ ${#kernels[@]} -eq 0 ] || echo "$built" | grep -qx "${kernels[-1]}" || good=
+            if [ -n "$good" ] && [ -n "$built" ]; then
+                ok "apt-get install: module built for $(echo $built)"
+            else
+                bad "apt-get install: module built for '$(echo $built)'"
+            fi
+        else
+            bad "apt-get install $deb"
+        fi
+        # The udev rule and the unit as installed.  systemd 252 has no
+        # "udevadm verify": "udevadm test" parses every rules file and
+        # names each invalid line FILE:LINE.
+        rules=$(ls /lib/udev/rules.d/60-vswap.rules /usr/lib/udev/rules.d/60-vswap.rules 2>/dev/null | head -n 1)
+        dev=/sys/class/mem/null
+        [ -e "$dev" ] || dev=$(ls -d /sys/class/block/* 2>/dev/null | head -n 1)
+        if [ -n "$rules" ] && [ -e /lib/systemd/system/vswap-swapon@.service ]; then
+            if command -v udevadm >/dev/null; then
+                if udevadm verify --help >/dev/null 2>&1; then
+                    udevadm verify "$rules" >>"$log" 2>&1 && uok=1 || uok=
+                else
+                    utest=$(udevadm test --action=add "$dev" 2>&1)
+                    echo "$utest" | grep -q "Reading rules file: .*60-vswap.rules" &&
+                        ! echo "$utest" | grep -E "60-vswap\.rules:[0-9]+ " >&2 && uok=1 || uok=
+                fi
+                [ -n "$uok" ] && ok "udev rule parses ($rules)" || bad "udev rule $rules"
+            else
+                skipped=$((skipped + 1)); echo "dkms: no udevadm, rule not checked" >&2
+            fi
+            if (cd / && systemd-analyze verify 'vswap-swapon@vswap0.service') >>"$log" 2>&1; then
+                ok "systemd-analyze verify vswap-swapon@vswap0.service"
+            else
+                bad "systemd-analyze verify vswap-swapon@vswap0.service"; tail -n 5 "$log" >&2
+            fi
+        else
+            bad "udev rule or systemd unit not installed"
+        fi
+        if apt purge "$pkg" && ! dkms status "$name" 2>/dev/null | grep -q . &&
+           ! ls /lib/modules/*/updates/dkms/virtio_vswap.ko* >/dev/null 2>&1 &&
+           [ ! -e "/usr/src/$name-$ver" ] && [ -z "$(ls /lib/udev/rules.d/60-vswap.rules \
+                /lib/systemd/system/vswap-swapon@.service 2>/dev/null)" ]; then
+            ok "apt-get purge: module, source, rule and unit gone"
+        else
+            bad "apt-get purge"
+        fi
+    )
+    read -r passed failed skipped <<<"$(echo "$counts" | tail -n 1)"
+    [ "${failed:-1}" -eq 0 ] || rc=1
+    record dkms "$rc" "${passed:-0}" "${failed:-1}" "${skipped:-0}" $((SECONDS - start))
+}
+
 bash scripts/install-deps.sh || exit 1
 # The page corpus: $VSWAP_CORPUS, or captured once and cached.
 python3 scripts/make-corpus.py --out "$build/corpus" >/dev/null || exit 1
 export VSWAP_CORPUS=$build/corpus
 
 suites=("$@")
-[ ${#suites[@]} -gt 0 ] || suites=(unit unit-asan unit-tsan fuzz qtest guest)
+[ ${#suites[@]} -gt 0 ] || suites=(unit unit-asan unit-tsan fuzz qtest guest dkms)
 for s in "${suites[@]}"; do
     echo "=== suite $s"
     "suite_${s//-/_}"

@@ -37,14 +37,24 @@ PACKAGES=(
     bc libelf-dev patch perl unifdef sparse
     # plots of the guest benchmarks (bench/guest-bench.py)
     python3-matplotlib
+    # the guest module through DKMS and its Debian package
+    # (guest-kernel-patch/dkms, scripts/check.sh dkms)
+    dkms dh-dkms debhelper
 )
 # Packages that must come from backports on bookworm.
 BACKPORTS_PACKAGES=(meson linux-source-6.12)
+# Packages that only backports has, installed without -t bookworm-backports:
+# with it, apt would also move linux-headers-amd64 and linux-image-amd64
+# (the same source packages) to backports' 6.12.  The 6.12 headers of the
+# DKMS test, the version of linux-source-6.12; they pull in the matching
+# kernel image.  On trixie, linux-headers-amd64 is 6.12 already.
+BACKPORTS_ONLY_PACKAGES=()
 
 . /etc/os-release
 codename=${VERSION_CODENAME:-}
 case "$codename" in
-bookworm|trixie) ;;
+bookworm) BACKPORTS_ONLY_PACKAGES+=(linux-headers-6.12.95+deb12-amd64) ;;
+trixie) ;;
 *)
     echo "install-deps: unsupported distribution '$codename' (need Debian 12 or 13)" >&2
     exit 1
@@ -65,7 +75,8 @@ meson_new_enough() {
 
 src_list=/etc/apt/sources.list.d/vswap.sources
 
-if all_installed "${PACKAGES[@]}" "${BACKPORTS_PACKAGES[@]}" &&
+if all_installed "${PACKAGES[@]}" "${BACKPORTS_PACKAGES[@]}" \
+       ${BACKPORTS_ONLY_PACKAGES[@]+"${BACKPORTS_ONLY_PACKAGES[@]}"} &&
    meson_new_enough && { [ "$codename" = trixie ] || [ -f "$src_list" ]; }; then
     exit 0
 fi
@@ -116,6 +127,9 @@ if [ "$codename" = bookworm ]; then
         -t bookworm-backports "${BACKPORTS_PACKAGES[@]}"
 else
     $SUDO apt-get install -y -q --no-install-recommends "${BACKPORTS_PACKAGES[@]}"
+fi
+if [ ${#BACKPORTS_ONLY_PACKAGES[@]} -gt 0 ]; then
+    $SUDO apt-get install -y -q --no-install-recommends "${BACKPORTS_ONLY_PACKAGES[@]}"
 fi
 
 if ! meson_new_enough; then

@@ -158,7 +158,12 @@ static void vswap_io_blk_submit(VswapIoEngine *io, VswapIoReq *req)
         return;
     }
     if (req->op == VSWAP_IO_READ) {
-        length = blk_getlength(s->blk);
+        /*
+         * The cached length (what blk_getlength() returns too): it never
+         * polls, and writes and truncation keep it current.
+         */
+        length = blk_nb_sectors(s->blk);
+        length = length < 0 ? length : length * BDRV_SECTOR_SIZE;
         if (length < 0 || offset >= (uint64_t)length) {
             req->result = length < 0 ? length : 0;
             vswap_io_blk_finish(s, req);

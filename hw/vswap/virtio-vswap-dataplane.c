@@ -20,7 +20,9 @@
  * virtio_vswap_run_in_store_ctx(), which runs it in the owner thread.
  * Those calls may wait (drain, synchronous reads), running the owner's
  * event loop: the queues are not served meanwhile (s->quiesced), so that
- * the guest cannot keep a drain from ending.
+ * the guest cannot keep a drain from ending.  Block-layer drained
+ * sections of the store's node quiesce the queues the same way
+ * (virtio_vswap_drained_begin()).
  * Start and stop follow hw/block/virtio-blk.c.
  */
 
@@ -69,9 +71,9 @@ static void virtio_vswap_store_call_bh(void *opaque)
     VirtIOVswapStoreCall *c = opaque;
     VirtIOVswap *s = c->s;
 
-    s->quiesced++;
+    qatomic_inc(&s->quiesced);
     c->fn(c->opaque);
-    if (--s->quiesced == 0 && s->queues_stalled) {
+    if (qatomic_fetch_dec(&s->quiesced) == 1 && s->queues_stalled) {
         qemu_bh_schedule(s->resume_bh);
     }
 }

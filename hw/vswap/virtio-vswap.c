@@ -25,6 +25,7 @@
 #include "qemu/memalign.h"
 #include "qemu/module.h"
 #include "qemu/timer.h"
+#include "system/block-backend.h"
 #include "qapi/error.h"
 #include "qapi/qapi-events-vswap.h"
 #include "hw/qdev-properties.h"
@@ -293,7 +294,7 @@ static void virtio_vswap_handle_vq(VirtIODevice *vdev, VirtQueue *vq)
     }
     while (!virtio_device_disabled(vdev) && !vdev->broken) {
         if (s->inflight_bytes >= VIRTIO_VSWAP_INFLIGHT_LIMIT ||
-            s->quiesced) {
+            qatomic_read(&s->quiesced)) {
             s->queues_stalled = true;
             return;
         }
@@ -311,7 +312,8 @@ void virtio_vswap_resume_bh(void *opaque)
     VirtIOVswap *s = opaque;
     VirtIODevice *vdev = VIRTIO_DEVICE(s);
 
-    if (s->inflight_bytes >= VIRTIO_VSWAP_INFLIGHT_LIMIT || s->quiesced) {
+    if (s->inflight_bytes >= VIRTIO_VSWAP_INFLIGHT_LIMIT ||
+        qatomic_read(&s->quiesced)) {
         return;
     }
     s->queues_stalled = false;
@@ -549,6 +551,34 @@ static bool virtio_vswap_check_conf(VirtIOVswapConf *conf, Error **errp)
     return true;
 }
 
+/*
+ * A drained section of the store's block node: take no new guest request
+ * until it ends, as virtio-blk does.  Requests in flight finish; their
+ * block-layer I/O is what the drain waits for.  Context: main loop, BQL.
+ */
+static void virtio_vswap_drained_begin(void *opaque)
+{
+    VirtIOVswap *s = opaque;
+
+    qatomic_inc(&s->quiesced);
+}
+
+static void virtio_vswap_drained_end(void *opaque)
+{
+    VirtIOVswap *s = opaque;
+
+    /* Serve what the guest queued meanwhile, where the queues are served. */
+    if (qatomic_fetch_dec(&s->quiesced) == 1 &&
+        (s->ioeventfd_started || s->ioeventfd_disabled)) {
+        qemu_bh_schedule(s->resume_bh);
+    }
+}
+
+static const BlockDevOps virtio_vswap_block_ops = {
+    .drained_begin = virtio_vswap_drained_begin,
+    .drained_end = virtio_vswap_drained_end,
+};
+
 /* Use the linked store, or open a memory-only one sized to hold it all. */
 static bool virtio_vswap_attach_store(VirtIOVswap *s, Error **errp)
 {
@@ -567,7 +597,8 @@ static bool virtio_vswap_attach_store(VirtIOVswap *s, Error **errp)
                        object_get_canonical_path_component(OBJECT(vso)));
             return false;
         }
-        vswap_store_object_attach(vso, virtio_vswap_user_device(s));
+        vswap_store_object_attach(vso, virtio_vswap_user_device(s),
+                                  &virtio_vswap_block_ops, s);
         s->store = vso->store;
         s->capacity = vso->cfg.capacity;
         return true;
@@ -635,7 +666,7 @@ static void virtio_vswap_device_unrealize(DeviceState *dev)
     virtio_cleanup(vdev);
     if (s->conf.store) {
         vswap_store_discard(s->store, 0, s->capacity);
-        vswap_store_object_attach(s->conf.store, NULL);
+        vswap_store_object_attach(s->conf.store, NULL, NULL, NULL);
         s->conf.store->ctx = NULL;
     }
     vswap_store_close(s->own_store);

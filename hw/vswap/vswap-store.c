@@ -547,7 +547,8 @@ bool vswap_store_object_set_ctx(VswapStoreObject *vso, AioContext *ctx,
     return blk_set_aio_context(vso->blk, ctx, errp) == 0;
 }
 
-void vswap_store_object_attach(VswapStoreObject *vso, DeviceState *dev)
+void vswap_store_object_attach(VswapStoreObject *vso, DeviceState *dev,
+                               const BlockDevOps *ops, void *opaque)
 {
     vso->in_use = !!dev;
     if (!vso->blk) {
@@ -556,6 +557,7 @@ void vswap_store_object_attach(VswapStoreObject *vso, DeviceState *dev)
     if (dev) {
         /* Cannot fail: nothing else attaches to our BlockBackend. */
         blk_attach_dev(vso->blk, dev);
+        blk_set_dev_ops(vso->blk, ops, opaque);
     } else {
         blk_detach_dev(vso->blk, blk_get_attached_dev(vso->blk));
     }

@@ -6,6 +6,7 @@
 #define HW_VSWAP_VSWAP_STORE_H
 
 #include "block/aio.h"
+#include "system/block-backend.h"
 #include "qom/object.h"
 #include "vswap/store.h"
 
@@ -48,11 +49,13 @@ bool vswap_store_object_set_ctx(VswapStoreObject *vso, AioContext *ctx,
 
 /*
  * The device that uses the store (NULL: none any more).  Its BlockBackend
- * is attached to @dev as a disk's is, so that query-blockstats lists the
- * store's I/O under the device, and the block layer may inactivate the
- * node for migration.  Context: BQL held.
+ * is attached to @dev as a disk's is, with @ops (drained sections) called
+ * with @opaque, so that query-blockstats lists the store's I/O under the
+ * device, and the block layer may inactivate the node for migration.
+ * Context: BQL held.
  */
-void vswap_store_object_attach(VswapStoreObject *vso, DeviceState *dev);
+void vswap_store_object_attach(VswapStoreObject *vso, DeviceState *dev,
+                               const BlockDevOps *ops, void *opaque);
 
 /* The block node of the disk tier, or NULL for a memory-only store. */
 const char *vswap_store_object_node_name(VswapStoreObject *vso);
