@@ -25,6 +25,11 @@
 #   qtest-asan the device's qtests on a QEMU built with ASan and UBSan
 #              (build/qemu-asan); not run by default, as its first build
 #              takes 15-25 minutes on 2 cores
+#   qemu-series-check  the QEMU patch series (qemu/make-series.sh) is
+#              generated, its last tree is the overlay tree, and QEMU's
+#              checkpatch finds no error; no compilation (about 15 s)
+#   qemu-series  every patch of that series built in turn (git rebase -x);
+#              not run by default: a full QEMU build plus one per patch
 #
 # Usage: scripts/check.sh [suite...]   (default: all suites)
 # Exit status: 0 when every suite passed.
@@ -369,6 +374,70 @@ suite_dkms() {
     read -r passed failed skipped <<<"$(echo "$counts" | tail -n 1)"
     [ "${failed:-1}" -eq 0 ] || rc=1
     record dkms "$rc" "${passed:-0}" "${failed:-1}" "${skipped:-0}" $((SECONDS - start))
+}
+
+# The QEMU patch series (qemu/make-series.sh), without compiling: it is
+# generated from the overlay's files, the tree after its last patch is the
+# overlay tree (but for the paths the script lists), and QEMU's checkpatch
+# finds no error in any patch.  About 15 s.
+suite_qemu_series_check() {
+    local start=$SECONDS rc=0
+    bash qemu/make-series.sh --checkpatch || rc=1
+    record qemu-series-check "$rc" $((1 - rc)) "$rc" 0 $((SECONDS - start))
+}
+
+# Every patch of the series builds on its own.  The series is applied with
+# git am to a pristine copy (build/series-build/qemu-src, a clone sharing
+# build/qemu-src's objects), configured as scripts/build-qemu.sh configures,
+# and git rebase -x builds qemu-system-x86_64 and the qtests after each
+# patch, at nice 19.  Not in the default set: one full QEMU build plus an
+# incremental one per patch.
+suite_qemu_series() {
+    local start=$SECONDS dir=$build/series-build pristine n args=() ok
+    local src=$dir/qemu-src qb=$dir/qemu
+    rm -f "$dir/built.log"
+    if ! bash qemu/make-series.sh -o "$dir/patches"; then
+        record qemu-series 1 0 1 0 $((SECONDS - start)); return
+    fi
+    n=$(find "$dir/patches" -name '0*.patch' ! -name '0000-*' | wc -l)
+    pristine=$(git -C "$build/qemu-src" rev-list --max-parents=0 HEAD)
+    # build-qemu.sh's configure line, read from the script itself.
+    eval "$(sed -n '/^configure() {/,/^}/p' scripts/build-qemu.sh |
+            sed -n '/local args=(/,/)$/p' | sed 's/^ *local //;s/"${configure_extra\[@\]}"//')"
+    [ ${#args[@]} -gt 0 ] || { record qemu-series 1 0 "$n" 0 0; return; }
+    rm -rf "$src"
+    git clone -q --shared --no-checkout "$build/qemu-src" "$src"
+    git -C "$src" checkout -q -b series "$pristine"
+    if [ ! -f "$qb/build.ninja" ]; then
+        mkdir -p "$qb"
+        (cd "$qb" && ../qemu-src/configure "${args[@]}" >configure.log 2>&1) || {
+            tail -n 20 "$qb/configure.log"
+            record qemu-series 1 0 "$n" 0 $((SECONDS - start)); return
+        }
+    fi
+    # git am checks that the patch files apply, not only the commits.
+    if ! git -C "$src" -c user.name=vswap -c user.email=vswap@localhost \
+            am -q $(ls "$dir"/patches/0*.patch | grep -v /0000-); then
+        record qemu-series 1 0 "$n" 0 $((SECONDS - start)); return
+    fi
+    cat > "$dir/build-one.sh" <<EOS
+set -e
+export CCACHE_DIR=\${CCACHE_DIR:-/var/cache/vswap/ccache}
+[ -d /usr/lib/ccache ] && export PATH=/usr/lib/ccache:\$PATH
+targets="qemu-system-x86_64 tests/qtest/qos-test"
+grep -q vswap-migration-test tests/qtest/meson.build &&
+    targets="\$targets tests/qtest/vswap-migration-test"
+nice -n 19 ninja -C "$qb" \$targets >"$dir/ninja.log" 2>&1 ||
+    { tail -n 30 "$dir/ninja.log"; exit 1; }
+echo "built: \$(git log -1 --format=%s)" | tee -a "$dir/built.log"
+EOS
+    git -C "$src" -c user.name=vswap -c user.email=vswap@localhost \
+        rebase -q -x "bash $dir/build-one.sh" "$pristine" || {
+        git -C "$src" rebase --abort 2>/dev/null
+    }
+    ok=$(grep -c '^built:' "$dir/built.log" 2>/dev/null || true)
+    record qemu-series "$([ "$ok" = "$n" ] && echo 0 || echo 1)" "$ok" \
+        $((n - ok)) 0 $((SECONDS - start))
 }
 
 bash scripts/install-deps.sh || exit 1
