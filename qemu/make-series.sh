@@ -434,10 +434,13 @@ tests/qtest: add a libqos driver and tests for virtio-vswap
 
 Add the libqos driver of virtio-vswap, with an interface node and a
 PCI node, and tests that talk to the device the way a guest does:
-every request type, fill pages, batches, errors reported per entry,
-malformed requests, the in-flight limit, reset, and query-vswap and
-vswap-compact through QMP.  The tests run against the interface, so
-they also run with the queues in an IOThread and without ioeventfds.
+every request type, fill pages, batches, per-entry status, malformed
+requests, a flood past the in-flight limit, reset (also during a
+flood), multiple queues and hotplug; and through QMP: query-vswap,
+vswap-compact while requests run, qom-set of the memory budget, the
+store's properties and open errors, and a block node as store file.
+The tests run against the interface, so most of them also run with
+the queues in an IOThread and without ioeventfds.
 EOF
 
 # --- 9: the migration test ---
@@ -447,11 +450,12 @@ maintainers_add tests/qtest/vswap-migration-test.c
 commit <<'EOF'
 tests/qtest: add vswap-migration-test
 
-Migrate a virtio-vswap device between two QEMUs while pages are being
-written, with memory-only and disk-backed stores, with a shared store
-file, and through a snapshot, and check every page on the destination.
-Also check that a damaged stream fails the migration cleanly and that
-a failed migration leaves the source working.
+Migrate a virtio-vswap device between two QEMUs and check every page
+on the destination: live, also with an IOThread and with requests in
+flight at the switchover; with a shared store file, also when the
+destination fails; to a file; and through a snapshot.  Also check that
+a cancelled migration leaves the source working, and that a corrupt
+or truncated stream fails the migration, not QEMU.
 EOF
 
 # --- 10: documentation ---
