@@ -391,7 +391,8 @@ suite_qemu_series_check() {
 # build/qemu-src's objects), configured as scripts/build-qemu.sh configures,
 # and git rebase -x builds qemu-system-x86_64 and the qtests after each
 # patch, at nice 19.  Not in the default set: one full QEMU build plus an
-# incremental one per patch.
+# incremental one per patch.  VSWAP_SERIES_QUICK=1 compiles only the
+# objects of the files that the series adds or changes, without linking.
 suite_qemu_series() {
     local start=$SECONDS dir=$build/series-build pristine n args=() ok
     local src=$dir/qemu-src qb=$dir/qemu
@@ -427,6 +428,14 @@ export CCACHE_DIR=\${CCACHE_DIR:-/var/cache/vswap/ccache}
 targets="qemu-system-x86_64 tests/qtest/qos-test"
 grep -q vswap-migration-test tests/qtest/meson.build &&
     targets="\$targets tests/qtest/vswap-migration-test"
+if [ "${VSWAP_SERIES_QUICK:-0}" = 1 ]; then
+    # Only the objects of the files the series adds or changes: no link.
+    nice -n 19 ninja -C "$qb" build.ninja >"$dir/ninja.log" 2>&1 ||
+        { tail -n 30 "$dir/ninja.log"; exit 1; }
+    targets=\$(ninja -C "$qb" -t targets all |
+        sed -n 's/^\([^:]*\(vswap\|virtio-qmp\.c\|_virtio_virtio\.c\)[^:]*\.o\): .*/\1/p')
+    [ -n "\$targets" ] || targets=build.ninja
+fi
 nice -n 19 ninja -C "$qb" \$targets >"$dir/ninja.log" 2>&1 ||
     { tail -n 30 "$dir/ninja.log"; exit 1; }
 echo "built: \$(git log -1 --format=%s)" | tee -a "$dir/built.log"
