@@ -140,6 +140,9 @@ void hmp_info_vswap(Monitor *mon, const QDict *qdict)
         monitor_printf(mon, "  disk     %" PRIu64 " bytes of segments (%"
                        PRIu64 " live), file %" PRIu64 " bytes\n",
                        i->disk_bytes, i->disk_live_bytes, i->disk_file_bytes);
+        if (i->node) {
+            monitor_printf(mon, "  node     %s\n", i->node);
+        }
         hmp_info_vswap_requests(mon, "write", i->write);
         hmp_info_vswap_requests(mon, "read", i->read);
         hmp_info_vswap_requests(mon, "discard", i->discard);

@@ -512,6 +512,11 @@ static void vswap_store_complete(UserCreatable *uc, Error **errp)
                    " given");
         return;
     }
+    if (vso->file && vso->cfg.direct_io) {
+        error_setg(errp, "vswap-store: 'direct-io' applies to 'path'; give"
+                   " the node cache.direct=on instead");
+        return;
+    }
     vso->cfg.capacity = vso->size / VSWAP_STORE_PAGE_SIZE;
     /*
      * A shared store of a QEMU waiting for a migration is the source's

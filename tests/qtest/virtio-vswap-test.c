@@ -980,6 +980,8 @@ static void store_open_errors(void *obj, void *data, QGuestAllocator *t_alloc)
                                                g_get_tmp_dir(), (int)getpid());
     g_autofree char *einval = NULL;
     g_autofree char *enoent = NULL;
+    g_autofree char *nonode = NULL;
+    g_autofree char *both = NULL;
 
     einval = vswap_error_desc(qtest_qmp(global_qtest,
         "{'execute': 'object-add', 'arguments': {'qom-type': 'vswap-store',"
@@ -994,6 +996,18 @@ static void store_open_errors(void *obj, void *data, QGuestAllocator *t_alloc)
     g_test_message("%s", enoent);
     g_assert_nonnull(strstr(enoent, missing));
     g_assert_cmpuint(vswap_count(enoent, strerror(ENOENT)), ==, 1);
+
+    nonode = vswap_error_desc(qtest_qmp(global_qtest,
+        "{'execute': 'object-add', 'arguments': {'qom-type': 'vswap-store',"
+        " 'id': 'vs-bad', 'size': 16777216, 'file': 'no-such-node'}}"));
+    g_test_message("%s", nonode);
+    g_assert_nonnull(strstr(nonode, "'no-such-node'"));
+
+    both = vswap_error_desc(qtest_qmp(global_qtest,
+        "{'execute': 'object-add', 'arguments': {'qom-type': 'vswap-store',"
+        " 'id': 'vs-bad', 'size': 16777216, 'file': 'n0', 'path': %s}}",
+        missing));
+    g_assert_nonnull(strstr(both, "cannot both be given"));
 }
 
 static int64_t vswap_store_get(const char *prop)
