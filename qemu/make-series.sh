@@ -32,6 +32,9 @@
 #   -o DIR          write the patches to DIR (default build/series-qemu/patches)
 #   --checkpatch    run the tree's scripts/checkpatch.pl on every patch
 #   --verify-only   build the branches and compare the trees; write nothing
+#   --sphinx        build QEMU's manuals from the series' tree with
+#                   sphinx-build -W, as QEMU's docs build does (about 90 s;
+#                   needs python3-sphinx and python3-sphinx-rtd-theme)
 # Needs build/qemu-src (bash scripts/build-qemu.sh makes it), git, perl.
 # Scratch: build/series-qemu/repo (a clone sharing build/qemu-src's objects).
 set -euo pipefail
@@ -41,13 +44,15 @@ build=${VSWAP_BUILD:-$top/build}
 scratch=$build/series-qemu
 out=$scratch/patches
 checkpatch=0
+sphinx=0
 write=1
 while [ $# -gt 0 ]; do
     case "$1" in
     -o) out=$(mkdir -p "$2" && cd "$2" && pwd); shift 2 ;;
     --checkpatch) checkpatch=1; shift ;;
     --verify-only) write=0; shift ;;
-    -h|--help) sed -n '3,35p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --sphinx) sphinx=1; shift ;;
+    -h|--help) sed -n '3,/^set -e/{/^#/p}' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "make-series: unknown option $1" >&2; exit 2 ;;
     esac
 done
@@ -508,6 +513,19 @@ if [ "$actual" != "$expected" ]; then
     die "the last patch's tree differs from the overlay tree (above)"
 fi
 log "the series' tree equals the overlay tree, except for ${#series_only[@]} series-only, ${#overlay_only[@]} overlay-only and ${#adapted[@]} adapted paths"
+
+if [ "$sphinx" = 1 ]; then
+    command -v sphinx-build >/dev/null ||
+        die "--sphinx needs sphinx-build (apt-get install python3-sphinx python3-sphinx-rtd-theme)"
+    rm -rf "$scratch/docs-out"
+    if ! CONFDIR=/etc/qemu nice -n 10 sphinx-build -q -W -b html \
+            -Dversion=10.0.0 -Drelease= docs "$scratch/docs-out" \
+            >"$scratch/sphinx.log" 2>&1; then
+        tail -n 30 "$scratch/sphinx.log" >&2
+        die "sphinx-build -W failed on the series' docs"
+    fi
+    log "sphinx-build -W: QEMU's manuals build, vswap pages included"
+fi
 
 [ "$write" = 1 ] || exit 0
 
