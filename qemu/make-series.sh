@@ -221,14 +221,15 @@ include/standard-headers: add virtio_vswap.h
 Import the device ABI of virtio-vswap, a paravirtual swap device whose
 slots are keys into a page store kept by QEMU, and its device ID.
 
-The header is not in Linux yet: it is the one that the Linux series for
-the guest driver adds as include/uapi/linux/virtio_vswap.h, converted
-with cp_portable() of scripts/update-linux-headers.sh, so that it reads
-as if imported.  It keeps the provisional "#ifndef VIRTIO_ID_VSWAP"
-fallback of the out-of-tree header.  VIRTIO_ID_VSWAP ($id) has not been
-assigned by the virtio TC; it is clear of the IDs in use, and the modern
-PCI device ID is $(printf '%#x' $((0x1040 + id))).  Once Linux has the
-header, a scripts/update-linux-headers.sh run replaces this patch.
+The header is not in Linux yet.  It is converted with cp_portable() of
+scripts/update-linux-headers.sh from the out-of-tree header of the
+guest driver, which the Linux series adds as
+include/uapi/linux/virtio_vswap.h once its provisional
+"#ifndef VIRTIO_ID_VSWAP" fallback has moved to virtio_ids.h; QEMU's
+copy keeps that fallback for now.  VIRTIO_ID_VSWAP ($id) has not been
+assigned by the virtio TC; it is clear of the IDs in use, and the
+modern PCI device ID is $(printf '%#x' $((0x1040 + id))).  Once Linux has the header,
+a scripts/update-linux-headers.sh run replaces this patch.
 
 The header lives in its own patch, without even its MAINTAINERS line
 (the next patch adds it), so that no other patch edits files under
