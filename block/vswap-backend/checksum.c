@@ -15,7 +15,10 @@
 
 static uint32_t crc32c_table[8][256];
 
-/* Runs before main(): the table is read-only afterwards, so threads share it. */
+/*
+ * Runs before main(): the table is read-only afterwards, so threads
+ * share it.
+ */
 __attribute__((constructor))
 static void crc32c_init_table(void)
 {
