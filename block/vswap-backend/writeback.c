@@ -58,7 +58,7 @@ static void vswap_writeback_submit(VswapStore *s, uint32_t index)
 {
     VswapSegment *seg = &s->disk.segs[index];
     size_t len = (seg->used + 4095) & ~(size_t)4095;
-    VswapSegIo *sio = g_new0(VswapSegIo, 1);
+    VswapSegIo *sio;
 
     if (s->fenced) {
         /* Keep the records in memory; the file is not ours to write. */
@@ -75,6 +75,7 @@ static void vswap_writeback_submit(VswapStore *s, uint32_t index)
     memset(seg->buf + seg->used, 0, len - seg->used);
     vswap_seg_hdr_encode(seg->buf, seg->seq, seg->used, seg->nrecords, index,
                          1u << s->seg_shift);
+    sio = g_new0(VswapSegIo, 1);
     sio->s = s;
     sio->index = index;
     sio->io = (VswapIoReq) {

@@ -719,6 +719,51 @@ static void test_export_import(Fixture *f, gconstpointer data)
 }
 
 /*
+ * A fenced source must not write the file the destination now owns: a
+ * compaction pass that seals its open disk segment keeps the records in
+ * memory, and the file stays byte for byte as it was.  The segment write
+ * that was not started allocated nothing left behind (unit-asan's leak
+ * check).  Unfenced again (the migration failed), the records are written.
+ */
+static void test_shared_fenced_seal(Fixture *f, gconstpointer data)
+{
+    VswapStore *src = open_store_cfg(f, true, 256 * 1024, 1, true, false);
+    g_autofree uint8_t *buf = g_malloc(PAGE);
+    g_autofree char *before = NULL, *after = NULL;
+    gsize before_len, after_len;
+    VswapStoreStats st;
+
+    write_range(src, f->pages, 3000, 1);
+    vswap_store_drain(src);
+    /* The precondition: records wait in the open disk segment. */
+    g_assert_cmpint(src->disk.open, >=, 0);
+    g_assert_cmpuint(src->disk.segs[src->disk.open].nrecords, >, 0);
+    g_assert_true(g_file_get_contents(f->path, &before, &before_len, NULL));
+
+    vswap_store_fence(src, true);
+    g_assert_cmpint(vswap_store_compact(src, true, NULL, NULL), ==, 0);
+    vswap_store_drain(src);
+    g_assert_true(g_file_get_contents(f->path, &after, &after_len, NULL));
+    g_assert_cmpuint(after_len, ==, before_len);
+    g_assert(memcmp(before, after, before_len) == 0);
+    for (uint64_t i = 0; i < 3000; i++) {
+        g_assert_cmpint(read_one(src, i, buf), ==, 0);
+        g_assert(memcmp(buf, test_pages_get(f->pages, i, 1), PAGE) == 0);
+    }
+
+    vswap_store_fence(src, false);
+    write_range(src, f->pages, 3000, 2);
+    vswap_store_drain(src);
+    vswap_store_get_stats(src, &st);
+    g_assert_cmpuint(st.writeback_errors, ==, 0);
+    for (uint64_t i = 0; i < 3000; i++) {
+        g_assert_cmpint(read_one(src, i, buf), ==, 0);
+        g_assert(memcmp(buf, test_pages_get(f->pages, i, 2), PAGE) == 0);
+    }
+    vswap_store_close(src);
+}
+
+/*
  * Shared-storage migration: both stores open one file; records on disk
  * travel as references, and the fenced source leaves the file alone.
  */
@@ -844,5 +889,6 @@ int main(int argc, char **argv)
     ADD("faults/torn-segments", test_torn_segments, 0);
     ADD("export-import", test_export_import, 0);
     ADD("shared-storage", test_shared_storage, 0);
+    ADD("shared-storage/fenced-seal", test_shared_fenced_seal, 0);
     return g_test_run();
 }
