@@ -401,16 +401,20 @@ def vqbench_results(serial, host):
 
 
 def quit_qemu(proc, host=None, timeout=30):
-    """Quit a QEMU over QMP (if @host), or kill it if it does not exit."""
-    if proc is None or proc.poll() is not None:
-        return
+    """Quit a QEMU over QMP (if @host), or kill it if it does not exit.
+
+    The QMP connection is closed here, where a lost peer is expected, not
+    at garbage collection, where qemu.qmp would print its EOFError."""
+    if proc is not None and proc.poll() is None:
+        if host:
+            host.cmd('quit')
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
     if host:
-        host.cmd('quit')
-    try:
-        proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+        host.drop()
 
 
 def host_pages(dev):
