@@ -213,9 +213,10 @@ static void virtio_vswap_handle_discard(VirtIOVswap *s, VirtIOVswapReq *req)
         uint64_t count = req->r.ranges[2 * i + 1];
 
         trace_virtio_vswap_discard(s, start, count);
-        if (req->r.status[i] == VIRTIO_VSWAP_S_OK &&
-            vswap_store_discard(s->store, start, count) < 0) {
-            req->r.status[i] = VIRTIO_VSWAP_S_INVAL;
+        if (req->r.status[i] == VIRTIO_VSWAP_S_OK) {
+            /* -EIO: the store could not mark its file as changed. */
+            req->r.status[i] = virtio_vswap_errno_to_status(
+                vswap_store_discard(s->store, start, count));
         }
     }
     virtio_vswap_complete_entries(s, req, 0);
