@@ -412,6 +412,12 @@ suite_qemu_series() {
     rm -rf "$src"
     git clone -q --shared --no-checkout "$build/qemu-src" "$src"
     git -C "$src" checkout -q -b series "$pristine"
+    # Debian's subprojects are in the tree but ignored by QEMU's .gitignore.
+    (cd "$build/qemu-src" &&
+        git ls-files --others --ignored --exclude-standard --directory -- subprojects) |
+        while IFS= read -r d; do
+            cp -a "$build/qemu-src/${d%/}" "$src/${d%/}"
+        done
     if [ ! -f "$qb/build.ninja" ]; then
         mkdir -p "$qb"
         (cd "$qb" && ../qemu-src/configure "${args[@]}" >configure.log 2>&1) || {
