@@ -27,7 +27,8 @@
 #              takes 15-25 minutes on 2 cores
 #   qemu-series-check  the QEMU patch series (qemu/make-series.sh) is
 #              generated, its last tree is the overlay tree, and QEMU's
-#              checkpatch finds no error; no compilation (about 15 s)
+#              checkpatch finds no error; no compilation (about 15 s),
+#              run by default after qtest, which fetched the source
 #   qemu-series  every patch of that series built in turn (git rebase -x);
 #              not run by default: a full QEMU build plus one per patch
 #
@@ -464,7 +465,7 @@ python3 scripts/make-corpus.py --out "$build/corpus" >/dev/null || exit 1
 export VSWAP_CORPUS=$build/corpus
 
 suites=("$@")
-[ ${#suites[@]} -gt 0 ] || suites=(unit unit-asan unit-tsan fuzz qtest guest dkms)
+[ ${#suites[@]} -gt 0 ] || suites=(unit unit-asan unit-tsan fuzz qtest qemu-series-check guest dkms)
 for s in "${suites[@]}"; do
     echo "=== suite $s"
     "suite_${s//-/_}"
