@@ -161,6 +161,7 @@ check_device_id() {
 configure() {
     local args=(--target-list=x86_64-softmmu --without-default-features
                 --enable-kvm --enable-tcg --enable-linux-io-uring --enable-zstd
+                --enable-tools --enable-rbd
                 --disable-docs --disable-user --disable-install-blobs
                 --disable-download --python=/usr/bin/python3
                 "${configure_extra[@]}")
@@ -214,9 +215,10 @@ check_device_id
 overlay
 standard_header
 configure
-log "building qemu-system-x86_64 and qtests"
+log "building qemu-system-x86_64, qemu-storage-daemon, qemu-img and qtests"
 set +e
-ninja -C "$qbuild" qemu-system-x86_64 tests/qtest/qos-test \
+ninja -C "$qbuild" qemu-system-x86_64 storage-daemon/qemu-storage-daemon \
+    qemu-img tests/qtest/qos-test \
     tests/qtest/vswap-migration-test "$@" |
     grep -v -e '^\[' -e 'WARNING: Source item .* cannot be converted to File'
 rc=${PIPESTATUS[0]}

@@ -26,6 +26,9 @@ PACKAGES=(
     libglib2.0-dev liburing-dev libzstd-dev zstd
     # QEMU 10.0 build (apt-get source needs dpkg-dev)
     dpkg-dev flex bison zlib1g-dev libpixman-1-dev
+    # QEMU's rbd driver (--enable-rbd), and the single-node Ceph cluster
+    # that the rbd suite runs (scripts/ceph-cluster.sh)
+    librbd-dev ceph-mon ceph-osd ceph-common
     # firmware wired into the QEMU build's data directory
     seabios ipxe-qemu qemu-system-data
     # sanitizers and fuzzing
