@@ -50,6 +50,7 @@
 #include "block/aio-wait.h"
 #include "block/accounting.h"
 #include "block/block_int-common.h"
+#include "block/block_int-io.h"
 #include "qapi/error.h"
 #include "system/block-backend.h"
 #include "vswap/io-engine.h"
@@ -241,9 +242,40 @@ static unsigned vswap_io_blk_inflight(VswapIoEngine *io)
     return vswap_io_blk_of(io)->inflight;
 }
 
+/* Refresh the cached length of @bs and of the nodes under it, deepest first. */
+static int coroutine_fn GRAPH_RDLOCK
+vswap_io_blk_co_refresh_length(BlockDriverState *bs)
+{
+    BlockDriverState *child = bdrv_primary_bs(bs);
+    int ret = child ? vswap_io_blk_co_refresh_length(child) : 0;
+
+    return ret < 0 ? ret : bdrv_co_refresh_total_sectors(bs, bs->total_sectors);
+}
+
+/*
+ * The block layer caches a node's length, and only this QEMU's own writes
+ * and truncation change it.  An inactive node of a shared store belongs
+ * to the migration source, which appends segments meanwhile, and the
+ * store bounds the references it receives by the file's length
+ * (shared.c): ask the driver again.  That is in the incoming migration's
+ * coroutine; elsewhere (opening) the cached length is as fresh.
+ */
 static int64_t vswap_io_blk_getlength(VswapIoEngine *io)
 {
-    return blk_getlength(vswap_io_blk_of(io)->blk);
+    BlockBackend *blk = vswap_io_blk_of(io)->blk;
+    BlockDriverState *bs = blk_bs(blk);
+
+    if (bs && (bs->open_flags & BDRV_O_INACTIVE) && qemu_in_coroutine()) {
+        int ret;
+
+        bdrv_graph_co_rdlock();
+        ret = vswap_io_blk_co_refresh_length(bs);
+        bdrv_graph_co_rdunlock();
+        if (ret < 0) {
+            return ret;
+        }
+    }
+    return blk_getlength(blk);
 }
 
 /* -ENOTSUP from drivers that cannot tell (e.g. network nodes). */

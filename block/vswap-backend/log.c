@@ -355,18 +355,16 @@ void vswap_log_release(VswapStore *s, uint64_t ent)
     }
     log = vswap_log_of(s, ent);
     size = vswap_rec_size(vswap_ent_len(ent));
-    if (log->is_disk && s->incoming_refs) {
-        /* A migration reference, not yet in any segment's accounting. */
-        log->pages--;
-        s->st.payload_bytes -= vswap_ent_len(ent);
-        return;
-    }
     seg = vswap_log_segment(s, log, vswap_ent_addr(ent), &index);
     g_assert(seg->live >= size);
     seg->live -= size;
-    log->live_bytes -= size;
     log->pages--;
     s->st.payload_bytes -= vswap_ent_len(ent);
+    if (log->is_disk && s->incoming_refs) {
+        /* A migration reference: only counted against its segment. */
+        return;
+    }
+    log->live_bytes -= size;
     if (log->is_disk && seg->state == VSWAP_SEG_ONDISK &&
         vswap_log_segment_sparse(s, seg, false)) {
         s->compact_wanted = true;

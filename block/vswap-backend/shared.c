@@ -22,6 +22,13 @@
  *     each referenced segment's header is verified.  Each record's
  *     CRC32C is verified when it is read, as always, so a bad reference
  *     reads as an I/O error, never as wrong data.
+ *   - The stream is hostile until bounded: a reference must lie inside
+ *     the file as it is (its length from the engine, not an address
+ *     limit), which bounds the segment table that activation builds; and
+ *     the references into one segment are counted as they arrive and
+ *     refused past a small multiple of what it can hold, so that no
+ *     count of references wraps a segment's 32-bit live bytes.  Until
+ *     activation the disk segment table holds only those counts.
  *
  * Safe only when both QEMUs see the same file contents: one host, or a
  * cluster filesystem with coherent caching; see docs/system/vswap.rst.
@@ -32,6 +39,17 @@
 #include <string.h>
 
 #include "store-int.h"
+
+/*
+ * While the stream runs, the references into one segment may add up to
+ * this many times its record space.  The source reuses segments during
+ * the export: a slot that compaction moved out keeps its old reference
+ * here until it is sent again, beside references into the segment's new
+ * records, so the sum may exceed the segment for a while, by one
+ * segment's worth per reuse.  Activation checks the final sum against
+ * the segment itself.  8 x 64 MiB, the largest segment, is 2^29 bytes.
+ */
+#define VSWAP_SHARED_REF_SLACK 8
 
 /*
  * vswap_shared_open_file: destination side: open the existing store file
@@ -84,6 +102,12 @@ void vswap_store_fence(VswapStore *s, bool fenced)
     }
 }
 
+/* What the records of one segment can add up to. */
+static uint32_t vswap_shared_seg_space(VswapStore *s)
+{
+    return (UINT32_C(1) << s->seg_shift) - VSWAP_SEG_HDR_SIZE;
+}
+
 /*
  * Rebuild the disk segment table from the map's references: live bytes and
  * extent per segment, then each segment's header.  A segment whose header
@@ -106,6 +130,8 @@ static unsigned vswap_shared_rebuild(VswapStore *s)
         }
         slot++;
     }
+    /* The table counted the references as they came: start afresh. */
+    g_free(s->disk.segs);
     s->disk.segs = g_new0(VswapSegment, MAX(nsegs, 1));
     s->disk.nsegs = nsegs;
     max_end = g_new0(uint32_t, MAX(nsegs, 1));
@@ -135,7 +161,9 @@ static unsigned vswap_shared_rebuild(VswapStore *s)
             continue;
         }
         seg->state = VSWAP_SEG_ONDISK;
-        if (vswap_store_io(s, VSWAP_IO_READ, buf, 4096, off) < 0 ||
+        /* Overlapping references: only one of each can verify. */
+        if (seg->live > vswap_shared_seg_space(s) ||
+            vswap_store_io(s, VSWAP_IO_READ, buf, 4096, off) < 0 ||
             vswap_seg_hdr_verify(buf, i, 1u << s->seg_shift, &hdr) < 0 ||
             hdr.used < max_end[i]) {
             seg->used = max_end[i];
@@ -171,8 +199,8 @@ void vswap_store_activate(VswapStore *s)
     bad = vswap_shared_rebuild(s);
     if (bad) {
         g_warning("vswap store: %s: %u segments referenced by the migration"
-                  " source have bad headers; their pages are verified when"
-                  " read", s->name, bad);
+                  " source have bad headers or more references than they"
+                  " hold; their pages are verified when read", s->name, bad);
     }
     s->incoming_refs = false;
     s->fenced = false;
@@ -181,15 +209,64 @@ void vswap_store_activate(VswapStore *s)
 }
 
 /*
+ * Count a reference into segment @index of the disk table, which stands
+ * for the references alone until activation (writeback and compaction are
+ * fenced off it).  The table grows one entry past the highest segment
+ * found inside the file, so it grows with the file, not with the
+ * addresses in the stream, and an entry below the last is known to lie
+ * whole inside the file.  The source appends segments while the
+ * migration runs, so the file's length is asked again past that.
+ * @credit: bytes of the reference that this one replaces in the same
+ * segment.  Returns 0; -EINVAL past the end of the file or past
+ * VSWAP_SHARED_REF_SLACK, counting nothing; or -EIO.
+ */
+static int vswap_shared_ref_add(VswapStore *s, uint64_t addr, size_t size,
+                                size_t credit)
+{
+    uint64_t limit = (uint64_t)VSWAP_SHARED_REF_SLACK *
+                     vswap_shared_seg_space(s);
+    uint32_t index = addr >> s->seg_shift;
+    VswapLog *log = &s->disk;
+    VswapSegment *seg;
+
+    if (index + 1 >= log->nsegs) {
+        int64_t len = vswap_io_getlength(s->io);
+
+        if (len < 0) {
+            return -EIO;
+        }
+        if (s->data_offset + addr + size > (uint64_t)len) {
+            return -EINVAL;
+        }
+        if (index >= log->nsegs) {
+            log->segs = g_renew(VswapSegment, log->segs, index + 1);
+            memset(&log->segs[log->nsegs], 0,
+                   (index + 1 - log->nsegs) * sizeof(VswapSegment));
+            log->nsegs = index + 1;
+        }
+    }
+    seg = &log->segs[index];
+    if ((uint64_t)seg->live - credit + size > limit) {
+        return -EINVAL;
+    }
+    seg->live += size;
+    return 0;
+}
+
+/*
  * vswap_shared_import_ref: destination side: point @info->slot at the
- * record the source left in the file.  Only its shape is checked now (the
- * file may still change); see vswap_store_activate().  Returns 0 or
- * -EINVAL.
+ * record the source left in the file.  Only its shape, its place inside
+ * the file and the references into its segment are checked now (the file
+ * may still change); see vswap_store_activate().  Returns 0, -EINVAL for
+ * a reference that no source sends, or -EIO.
  */
 int vswap_shared_import_ref(VswapStore *s, const VswapRecordInfo *info)
 {
     uint64_t seg_mask = ((uint64_t)1 << s->seg_shift) - 1;
     uint64_t off = info->addr & seg_mask;
+    size_t size = vswap_rec_size(info->len);
+    uint64_t old;
+    int ret;
 
     if (!s->incoming_refs || info->len == 0 ||
         info->len > VSWAP_STORE_PAGE_SIZE ||
@@ -197,8 +274,17 @@ int vswap_shared_import_ref(VswapStore *s, const VswapRecordInfo *info)
         info->addr > (VSWAP_ENT_ADDR_MASK << 3) ||
         (info->addr >> s->seg_shift) >= s->disk.max_segs ||
         off < VSWAP_SEG_HDR_SIZE ||
-        off + vswap_rec_size(info->len) > seg_mask + 1) {
+        off + size > seg_mask + 1) {
         return -EINVAL;
+    }
+    old = vswap_map_get(s->map, info->slot);
+    ret = vswap_shared_ref_add(s, info->addr, size,
+                               vswap_ent_state(old) == VSWAP_ENT_DISK &&
+                               vswap_ent_addr(old) >> s->seg_shift ==
+                               info->addr >> s->seg_shift ?
+                               vswap_rec_size(vswap_ent_len(old)) : 0);
+    if (ret < 0) {
+        return ret;
     }
     g_hash_table_remove(s->inflight_writes, GUINT_TO_POINTER(info->slot));
     vswap_log_set(s, info->slot,

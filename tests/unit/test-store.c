@@ -11,6 +11,7 @@
 #include <glib.h>
 #include <glib/gstdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "vswap/store.h"
@@ -763,6 +764,29 @@ static void test_shared_fenced_seal(Fixture *f, gconstpointer data)
     vswap_store_close(src);
 }
 
+static uint64_t file_size(Fixture *f)
+{
+    struct stat st;
+
+    g_assert_cmpint(stat(f->path, &st), ==, 0);
+    return st.st_size;
+}
+
+/*
+ * Append a segment-sized hole to the store file of @s, as a source that
+ * grows the file leaves it before its write lands.  Returns the hole's
+ * address (segment * segment_size).
+ */
+static uint64_t grow_by_hole(Fixture *f, VswapStore *s)
+{
+    uint64_t seg = s->cfg.segment_size;
+    uint64_t index = (file_size(f) - s->data_offset + seg - 1) / seg;
+
+    g_assert_cmpint(truncate(f->path, s->data_offset + (index + 1) * seg),
+                    ==, 0);
+    return index * seg;
+}
+
 /*
  * Shared-storage migration: both stores open one file; records on disk
  * travel as references, and the fenced source leaves the file alone.
@@ -819,12 +843,17 @@ static void test_shared_storage(Fixture *f, gconstpointer data)
     bad.addr = 64;
     bad.len = 0;
     g_assert_cmpint(vswap_store_import(dst, &bad, NULL), ==, -EINVAL);
-    /*
-     * A well-formed reference to another slot's record can only be caught
-     * when read (the file still changes during migration): EIO, not data.
-     */
+    /* So is one past the end of the file. */
     bad = (VswapRecordInfo) { .slot = 60000, .kind = VSWAP_RECORD_REF,
                               .addr = 500 * 64 * 1024 + 64, .len = 100 };
+    g_assert_cmpuint(file_size(f), <, dst->data_offset + bad.addr);
+    g_assert_cmpint(vswap_store_import(dst, &bad, NULL), ==, -EINVAL);
+    /*
+     * A well-formed reference inside the file, to a segment never written
+     * (a hole) or to another slot's record, can only be caught when read
+     * (the file still changes during migration): EIO, not data.
+     */
+    bad.addr = grow_by_hole(f, dst) + 64;
     g_assert_cmpint(vswap_store_import(dst, &bad, NULL), ==, 0);
 
     /* The source goes away the way QEMU's unrealize does it. */
@@ -864,6 +893,147 @@ static void test_shared_storage(Fixture *f, gconstpointer data)
     f->s = dst;
 }
 
+/*
+ * A source with some records on disk, flushed, and a destination opened
+ * on its file for a shared-storage migration.  Returns the destination;
+ * *@src is the source (closed by the caller).
+ */
+static VswapStore *shared_pair(Fixture *f, VswapStore **src)
+{
+    VswapStoreConfig cfg;
+    g_autoptr(GError) err = NULL;
+    VswapStore *dst;
+
+    vswap_store_config_init(&cfg);
+    cfg.path = f->path;
+    /* Room for the 1,044,496 slots of issue 14's trigger. */
+    cfg.capacity = 1 << 21;
+    cfg.segment_size = 64 * 1024;
+    cfg.mem_budget = 256 * 1024;
+    cfg.shared = true;
+    *src = vswap_store_open(&cfg, &err);
+    g_assert_no_error(err);
+    write_range(*src, f->pages, 3000, 1);
+    vswap_store_drain(*src);
+    g_assert_cmpint(vswap_store_flush(*src), ==, 0);
+    cfg.incoming = true;
+    dst = vswap_store_open(&cfg, &err);
+    g_assert_no_error(err);
+    return dst;
+}
+
+/* The reference that export sends for a record of @src on disk. */
+static VswapRecordInfo shared_some_ref(VswapStore *src)
+{
+    g_autofree uint8_t *payload = g_malloc(PAGE);
+    VswapRecordInfo info;
+
+    vswap_store_export_start(src);
+    while (vswap_store_export_next(src, &info, payload) == 1) {
+        if (info.kind == VSWAP_RECORD_REF) {
+            vswap_store_export_stop(src);
+            return info;
+        }
+    }
+    g_assert_not_reached();
+}
+
+/*
+ * Issue 14, defect 3: a hostile stream of well-formed references, all to
+ * one record, wrapped the segment's 32-bit live bytes (1,044,496 of them
+ * do for 4 KiB records), and the first write after activation aborted in
+ * vswap_log_release().  The stream is refused once the references into
+ * one segment pass VSWAP_SHARED_REF_SLACK times its size; references
+ * that replace each other (a slot sent again) are not piled up.
+ */
+static void test_shared_ref_overflow(Fixture *f, gconstpointer data)
+{
+    const uint64_t attack = 1044496;
+    g_autofree uint8_t *buf = g_malloc(PAGE);
+    VswapStore *src, *dst = shared_pair(f, &src);
+    VswapRecordInfo ref = shared_some_ref(src), info;
+    uint64_t seg = dst->cfg.segment_size, space = seg - 64, accepted = 0;
+    uint64_t size = 16 + 4096;
+    int ret = 0;
+
+    /* The same slot sent again and again replaces its reference. */
+    for (unsigned i = 0; i < 10000; i++) {
+        g_assert_cmpint(vswap_store_import(dst, &ref, NULL), ==, 0);
+    }
+    /* Whole pages at the start of the segment of that record. */
+    info = ref;
+    info.addr = ref.addr / seg * seg + 64;
+    info.len = 4096;
+    for (info.slot = 1000; info.slot < 1000 + attack; info.slot++) {
+        ret = vswap_store_import(dst, &info, NULL);
+        if (ret < 0) {
+            break;
+        }
+        accepted++;
+    }
+    g_assert_cmpint(ret, ==, -EINVAL);
+    /* Slot ref.slot's own reference is counted in that segment too. */
+    g_assert_cmpuint(accepted * size, <=, 8 * space);
+    g_assert_cmpuint((accepted + 2) * size, >, 8 * space);
+
+    vswap_store_fence(src, true);
+    g_assert_cmpint(vswap_store_discard(src, 0, src->cfg.capacity), ==, 0);
+    vswap_store_close(src);
+    /* A stream that stayed within the slack still overlaps: noticed. */
+    g_test_expect_message(NULL, G_LOG_LEVEL_WARNING, "*more references*");
+    vswap_store_activate(dst);
+    g_test_assert_expected_messages();
+    /* One slot's record is there; the others read as I/O errors. */
+    g_assert_cmpint(read_one(dst, ref.slot, buf), ==, 0);
+    g_assert(memcmp(buf, test_pages_get(f->pages, ref.slot, 1), PAGE) == 0);
+    g_assert_cmpint(read_one(dst, 1000, buf), ==, -EIO);
+    for (uint64_t i = 1000; i < 1000 + accepted; i++) {
+        g_assert_cmpint(write_one(dst, i, test_pages_get(f->pages, i, 2)),
+                        ==, 0);
+    }
+    vswap_store_drain(dst);
+    f->s = dst;
+}
+
+/*
+ * Issue 14, defect 4: one reference sized the destination's segment
+ * table, its address only checked against the segment limit (2^28
+ * segments of 64 KiB here: a 12 GiB table at activation).  References
+ * must lie inside the file; the source grows it meanwhile, so the length
+ * is asked again, and the table grows only with the file.
+ */
+static void test_shared_ref_past_file(Fixture *f, gconstpointer data)
+{
+    VswapStore *src, *dst = shared_pair(f, &src);
+    VswapRecordInfo info = shared_some_ref(src);
+    uint64_t seg = dst->cfg.segment_size, hole;
+
+    info.slot = 7000;
+    info.addr = (dst->disk.max_segs - 1) * seg + 64;
+    g_assert_cmpint(vswap_store_import(dst, &info, NULL), ==, -EINVAL);
+    g_assert_cmpuint(dst->disk.nsegs, <=, file_size(f) / seg);
+    /* The last byte of the record one past the end of the file. */
+    info.len = 4096;
+    info.addr = (file_size(f) - dst->data_offset) / seg * seg + seg -
+                (16 + 4096);
+    g_assert_cmpint(vswap_store_import(dst, &info, NULL), ==, -EINVAL);
+
+    /* The source appends a segment: references into it now arrive. */
+    hole = grow_by_hole(f, dst);
+    g_assert_cmpuint(info.addr, <, hole + seg);
+    g_assert_cmpint(vswap_store_import(dst, &info, NULL), ==, 0);
+    info.slot++;
+    info.addr = hole + seg - (16 + 4096);
+    g_assert_cmpint(vswap_store_import(dst, &info, NULL), ==, 0);
+    info.addr += seg;
+    g_assert_cmpint(vswap_store_import(dst, &info, NULL), ==, -EINVAL);
+    g_assert_cmpuint(dst->disk.nsegs, <=, file_size(f) / seg);
+
+    vswap_store_fence(src, true);
+    vswap_store_close(src);
+    f->s = dst;
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -890,5 +1060,7 @@ int main(int argc, char **argv)
     ADD("export-import", test_export_import, 0);
     ADD("shared-storage", test_shared_storage, 0);
     ADD("shared-storage/fenced-seal", test_shared_fenced_seal, 0);
+    ADD("shared-storage/ref-overflow", test_shared_ref_overflow, 0);
+    ADD("shared-storage/ref-past-file", test_shared_ref_past_file, 0);
     return g_test_run();
 }
