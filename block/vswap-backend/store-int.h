@@ -127,7 +127,8 @@ typedef struct VswapRequest {
     unsigned next;              /* next op to start */
     unsigned pending;           /* ops not finished */
     bool is_write;
-    unsigned discards_seen;     /* backlog_discards made before submission */
+    bool queued;                /* has been in the backlog: its write ops
+                                   not yet started are in backlog_writes */
     VswapCompleteFunc *cb;
     void *opaque;
 } VswapRequest;
@@ -204,9 +205,14 @@ struct VswapStore {
     unsigned njobs;             /* allocated */
     unsigned jobs_busy;
     GQueue backlog;             /* VswapRequest with ops not yet started */
-    /* Ranges (pairs of uint64_t start, count) discarded while the backlog
-     * held requests: their writes not yet started must not land. */
-    GArray *backlog_discards;
+    /*
+     * The write ops of the backlog not yet started (VswapPageOp *, by slot
+     * and then address; see vswap_store_overtake_backlog()).  A discard
+     * must overtake them, since they were submitted before it: it takes
+     * them out of here and marks them, so that a discard costs a search in
+     * here and keeps no state of its own.
+     */
+    GSequence *backlog_writes;
     GQueue done;                /* VswapRequest awaiting their callback */
     GQueue parked;              /* compressed writes waiting for memory */
     unsigned requests;          /* requests not yet completed */

@@ -16,6 +16,7 @@
  */
 
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -237,7 +238,7 @@ static VswapStore *vswap_store_new(const VswapStoreConfig *cfg, GError **errp)
     g_queue_init(&s->backlog);
     g_queue_init(&s->done);
     g_queue_init(&s->parked);
-    s->backlog_discards = g_array_new(false, false, sizeof(uint64_t));
+    s->backlog_writes = g_sequence_new(NULL);
     s->inflight_writes = g_hash_table_new(g_direct_hash, g_direct_equal);
     s->wb_queue = g_array_new(false, false, sizeof(uint32_t));
     s->punch_queue = g_array_new(false, false, sizeof(uint32_t));
@@ -380,27 +381,98 @@ static void vswap_store_supersede(VswapStore *s, uint64_t slot)
     g_hash_table_remove(s->inflight_writes, GUINT_TO_POINTER(slot));
 }
 
-/* Was @slot discarded after @req, queued in the backlog, was submitted? */
-static bool vswap_store_discarded_later(VswapStore *s, VswapRequest *req,
-                                        uint64_t slot)
+/*
+ * The status of a backlog write op that a discard overtook: it completes
+ * as written, and its page never lands.  Out of band of the statuses a
+ * caller sees (0, VSWAP_STORE_UNMAPPED, -errno).
+ */
+#define VSWAP_OP_OVERTAKEN INT_MIN
+
+/*
+ * Order of backlog_writes: by slot, then by address.  @probe (a search
+ * key, never in the sequence) comes before every op of its slot, so that
+ * a search for it finds the first op of that slot.
+ */
+static gint vswap_store_backlog_cmp(gconstpointer a, gconstpointer b,
+                                    gpointer probe)
 {
-    GArray *d = s->backlog_discards;
+    const VswapPageOp *x = a, *y = b;
 
-    for (unsigned i = req->discards_seen; i + 1 < d->len; i += 2) {
-        uint64_t start = g_array_index(d, uint64_t, i);
+    if (x->slot != y->slot) {
+        return x->slot < y->slot ? -1 : 1;
+    }
+    if (x == y) {
+        return 0;
+    }
+    if (x == probe || y == probe) {
+        return x == probe ? -1 : 1;
+    }
+    return (uintptr_t)x < (uintptr_t)y ? -1 : 1;
+}
 
-        if (slot >= start && slot - start < g_array_index(d, uint64_t, i + 1)) {
-            return true;
+/* @req goes to the backlog: index its write ops not yet started. */
+static void vswap_store_backlog_add(VswapStore *s, VswapRequest *req)
+{
+    req->queued = true;
+    if (!req->is_write) {
+        return;
+    }
+    for (unsigned i = req->next; i < req->n; i++) {
+        VswapPageOp *op = &req->ops[i];
+
+        /* Bad slots fail when they start; no discard can reach them. */
+        if (op->slot < s->cfg.capacity) {
+            op->status = 0;
+            g_sequence_insert_sorted(s->backlog_writes, op,
+                                     vswap_store_backlog_cmp, NULL);
         }
     }
-    return false;
+}
+
+/* Backlog write @op starts: it is no longer a discard's to overtake. */
+static void vswap_store_backlog_forget(VswapStore *s, VswapPageOp *op)
+{
+    GSequenceIter *it = g_sequence_lookup(s->backlog_writes, op,
+                                          vswap_store_backlog_cmp, NULL);
+
+    g_assert(it);
+    g_sequence_remove(it);
+}
+
+/*
+ * vswap_store_overtake_backlog: slots [@start, @start + @count) are
+ * discarded.  Every write op still in the backlog was submitted before
+ * the discard, so the discard wins over each one to those slots: mark it
+ * overtaken and take it out of backlog_writes.  Costs O(log n) per op
+ * taken and one search, whatever the ranges discarded before.
+ */
+static void vswap_store_overtake_backlog(VswapStore *s, uint64_t start,
+                                         uint64_t count)
+{
+    VswapPageOp probe = { .slot = start };
+    GSequenceIter *it = g_sequence_search(s->backlog_writes, &probe,
+                                          vswap_store_backlog_cmp, &probe);
+
+    while (!g_sequence_iter_is_end(it)) {
+        VswapPageOp *op = g_sequence_get(it);
+        GSequenceIter *next;
+
+        if (op->slot - start >= count) {
+            break;
+        }
+        op->status = VSWAP_OP_OVERTAKEN;
+        next = g_sequence_iter_next(it);
+        g_sequence_remove(it);
+        it = next;
+    }
 }
 
 static bool vswap_store_start_write(VswapStore *s, VswapRequest *req,
                                     VswapPageOp *op)
 {
-    VswapPageJob *job;
+    VswapPageJob *job = NULL;
     uint32_t fill = op->fill;
+    bool is_fill;
 
     if (op->slot >= s->cfg.capacity) {
         op->status = -EINVAL;
@@ -408,23 +480,26 @@ static bool vswap_store_start_write(VswapStore *s, VswapRequest *req,
         vswap_store_finish_op(s, req);
         return true;
     }
-    if (vswap_store_discarded_later(s, req, op->slot)) {
+    if (req->queued && op->status == VSWAP_OP_OVERTAKEN) {
         op->status = 0;
         s->st.writes++;
         vswap_store_finish_op(s, req);
         return true;
     }
-    if (!op->page || vswap_page_fill_value(op->page, &fill)) {
+    is_fill = !op->page || vswap_page_fill_value(op->page, &fill);
+    if (!is_fill && !(job = vswap_store_get_job(s))) {
+        return false;
+    }
+    if (req->queued) {
+        vswap_store_backlog_forget(s, op);
+    }
+    if (is_fill) {
         vswap_store_supersede(s, op->slot);
         vswap_log_set(s, op->slot, vswap_ent_fill(fill));
         op->status = 0;
         s->st.writes++;
         vswap_store_finish_op(s, req);
         return true;
-    }
-    job = vswap_store_get_job(s);
-    if (!job) {
-        return false;
     }
     job->type = VSWAP_JOB_COMPRESS;
     job->req = req;
@@ -569,9 +644,9 @@ static unsigned vswap_store_run_backlog(VswapStore *s)
         started += req->next - before;
         g_queue_pop_head(&s->backlog);
     }
-    if (g_queue_is_empty(&s->backlog)) {
-        g_array_set_size(s->backlog_discards, 0);
-    }
+    /* Every op of a request leaves the backlog started. */
+    g_assert(!g_queue_is_empty(&s->backlog) ||
+             g_sequence_is_empty(s->backlog_writes));
     return started;
 }
 
@@ -593,13 +668,13 @@ static int vswap_store_submit(VswapStore *s, VswapPageOp *ops, unsigned n,
         .n = n,
         .pending = n,
         .is_write = is_write,
-        .discards_seen = s->backlog_discards->len,
         .cb = cb,
         .opaque = opaque,
     };
     s->requests++;
     /* Keep arrival order: queue behind requests already waiting. */
     if (!g_queue_is_empty(&s->backlog) || !vswap_store_start_ops(s, req)) {
+        vswap_store_backlog_add(s, req);
         g_queue_push_tail(&s->backlog, req);
     }
     if (s->io) {
@@ -939,18 +1014,22 @@ void vswap_store_drain(VswapStore *s)
     vswap_store_wait(s, vswap_store_busy_cond, s);
 }
 
-int vswap_store_discard(VswapStore *s, uint64_t start, uint64_t count)
+/*
+ * Forget the writes to [@start, @start + @count) being compressed: look
+ * each slot up or walk the table, whichever is shorter, so that a discard
+ * costs at most one pass over the VSWAP_MAX_JOBS writes in flight.
+ */
+static void vswap_store_supersede_range(VswapStore *s, uint64_t start,
+                                        uint64_t count)
 {
     GHashTableIter iter;
     gpointer key;
-    uint64_t slot = start, ent;
 
-    if (count == 0 || start >= s->cfg.capacity ||
-        count > s->cfg.capacity - start) {
-        return -EINVAL;
-    }
-    if (vswap_ckpt_mark_dirty(s) < 0) {
-        return -EIO;
+    if (count <= g_hash_table_size(s->inflight_writes)) {
+        for (uint64_t slot = start; slot - start < count; slot++) {
+            vswap_store_supersede(s, slot);
+        }
+        return;
     }
     g_hash_table_iter_init(&iter, s->inflight_writes);
     while (g_hash_table_iter_next(&iter, &key, NULL)) {
@@ -960,11 +1039,21 @@ int vswap_store_discard(VswapStore *s, uint64_t start, uint64_t count)
             g_hash_table_iter_remove(&iter);
         }
     }
-    /* Writes still waiting in the backlog are overtaken too. */
-    if (!g_queue_is_empty(&s->backlog)) {
-        g_array_append_val(s->backlog_discards, start);
-        g_array_append_val(s->backlog_discards, count);
+}
+
+int vswap_store_discard(VswapStore *s, uint64_t start, uint64_t count)
+{
+    uint64_t slot = start, ent;
+
+    if (count == 0 || start >= s->cfg.capacity ||
+        count > s->cfg.capacity - start) {
+        return -EINVAL;
     }
+    if (vswap_ckpt_mark_dirty(s) < 0) {
+        return -EIO;
+    }
+    vswap_store_supersede_range(s, start, count);
+    vswap_store_overtake_backlog(s, start, count);
     while (vswap_map_next(s->map, &slot, &ent) && slot - start < count) {
         vswap_log_set(s, slot, 0);
         s->st.discards++;
@@ -1050,7 +1139,9 @@ void vswap_store_close(VswapStore *s)
         vswap_map_free(s->map);
     }
     g_hash_table_destroy(s->inflight_writes);
-    g_array_free(s->backlog_discards, true);
+    if (s->backlog_writes) {
+        g_sequence_free(s->backlog_writes);
+    }
     g_array_free(s->wb_queue, true);
     g_array_free(s->punch_queue, true);
     free(s->compact.buf);
