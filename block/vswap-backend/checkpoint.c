@@ -315,57 +315,48 @@ bool vswap_ckpt_read_entries(const VswapFileReader *rd,
     uint64_t base = vswap_ckpt_offset(fsb) + VSWAP_CKPT_HDR_SIZE;
     uint64_t bytes = hdr->nentries * sizeof(VswapCkptEntry);
     const char *name = rd->name;
-    /* Pass 0 checks everything; only a sound checkpoint reaches @fn. */
-    for (int pass = 0; pass < 2; pass++) {
-        uint32_t crc = 0, prev_slot = 0;
-        uint64_t index = 0;
+    uint32_t crc = 0, prev_slot = 0;
+    uint64_t index = 0;
 
-        for (uint64_t done = 0; done < bytes; done += VSWAP_CKPT_CHUNK) {
-            size_t chunk = MIN(bytes - done, (uint64_t)VSWAP_CKPT_CHUNK);
-            size_t padded = (chunk + 4095) & ~(size_t)4095;
+    /*
+     * One read: the file may change under us, so each entry reaches @fn
+     * from the same bytes that were checked, never from a second read.
+     */
+    for (uint64_t done = 0; done < bytes; done += VSWAP_CKPT_CHUNK) {
+        size_t chunk = MIN(bytes - done, (uint64_t)VSWAP_CKPT_CHUNK);
+        size_t padded = (chunk + 4095) & ~(size_t)4095;
 
-            if (!vswap_ckpt_read_exact(rd, fsb, buf, padded, base + done,
-                                       "the checkpoint", errp)) {
-                return false;
-            }
-            if (pass == 0) {
-                crc = vswap_crc32c(crc, buf, chunk);
-            }
-            for (size_t i = 0; i < chunk; i += sizeof(VswapCkptEntry)) {
-                VswapCkptEntry e;
-                const char *why;
-
-                memcpy(&e, buf + i, sizeof(e));
-                e.slot = le32toh(e.slot);
-                e.len = le16toh(e.len);
-                e.value = le64toh(e.value);
-                if (pass == 1) {
-                    if (!fn(opaque, &e, errp)) {
-                        return false;
-                    }
-                    continue;
-                }
-                why = vswap_ckpt_entry_problem(hdr, &e, index, prev_slot);
-                if (why) {
-                    g_set_error(errp, VSWAP_STORE_ERROR, EBADMSG,
-                                "%s: corrupt checkpoint (entry %"
-                                G_GUINT64_FORMAT ", slot %u: %s)", name,
-                                index, e.slot, why);
-                    return false;
-                }
-                prev_slot = e.slot;
-                index++;
-            }
-        }
-        if (pass == 0 && crc != hdr->entries_crc) {
-            g_set_error(errp, VSWAP_STORE_ERROR, EBADMSG,
-                        "%s: corrupt checkpoint (entry checksum mismatch)",
-                        name);
+        if (!vswap_ckpt_read_exact(rd, fsb, buf, padded, base + done,
+                                   "the checkpoint", errp)) {
             return false;
         }
-        if (!fn) {
-            break;
+        crc = vswap_crc32c(crc, buf, chunk);
+        for (size_t i = 0; i < chunk; i += sizeof(VswapCkptEntry)) {
+            VswapCkptEntry e;
+            const char *why;
+
+            memcpy(&e, buf + i, sizeof(e));
+            e.slot = le32toh(e.slot);
+            e.len = le16toh(e.len);
+            e.value = le64toh(e.value);
+            why = vswap_ckpt_entry_problem(hdr, &e, index, prev_slot);
+            if (why) {
+                g_set_error(errp, VSWAP_STORE_ERROR, EBADMSG,
+                            "%s: corrupt checkpoint (entry %" G_GUINT64_FORMAT
+                            ", slot %u: %s)", name, index, e.slot, why);
+                return false;
+            }
+            if (fn && !fn(opaque, &e, errp)) {
+                return false;
+            }
+            prev_slot = e.slot;
+            index++;
         }
+    }
+    if (crc != hdr->entries_crc) {
+        g_set_error(errp, VSWAP_STORE_ERROR, EBADMSG,
+                    "%s: corrupt checkpoint (entry checksum mismatch)", name);
+        return false;
     }
     return true;
 }
@@ -499,6 +490,20 @@ static bool vswap_ckpt_apply(void *opaque, const VswapCkptEntry *e,
     index = e->value >> s->seg_shift;
     size = vswap_rec_size(e->len);
     end = (e->value & ((UINT64_C(1) << s->seg_shift) - 1)) + size;
+    /*
+     * The entry was checked against the header's table size, which sized
+     * the table; records of distinct slots cannot share bytes, so more
+     * than a segment holds (which would in the end wrap live) is corrupt.
+     */
+    if (index >= s->disk.nsegs ||
+        s->disk.segs[index].live + size >
+        (UINT64_C(1) << s->seg_shift) - VSWAP_SEG_HDR_SIZE) {
+        g_set_error(errp, VSWAP_STORE_ERROR, EBADMSG,
+                    "vswap store: %s: corrupt checkpoint (slot %u: segment"
+                    " %u holds more records than it can)", s->name, e->slot,
+                    index);
+        return false;
+    }
     seg = &s->disk.segs[index];
     seg->live += size;
     seg->nrecords++;
@@ -577,9 +582,25 @@ static bool vswap_ckpt_load(VswapStore *s, GError **errp)
                     " limit allows", s->name, hdr.nsegs);
         return false;
     }
-    s->disk.segs = g_new0(VswapSegment, MAX(hdr.nsegs, 1));
+    /* The table is sized by the file, never by what a header claims. */
+    if (fsb.data_offset + ((uint64_t)hdr.nsegs << s->seg_shift) >
+        fsb.file_size) {
+        g_set_error(errp, VSWAP_STORE_ERROR, EBADMSG,
+                    "vswap store: %s: truncated: %u segments do not fit in"
+                    " %" G_GUINT64_FORMAT " bytes", s->name, hdr.nsegs,
+                    fsb.file_size);
+        return false;
+    }
+    s->disk.segs = g_try_new0(VswapSegment, MAX(hdr.nsegs, 1));
+    ld.max_end = g_try_new0(uint32_t, MAX(hdr.nsegs, 1));
+    if (!s->disk.segs || !ld.max_end) {
+        g_set_error(errp, VSWAP_STORE_ERROR, ENOMEM,
+                    "vswap store: %s: no memory for a table of %u segments",
+                    s->name, hdr.nsegs);
+        goto out;
+    }
     s->disk.nsegs = hdr.nsegs;
-    ld.max_end = g_new0(uint32_t, MAX(hdr.nsegs, 1));
+    /* A failure leaves the map half loaded: the failed open discards it. */
     if (!vswap_ckpt_read_entries(&rd, &fsb, &hdr, vswap_ckpt_apply, &ld,
                                  &err)) {
         g_propagate_prefixed_error(errp, g_steal_pointer(&err),

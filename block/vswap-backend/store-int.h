@@ -402,9 +402,11 @@ bool vswap_ckpt_read_hdr(const VswapFileReader *rd, const VswapFileSb *fsb,
 typedef bool VswapCkptEntryFunc(void *opaque, const VswapCkptEntry *e,
                                 GError **errp);
 /*
- * vswap_ckpt_read_entries: check every entry (slot range and order, kind,
- * record location within the segment table) and the entries' checksum,
- * then, only if all is well and @fn is not NULL, pass each one to @fn.
+ * vswap_ckpt_read_entries: read the entries once, check each one (slot
+ * range and order, kind, record location within the segment table) and
+ * pass it, unless @fn is NULL, to @fn; then check the entries' checksum.
+ * What @fn saw is only sound if this returns true: on false, the caller
+ * throws it away.
  */
 bool vswap_ckpt_read_entries(const VswapFileReader *rd,
                              const VswapFileSb *fsb, const VswapCkptHdr *hdr,

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "vswap/store.h"
+#include "checksum.h"
 #include "store-int.h"
 #include "test-pages.h"
 
@@ -483,6 +484,123 @@ static void test_disk_full(Fixture *f, gconstpointer data)
     vswap_store_close(s);
 }
 
+/* The fault engine on the store file, with one fault; see below. */
+typedef struct FaultyOpen {
+    Fixture *f;
+    VswapIoFault fault;
+    VswapIoEngine *io;
+} FaultyOpen;
+
+static VswapIoEngine *faulty_open_engine(void *opaque, int notify_fd,
+                                         GError **errp)
+{
+    FaultyOpen *fo = opaque;
+    VswapIoEngine *inner = vswap_io_uring_open(fo->f->path, 0, 64, notify_fd,
+                                               errp);
+
+    if (!inner) {
+        return NULL;
+    }
+    fo->io = vswap_io_faulty_new(inner, notify_fd);
+    vswap_io_faulty_add(fo->io, &fo->fault);
+    return fo->io;
+}
+
+static uint64_t ckpt_offset(Fixture *f)
+{
+    VswapSuperblock sb = read_sb(f);
+
+    return le64toh(sb.data_offset) +
+           (uint64_t)le32toh(sb.ckpt_segment) * le32toh(sb.segment_size);
+}
+
+/*
+ * Issue 14, defect 5: reopen checked the entries in one read and applied
+ * them from a second one, so a file that changed in between (another
+ * process, a disk returning other bytes) had unchecked entries applied:
+ * a segment index past the table, a slot out of range.  Here the second
+ * read of the entries returns one byte flipped.  Each entry must come
+ * from the bytes that were checked: one read, so the fault never fires.
+ */
+static void test_changes_between_reads(Fixture *f, gconstpointer data)
+{
+    FaultyOpen fo = { .f = f };
+    VswapStoreConfig cfg;
+    VswapStore *s;
+
+    make_clean_store(f);
+    fo.fault = (VswapIoFault) {
+        .op = VSWAP_IO_READ,
+        .offset_lo = ckpt_offset(f) + VSWAP_CKPT_HDR_SIZE,
+        .offset_hi = ckpt_offset(f) + VSWAP_CKPT_HDR_SIZE + 1,
+        .skip = 1, .count = 1, .corrupt = true,
+    };
+    config(f, &cfg, true);
+    cfg.open_engine = faulty_open_engine;
+    cfg.engine_opaque = &fo;
+    s = open_cfg(&cfg);
+    verify(f, s);
+    g_assert_cmpuint(vswap_io_faulty_injected(fo.io), ==, 0);
+    vswap_store_close(s);
+}
+
+/*
+ * Replace the checkpoint of the clean store file with @n entries for
+ * slots 0 .. n-1, all pointing at @len bytes at @addr, checksums right.
+ */
+static void forge_checkpoint(Fixture *f, uint64_t n, uint64_t addr,
+                             uint16_t len)
+{
+    uint64_t off = ckpt_offset(f);
+    g_autofree VswapCkptEntry *e = g_new0(VswapCkptEntry, n);
+    VswapCkptHdr hdr;
+    int fd = open(f->path, O_RDWR);
+    size_t bytes = n * sizeof(*e);
+
+    g_assert_cmpint(fd, >=, 0);
+    g_assert_cmpint(pread(fd, &hdr, sizeof(hdr), off), ==, sizeof(hdr));
+    for (uint64_t i = 0; i < n; i++) {
+        e[i] = (VswapCkptEntry) {
+            .slot = htole32(i), .kind = VSWAP_CKPT_RECORD,
+            .len = htole16(len), .value = htole64(addr),
+        };
+    }
+    hdr.nentries = htole64(n);
+    hdr.entries_crc = htole32(vswap_crc32c(0, e, bytes));
+    hdr.crc = 0;
+    hdr.crc = htole32(vswap_ckpt_hdr_crc(&hdr));
+    g_assert_cmpint(pwrite(fd, &hdr, sizeof(hdr), off), ==, sizeof(hdr));
+    g_assert_cmpint(pwrite(fd, e, bytes, off + VSWAP_CKPT_HDR_SIZE), ==,
+                    bytes);
+    /* Entries are padded to 4 KiB. */
+    g_assert_cmpint(ftruncate(fd, off + VSWAP_CKPT_HDR_SIZE +
+                              ((bytes + 4095) & ~(size_t)4095)), ==, 0);
+    close(fd);
+}
+
+/*
+ * Issue 14, defect 5: 1,044,496 well-formed entries of distinct slots,
+ * all naming one 4 KiB record, wrapped the segment's 32-bit live bytes
+ * to below what its header says it holds, so reopen accepted them; the
+ * first write to one of those slots then aborted in vswap_log_release().
+ */
+static void test_live_overflow(Fixture *f, gconstpointer data)
+{
+    VswapStoreConfig cfg;
+    VswapStore *s;
+
+    config(f, &cfg, false);
+    cfg.capacity = 1 << 21;
+    s = open_cfg(&cfg);
+    for (uint64_t i = 0; i < 40; i++) {
+        write_page(f, s, i, 1);
+    }
+    vswap_store_close(s);
+    forge_checkpoint(f, 1044496, 64, 4096);
+    assert_reopen_fails(f, EBADMSG, "segment 0 holds more records than it"
+                        " can");
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -500,5 +618,7 @@ int main(int argc, char **argv)
     ADD("not-a-store", test_not_a_store);
     ADD("write-faults", test_write_faults);
     ADD("disk-full", test_disk_full);
+    ADD("changes-between-reads", test_changes_between_reads);
+    ADD("live-overflow", test_live_overflow);
     return g_test_run();
 }
