@@ -14,6 +14,10 @@
  * discarded meanwhile is simply not moved, so compaction never loses a
  * page and never resurrects a stale one.  Memory segments are compacted
  * the same way, synchronously, since moving them costs only a memcpy.
+ *
+ * The records moved sit in disk segment buffers until their writes
+ * succeed, so compaction counts against the memory hard limit like a
+ * guest write (vswap_compact_has_room()): a failing disk pauses it.
  */
 
 #include <errno.h>
@@ -42,6 +46,28 @@ static int64_t vswap_compact_victim(VswapStore *s)
         }
     }
     return victim;
+}
+
+/*
+ * May compaction move another victim's records?  They go into disk
+ * segment buffers, memory until their writes succeed, and one victim adds
+ * at most one segment.  While the disk takes writes, the buffers being
+ * written come back soon: compaction only keeps to the hard limit plus a
+ * reserve segment, so that it can still make room on a full disk when
+ * memory is at the limit.  While writes fail, its buffers stay, and
+ * without this check every pass moved more records off the disk into
+ * memory, far past the limit: it must then fit under the limit itself,
+ * as a guest write must.
+ */
+static bool vswap_compact_has_room(VswapStore *s)
+{
+    uint64_t seg_size = (uint64_t)1 << s->seg_shift;
+    uint64_t mem = vswap_store_mem_bytes(s);
+
+    if (s->disk_failed) {
+        return mem + seg_size <= s->mem_limit;
+    }
+    return mem <= s->mem_limit + seg_size;
 }
 
 static VswapLog *vswap_compact_pick_disk(VswapStore *s, uint64_t *ent)
@@ -171,6 +197,17 @@ void vswap_compact_kick(VswapStore *s)
         return;
     }
     if (c->victim >= 0) {
+        return;
+    }
+    if (!vswap_compact_has_room(s)) {
+        /*
+         * Writes in flight give memory back, or fail and say so; with
+         * none, a failing disk would hold the pass forever: end it.  A
+         * background compaction stays wanted until there is room.
+         */
+        if (c->running && s->wb_inflight == 0) {
+            vswap_compact_finish_pass(s);
+        }
         return;
     }
     for (;;) {

@@ -257,6 +257,9 @@ void vswap_log_free_segment(VswapStore *s, VswapLog *log, uint32_t index)
     if (seg->state == VSWAP_SEG_UNWRITTEN) {
         s->disk_unwritten--;
     }
+    if (seg->write_failed) {
+        s->disk_failed--;
+    }
     log->used_bytes -= seg->used;
     *seg = (VswapSegment) { .state = VSWAP_SEG_FREE };
     if (log->open == index) {

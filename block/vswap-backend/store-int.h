@@ -94,6 +94,9 @@ typedef struct VswapSegment {
     bool compacting;            /* disk: being read by compaction */
     bool release_on_unpin;      /* disk: free once pins drop to 0 */
     bool compact_failed;        /* disk: unreadable, compaction skips it */
+    bool write_failed;          /* disk: its last write failed, and it has
+                                   not been written since (retries in
+                                   flight included); see disk_failed */
 } VswapSegment;
 
 /*
@@ -219,6 +222,9 @@ struct VswapStore {
 
     unsigned wb_inflight;       /* disk segment writes in flight */
     unsigned disk_unwritten;    /* disk segments whose write failed */
+    unsigned disk_failed;       /* disk segments with write_failed: unlike
+                                   disk_unwritten, retries in flight count,
+                                   so it says that the disk is failing */
     GArray *wb_queue;           /* uint32_t indices of sealed disk segments
                                    that writeback is to write (log.c queues,
                                    writeback.c writes) */

@@ -32,6 +32,10 @@ static void vswap_writeback_done(VswapIoReq *req)
 
     s->wb_inflight--;
     if (req->result == (ssize_t)req->len) {
+        if (seg->write_failed) {
+            seg->write_failed = false;
+            s->disk_failed--;
+        }
         seg->state = VSWAP_SEG_ONDISK;
         vswap_log_put_buf(s, seg->buf);
         seg->buf = NULL;
@@ -44,6 +48,10 @@ static void vswap_writeback_done(VswapIoReq *req)
     } else {
         seg->state = VSWAP_SEG_UNWRITTEN;
         s->disk_unwritten++;
+        if (!seg->write_failed) {
+            seg->write_failed = true;
+            s->disk_failed++;
+        }
         s->st.writeback_errors++;
         s->wb_retry_at = g_get_monotonic_time() + VSWAP_WRITEBACK_RETRY_US;
         if (seg->live == 0) {

@@ -288,11 +288,179 @@ static void test_mixed_flood(void)
     test_pages_free(tp);
 }
 
+/* --- compaction while segment writes fail --- */
+
+#define FAULT_SLOTS 3000
+#define FAULT_BUDGET (128 * 1024)
+#define FAULT_LIMIT (160 * 1024)
+/* How long the guest keeps writing to a failing disk: many retries. */
+#define FAULT_CHURN_US (1500 * 1000)
+
+/* The store's memory, watched at every step of the event loop. */
+typedef struct MemWatch {
+    VswapStore *s;
+    uint64_t peak;              /* most vswap_store_mem_bytes() seen */
+    uint64_t samples;
+} MemWatch;
+
+static void watch_sample(MemWatch *w)
+{
+    VswapStoreStats st;
+
+    if (w->s) {
+        vswap_store_get_stats(w->s, &st);
+        w->peak = MAX(w->peak, st.mem_bytes);
+        w->samples++;
+    }
+}
+
+/* cfg.wait: the default poll, with a sample before and after each step. */
+static void watch_wait(void *opaque, VswapWaitCond *cond, void *cond_opaque)
+{
+    MemWatch *w = opaque;
+
+    watch_sample(w);
+    while (cond(cond_opaque)) {
+        struct pollfd pfd = {
+            .fd = w->s ? vswap_store_fd(w->s) : -1, .events = POLLIN,
+        };
+
+        watch_sample(w);
+        poll(&pfd, 1, 1);
+    }
+    watch_sample(w);
+}
+
+static VswapStore *open_watched_store(const char *path, MemWatch *w)
+{
+    VswapStoreConfig cfg;
+    g_autoptr(GError) err = NULL;
+
+    vswap_store_config_init(&cfg);
+    cfg.path = path;
+    cfg.capacity = 1 << 16;
+    cfg.segment_size = SEG_SIZE;
+    cfg.mem_budget = FAULT_BUDGET;
+    cfg.mem_limit = FAULT_LIMIT;
+    cfg.fault_injection = true;
+    cfg.wait = watch_wait;
+    cfg.wait_opaque = w;
+    w->s = vswap_store_open(&cfg, &err);
+    g_assert_no_error(err);
+    return w->s;
+}
+
+static int write_one(VswapStore *s, uint64_t slot, const void *page)
+{
+    VswapPageOp op = { .slot = slot, .page = (void *)page };
+
+    return vswap_store_write_sync(s, &op, 1);
+}
+
+/*
+ * Every segment write fails (EIO) while the disk holds sparse segments and
+ * a full compaction pass runs; the guest keeps writing throughout, for
+ * many write retries.  Compaction copies live records from disk segments
+ * into new disk segment buffers, which stay in memory while their writes
+ * fail, so it must stop short of the hard limit: the store's memory stays
+ * within mem_limit plus the two segments reserved for moves (writeback's
+ * and compaction's) in every state.  Writes then get ENOSPC, and when the
+ * disk recovers every acknowledged page reads back.  Before the fix
+ * compaction went on pulling records off the disk into memory: the peak
+ * was many times the limit.
+ */
+static void test_compact_failing_writes(void)
+{
+    g_autofree char *path = g_build_filename(g_get_tmp_dir(),
+                                             "vswap-bounds-XXXXXX", NULL);
+    VswapIoFault fail = { .op = VSWAP_IO_WRITE, .error = -EIO };
+    g_autofree unsigned *model = g_new0(unsigned, FAULT_SLOTS);
+    g_autofree uint8_t *buf = g_malloc(PAGE);
+    TestPages *tp = test_pages_new();
+    GRand *rand = g_rand_new_with_seed(14);
+    MemWatch w = { 0 };
+    unsigned acked = 0, refused = 0, pass_done = 0;
+    VswapStoreStats st;
+    VswapCheckReport rep;
+    VswapStore *s;
+    gint64 end;
+
+    g_close(g_mkstemp(path), NULL);
+    s = open_watched_store(path, &w);
+    for (unsigned i = 0; i < FAULT_SLOTS; i++) {
+        g_assert_cmpint(write_one(s, i, test_pages_get(tp, i, 1)), ==, 0);
+        model[i] = 1;
+    }
+    vswap_store_drain(s);
+
+    /* The disk fails; three quarters of every segment die. */
+    vswap_io_faulty_add(vswap_store_io_engine(s), &fail);
+    w.peak = 0;
+    for (unsigned i = 0; i < FAULT_SLOTS; i++) {
+        if (i % 4) {
+            g_assert_cmpint(vswap_store_discard(s, i, 1), ==, 0);
+            model[i] = 0;
+        }
+    }
+    g_assert_cmpint(vswap_store_compact(s, true, count_done, &pass_done),
+                    ==, 0);
+    end = g_get_monotonic_time() + FAULT_CHURN_US;
+    for (unsigned version = 2; g_get_monotonic_time() < end; version++) {
+        unsigned slot = g_rand_int_range(rand, 0, FAULT_SLOTS);
+        int ret = write_one(s, slot, test_pages_get(tp, slot, version));
+
+        if (ret == 0) {
+            model[slot] = version;
+            acked++;
+        } else {
+            g_assert_cmpint(ret, ==, -ENOSPC);
+            refused++;
+            g_usleep(1000);
+        }
+        watch_sample(&w);
+    }
+    vswap_store_get_stats(s, &st);
+    g_test_message("disk failing: %u writes acknowledged, %u refused, "
+                   "%" G_GUINT64_FORMAT " segment writes failed, %"
+                   G_GUINT64_FORMAT " segments compacted; memory peak %"
+                   G_GUINT64_FORMAT " KiB over %" G_GUINT64_FORMAT
+                   " samples, limit %u KiB", acked, refused,
+                   st.writeback_errors, st.compacted_segments,
+                   w.peak / 1024, w.samples, FAULT_LIMIT / 1024);
+    g_assert_cmpuint(st.writeback_errors, >, 10);
+    g_assert_cmpuint(refused, >, 0);
+    g_assert_cmpuint(w.peak, <=, FAULT_LIMIT + 2 * SEG_SIZE);
+
+    /* The disk recovers: the pass ends, and nothing acknowledged is lost. */
+    vswap_io_faulty_clear(vswap_store_io_engine(s));
+    g_usleep(150 * 1000);
+    vswap_store_drain(s);
+    g_assert_cmpuint(pass_done, ==, 1);
+    for (unsigned i = 0; i < FAULT_SLOTS; i++) {
+        int ret = read_one(s, i, buf);
+
+        if (!model[i]) {
+            g_assert_cmpint(ret, ==, VSWAP_STORE_UNMAPPED);
+        } else {
+            g_assert_cmpint(ret, ==, 0);
+            g_assert(memcmp(buf, test_pages_get(tp, i, model[i]), PAGE) == 0);
+        }
+    }
+    g_assert_cmpint(vswap_store_check(s, &rep), ==, 0);
+    g_assert_cmpuint(rep.bad, ==, 0);
+    vswap_store_close(s);
+    g_unlink(path);
+    g_rand_free(rand);
+    test_pages_free(tp);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/store-bounds/flood/discard-backlog", test_discard_flood);
     g_test_add_func("/store-bounds/flood/write-discard-mixed",
                     test_mixed_flood);
+    g_test_add_func("/store-bounds/faults/compact-failing-writes",
+                    test_compact_failing_writes);
     return g_test_run();
 }
