@@ -19,7 +19,8 @@
 #include <string.h>
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#include <sanitizer/allocator_interface.h>
+/* The sanitizers' runtime has it; only clang ships its header. */
+size_t __sanitizer_get_current_allocated_bytes(void);
 #define HAVE_SANITIZER_ALLOCATOR 1
 #endif
 
