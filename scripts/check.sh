@@ -15,6 +15,11 @@
 #              host, which the guest must see as I/O errors.  The patched
 #              6.12 kernel (built in, cached): the checker alone, and with
 #              zswap in front of /dev/vswap0
+#   guest-net  the store on network block nodes: the checker at 2.5x RAM
+#              on an RBD image of a single-node Ceph cluster made for the
+#              run (scripts/ceph-cluster.sh), the same migrated between
+#              two QEMUs sharing the image, and on an NBD export of
+#              qemu-storage-daemon
 #   qtest      QEMU's qos-test with the vswap device overlaid: our device
 #              tests plus QEMU's own virtio-blk-pci etc., which prove that
 #              the wiring breaks nothing; and vswap-migration-test (two
@@ -128,20 +133,24 @@ suite_fuzz() {
     record fuzz "$rc" "$passed" "$failed" 0 $((SECONDS - start))
 }
 
+# run_guest NAME ARGS...: one guest run (tests/guest/run-guest.py ARGS),
+# logged to $build/guest-NAME.log; counts into the caller's passed, failed
+# and rc.
+run_guest() {
+    local log=$build/guest-$1.log
+    shift
+    if python3 tests/guest/run-guest.py "$@" > "$log" 2>&1; then
+        passed=$((passed + 1))
+    else
+        failed=$((failed + 1)); rc=1
+        grep -E 'run-guest: FAIL|Traceback|Error' "$log" | head -n 20
+    fi
+    grep -E '^GUEST-TEST' "$log" || tail -n 20 "$log"
+}
+
 suite_guest() {
-    local start=$SECONDS rc=0 passed=0 failed=0 log
+    local start=$SECONDS rc=0 passed=0 failed=0
     bash scripts/build-qemu.sh >/dev/null || { record guest 1 0 1 0 $((SECONDS - start)); return; }
-    run_guest() {
-        log=$build/guest-$1.log
-        shift
-        if python3 tests/guest/run-guest.py "$@" > "$log" 2>&1; then
-            passed=$((passed + 1))
-        else
-            failed=$((failed + 1)); rc=1
-            grep -E 'run-guest: FAIL|Traceback|Error' "$log" | head -n 20
-        fi
-        grep -E '^GUEST-TEST' "$log" || tail -n 20 "$log"
-    }
     run_guest smoke --mode smoke
     run_guest disk-tier --num-queues 2 --iothread \
         --store-opts mem-budget=16M,segment-size=1M \
@@ -160,6 +169,56 @@ suite_guest() {
     run_guest zswap-6.12 --builtin --num-queues 2 \
         --append "zswap.enabled=1 zswap.compressor=lzo zswap.max_pool_percent=10"
     record guest "$rc" "$passed" "$failed" 0 $((SECONDS - start))
+}
+
+# The store on network block nodes, each with the checker at 2.5x RAM:
+# an RBD image of a single-node Ceph cluster (scripts/ceph-cluster.sh,
+# made here from nothing and destroyed after), alone and live-migrated
+# between two QEMUs that share the image (shared=on); and an NBD export
+# of qemu-storage-daemon.
+suite_guest_net() {
+    local start=$SECONDS rc=0 passed=0 failed=0 conf qsd_pid
+    local ceph=$build/ceph nbd=$build/nbd
+    local opts=(--num-queues 2 --iothread
+                --store-opts mem-budget=16M,segment-size=1M)
+    bash scripts/build-qemu.sh >/dev/null ||
+        { record guest-net 1 0 1 0 $((SECONDS - start)); return; }
+
+    bash scripts/ceph-cluster.sh destroy "$ceph"
+    # Images of size 0: the store grows them as it appends segments.
+    if conf=$(bash scripts/ceph-cluster.sh start "$ceph") &&
+       rbd -c "$conf" create vswap/guest --size 0 &&
+       rbd -c "$conf" create vswap/guest-shared --size 0; then
+        run_guest rbd "${opts[@]}" \
+            --store-node "driver=rbd,pool=vswap,image=guest,conf=$conf,discard=unmap"
+        run_guest rbd-migrate-shared "${opts[@]}" --migrate-shared \
+            --store-node "driver=rbd,pool=vswap,image=guest-shared,conf=$conf,discard=unmap"
+    else
+        failed=$((failed + 2))
+    fi
+    bash scripts/ceph-cluster.sh destroy "$ceph"
+
+    # An NBD export has a fixed size: the store lives within its 2 GiB.
+    rm -rf "$nbd"
+    mkdir -p "$nbd"
+    truncate -s 2G "$nbd/store.img"
+    if "$build/qemu/storage-daemon/qemu-storage-daemon" --daemonize \
+           --pidfile "$nbd/qsd.pid" \
+           --blockdev "driver=file,filename=$nbd/store.img,node-name=img0,discard=unmap" \
+           --nbd-server "addr.type=unix,addr.path=$nbd/nbd.sock" \
+           --export type=nbd,id=exp0,node-name=img0,name=guest,writable=on \
+           > "$nbd/qsd.log" 2>&1; then
+        qsd_pid=$(cat "$nbd/qsd.pid")
+        run_guest nbd "${opts[@]}" \
+            --store-node "driver=nbd,server.type=unix,server.path=$nbd/nbd.sock,export=guest,discard=unmap"
+        kill "$qsd_pid"
+    else
+        cat "$nbd/qsd.log"
+        failed=$((failed + 1)); rc=1
+    fi
+    rm -rf "$nbd"
+    [ "$failed" -eq 0 ] || rc=1
+    record guest-net "$rc" "$passed" "$failed" 0 $((SECONDS - start))
 }
 
 # qos-test (only the tests under the paths $3..., if any: GLib's -p does
@@ -465,7 +524,7 @@ python3 scripts/make-corpus.py --out "$build/corpus" >/dev/null || exit 1
 export VSWAP_CORPUS=$build/corpus
 
 suites=("$@")
-[ ${#suites[@]} -gt 0 ] || suites=(unit unit-asan unit-tsan fuzz qtest qemu-series-check guest dkms)
+[ ${#suites[@]} -gt 0 ] || suites=(unit unit-asan unit-tsan fuzz qtest qemu-series-check guest guest-net dkms)
 for s in "${suites[@]}"; do
     echo "=== suite $s"
     "suite_${s//-/_}"

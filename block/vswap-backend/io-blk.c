@@ -18,7 +18,8 @@
  *   WRITE     blk_aio_pwritev; the file grows as segments are appended
  *   PUNCH     blk_aio_pdiscard, a hole when the node has discard=unmap
  *   FSYNC     blk_aio_flush
- *   TRUNCATE  blk_co_truncate, in a coroutine of its own
+ *   TRUNCATE  blk_co_truncate, in a coroutine of its own; on a node that
+ *             cannot shrink, blk_co_pdiscard of the tail instead
  *
  * The block layer never completes an AIO request inside the call that
  * starts it, but the engine contract is stricter still: a completion only
@@ -124,11 +125,28 @@ static void coroutine_fn vswap_io_blk_truncate_co(void *opaque)
 {
     VswapIoBlkAiocb *acb = opaque;
     Error *local_err = NULL;
+    BlockBackend *blk = acb->s->blk;
+    int64_t length;
     int ret;
 
-    ret = blk_co_truncate(acb->s->blk, acb->req->offset, true,
-                          PREALLOC_MODE_OFF, 0, &local_err);
+    /*
+     * Not exact: a node that cannot shrink (NBD, a block device) keeps its
+     * length, and the tail that a shorter file would have dropped is
+     * discarded instead.  Growing such a node still fails.
+     */
+    ret = blk_co_truncate(blk, acb->req->offset, false, PREALLOC_MODE_OFF,
+                          0, &local_err);
     error_free(local_err);
+    if (ret == 0) {
+        length = blk_co_getlength(blk);
+        if (length > 0 && (uint64_t)length > acb->req->offset) {
+            ret = blk_co_pdiscard(blk, acb->req->offset,
+                                  length - acb->req->offset, 0);
+            /* A discard is advice: a node without it keeps the bytes. */
+            ret = ret == -ENOTSUP ? 0 : ret;
+        }
+        ret = length < 0 ? length : ret;
+    }
     vswap_io_blk_done(acb, ret);
 }
 
@@ -278,12 +296,21 @@ static int64_t vswap_io_blk_getlength(VswapIoEngine *io)
     return blk_getlength(blk);
 }
 
-/* -ENOTSUP from drivers that cannot tell (e.g. network nodes). */
+/*
+ * Network nodes (NBD, RBD) cannot tell what they occupy: their length is
+ * the bound that query-vswap's disk-file-bytes and the checks on opening
+ * a file then use.
+ */
 static int64_t vswap_io_blk_allocated(VswapIoEngine *io)
 {
     BlockDriverState *bs = blk_bs(vswap_io_blk_of(io)->blk);
+    int64_t ret;
 
-    return bs ? bdrv_get_allocated_file_size(bs) : -ENOMEDIUM;
+    if (!bs) {
+        return -ENOMEDIUM;
+    }
+    ret = bdrv_get_allocated_file_size(bs);
+    return ret == -ENOTSUP ? vswap_io_blk_getlength(io) : ret;
 }
 
 /* Context: the BlockBackend's AioContext (the owner thread); no coroutine */

@@ -124,6 +124,7 @@ static int vswap_store_check_foreign(VswapStore *s)
     g_autofree VswapSuperblock *sb = vswap_io_buf_new(VSWAP_SB_SIZE);
     VswapFileReader rd;
     int64_t size = vswap_io_getlength(s->io);
+    uint32_t fill;
     ssize_t n;
 
     if (size <= 0) {
@@ -133,6 +134,14 @@ static int vswap_store_check_foreign(VswapStore *s)
     n = vswap_file_pread(&rd, sb, VSWAP_SB_SIZE, 0, size);
     if (n < 0) {
         return n;
+    }
+    /*
+     * A new block device, NBD export or RBD image of a fixed size reads
+     * as zeroes: it holds nothing yet.
+     */
+    G_STATIC_ASSERT(VSWAP_SB_SIZE == VSWAP_STORE_PAGE_SIZE);
+    if (n == VSWAP_SB_SIZE && vswap_page_fill_value(sb, &fill) && !fill) {
+        return 0;
     }
     if (n != VSWAP_SB_SIZE || vswap_sb_verify(sb) == -EBADMSG) {
         return -EEXIST;

@@ -24,6 +24,7 @@
 #include "block/aio-wait.h"
 #include "block/block-global-state.h"
 #include "block/block_int-common.h"
+#include "block/block_int-io.h"
 #include "qobject/qdict.h"
 #include "qom/object_interfaces.h"
 #include "system/block-backend.h"
@@ -496,6 +497,58 @@ fail:
     return false;
 }
 
+/*
+ * Whether the store file on @bs can grow as segments are appended.  Files
+ * (the "file" driver on a regular file) and RBD images can; an NBD export,
+ * a host block device or an iSCSI LUN keeps the size it has.  Filters such
+ * as throttle pass truncation down to the node below them.
+ */
+static bool vswap_store_node_grows(BlockDriverState *bs)
+{
+    bool grows;
+
+    bdrv_graph_rdlock_main_loop();
+    while (bs && bs->drv && bs->drv->is_filter) {
+        bs = bdrv_filter_bs(bs);
+    }
+    grows = bs && bs->drv && (!strcmp(bs->drv->format_name, "file") ||
+                              !strcmp(bs->drv->format_name, "rbd"));
+    bdrv_graph_rdunlock_main_loop();
+    return grows;
+}
+
+/*
+ * A store on a node that cannot grow lives within the node's length: that
+ * is its disk limit, unless a smaller one is given.  Writing past the end
+ * would fail only when the disk tier fills, long after start.
+ */
+static bool vswap_store_fit_node(VswapStoreObject *vso, VswapStoreConfig *cfg,
+                                 Error **errp)
+{
+    const char *node = bdrv_get_node_name(blk_bs(vso->blk));
+    int64_t length;
+
+    if (vswap_store_node_grows(blk_bs(vso->blk))) {
+        return true;
+    }
+    length = blk_getlength(vso->blk);
+    if (length < 0) {
+        error_setg_errno(errp, -length, "vswap-store: cannot get the size of"
+                         " node '%s'", node);
+        return false;
+    }
+    if (cfg->disk_limit > (uint64_t)length) {
+        error_setg(errp, "vswap-store: disk-limit %" PRIu64 " exceeds the"
+                   " %" PRId64 " bytes of node '%s', which cannot grow",
+                   cfg->disk_limit, length, node);
+        return false;
+    }
+    if (!cfg->disk_limit) {
+        cfg->disk_limit = length;
+    }
+    return true;
+}
+
 static void vswap_store_complete(UserCreatable *uc, Error **errp)
 {
     VswapStoreObject *vso = VSWAP_STORE(uc);
@@ -529,6 +582,10 @@ static void vswap_store_complete(UserCreatable *uc, Error **errp)
     cfg.wait = vswap_store_wait;
     if (vso->file || vso->cfg.path) {
         if (!vswap_store_open_blk(vso, errp)) {
+            return;
+        }
+        if (!vswap_store_fit_node(vso, &cfg, errp)) {
+            g_clear_pointer(&vso->blk, blk_unref);
             return;
         }
         cfg.path = NULL;

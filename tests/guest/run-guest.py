@@ -592,6 +592,13 @@ def main():
                     help='use a disk-backed -object vswap-store with these'
                          ' options, e.g. "mem-budget=16M,segment-size=1M";'
                          ' the store file goes in the log directory')
+    ap.add_argument('--store-node', default=None, metavar='BLOCKDEV',
+                    help='put the store on this -blockdev node instead of a'
+                         ' file in the log directory, e.g. "driver=rbd,'
+                         'pool=vswap,image=vm1,conf=build/ceph/ceph.conf" or'
+                         ' "driver=nbd,server.type=unix,server.path=S,'
+                         'export=vm1"; both QEMUs of --migrate-shared open'
+                         ' it; implies --store-opts')
     ap.add_argument('--corrupt-store', type=int, default=0, metavar='N',
                     help='once the checker has written every page, damage N'
                          ' records in the store file; the guest must see I/O'
@@ -626,6 +633,12 @@ def main():
     ap.add_argument('--verbose', '-v', action='store_true',
                     help='echo the serial console')
     args = ap.parse_args()
+    if args.store_node is not None and args.store_opts is None:
+        args.store_opts = ''
+    if args.store_node is not None and args.migrate and \
+            not args.migrate_shared:
+        ap.error('--store-node with --migrate needs --migrate-shared: both'
+                 ' QEMUs open the one node')
     if args.migrate_shared:
         args.migrate = True
         if args.store_opts is None:
@@ -633,9 +646,9 @@ def main():
     if args.migrate and args.mode != 'full':
         ap.error('--migrate needs --mode full')
     if args.corrupt_store and (args.store_opts is None or args.migrate or
-                               args.compact_during):
-        ap.error('--corrupt-store needs --store-opts, without --migrate or'
-                 ' --compact-during')
+                               args.compact_during or args.store_node):
+        ap.error('--corrupt-store needs --store-opts, without --migrate,'
+                 ' --compact-during or --store-node')
     if args.migrate_at is None:
         args.migrate_at = args.mem * 3 // 2
 
@@ -682,7 +695,9 @@ def main():
     if args.append:
         append.append(args.append)
     store_path = dst_store = None
-    if args.store_opts is not None:
+    if args.store_node is not None:
+        store_path = dst_store = 'node'
+    elif args.store_opts is not None:
         store_path = os.path.join(args.logdir, 'store-%d.vswap' % os.getpid())
         # Shared storage: the destination opens the source's file.
         dst_store = store_path if args.migrate_shared else \
@@ -692,9 +707,14 @@ def main():
 
     def qemu_cmd(qmp_sock, store, incoming=None):
         objects = []
+        if store and args.store_node is not None:
+            objects = ['-blockdev', args.store_node + ',node-name=vswap-node']
+            where = 'file=vswap-node'
+        elif store:
+            where = 'path=' + store
         if store:
-            objects = ['-object', 'vswap-store,id=vs0,path=%s,size=%d%s%s' % (
-                store, args.capacity * PAGE,
+            objects += ['-object', 'vswap-store,id=vs0,%s,size=%d%s%s' % (
+                where, args.capacity * PAGE,
                 ',shared=on' if args.migrate_shared else '',
                 ',' + args.store_opts if args.store_opts else '')]
             dev = 'virtio-vswap-pci,id=vswap0,store=vs0'
@@ -834,8 +854,10 @@ def main():
         dst_proc.kill()
         dst_proc.wait()
     serial.close()
-    for path in (sock, dst_sock, mig_uri[len('unix:'):], store_path,
-                 dst_store):
+    files = [sock, dst_sock, mig_uri[len('unix:'):]]
+    if args.store_node is None:
+        files += [store_path, dst_store]
+    for path in files:
         if path and os.path.exists(path):
             os.unlink(path)
 

@@ -361,6 +361,38 @@ static void test_refuses_foreign_file(Fixture *f, gconstpointer data)
     g_assert_cmpstr(contents, ==, "precious data");
 }
 
+/*
+ * A pre-sized file of zeroes (what a new block device, NBD export or RBD
+ * image reads as) holds nothing and may become a store; a swap signature
+ * in its first page makes it foreign.
+ */
+static void test_zeroed_file_is_empty(Fixture *f, gconstpointer data)
+{
+    static const char swap_magic[] = "SWAPSPACE2";
+    g_autofree char *zeroes = g_malloc0(256 * 1024);
+    g_autofree char *contents = NULL;
+    VswapStoreConfig cfg;
+    VswapStore *s;
+    GError *err = NULL;
+    gsize len;
+
+    g_assert(g_file_set_contents(f->path, zeroes, 256 * 1024, NULL));
+    vswap_store_config_init(&cfg);
+    cfg.path = f->path;
+    s = vswap_store_open(&cfg, &err);
+    g_assert_no_error(err);
+    vswap_store_close(s);
+
+    memcpy(zeroes + 4096 - 10, swap_magic, 10);
+    g_assert(g_file_set_contents(f->path, zeroes, 256 * 1024, NULL));
+    g_assert_null(vswap_store_open(&cfg, &err));
+    g_assert_nonnull(strstr(err->message, "not a vswap store file"));
+    g_clear_error(&err);
+    g_assert(g_file_get_contents(f->path, &contents, &len, NULL));
+    g_assert_cmpuint(len, ==, 256 * 1024);
+    g_assert(!memcmp(contents + 4096 - 10, swap_magic, 10));
+}
+
 static void test_disk_tier(Fixture *f, gconstpointer data)
 {
     VswapStore *s = open_store(f, true, 256 * 1024, GPOINTER_TO_UINT(data),
@@ -1048,6 +1080,7 @@ int main(int argc, char **argv)
     ADD("memory/unmapped-and-discard", test_unmapped_and_discard, 0);
     ADD("bad-arguments", test_bad_arguments, 0);
     ADD("refuses-foreign-file", test_refuses_foreign_file, 0);
+    ADD("zeroed-file-is-empty", test_zeroed_file_is_empty, 0);
     ADD("disk/tier/inline", test_disk_tier, 0);
     ADD("disk/tier/2-workers", test_disk_tier, 2);
     ADD("disk/compaction", test_compaction, 0);
