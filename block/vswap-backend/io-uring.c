@@ -112,7 +112,8 @@ static bool vswap_io_uring_prep(VswapIoUring *s, VswapIoReq *req)
 {
     struct io_uring_sqe *sqe;
     size_t len = MIN(req->len - req->done, VSWAP_IO_URING_MAX_XFER);
-    char *buf = (char *)req->buf + req->done;
+    /* FSYNC and TRUNCATE have no buffer (NULL + 0 is undefined too). */
+    char *buf = req->buf ? (char *)req->buf + req->done : NULL;
     uint64_t offset = req->offset + req->done;
 
     if (s->in_ring >= s->depth) {

@@ -218,7 +218,7 @@ void vswap_store_activate(VswapStore *s)
  * migration runs, so the file's length is asked again past that.
  * @credit: bytes of the reference that this one replaces in the same
  * segment.  Returns 0; -EINVAL past the end of the file or past
- * VSWAP_SHARED_REF_SLACK, counting nothing; or -EIO.
+ * VSWAP_SHARED_REF_SLACK, counting nothing; -EIO or -ENOMEM.
  */
 static int vswap_shared_ref_add(VswapStore *s, uint64_t addr, size_t size,
                                 size_t credit)
@@ -239,7 +239,14 @@ static int vswap_shared_ref_add(VswapStore *s, uint64_t addr, size_t size,
             return -EINVAL;
         }
         if (index >= log->nsegs) {
-            log->segs = g_renew(VswapSegment, log->segs, index + 1);
+            /* A huge sparse file is still a huge table: fail, not abort. */
+            VswapSegment *segs = g_try_renew(VswapSegment, log->segs,
+                                             index + 1);
+
+            if (!segs) {
+                return -ENOMEM;
+            }
+            log->segs = segs;
             memset(&log->segs[log->nsegs], 0,
                    (index + 1 - log->nsegs) * sizeof(VswapSegment));
             log->nsegs = index + 1;
@@ -258,7 +265,7 @@ static int vswap_shared_ref_add(VswapStore *s, uint64_t addr, size_t size,
  * record the source left in the file.  Only its shape, its place inside
  * the file and the references into its segment are checked now (the file
  * may still change); see vswap_store_activate().  Returns 0, -EINVAL for
- * a reference that no source sends, or -EIO.
+ * a reference that no source sends, -EIO or -ENOMEM.
  */
 int vswap_shared_import_ref(VswapStore *s, const VswapRecordInfo *info)
 {
