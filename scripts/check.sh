@@ -4,7 +4,7 @@
 #
 #   unit       standalone store tests (tests/unit) in build/standalone
 #   unit-asan  the same tests built with AddressSanitizer + UBSan
-#   unit-tsan  the threaded tests (workers, store, model) under TSan
+#   unit-tsan  the threaded tests (workers, store, model, bounds) under TSan
 #   fuzz       a short libFuzzer run of each target in tests/fuzz, from its
 #              seed corpus (VSWAP_FUZZ_SECONDS each, default 20)
 #   guest      real Linux guests (TCG) swapping to the device.  Debian's
@@ -96,7 +96,7 @@ suite_unit_tsan() {
             { record unit-tsan 1 0 1 0 0; return; }
     fi
     ninja -C "$dir" >/dev/null || { record unit-tsan 1 0 1 0 0; return; }
-    for t in test-workers test-store test-store-model; do
+    for t in test-workers test-store test-store-model test-store-bounds; do
         if TSAN_OPTIONS=halt_on_error=1 VSWAP_CORPUS=$build/corpus \
            VSWAP_MODEL_OPS=200000 "$dir/tests/unit/$t" --tap > "$dir/$t.tap" 2>&1; then
             passed=$((passed + 1))

@@ -213,7 +213,9 @@ void vswap_store_drain(VswapStore *s);
  * vswap_store_compact: start compacting every segment with dead space (or
  * only those below the threshold unless @full).  Reads and writes go on
  * meanwhile.  @cb, if not NULL, runs when the pass is over.  Returns 0 or
- * -EBUSY when a pass is already running (-EIO: as for writes).
+ * -EBUSY when a pass is already running (-EIO: as for writes).  While
+ * segment writes fail, a pass takes no segment that would push memory past
+ * mem_limit, and ends early when it cannot go on with no write in flight.
  */
 int vswap_store_compact(VswapStore *s, bool full, VswapCompleteFunc *cb,
                         void *opaque);
