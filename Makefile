@@ -6,6 +6,8 @@
 #   make build   standalone store library, tools and unit tests
 #   make qemu    QEMU 10.0 with vswap built in (build/qemu)
 #   make bench   store benchmarks (figures in docs/benchmarks.md)
+#   make bench-blk BLOCKDEV=OPTS   the store's writeback through QEMU's
+#                block layer against its liburing engine (or rbd bench)
 #   make corpus  capture the page corpus the tests use (build/corpus)
 #   make bench-migration   live migration of a swapping guest: vswap
 #                          against an NBD-mirrored virtio-blk swap disk
@@ -13,7 +15,7 @@
 
 BUILD ?= build
 
-.PHONY: all deps corpus build qemu check demo bench bench-migration bench-guest clean
+.PHONY: all deps corpus build qemu check demo bench bench-blk bench-migration bench-guest clean
 
 all: build
 
@@ -41,6 +43,14 @@ demo: qemu corpus
 bench: build
 	/usr/bin/python3 scripts/make-corpus.py --out $(BUILD)/corpus >/dev/null
 	$(BUILD)/standalone/bench/vswap-bench --corpus $(BUILD)/corpus $(BENCH_ARGS)
+
+# The store's writeback through QEMU's block layer (vswap-blk-bench, built
+# in QEMU's tree on request).  BLOCKDEV: the node, as -blockdev takes it;
+# by default a file in /var/tmp with O_DIRECT, against the liburing engine.
+BLOCKDEV ?= driver=file,filename=/var/tmp/vswap-blk-bench.store,aio=io_uring,cache.direct=on,discard=unmap
+bench-blk: deps corpus
+	bash scripts/build-qemu.sh tests/bench/vswap/vswap-blk-bench
+	$(BUILD)/qemu/tests/bench/vswap/vswap-blk-bench --corpus $(BUILD)/corpus --blockdev '$(BLOCKDEV)' $(BENCH_ARGS)
 
 # Guest benchmarks (real QEMU, TCG, minutes each; docs/benchmarks.md).
 # They use $(VSWAP_QEMU) or build/qemu/qemu-system-x86_64; nothing here

@@ -34,6 +34,7 @@
 #include <zstd.h>
 
 #include "store-int.h"
+#include "workload.h"
 
 #ifndef VSWAP_DEFAULT_CORPUS
 #define VSWAP_DEFAULT_CORPUS "build/corpus"   /* scripts/make-corpus.py */
@@ -44,17 +45,14 @@
 
 #define PAGE VSWAP_STORE_PAGE_SIZE
 #define MAX_REPS 99
-/* Requests as a guest driver would send them: 32 pages, 8 in flight. */
-#define BATCH 32
-#define DEPTH 8
+/* Requests as a guest driver would send them (workload.h). */
+#define BATCH VSWAP_BENCH_BATCH
 /* Sequential write limit: blocks of a segment, as deep as writeback. */
 #define SEQ_BLOCK (1u << 20)
 #define SEQ_DEPTH VSWAP_WRITEBACK_DEPTH
 #define MiB (1024.0 * 1024.0)
 
-static const char *const corpus_files[] = {
-    "python-heap", "node-heap", "cc1-heap",
-};
+#define corpus_files vswap_bench_corpus_files
 static const unsigned worker_counts[] = { 0, 1, 2 };
 #define NWORKERS G_N_ELEMENTS(worker_counts)
 
@@ -181,42 +179,9 @@ static double percentile(const double *sorted, size_t n, double p)
 
 /* --- machine description --- */
 
-static char *load_average(void)
-{
-    g_autofree char *text = NULL;
-    char **f, *ret;
+#define load_average vswap_bench_load_average
+#define cpu_model vswap_bench_cpu_model
 
-    if (!g_file_get_contents("/proc/loadavg", &text, NULL, NULL)) {
-        return g_strdup("unknown");
-    }
-    f = g_strsplit(text, " ", 4);
-    ret = g_strdup_printf("%s %s %s", f[0], f[1] ? f[1] : "",
-                          f[1] && f[2] ? f[2] : "");
-    g_strfreev(f);
-    return ret;
-}
-
-static char *cpu_model(void)
-{
-    g_autofree char *info = NULL;
-    char **lines, *model = NULL;
-
-    if (!g_file_get_contents("/proc/cpuinfo", &info, NULL, NULL)) {
-        return g_strdup("unknown");
-    }
-    lines = g_strsplit(info, "\n", -1);
-    for (char **l = lines; *l && !model; l++) {
-        if (g_str_has_prefix(*l, "model name")) {
-            char *colon = strchr(*l, ':');
-
-            model = g_strdup(g_strstrip(colon ? colon + 1 : *l));
-        }
-    }
-    g_strfreev(lines);
-    return model ? model : g_strdup("unknown");
-}
-
-/* Type and device of the mount holding @path, from /proc/self/mounts. */
 static char *fs_of(const char *path)
 {
     g_autofree char *dir = g_path_get_dirname(path);
@@ -256,49 +221,11 @@ typedef struct PageSet {
     size_t n;
 } PageSet;
 
-typedef struct Corpus {
-    const char *name;
-    uint8_t *all;               /* the file's pages */
-    size_t npages;
-    uint8_t *nonfill;           /* the pages that are not same-filled */
-    size_t nnonfill;
-} Corpus;
+typedef VswapBenchCorpus Corpus;
 
 static bool corpus_load(Corpus *c, const char *name)
 {
-    g_autofree char *file = g_strdup_printf("%s.pages", name);
-    g_autofree char *path = g_build_filename(opt.corpus, file, NULL);
-    g_autofree char *data = NULL;
-    gsize len;
-    uint32_t fill;
-
-    if (!g_file_get_contents(path, &data, &len, NULL)) {
-        return false;
-    }
-    c->name = name;
-    c->npages = len / PAGE;
-    if (opt.max_pages) {
-        c->npages = MIN(c->npages, opt.max_pages);
-    }
-    if (!c->npages) {
-        return false;
-    }
-    c->all = page_alloc(c->npages * PAGE);
-    memcpy(c->all, data, c->npages * PAGE);
-    c->nonfill = page_alloc(c->npages * PAGE);
-    for (size_t i = 0; i < c->npages; i++) {
-        /* The store's own test, so both sets match what it compresses. */
-        if (!vswap_page_fill_value(c->all + i * PAGE, &fill)) {
-            memcpy(c->nonfill + c->nnonfill++ * PAGE, c->all + i * PAGE, PAGE);
-        }
-    }
-    return true;
-}
-
-static void corpus_free(Corpus *c)
-{
-    free(c->all);
-    free(c->nonfill);
+    return vswap_bench_corpus_load(c, opt.corpus, name, opt.max_pages);
 }
 
 /* --- limit: the raw zstd page loop --- */
@@ -379,86 +306,25 @@ static int64_t raw_decompress(RawCodec *r, const PageSet *ps, uint8_t *dst)
 
 /* --- the store's request path --- */
 
-typedef struct Pass Pass;
-
-typedef struct Req {
-    VswapPageOp ops[BATCH];
-    unsigned n;
-    int64_t submit_ns;
-    bool busy;
-    Pass *pass;
-} Req;
-
-struct Pass {
-    Req reqs[DEPTH];
-    size_t completed;           /* pages */
-    double *lat;                /* ns per page op, in completion order */
-    size_t nlat;
-    unsigned errors;
-};
-
-static void pass_req_done(void *opaque)
+/* The event loop of the standalone bench: poll the store's fd. */
+static void store_pump(void *opaque)
 {
-    Req *r = opaque;
-    Pass *p = r->pass;
-    double lat = now_ns() - r->submit_ns;
+    VswapStore *s = opaque;
+    struct pollfd pfd = { .fd = vswap_store_fd(s), .events = POLLIN };
 
-    /* Pages of a request complete together: each gets its request's latency. */
-    for (unsigned i = 0; i < r->n; i++) {
-        p->errors += r->ops[i].status < 0;
-        p->lat[p->nlat++] = lat;
-    }
-    p->completed += r->n;
-    r->busy = false;
+    poll(&pfd, 1, 100);
+    vswap_store_process(s);
 }
 
-/*
- * Write @n pages of @src to slots @base.. (or read them into @dst), in
- * requests of BATCH pages with DEPTH requests in flight, driving the store
- * as an event loop does.  Per-page latencies go to @lat.  Returns ns.
- */
+/* The shared request pattern (workload.c); dies on a store error. */
 static int64_t store_pass(VswapStore *s, bool is_write, const uint8_t *src,
                           uint8_t *dst, size_t n, uint64_t base, double *lat)
 {
-    g_autofree Pass *p = g_new0(Pass, 1);
-    struct pollfd pfd = { .fd = vswap_store_fd(s), .events = POLLIN };
-    size_t next = 0;
-    int64_t t0 = now_ns(), t;
+    int64_t t = vswap_bench_pass(s, store_pump, s, is_write, src, dst, n,
+                                 base, lat);
 
-    p->lat = lat;
-    while (p->completed < n) {
-        for (unsigned i = 0; i < DEPTH && next < n; i++) {
-            Req *r = &p->reqs[i];
-            int ret;
-
-            if (r->busy) {
-                continue;
-            }
-            r->pass = p;
-            r->n = MIN(BATCH, n - next);
-            for (unsigned j = 0; j < r->n; j++) {
-                r->ops[j] = (VswapPageOp) {
-                    .slot = base + next + j,
-                    .page = is_write ? (void *)(src + (next + j) * PAGE) :
-                                       dst + (next + j) * PAGE,
-                };
-            }
-            r->busy = true;
-            r->submit_ns = now_ns();
-            ret = is_write ?
-                  vswap_store_write(s, r->ops, r->n, pass_req_done, r) :
-                  vswap_store_read(s, r->ops, r->n, pass_req_done, r);
-            if (ret < 0) {
-                die("store request: %s", g_strerror(-ret));
-            }
-            next += r->n;
-        }
-        poll(&pfd, 1, 100);
-        vswap_store_process(s);
-    }
-    t = now_ns() - t0;
-    if (p->errors) {
-        die("%u page ops failed", p->errors);
+    if (t < 0) {
+        die("store pass: %s", g_strerror(-t));
     }
     return t;
 }
@@ -709,19 +575,26 @@ static void bench_disk_rep(DiskFigures *f, const Corpus *c, unsigned copies,
     VswapStoreStats a, b;
     SeqResult seq;
     VswapStore *s;
+    g_autoptr(GError) err = NULL;
+    VswapStoreConfig cfg;
     int64_t t0, t;
+    int ret;
 
-    /* Two workers on the fill: it is set-up, not measured. */
-    s = store_open(opt.path, slots, est_bytes * 2 + (64 << 20), 2, f->direct);
-    for (unsigned k = 0; k < copies; k++) {
-        store_pass(s, true, c->all, NULL, c->npages, (uint64_t)k * c->npages,
-                   lat);
+    /* The writeback workload shared with vswap-blk-bench (workload.c). */
+    vswap_bench_wb_config(&cfg, slots, est_bytes, opt.level);
+    cfg.path = opt.path;
+    cfg.direct_io = f->direct;
+    s = vswap_store_open(&cfg, &err);
+    if (!s) {
+        die("%s", err->message);
     }
-    vswap_store_drain(s);
-    vswap_store_get_stats(s, &a);
-    if (a.pages_disk || a.writeback_bytes) {
+    ret = vswap_bench_wb_fill(s, store_pump, s, c, copies, lat);
+    if (ret == -EAGAIN) {
         die("writeback started before it was timed; budget too small");
+    } else if (ret < 0) {
+        die("filling the store: %s", g_strerror(-ret));
     }
+    vswap_store_get_stats(s, &a);
     f->slots = slots;
     f->meta_bytes = a.meta_bytes;
     f->meta_pages = a.pages_fill + a.pages_mem + a.pages_disk;
@@ -736,10 +609,7 @@ static void bench_disk_rep(DiskFigures *f, const Corpus *c, unsigned copies,
 
     /* Writeback: from a full memory tier down to the smallest budget. */
     t0 = now_ns();
-    vswap_store_set_mem_budget(s, 0, 0);
-    vswap_store_process(s);
-    vswap_store_drain(s);
-    t = now_ns() - t0;
+    t = vswap_bench_wb_run(s);
     samples_add(&f->wb_ns, t);
     vswap_store_get_stats(s, &b);
     if (!f->direct) {
@@ -818,7 +688,7 @@ static void print_mem(const Corpus *c, const MemFigures *m)
     printf("\n  memory tier: requests of %d pages, %d in flight;"
            " median [min..max] of %u passes\n"
            "  (raw loop: of %u, one right before each store pass;"
-           " /raw: median of the ratios to it)\n", BATCH, DEPTH, opt.reps,
+           " /raw: median of the ratios to it)\n", BATCH, VSWAP_BENCH_DEPTH, opt.reps,
            opt.reps * (unsigned)NWORKERS);
     for (unsigned k = 0; k < 2; k++) {
         const SetFigures *f = &m->set[k];
@@ -1160,7 +1030,7 @@ int main(int argc, char **argv)
             continue;
         }
         bench_corpus(&c);
-        corpus_free(&c);
+        vswap_bench_corpus_free(&c);
         ncorpus++;
         fflush(stdout);
     }

@@ -32,6 +32,11 @@ fi
 
 # Files and directories that the project owns inside the QEMU tree.
 OVERLAY=(hw/vswap block/vswap-backend include/vswap qapi/vswap.json tests/qtest)
+# The store benchmark on the block layer (make bench-blk): the project's
+# bench/ sources as tests/bench/vswap, wired in by qemu/bench/*.patch.  The
+# developer's build only: --tree-only (the patch series) leaves them out.
+BENCH_FILES=(meson.build workload.c workload.h vswap-blk-bench.c)
+BENCH_DIR=tests/bench/vswap
 
 log() { echo "build-qemu: $*" >&2; }
 
@@ -126,6 +131,20 @@ overlay() {
     done
 }
 
+# The benchmark's sources and its wiring; applied again whenever
+# apply_patches has reset the tree.
+bench_overlay() {
+    local f p
+    for f in "${BENCH_FILES[@]}"; do
+        sync_file "$top/bench/$f" "$tree/$BENCH_DIR/$f"
+    done
+    for p in "$top"/qemu/bench/*.patch; do
+        git -C "$tree" apply -R --check "$p" 2>/dev/null && continue
+        git -C "$tree" apply --whitespace=nowarn "$p" ||
+            { echo "build-qemu: $p does not apply" >&2; exit 1; }
+    done
+}
+
 # QEMU keeps device ABIs in include/standard-headers/, converted from the
 # Linux uapi style the way scripts/update-linux-headers.sh does.
 standard_header() {
@@ -213,6 +232,7 @@ prepare_tree "$pristine"
 apply_patches
 check_device_id
 overlay
+bench_overlay
 standard_header
 configure
 log "building qemu-system-x86_64, qemu-storage-daemon, qemu-img and qtests"
