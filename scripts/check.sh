@@ -36,6 +36,11 @@
 #              run by default after qtest, which fetched the source
 #   qemu-series  every patch of that series built in turn (git rebase -x);
 #              not run by default: a full QEMU build plus one per patch
+#   libvirt    the test guest as a libvirt domain (tests/libvirt): Debian's
+#              libvirtd, privately in qemu:///session, defines, starts and
+#              destroys it; the checker at 2.5x RAM; query-vswap and
+#              vswap-compact through virsh qemu-monitor-command.  Not run
+#              by default (about 2 minutes)
 #
 # Usage: scripts/check.sh [suite...]   (default: all suites)
 # Exit status: 0 when every suite passed.
@@ -437,6 +442,19 @@ suite_dkms() {
     read -r passed failed skipped <<<"$(echo "$counts" | tail -n 1)"
     [ "${failed:-1}" -eq 0 ] || rc=1
     record dkms "$rc" "${passed:-0}" "${failed:-1}" "${skipped:-0}" $((SECONDS - start))
+}
+
+# The test guest under libvirt (tests/libvirt/run-libvirt.py): a private
+# daemon, the domain defined, started, destroyed and undefined, everything
+# it made removed.  Logs in build/libvirt/logs and build/libvirt.log.
+suite_libvirt() {
+    local start=$SECONDS rc=0 log=$build/libvirt.log
+    bash scripts/build-qemu.sh >/dev/null || { record libvirt 1 0 1 0 $((SECONDS - start)); return; }
+    mkdir -p "$build"
+    python3 tests/libvirt/run-libvirt.py > "$log" 2>&1 || rc=1
+    grep -E 'run-libvirt: FAIL|Traceback' "$log" | head -n 20
+    grep -E '^LIBVIRT-TEST' "$log" || tail -n 20 "$log"
+    record libvirt "$rc" $((1 - rc)) "$rc" 0 $((SECONDS - start))
 }
 
 # The QEMU patch series (qemu/make-series.sh), without compiling: it is
