@@ -43,6 +43,10 @@ PACKAGES=(
     # the guest module through DKMS and its Debian package
     # (guest-kernel-patch/dkms, scripts/check.sh dkms)
     dkms dh-dkms debhelper
+    # the guest as a libvirt domain (tests/libvirt, scripts/check.sh
+    # libvirt): Debian's libvirtd (run privately, never as a service) and
+    # virsh
+    libvirt-daemon-system libvirt-clients
 )
 # Packages that must come from backports on bookworm.
 BACKPORTS_PACKAGES=(meson linux-source-6.12)
