@@ -47,6 +47,15 @@ zswap's debugfs).  Each set-up is reported as the median over
 repetitions of its ratio to blk in the same repetition; plots go to
 docs/img/guest-bench-*.png.  Any failed run makes the exit status 1.
 
+--rbd-conf CONF puts the storage of blk, zswap and vswap-disk on RBD
+images of --rbd-pool (a cluster such as scripts/ceph-cluster.sh starts):
+blk and zswap swap on virtio-blk over `-blockdev driver=rbd` (a fresh
+image of --swap-size, thin), vswap-disk keeps its store on `-blockdev
+driver=rbd,...,discard=unmap` given to `-object vswap-store,file=NODE`
+(a fresh image of size 0, which the store grows).  Each run creates its
+image and removes it afterwards.  The swap file's allocated bytes are
+then not sampled (0).
+
 Environment: VSWAP_QEMU (the QEMU binary), VSWAP_ACCEL (default tcg).
 """
 import argparse
@@ -82,6 +91,11 @@ def parse_args():
                     ' --mem)')
     ap.add_argument('--disk-store-opts', default='mem-budget=16M,segment-size=1M',
                     help='vswap-disk store options')
+    ap.add_argument('--rbd-conf', default=None, metavar='CONF',
+                    help='put blk, zswap and vswap-disk storage on RBD'
+                    ' images of the cluster of this ceph.conf')
+    ap.add_argument('--rbd-pool', default='vswap',
+                    help='the RBD pool for --rbd-conf (default vswap)')
     ap.add_argument('--reps', type=int, default=3)
     ap.add_argument('--setups', default=','.join(SETUPS))
     ap.add_argument('--workloads', default=','.join(WORKLOADS))
@@ -157,9 +171,10 @@ class GuestRun:
         os.makedirs(self.dir, exist_ok=True)
         self.qmp_sock = os.path.join(self.dir, 'qmp.sock')
         self.swapfile = None       # the host file holding the swap, if any
+        self.rbd_image = None      # the RBD image holding it (--rbd-conf)
         self.log_path = os.path.join(self.dir, 'console.log')
         self.result = {'setup': setup, 'workload': workload, 'rep': rep,
-                       'dir': self.dir}
+                       'dir': self.dir, 'rbd': bool(args.rbd_conf)}
 
     def cmd(self):
         a = self.args
@@ -171,6 +186,9 @@ class GuestRun:
                   'zswap.enabled=%d' % (self.setup == 'zswap'),
                   'vswap.monitor=1']
         dev = []
+        if a.rbd_conf and self.setup in ('blk', 'zswap', 'vswap-disk'):
+            dev = self.rbd_devices(append)
+            return base_cmd(a, self.initrd, self.qmp_sock, append) + dev
         if self.setup in ('blk', 'zswap'):
             self.swapfile = os.path.join(self.dir, 'swap.raw')
             with open(self.swapfile, 'wb') as f:
@@ -193,6 +211,31 @@ class GuestRun:
                 '-device', 'virtio-vswap-pci,id=vswap0,store=vs0']
         mem = a.zram_fit_mem if self.setup == 'zram-fit' else a.mem
         return base_cmd(a, self.initrd, self.qmp_sock, append, mem) + dev
+
+    def rbd(self, *args):
+        subprocess.run(['rbd', '-c', self.args.rbd_conf] + list(args),
+                       check=True, stdout=subprocess.DEVNULL)
+
+    def rbd_devices(self, append):
+        """The swap device's storage on a fresh RBD image (--rbd-conf)."""
+        a = self.args
+        self.rbd_image = '%s/bench-%s-%s-%d-%d' % (
+            a.rbd_pool, self.setup, self.workload, self.rep, os.getpid())
+        pool, image = self.rbd_image.split('/')
+        node = 'driver=rbd,pool=%s,image=%s,conf=%s' % (pool, image,
+                                                         a.rbd_conf)
+        if self.setup == 'vswap-disk':
+            # The store grows its image as it appends segments.
+            self.rbd('create', self.rbd_image, '--size', '0')
+            return ['-blockdev', node + ',node-name=store0,discard=unmap',
+                    '-object', 'vswap-store,id=vs0,file=store0,size=%d,%s' % (
+                        a.swap_size, a.disk_store_opts),
+                    '-device', 'virtio-vswap-pci,id=vswap0,store=vs0']
+        self.rbd('create', self.rbd_image, '--size', '%dM' % (a.swap_size >> 20))
+        append.append('vswap.swapdev=/dev/vda')
+        return ['-blockdev', node + ',node-name=swapfile',
+                '-blockdev', 'driver=raw,file=swapfile,node-name=swap0',
+                '-device', 'virtio-blk-pci,id=vblk0,drive=swap0']
 
     def host_sample(self, pid, label, host):
         s = bl.proc_status(pid)
@@ -251,6 +294,8 @@ class GuestRun:
             serial.close()
             if self.swapfile and os.path.exists(self.swapfile):
                 os.unlink(self.swapfile)
+            if self.rbd_image:
+                self.rbd('rm', '--no-progress', self.rbd_image)
         self.result['run_s'] = round(time.monotonic() - t0, 1)
         self.collect(serial)
         return self.result
@@ -533,6 +578,8 @@ def main():
             'sort_input': args.sort_input, 'sort_buffer': args.sort_buffer,
             'swap_size': args.swap_size, 'reps': args.reps,
             'disk_store_opts': args.disk_store_opts,
+            'rbd': ('pool %s of %s' % (args.rbd_pool, args.rbd_conf)
+                    if args.rbd_conf else None),
             'load_start': bl.loadavg(), 'command': ' '.join(sys.argv),
             'started': stamp}
     bl.log('machine: %s; load %s' % (meta['machine'], meta['load_start']))
@@ -584,6 +631,8 @@ def main():
               args.reps, args.mem >> 20, args.zram_fit_mem >> 20, args.smp,
               args.accel, args.checker >> 20, args.sort_input >> 20,
               args.sort_buffer >> 20, zram_alg, args.disk_store_opts))
+    if meta['rbd']:
+        print('# blk, zswap and vswap-disk storage on RBD: %s' % meta['rbd'])
     print('# each cell: median (median of per-repetition ratios to blk)')
     print(render(args, summary))
     for p in plots:
