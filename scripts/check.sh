@@ -19,7 +19,8 @@
 #              on an RBD image of a single-node Ceph cluster made for the
 #              run (scripts/ceph-cluster.sh), the same migrated between
 #              two QEMUs sharing the image, and on an NBD export of
-#              qemu-storage-daemon
+#              qemu-storage-daemon; and the checker with a throttle filter
+#              node under the store, whose write cap must hold
 #   qtest      QEMU's qos-test with the vswap device overlaid: our device
 #              tests plus QEMU's own virtio-blk-pci etc., which prove that
 #              the wiring breaks nothing; and vswap-migration-test (two
@@ -180,7 +181,8 @@ suite_guest() {
 # an RBD image of a single-node Ceph cluster (scripts/ceph-cluster.sh,
 # made here from nothing and destroyed after), alone and live-migrated
 # between two QEMUs that share the image (shared=on); and an NBD export
-# of qemu-storage-daemon.
+# of qemu-storage-daemon.  Then a throttle filter node between the store
+# and a local file, whose cap must hold while the guest swaps.
 suite_guest_net() {
     local start=$SECONDS rc=0 passed=0 failed=0 conf qsd_pid
     local ceph=$build/ceph nbd=$build/nbd
@@ -222,6 +224,12 @@ suite_guest_net() {
         failed=$((failed + 1)); rc=1
     fi
     rm -rf "$nbd"
+
+    # A throttle filter node under the store caps its writes at 4 MiB/s,
+    # below the 5 to 7 MB/s this guest writes back unthrottled (15 s means
+    # of the disk-tier run); the cap must hold.
+    run_guest throttled "${opts[@]}" --checker 400M --throttle-write 4M \
+        --sample 5
     [ "$failed" -eq 0 ] || rc=1
     record guest-net "$rc" "$passed" "$failed" 0 $((SECONDS - start))
 }

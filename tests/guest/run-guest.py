@@ -266,6 +266,7 @@ class Host:
         self.event_log = []        # every QMP event received, in order
         self.available = None      # query-vswap exists?
         self.samples = [] if samples is None else samples
+        self.blk_node = None       # also sample this node's query-blockstats
 
     def connect(self, timeout=30):
         """Connect once QEMU has created its socket (it may be starting)."""
@@ -360,8 +361,13 @@ class Host:
             return None
         self.available = True
         dev = ret[0] if isinstance(ret, list) and ret else ret
-        self.samples.append({'t': round(time.monotonic(), 1), 'label': label,
-                             'host': self.name, 'stats': dev})
+        sample = {'t': round(time.monotonic(), 1), 'label': label,
+                  'host': self.name, 'stats': dev}
+        for blk in (self.cmd('query-blockstats') or []
+                    if self.blk_node else []):
+            if blk.get('node-name') == self.blk_node:
+                sample['wr_bytes'] = blk['stats']['wr_bytes']
+        self.samples.append(sample)
         return dev
 
     def last(self, label):
@@ -599,6 +605,13 @@ def main():
                          ' "driver=nbd,server.type=unix,server.path=S,'
                          'export=vm1"; both QEMUs of --migrate-shared open'
                          ' it; implies --store-opts')
+    ap.add_argument('--throttle-write', type=parse_size, default=None,
+                    metavar='BYTES',
+                    help='put a throttle filter node (x-bps-write=BYTES per'
+                         ' second) between the store and its file, and'
+                         ' require the store\'s write rate, from'
+                         ' query-blockstats, to stay within it while the'
+                         ' guest presses against it; implies --store-opts')
     ap.add_argument('--corrupt-store', type=int, default=0, metavar='N',
                     help='once the checker has written every page, damage N'
                          ' records in the store file; the guest must see I/O'
@@ -633,8 +646,11 @@ def main():
     ap.add_argument('--verbose', '-v', action='store_true',
                     help='echo the serial console')
     args = ap.parse_args()
-    if args.store_node is not None and args.store_opts is None:
+    if (args.store_node is not None or args.throttle_write) and \
+            args.store_opts is None:
         args.store_opts = ''
+    if args.throttle_write and (args.migrate or args.migrate_shared):
+        ap.error('--throttle-write does not go with --migrate')
     if args.store_node is not None and args.migrate and \
             not args.migrate_shared:
         ap.error('--store-node with --migrate needs --migrate-shared: both'
@@ -707,7 +723,17 @@ def main():
 
     def qemu_cmd(qmp_sock, store, incoming=None):
         objects = []
-        if store and args.store_node is not None:
+        if store and args.throttle_write:
+            # The filter is what the store writes through: its node.
+            base = args.store_node or (
+                'driver=file,filename=%s,aio=io_uring,discard=unmap' % store)
+            objects = ['-object', 'throttle-group,id=vswap-tg,x-bps-write=%d'
+                       % args.throttle_write,
+                       '-blockdev', base + ',node-name=vswap-base',
+                       '-blockdev', 'driver=throttle,throttle-group=vswap-tg,'
+                       'file=vswap-base,node-name=vswap-node']
+            where = 'file=vswap-node'
+        elif store and args.store_node is not None:
             objects = ['-blockdev', args.store_node + ',node-name=vswap-node']
             where = 'file=vswap-node'
         elif store:
@@ -739,6 +765,8 @@ def main():
                 '-qmp', 'unix:%s,server=on,wait=off' % qmp_sock,
                 ] + (['-incoming', incoming] if incoming else [])
 
+    if args.throttle_write and not args.store_node:
+        open(store_path, 'wb').close()      # a file node does not create it
     cmd = qemu_cmd(sock, store_path)
     print('run-guest: %s' % ' '.join(cmd), file=sys.stderr)
     print('run-guest: serial log %s' % log_path, file=sys.stderr)
@@ -751,6 +779,8 @@ def main():
     serial = Serial(log_path, args.verbose)
     reader = serial.follow(proc)
     host = Host(sock)
+    if args.throttle_write:
+        host.blk_node = 'vswap-node'
     host.connect()
     host.sample('boot')
 
@@ -1029,6 +1059,29 @@ def main():
                   '%d bytes of device state sent, %d of payload stored'
                   ' (%d pages on disk)' % (wire_other, payload,
                                            src_end.get('pages-disk', 0)))
+
+    if args.throttle_write:
+        # Write rates between samples at least 4 s apart, from the store's
+        # own BlockBackend (above the filter).
+        pts = [(x['t'], x['wr_bytes']) for x in host.samples
+               if 'wr_bytes' in x]
+        rates, last = [], None
+        for t, wr in pts:
+            if last is None or wr < last[1]:
+                last = (t, wr)
+            elif t - last[0] >= 4:
+                rates.append((wr - last[1]) / (t - last[0]))
+                last = (t, wr)
+        cap = args.throttle_write
+        peak = max(rates, default=0)
+        pressed = sum(1 for r in rates if r >= 0.7 * cap)
+        result['throttle'] = {'cap': cap, 'rates': [round(r) for r in rates],
+                              'wr_bytes': pts[-1][1] if pts else 0}
+        check('throttle: write rate within the cap', rates and
+              peak <= 1.2 * cap, 'peak %.2f MiB/s over %d windows, cap %.2f'
+              ' MiB/s' % (peak / 2**20, len(rates), cap / 2**20))
+        check('throttle: the guest pressed against the cap', pressed >= 3,
+              '%d windows at 70%% of the cap or more' % pressed)
 
     ok = all(c['ok'] for c in checks)
     result.update({'result': 'PASS' if ok else 'FAIL', 'checks': checks,
