@@ -457,6 +457,8 @@ suite_dkms() {
 # it made removed.  Logs in build/libvirt/logs and build/libvirt.log.
 suite_libvirt() {
     local start=$SECONDS rc=0 log=$build/libvirt.log
+    bash scripts/install-deps.sh --libvirt ||
+        { record libvirt 1 0 1 0 $((SECONDS - start)); return; }
     bash scripts/build-qemu.sh >/dev/null || { record libvirt 1 0 1 0 $((SECONDS - start)); return; }
     mkdir -p "$build"
     python3 tests/libvirt/run-libvirt.py > "$log" 2>&1 || rc=1

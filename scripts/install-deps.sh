@@ -2,6 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 # Install every build and test dependency of vswap from Debian's archive.
 #
+# With --libvirt, it installs only what the opt-in libvirt suite needs.
+#
 # Idempotent: when every package is already installed it returns at once
 # without touching apt.  Works on Debian 12 (bookworm) and 13 (trixie).
 # On bookworm it enables bookworm-backports (meson >= 1.5 for QEMU 10.0)
@@ -43,11 +45,16 @@ PACKAGES=(
     # the guest module through DKMS and its Debian package
     # (guest-kernel-patch/dkms, scripts/check.sh dkms)
     dkms dh-dkms debhelper
-    # the guest as a libvirt domain (tests/libvirt, scripts/check.sh
-    # libvirt): Debian's libvirtd (run privately, never as a service) and
-    # virsh
-    libvirt-daemon-system libvirt-clients
 )
+# Installed only by the opt-in suites that need them (scripts/check.sh
+# SUITE), never by make check: installing libvirt-daemon-system enables
+# libvirtd and its default network on a host with systemd.
+#   libvirt: the guest as a libvirt domain (tests/libvirt): Debian's
+#   libvirtd (run privately, never as a service) and virsh
+LIBVIRT_PACKAGES=(libvirt-daemon-system libvirt-clients)
+if [ "${1:-}" = --libvirt ]; then
+    PACKAGES=("${LIBVIRT_PACKAGES[@]}")
+fi
 # Packages that must come from backports on bookworm.
 BACKPORTS_PACKAGES=(meson linux-source-6.12)
 # Packages that only backports has, installed without -t bookworm-backports:
