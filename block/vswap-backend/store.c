@@ -496,8 +496,11 @@ static bool vswap_store_start_write(VswapStore *s, VswapRequest *req,
         return true;
     }
     is_fill = !op->page || vswap_page_fill_value(op->page, &fill);
-    if (!is_fill && !(job = vswap_store_get_job(s))) {
-        return false;
+    if (!is_fill) {
+        job = vswap_store_get_job(s);
+        if (!job) {
+            return false;
+        }
     }
     if (req->queued) {
         vswap_store_backlog_forget(s, op);
