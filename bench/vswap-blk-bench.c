@@ -157,9 +157,18 @@ static VswapIoEngine *bench_open_engine(void *opaque, int notify_fd,
 
 typedef struct BenchResult {
     int64_t ns;
+    int64_t cpu_ns;             /* the owner thread's CPU time meanwhile */
     uint64_t bytes;             /* written back (compressed) */
     uint64_t pages;
 } BenchResult;
+
+static int64_t bench_thread_cpu_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
 
 /*
  * The writeback workload on a store whose disk tier is @blk (io-blk
@@ -176,6 +185,7 @@ static BenchResult bench_writeback(BlockBackend *blk,
     VswapStoreStats st;
     BenchResult res;
     VswapStore *s;
+    int64_t cpu0;
     int ret;
 
     vswap_bench_wb_config(&cfg, (uint64_t)copies * c->npages, est_bytes,
@@ -203,7 +213,9 @@ static BenchResult bench_writeback(BlockBackend *blk,
                      g_strerror(-ret));
         exit(1);
     }
+    cpu0 = bench_thread_cpu_ns();
     res.ns = vswap_bench_wb_run(s);
+    res.cpu_ns = bench_thread_cpu_ns() - cpu0;
     vswap_store_get_stats(s, &st);
     if (st.write_errors || st.writeback_errors || !st.writeback_bytes) {
         error_report("vswap-blk-bench: the writeback failed");
@@ -318,6 +330,7 @@ static double bench_corpus(const VswapBenchCorpus *c, double *lat)
     uint64_t copy_bytes = vswap_bench_wb_copy_bytes(c, opt.level);
     unsigned copies = vswap_bench_wb_copies(copy_bytes, opt.wb_bytes);
     Samples mbps[BENCH_NRUNS] = { 0 }, ratio = { 0 };
+    Samples cpu[BENCH_NRUNS] = { 0 };   /* owner CPU ms per 100 MiB */
     BenchResult res[BENCH_NRUNS] = { 0 };
     double med, min, max;
 
@@ -347,12 +360,15 @@ static double bench_corpus(const VswapBenchCorpus *c, double *lat)
                 };
             }
             mbps[run].v[mbps[run].n++] = res[run].bytes * 1e3 / res[run].ns;
+            cpu[run].v[cpu[run].n++] = res[run].cpu_ns / 1e6 /
+                                       (res[run].bytes / (100.0 * 1048576));
         }
         ratio.v[ratio.n++] = mbps[BENCH_BLK].v[rep] / mbps[BENCH_LIMIT].v[rep];
-        printf("  rep %u: %s %.0f MB/s, %s %.0f MB/s, ratio %.3f\n", rep + 1,
+        printf("  rep %u: %s %.0f MB/s, %s %.0f MB/s, ratio %.3f;"
+               " owner CPU %.0f / %.0f ms per 100 MiB\n", rep + 1,
                run_names[BENCH_BLK], mbps[BENCH_BLK].v[rep],
                run_names[BENCH_LIMIT], mbps[BENCH_LIMIT].v[rep],
-               ratio.v[rep]);
+               ratio.v[rep], cpu[BENCH_BLK].v[rep], cpu[BENCH_LIMIT].v[rep]);
         fflush(stdout);
     }
     printf("  medians of %u (MB/s of compressed bytes) [min..max]:\n",
@@ -360,6 +376,12 @@ static double bench_corpus(const VswapBenchCorpus *c, double *lat)
     print_samples(run_names[BENCH_BLK], &mbps[BENCH_BLK], "MB/s");
     print_samples(run_names[BENCH_LIMIT], &mbps[BENCH_LIMIT], "MB/s");
     print_samples("ratio, same repetition", &ratio, "");
+    print_samples("owner CPU, block layer", &cpu[BENCH_BLK],
+                  "ms per 100 MiB");
+    if (opt.path) {
+        print_samples("owner CPU, liburing engine", &cpu[BENCH_LIMIT],
+                      "ms per 100 MiB");
+    }
     printf("  %" PRIu64 " pages, %.1f MiB written back per run\n",
            res[BENCH_BLK].pages, res[BENCH_BLK].bytes / 1048576.0);
     samples_stats(&ratio, &med, &min, &max);
