@@ -62,9 +62,11 @@ typedef struct VswapSuperblock {
     uint64_t capacity;          /* slots */
     uint64_t data_offset;       /* file offset of segment 0 */
     uint64_t flags;             /* VSWAP_SB_* */
-    uint32_t ckpt_segment;      /* with VSWAP_SB_CLEAN: where the checkpoint
-                                   starts, in segments from data_offset;
-                                   also the disk segment table's size */
+    /*
+     * with VSWAP_SB_CLEAN: where the checkpoint starts, in segments from
+     * data_offset; also the disk segment table's size
+     */
+    uint32_t ckpt_segment;
     uint32_t crc;               /* CRC32C of this struct with crc = 0 */
 } VswapSuperblock;
 
@@ -112,8 +114,11 @@ typedef struct VswapCkptHdr {
 
 enum {
     VSWAP_CKPT_FILL = 1,        /* same-filled page: value is the fill */
-    VSWAP_CKPT_RECORD = 2,      /* record in a disk segment: value is its
-                                   address, segment * segment_size + offset */
+    /*
+     * record in a disk segment: value is its address,
+     * segment * segment_size + offset
+     */
+    VSWAP_CKPT_RECORD = 2,
 };
 
 typedef struct VswapCkptEntry {

@@ -74,8 +74,10 @@ typedef struct VswapIoUring {
     unsigned in_ring;           /* prepared SQEs and kernel-held requests */
     unsigned unsubmitted;       /* SQEs prepared since the last submit */
     GQueue overflow;            /* VswapIoReq * waiting for a ring slot */
-    GQueue finished;            /* VswapIoReq * run synchronously, whose
-                                   completion is due */
+    /*
+     * VswapIoReq * run synchronously, whose completion is due
+     */
+    GQueue finished;
 } VswapIoUring;
 
 static const VswapIoEngineOps vswap_io_uring_ops;

@@ -76,8 +76,10 @@ static inline size_t vswap_ent_len(uint64_t ent)
 typedef enum VswapSegState {
     VSWAP_SEG_FREE = 0,
     VSWAP_SEG_OPEN,             /* records are appended; buffer */
-    VSWAP_SEG_FULL,             /* sealed, buffer; disk: queued for its
-                                   write (VswapStore.wb_queue) */
+    /*
+     * sealed, buffer; disk: queued for its write (VswapStore.wb_queue)
+     */
+    VSWAP_SEG_FULL,
     VSWAP_SEG_WRITING,          /* disk: write in flight, buffer */
     VSWAP_SEG_UNWRITTEN,        /* disk: write failed, buffer kept */
     VSWAP_SEG_ONDISK,           /* disk: written, no buffer */
@@ -94,9 +96,11 @@ typedef struct VswapSegment {
     bool compacting;            /* disk: being read by compaction */
     bool release_on_unpin;      /* disk: free once pins drop to 0 */
     bool compact_failed;        /* disk: unreadable, compaction skips it */
-    bool write_failed;          /* disk: its last write failed, and it has
-                                   not been written since (retries in
-                                   flight included); see disk_failed */
+    /*
+     * disk: its last write failed, and it has not been written since (retries
+     * in flight included); see disk_failed
+     */
+    bool write_failed;
 } VswapSegment;
 
 /*
@@ -130,8 +134,11 @@ typedef struct VswapRequest {
     unsigned next;              /* next op to start */
     unsigned pending;           /* ops not finished */
     bool is_write;
-    bool queued;                /* has been in the backlog: its write ops
-                                   not yet started are in backlog_writes */
+    /*
+     * has been in the backlog: its write ops not yet started are in
+     * backlog_writes
+     */
+    bool queued;
     VswapCompleteFunc *cb;
     void *opaque;
 } VswapRequest;
@@ -222,15 +229,21 @@ struct VswapStore {
 
     unsigned wb_inflight;       /* disk segment writes in flight */
     unsigned disk_unwritten;    /* disk segments whose write failed */
-    unsigned disk_failed;       /* disk segments with write_failed: unlike
-                                   disk_unwritten, retries in flight count,
-                                   so it says that the disk is failing */
-    GArray *wb_queue;           /* uint32_t indices of sealed disk segments
-                                   that writeback is to write (log.c queues,
-                                   writeback.c writes) */
-    GArray *punch_queue;        /* uint32_t indices of freed disk segments
-                                   whose blocks compaction is to punch
-                                   before reuse (log.c queues them) */
+    /*
+     * disk segments with write_failed: unlike disk_unwritten, retries in
+     * flight count, so it says that the disk is failing
+     */
+    unsigned disk_failed;
+    /*
+     * uint32_t indices of sealed disk segments that writeback is to write
+     * (log.c queues, writeback.c writes)
+     */
+    GArray *wb_queue;
+    /*
+     * uint32_t indices of freed disk segments whose blocks compaction is to
+     * punch before reuse (log.c queues them)
+     */
+    GArray *punch_queue;
     unsigned punches;           /* hole punches in flight */
     int64_t wb_retry_at;        /* after a failed write: monotonic µs */
 
@@ -241,8 +254,10 @@ struct VswapStore {
     VswapStoreStats st;         /* counters; levels are computed */
     bool in_process;
     bool fenced;                /* the file belongs to a migration peer */
-    bool incoming_refs;         /* until activation: disk entries are
-                                   references outside segment accounting */
+    /*
+     * until activation: disk entries are references outside segment accounting
+     */
+    bool incoming_refs;
     /*
      * One freed segment buffer kept for the next segment: writeback frees a
      * memory segment and fills a disk one per step, and a fresh buffer each
@@ -251,8 +266,11 @@ struct VswapStore {
      */
     uint8_t *spare_buf;
     bool open_done;             /* open succeeded: close may checkpoint */
-    bool ckpt_clean;            /* the file's checkpoint is current and its
-                                   superblock says CLEAN (checkpoint.c) */
+    /*
+     * the file's checkpoint is current and its superblock says CLEAN
+     * (checkpoint.c)
+     */
+    bool ckpt_clean;
 };
 
 /*

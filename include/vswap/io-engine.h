@@ -64,10 +64,14 @@ typedef void VswapIoCompleteFunc(VswapIoReq *req);
 struct VswapIoReq {
     /* set by the caller */
     VswapIoOp op;
-    uint64_t offset;            /* file offset (READ, WRITE, PUNCH);
-                                   the new length (TRUNCATE) */
-    void *buf;                  /* READ, WRITE; aligned to the engine's
-                                   vswap_io_align() */
+    /*
+     * file offset (READ, WRITE, PUNCH); the new length (TRUNCATE)
+     */
+    uint64_t offset;
+    /*
+     * READ, WRITE; aligned to the engine's vswap_io_align()
+     */
+    void *buf;
     size_t len;                 /* bytes (READ, WRITE, PUNCH) */
     unsigned flags;             /* VSWAP_IO_REQ_* */
     VswapIoCompleteFunc *complete;

@@ -64,8 +64,10 @@ typedef struct VswapIoEngine VswapIoEngine;
 typedef bool VswapWaitCond(void *opaque);
 
 typedef struct VswapStoreConfig {
-    const char *path;           /* store file; NULL for a memory-only store
-                                   unless open_engine is set */
+    /*
+     * store file; NULL for a memory-only store unless open_engine is set
+     */
+    const char *path;
     /*
      * open_engine: instead of @path, the embedder's engine on the store
      * file.  Called once from vswap_store_open() with the store's notifier
@@ -94,22 +96,32 @@ typedef struct VswapStoreConfig {
     void *wait_opaque;
     uint64_t capacity;          /* slots, 1 .. VSWAP_STORE_MAX_SLOTS */
     uint64_t mem_budget;        /* bytes of memory segments before writeback */
-    uint64_t mem_limit;         /* hard limit while the disk cannot take
-                                   pages; 0: mem_budget + mem_budget / 4 */
+    /*
+     * hard limit while the disk cannot take pages; 0: a quarter above
+     * mem_budget
+     */
+    uint64_t mem_limit;
     uint64_t disk_limit;        /* store file size limit; 0: unlimited */
     int level;                  /* zstd level */
     uint32_t segment_size;      /* log segment bytes: power of 2, 64 KiB .. 64 MiB */
     unsigned compact_threshold; /* compact segments below this % live, 0 .. 99 */
     unsigned workers;           /* compression threads; 0: on the owner thread */
     bool direct_io;             /* O_DIRECT on the store file (@path) */
-    bool fault_injection;       /* wrap the I/O engine for tests (store-int.h);
-                                   to inject faults already at open, supply
-                                   a fault engine through open_engine */
-    bool shared;                /* shared-storage migration: records already
-                                   in the file travel as references */
-    bool incoming;              /* with shared: open the existing file as a
-                                   migration destination; the file is not
-                                   touched until vswap_store_activate() */
+    /*
+     * wrap the I/O engine for tests (store-int.h); to inject faults already at
+     * open, supply a fault engine through open_engine
+     */
+    bool fault_injection;
+    /*
+     * shared-storage migration: records already in the file travel as
+     * references
+     */
+    bool shared;
+    /*
+     * with shared: open the existing file as a migration destination; the file
+     * is not touched until vswap_store_activate()
+     */
+    bool incoming;
     /*
      * persist: on close (and vswap_store_checkpoint()), write every memory
      * record to disk and a checkpoint of the slot map, so that the file
@@ -167,8 +179,11 @@ int vswap_store_checkpoint(VswapStore *s, GError **errp);
 /* One page of a request.  @status is set before the callback runs. */
 typedef struct VswapPageOp {
     uint64_t slot;
-    void *page;                 /* WRITE: source, NULL for a fill page;
-                                   READ: destination; VSWAP_STORE_PAGE_SIZE bytes */
+    /*
+     * WRITE: source, NULL for a fill page; READ: destination;
+     * VSWAP_STORE_PAGE_SIZE bytes
+     */
+    void *page;
     uint32_t fill;              /* WRITE with page == NULL: repeated value */
     int status;                 /* 0, VSWAP_STORE_UNMAPPED (READ), or -errno */
 } VswapPageOp;
@@ -270,8 +285,10 @@ typedef enum VswapRecordKind {
     VSWAP_RECORD_FILL = 1,      /* same-filled page: @fill, no payload */
     VSWAP_RECORD_RAW = 2,       /* raw page payload */
     VSWAP_RECORD_ZSTD = 3,      /* zstd payload */
-    VSWAP_RECORD_REF = 4,       /* shared storage: the record of @len
-                                   payload bytes is in the file at @addr */
+    /*
+     * shared storage: the record of @len payload bytes is in the file at @addr
+     */
+    VSWAP_RECORD_REF = 4,
 } VswapRecordKind;
 
 typedef struct VswapRecordInfo {
