@@ -441,7 +441,8 @@ int vswap_log_move_records(VswapStore *s, VswapLog *from, uint32_t index,
         if (size < 0) {
             break;              /* torn or corrupt: leave the rest in place */
         }
-        ent = slot < vswap_map_capacity(s->map) ? vswap_map_get(s->map, slot) : 0;
+        ent = slot < vswap_map_capacity(s->map) ?
+              vswap_map_get(s->map, slot) : 0;
         if (vswap_ent_state(ent) == from_state &&
             vswap_ent_addr(ent) == base + off) {
             to = pick(s, &ent);

@@ -126,7 +126,8 @@ static unsigned vswap_shared_rebuild(VswapStore *s)
 
     while (vswap_map_next(s->map, &slot, &ent)) {
         if (vswap_ent_state(ent) == VSWAP_ENT_DISK) {
-            nsegs = MAX(nsegs, (uint32_t)(vswap_ent_addr(ent) >> s->seg_shift) + 1);
+            nsegs = MAX(nsegs,
+                        (uint32_t)(vswap_ent_addr(ent) >> s->seg_shift) + 1);
         }
         slot++;
     }

@@ -735,7 +735,8 @@ static int vswap_store_place(VswapStore *s, VswapPageJob *job)
     if (ret < 0) {
         return ret;
     }
-    vswap_log_set(s, job->slot, vswap_ent_record(VSWAP_ENT_MEM, addr, job->len));
+    vswap_log_set(s, job->slot,
+                  vswap_ent_record(VSWAP_ENT_MEM, addr, job->len));
     return 0;
 }
 

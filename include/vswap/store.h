@@ -103,9 +103,9 @@ typedef struct VswapStoreConfig {
     uint64_t mem_limit;
     uint64_t disk_limit;        /* store file size limit; 0: unlimited */
     int level;                  /* zstd level */
-    uint32_t segment_size;      /* log segment bytes: power of 2, 64 KiB .. 64 MiB */
-    unsigned compact_threshold; /* compact segments below this % live, 0 .. 99 */
-    unsigned workers;           /* compression threads; 0: on the owner thread */
+    uint32_t segment_size;      /* power of 2, 64 KiB .. 64 MiB */
+    unsigned compact_threshold; /* compact below this % live, 0 .. 99 */
+    unsigned workers;           /* compression threads; 0: owner thread */
     bool direct_io;             /* O_DIRECT on the store file (@path) */
     /*
      * wrap the I/O engine for tests (store-int.h); to inject faults already at
