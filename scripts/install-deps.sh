@@ -26,6 +26,9 @@ PACKAGES=(
     # workloads, procps's pgrep finds cc1
     nodejs procps
     libglib2.0-dev liburing-dev libzstd-dev zstd
+    # JSON for the overcommit controller (tools/overcommit: QMP replies,
+    # its status); meson builds the daemon only when it is found
+    libjson-glib-dev
     # QEMU 10.0 build (apt-get source needs dpkg-dev)
     dpkg-dev flex bison zlib1g-dev libpixman-1-dev
     # QEMU's rbd driver (--enable-rbd), and the single-node Ceph cluster

@@ -1,0 +1,344 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The overcommit policy (tools/overcommit/policy.c) replayed on pressure
+ * traces (tests/unit/traces, *.trace; format in tools/overcommit/trace.h).
+ *
+ * A replay keeps a model of every VM: a vm line sets the fields it gives,
+ * and each decision is applied as if the VM obeyed at once (the balloon
+ * reaches its target, which the guest's available memory pays for, and
+ * the budget is set).  Each tick's decisions must equal the trace's
+ * action lines, in order.  Every decision must also respect the floors
+ * and name a VM that is up, and a trace may add:
+ *
+ *   check max-reversals=N   no VM's balloon or budget changes direction
+ *                           more than N times (hysteresis: no flapping)
+ *   check restored          at the end every balloon is deflated and every
+ *                           budget back at its maximum (give-back)
+ *
+ * OC_TRACE_PRINT=1 prints the decisions in trace form instead of checking
+ * them, to write a new trace's action lines (then check them by hand).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "host-pressure.h"
+#include "policy.h"
+#include "trace.h"
+
+typedef struct Replay {
+    OcPolicy *policy;
+    OcHost host;
+    GArray *vms;            /* OcVm, the model */
+    GPtrArray *names;       /* the model's names */
+    GHashTable *direction;  /* "kind vm" -> last direction (+1 / -1) */
+    guint max_reversals;    /* over all VMs and kinds */
+    GHashTable *reversals;  /* "kind vm" -> count */
+} Replay;
+
+static OcVm *replay_vm(Replay *r, const char *name)
+{
+    OcVm vm = { .target = OC_UNKNOWN };
+
+    for (guint i = 0; i < r->vms->len; i++) {
+        if (!strcmp(g_array_index(r->vms, OcVm, i).name, name)) {
+            return &g_array_index(r->vms, OcVm, i);
+        }
+    }
+    g_ptr_array_add(r->names, g_strdup(name));
+    vm.name = r->names->pdata[r->names->len - 1];
+    g_array_append_val(r->vms, vm);
+    return &g_array_index(r->vms, OcVm, r->vms->len - 1);
+}
+
+/* The floors, the ceilings, and that the VM is up. */
+static void replay_check_action(Replay *r, const OcAction *a, guint line)
+{
+    const OcPolicyConfig *cfg = &r->policy->cfg;
+    OcVm *vm = replay_vm(r, a->vm);
+    guint64 floor = vm->floor ? vm->floor : cfg->guest_floor;
+
+    if (!vm->up) {
+        g_error("line %u: an action on %s, which is down", line, a->vm);
+    }
+    if (!a->reason || !*a->reason) {
+        g_error("line %u: an action on %s without a reason", line, a->vm);
+    }
+    if (a->kind == OC_ACTION_BALLOON) {
+        if (a->to < a->from && a->to < floor) {
+            g_error("line %u: %s ballooned to %" G_GUINT64_FORMAT
+                    ", below its floor %" G_GUINT64_FORMAT, line, a->vm,
+                    a->to, floor);
+        }
+        g_assert_cmpuint(a->to, <=, vm->ram);
+    } else {
+        g_assert_cmpuint(a->to, >=, cfg->budget_floor);
+        g_assert_cmpuint(a->to, <=, vm->budget_max);
+    }
+}
+
+/* Counts changes of direction per VM and kind. */
+static void replay_track_direction(Replay *r, const OcAction *a)
+{
+    g_autofree char *key = g_strdup_printf("%s %s",
+                                           oc_action_kind_name(a->kind), a->vm);
+    int dir = a->to > a->from ? 1 : -1;
+    int last = GPOINTER_TO_INT(g_hash_table_lookup(r->direction, key));
+    guint n;
+
+    if (last && last != dir) {
+        n = GPOINTER_TO_UINT(g_hash_table_lookup(r->reversals, key)) + 1;
+        g_hash_table_insert(r->reversals, g_strdup(key), GUINT_TO_POINTER(n));
+        r->max_reversals = MAX(r->max_reversals, n);
+    }
+    g_hash_table_insert(r->direction, g_steal_pointer(&key),
+                        GINT_TO_POINTER(dir));
+}
+
+/* The VM obeys: the balloon takes its memory from what is available. */
+static void replay_apply(Replay *r, const OcAction *a)
+{
+    OcVm *vm = replay_vm(r, a->vm);
+
+    if (a->kind == OC_ACTION_BUDGET) {
+        vm->budget = a->to;
+        return;
+    }
+    if (a->to < vm->actual) {
+        guint64 taken = vm->actual - a->to;
+
+        vm->guest_avail = vm->guest_avail > taken ? vm->guest_avail - taken : 0;
+    } else {
+        vm->guest_avail += a->to - vm->actual;
+    }
+    vm->actual = vm->target = a->to;
+}
+
+static char *replay_format(GPtrArray *actions)
+{
+    g_autoptr(GString) s = g_string_new(NULL);
+
+    oc_trace_format_tick(s, 0, &(OcHost) { 0 }, NULL, 0, actions);
+    /* Only the action lines. */
+    return g_strdup(strstr(s->str, "action") ? strstr(s->str, "action") : "");
+}
+
+static void replay_tick(Replay *r, OcTraceTick *t, gboolean print)
+{
+    g_autoptr(GPtrArray) actions = NULL;
+    g_autofree char *got = NULL, *want = NULL;
+
+    if (t->has_host) {
+        r->host = t->host;
+    }
+    for (guint i = 0; i < t->vms->len; i++) {
+        OcTraceVm *tv = &g_array_index(t->vms, OcTraceVm, i);
+
+        oc_trace_vm_apply(replay_vm(r, tv->vm.name), tv);
+    }
+    actions = oc_policy_decide(r->policy, &r->host, (OcVm *)r->vms->data,
+                               r->vms->len);
+    got = replay_format(actions);
+    want = replay_format(t->actions);
+    if (print) {
+        printf("tick %" G_GUINT64_FORMAT " (%s)\n%s", t->tick,
+               oc_mode_name(r->policy->mode), got);
+        for (guint i = 0; i < actions->len; i++) {
+            printf("#   %s\n", ((OcAction *)actions->pdata[i])->reason);
+        }
+    } else if (strcmp(got, want)) {
+        g_error("tick %" G_GUINT64_FORMAT " (line %u), mode %s: decided\n%s"
+                "but the trace expects\n%s", t->tick, t->line,
+                oc_mode_name(r->policy->mode), got, want);
+    }
+    for (guint i = 0; i < actions->len; i++) {
+        replay_check_action(r, actions->pdata[i], t->line);
+        replay_track_direction(r, actions->pdata[i]);
+        replay_apply(r, actions->pdata[i]);
+    }
+}
+
+/* Returns: @text without its "check" lines (the trace parser does not
+ * know them), which set *max_reversals and *restored. */
+static char *replay_checks(const char *text, gint *max_reversals,
+                           gboolean *restored)
+{
+    g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
+    GString *rest = g_string_new(NULL);
+
+    for (guint i = 0; lines[i]; i++) {
+        const char *line = g_strstrip(lines[i]);
+
+        if (g_str_has_prefix(line, "check max-reversals=")) {
+            *max_reversals = atoi(line + strlen("check max-reversals="));
+        } else if (!strcmp(line, "check restored")) {
+            *restored = TRUE;
+        } else {
+            g_assert_false(g_str_has_prefix(line, "check"));
+            g_string_append(rest, line);
+        }
+        g_string_append_c(rest, '\n');     /* keeps the line numbers */
+    }
+    return g_string_free(rest, FALSE);
+}
+
+static void test_trace(gconstpointer data)
+{
+    const char *path = data;
+    g_autofree char *raw = NULL, *text = NULL, *policy_text = NULL;
+    g_autoptr(GError) err = NULL;
+    g_autoptr(GPtrArray) ticks = NULL;
+    g_autoptr(OcConfig) cfg = NULL;
+    gboolean print = g_getenv("OC_TRACE_PRINT") != NULL, restored = FALSE;
+    gint max_reversals = -1;
+    Replay r = { 0 };
+
+    g_assert_true(g_file_get_contents(path, &raw, NULL, &err));
+    text = replay_checks(raw, &max_reversals, &restored);
+    ticks = oc_trace_parse(text, &policy_text, &err);
+    g_assert_no_error(err);
+    g_assert_cmpuint(ticks->len, >, 0);
+    cfg = oc_config_load_data(policy_text, &err);
+    g_assert_no_error(err);
+
+    r.policy = oc_policy_new(&cfg->policy);
+    r.vms = g_array_new(FALSE, TRUE, sizeof(OcVm));
+    r.names = g_ptr_array_new_with_free_func(g_free);
+    r.direction = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    r.reversals = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    for (guint i = 0; i < ticks->len; i++) {
+        replay_tick(&r, ticks->pdata[i], print);
+    }
+    if (max_reversals >= 0) {
+        g_assert_cmpint(r.max_reversals, <=, max_reversals);
+    }
+    for (guint i = 0; restored && i < r.vms->len; i++) {
+        OcVm *vm = &g_array_index(r.vms, OcVm, i);
+
+        if (vm->up && vm->has_balloon) {
+            g_assert_cmpuint(vm->actual, ==, vm->ram);
+        }
+        if (vm->up && vm->has_store) {
+            g_assert_cmpuint(vm->budget, ==, vm->budget_max);
+        }
+    }
+    oc_policy_free(r.policy);
+    g_array_unref(r.vms);
+    g_ptr_array_unref(r.names);
+    g_hash_table_unref(r.direction);
+    g_hash_table_unref(r.reversals);
+}
+
+/* A VM's backing off is immediate, also under high pressure. */
+static void test_backoff_first(void)
+{
+    OcPolicyConfig cfg;
+    g_autoptr(OcPolicy) policy = NULL;
+    g_autoptr(GPtrArray) actions = NULL;
+    OcHost host = { .psi_some = 50, .psi_full = 10,
+                    .mem_available = 100 << 20, .mem_total = OC_UNKNOWN };
+    OcVm vm = { .name = "a", .up = TRUE, .has_balloon = TRUE,
+                .ram = 256 << 20, .actual = 160 << 20, .target = 160 << 20,
+                .has_stats = TRUE, .guest_avail = 100 << 20,
+                .swapin_rate = 5000 };
+    const OcAction *a;
+
+    oc_policy_config_defaults(&cfg);
+    policy = oc_policy_new(&cfg);
+    actions = oc_policy_decide(policy, &host, &vm, 1);
+    g_assert_cmpuint(actions->len, ==, 1);
+    a = actions->pdata[0];
+    g_assert_cmpint(a->kind, ==, OC_ACTION_BALLOON);
+    g_assert_cmpuint(a->to, ==, (160 + 32) << 20);
+    g_assert_nonnull(strstr(a->reason, "back off: swap-in"));
+    g_assert_true(oc_policy_backing_off(policy, "a"));
+}
+
+static void test_parse_psi_meminfo(void)
+{
+    double some = -1, full = -1;
+    guint64 avail = 0, total = 0;
+
+    g_assert_true(oc_host_parse_psi(
+        "some avg10=12.34 avg60=1.00 avg300=0.50 total=123\n"
+        "full avg10=3.50 avg60=0.00 avg300=0.00 total=45\n", &some, &full));
+    g_assert_cmpfloat_with_epsilon(some, 12.34, 1e-9);
+    g_assert_cmpfloat_with_epsilon(full, 3.5, 1e-9);
+    g_assert_false(oc_host_parse_psi("some avg10=nan\n", &some, &full));
+    g_assert_false(oc_host_parse_psi("garbage", &some, &full));
+    g_assert_true(oc_host_parse_meminfo(
+        "MemTotal:       24684836 kB\nMemFree:  1 kB\n"
+        "MemAvailable:   22716768 kB\n", &avail, &total));
+    g_assert_cmpuint(avail, ==, 22716768ull * 1024);
+    g_assert_cmpuint(total, ==, 24684836ull * 1024);
+    g_assert_false(oc_host_parse_meminfo("MemTotal: 1 kB\n", &avail, &total));
+    g_assert_false(oc_host_parse_meminfo(
+        "MemAvailable: 99999999999999999999999 kB\n", &avail, &total));
+}
+
+static void test_config(void)
+{
+    g_autoptr(GError) err = NULL;
+    g_autoptr(OcConfig) cfg = oc_config_load_data(
+        "[daemon]\ninterval=3\n[policy]\nballoon-step=64M\n"
+        "[vm web]\nqmp=/run/web.qmp\nstore=vs0\nfloor=192M\n", &err);
+
+    g_assert_no_error(err);
+    g_assert_cmpuint(cfg->interval, ==, 3);
+    g_assert_cmpuint(cfg->policy.balloon_step, ==, 64 << 20);
+    g_assert_cmpuint(cfg->vms->len, ==, 1);
+    g_assert_cmpuint(((OcVmConfig *)cfg->vms->pdata[0])->floor, ==, 192 << 20);
+    g_clear_pointer(&cfg, oc_config_free);
+
+    /* A misspelt key, a bad size, crossed marks, a VM without a socket. */
+    static const char *const bad[] = {
+        "[policy]\nballon-step=64M\n",
+        "[policy]\nballoon-step=64Q\n",
+        "[policy]\npsi-high=1\npsi-low=5\n",
+        "[vm web]\nstore=vs0\n",
+        "[vm two words]\nqmp=/a\n",
+        "[vms]\n",
+    };
+    for (guint i = 0; i < G_N_ELEMENTS(bad); i++) {
+        cfg = oc_config_load_data(bad[i], &err);
+        g_assert_null(cfg);
+        g_assert_nonnull(err);
+        g_clear_error(&err);
+    }
+}
+
+static gint compare_paths(gconstpointer a, gconstpointer b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int main(int argc, char **argv)
+{
+    const char *dir_path = g_getenv("OC_TRACE_DIR");
+    g_autoptr(GDir) dir = NULL;
+    g_autoptr(GPtrArray) paths = g_ptr_array_new_with_free_func(g_free);
+    const char *name;
+
+    g_test_init(&argc, &argv, NULL);
+    g_test_add_func("/overcommit-policy/backoff-first", test_backoff_first);
+    g_test_add_func("/overcommit-policy/parse-psi-meminfo", test_parse_psi_meminfo);
+    g_test_add_func("/overcommit-policy/config", test_config);
+    dir = g_dir_open(dir_path ? dir_path : "traces", 0, NULL);
+    g_assert_nonnull(dir);
+    while ((name = g_dir_read_name(dir))) {
+        if (g_str_has_suffix(name, ".trace")) {
+            g_ptr_array_add(paths, g_build_filename(dir_path ? dir_path : "traces",
+                                                    name, NULL));
+        }
+    }
+    g_ptr_array_sort(paths, compare_paths);
+    for (guint i = 0; i < paths->len; i++) {
+        g_autofree char *base = g_path_get_basename(paths->pdata[i]);
+        g_autofree char *test = g_strdup_printf("/overcommit-policy/trace/%s",
+                                                base);
+
+        g_test_add_data_func(test, paths->pdata[i], test_trace);
+    }
+    return g_test_run();
+}

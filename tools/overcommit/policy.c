@@ -1,0 +1,458 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* The overcommit policy (see policy.h for what it decides and why). */
+#include "policy.h"
+
+#define OC_MIB (1024 * 1024)
+
+typedef enum {
+    OC_PRESSURE_LOW,
+    OC_PRESSURE_MID,
+    OC_PRESSURE_HIGH,
+} OcPressure;
+
+/* A VM that an action could apply to, with the key it is ordered by. */
+typedef struct OcCandidate {
+    const OcVm *vm;
+    double key;             /* sorted descending */
+    guint64 amount;         /* bytes to move */
+    const char *why;        /* static part of the reason */
+} OcCandidate;
+
+void oc_policy_config_defaults(OcPolicyConfig *cfg)
+{
+    *cfg = (OcPolicyConfig) {
+        .psi_high = 10.0,
+        .psi_low = 2.0,
+        .avail_low = 512ull * OC_MIB,
+        .avail_high = 1024ull * OC_MIB,
+        .cg_high = 90.0,
+        .cg_low = 80.0,
+        .giveback_ticks = 3,
+        .balloon_step = 32ull * OC_MIB,
+        .budget_step = 16ull * OC_MIB,
+        .guest_floor = 128ull * OC_MIB,
+        .guest_reserve = 32ull * OC_MIB,
+        .budget_floor = 4ull * OC_MIB,
+        .swapin_backoff = 256.0,
+        .majflt_backoff = 512.0,
+        .backoff_ticks = 5,
+        .store_hot_reads = 512.0,
+    };
+}
+
+OcPolicy *oc_policy_new(const OcPolicyConfig *cfg)
+{
+    OcPolicy *policy = g_new0(OcPolicy, 1);
+
+    policy->cfg = *cfg;
+    policy->mode = OC_MODE_HOLD;
+    policy->why = g_strdup("no reading yet");
+    policy->backoff = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    return policy;
+}
+
+void oc_policy_free(OcPolicy *policy)
+{
+    if (policy) {
+        g_hash_table_unref(policy->backoff);
+        g_free(policy->why);
+        g_free(policy);
+    }
+}
+
+const char *oc_mode_name(OcMode mode)
+{
+    static const char *const names[] = {
+        [OC_MODE_HOLD] = "hold",
+        [OC_MODE_RECLAIM] = "reclaim",
+        [OC_MODE_GIVEBACK] = "give-back",
+    };
+    return names[mode];
+}
+
+const char *oc_action_kind_name(OcActionKind kind)
+{
+    return kind == OC_ACTION_BALLOON ? "balloon" : "budget";
+}
+
+static double oc_mib(guint64 bytes)
+{
+    return (double)bytes / OC_MIB;
+}
+
+/* The host's readings, for reasons: "PSI some 12.0%, MemAvailable 300 MiB". */
+static char *oc_policy_readings(const OcHost *h)
+{
+    GString *s = g_string_new(NULL);
+
+    if (h->psi_some >= 0) {
+        g_string_append_printf(s, "PSI some %.1f%%", h->psi_some);
+    }
+    if (h->mem_available != OC_UNKNOWN) {
+        g_string_append_printf(s, "%sMemAvailable %.0f MiB", s->len ? ", " : "",
+                               oc_mib(h->mem_available));
+    }
+    if (h->has_cgroup && h->cg_max != OC_UNKNOWN && h->cg_max) {
+        g_string_append_printf(s, "%scgroup %.0f%% of memory.max",
+                               s->len ? ", " : "",
+                               100.0 * h->cg_current / h->cg_max);
+    }
+    if (h->has_cgroup && h->cg_some >= 0) {
+        g_string_append_printf(s, "%scgroup PSI some %.1f%%",
+                               s->len ? ", " : "", h->cg_some);
+    }
+    return g_string_free(s, FALSE);
+}
+
+static OcPressure oc_policy_pressure(const OcPolicyConfig *cfg, const OcHost *h)
+{
+    double cg_pct = -1;
+
+    if (h->has_cgroup && h->cg_max != OC_UNKNOWN && h->cg_max) {
+        cg_pct = 100.0 * h->cg_current / h->cg_max;
+    }
+    if (h->psi_some >= cfg->psi_high ||
+        (h->mem_available != OC_UNKNOWN && h->mem_available < cfg->avail_low) ||
+        cg_pct >= cfg->cg_high ||
+        (h->has_cgroup && h->cg_some >= cfg->psi_high)) {
+        return OC_PRESSURE_HIGH;
+    }
+    if (h->psi_some < cfg->psi_low &&
+        (h->mem_available == OC_UNKNOWN || h->mem_available > cfg->avail_high) &&
+        cg_pct < cfg->cg_low &&
+        (!h->has_cgroup || h->cg_some < cfg->psi_low)) {
+        return OC_PRESSURE_LOW;
+    }
+    return OC_PRESSURE_MID;
+}
+
+/* Moves the mode with the pressure; hysteresis lives here. */
+static void oc_policy_update_mode(OcPolicy *p, const OcHost *host)
+{
+    OcPressure pressure = oc_policy_pressure(&p->cfg, host);
+    g_autofree char *readings = oc_policy_readings(host);
+
+    switch (pressure) {
+    case OC_PRESSURE_HIGH:
+        p->low_ticks = 0;
+        p->mode = OC_MODE_RECLAIM;
+        break;
+    case OC_PRESSURE_MID:
+        /* Reclaim goes on down to the low marks; giving back stops here. */
+        p->low_ticks = 0;
+        if (p->mode == OC_MODE_GIVEBACK) {
+            p->mode = OC_MODE_HOLD;
+        }
+        break;
+    case OC_PRESSURE_LOW:
+        p->low_ticks++;
+        if (p->mode == OC_MODE_RECLAIM) {
+            p->mode = OC_MODE_HOLD;
+        }
+        if (p->low_ticks >= p->cfg.giveback_ticks) {
+            p->mode = OC_MODE_GIVEBACK;
+        }
+        break;
+    }
+    g_free(p->why);
+    p->why = g_strdup_printf("%s pressure (%s)",
+                             pressure == OC_PRESSURE_HIGH ? "high" :
+                             pressure == OC_PRESSURE_MID ? "moderate" : "low",
+                             readings);
+}
+
+static void oc_action_free(gpointer a)
+{
+    OcAction *action = a;
+
+    g_free(action->vm);
+    g_free(action->reason);
+    g_free(action);
+}
+
+static void G_GNUC_PRINTF(6, 7)
+oc_policy_emit(GPtrArray *actions, OcActionKind kind, const OcVm *vm,
+               guint64 from, guint64 to, const char *fmt, ...)
+{
+    OcAction *action = g_new0(OcAction, 1);
+    va_list ap;
+
+    action->kind = kind;
+    action->vm = g_strdup(vm->name);
+    action->from = from;
+    action->to = to;
+    va_start(ap, fmt);
+    action->reason = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    g_ptr_array_add(actions, action);
+}
+
+/* The balloon size that changes start from: what was asked, or what is. */
+static guint64 oc_vm_balloon_base(const OcVm *vm)
+{
+    return vm->target != OC_UNKNOWN ? vm->target : vm->actual;
+}
+
+static guint64 oc_vm_floor(const OcPolicyConfig *cfg, const OcVm *vm)
+{
+    return vm->floor ? vm->floor : cfg->guest_floor;
+}
+
+gboolean oc_policy_backing_off(OcPolicy *policy, const char *vm)
+{
+    return GPOINTER_TO_UINT(g_hash_table_lookup(policy->backoff, vm)) > 0;
+}
+
+/* Returns: why @vm must back off (static storage in @buf), or NULL. */
+static const char *oc_policy_vm_trouble(const OcPolicyConfig *cfg,
+                                        const OcVm *vm, char *buf, gsize len)
+{
+    if (!vm->has_stats) {
+        return NULL;
+    }
+    if (vm->swapin_rate > cfg->swapin_backoff) {
+        g_snprintf(buf, len, "swap-in %.0f pages/s > %.0f", vm->swapin_rate,
+                   cfg->swapin_backoff);
+    } else if (vm->majflt_rate > cfg->majflt_backoff) {
+        g_snprintf(buf, len, "major faults %.0f/s > %.0f", vm->majflt_rate,
+                   cfg->majflt_backoff);
+    } else if (vm->guest_avail < cfg->guest_reserve / 2 &&
+               oc_vm_balloon_base(vm) < vm->ram) {
+        g_snprintf(buf, len, "guest available memory %.0f MiB < %.0f MiB",
+                   oc_mib(vm->guest_avail), oc_mib(cfg->guest_reserve / 2));
+    } else {
+        return NULL;
+    }
+    return buf;
+}
+
+/*
+ * Counts down every VM's back-off and starts new ones: a VM in trouble
+ * gets a balloon step back at once, whatever the host's pressure.
+ */
+static void oc_policy_backoff(OcPolicy *p, const OcVm *vms, guint n,
+                              GPtrArray *actions)
+{
+    for (guint i = 0; i < n; i++) {
+        const OcVm *vm = &vms[i];
+        guint left = GPOINTER_TO_UINT(g_hash_table_lookup(p->backoff, vm->name));
+        char buf[128];
+        const char *trouble;
+
+        if (!vm->up) {
+            continue;
+        }
+        if (left) {
+            g_hash_table_insert(p->backoff, g_strdup(vm->name),
+                                GUINT_TO_POINTER(left - 1));
+        }
+        trouble = oc_policy_vm_trouble(&p->cfg, vm, buf, sizeof(buf));
+        if (!trouble) {
+            continue;
+        }
+        g_hash_table_insert(p->backoff, g_strdup(vm->name),
+                            GUINT_TO_POINTER(p->cfg.backoff_ticks));
+        if (vm->has_balloon && oc_vm_balloon_base(vm) < vm->ram) {
+            guint64 base = oc_vm_balloon_base(vm);
+
+            oc_policy_emit(actions, OC_ACTION_BALLOON, vm, base,
+                           MIN(vm->ram, base + p->cfg.balloon_step),
+                           "back off: %s; left alone for %u ticks",
+                           trouble, p->cfg.backoff_ticks);
+        }
+    }
+}
+
+static gint oc_candidate_cmp(gconstpointer a, gconstpointer b)
+{
+    const OcCandidate *x = a, *y = b;
+
+    if (x->key != y->key) {
+        return x->key > y->key ? -1 : 1;
+    }
+    return g_strcmp0(x->vm->name, y->vm->name);
+}
+
+/* Returns: bytes that @vm's balloon may take now (0: none), and why. */
+static guint64 oc_policy_balloon_room(const OcPolicyConfig *cfg, const OcVm *vm,
+                                      const char **why)
+{
+    guint64 base = oc_vm_balloon_base(vm), floor = oc_vm_floor(cfg, vm);
+    guint64 room = base > floor ? base - floor : 0;
+    guint64 spare = vm->guest_avail > cfg->guest_reserve ?
+                    vm->guest_avail - cfg->guest_reserve : 0;
+    guint64 take;
+
+    if (spare >= OC_MIB) {
+        take = MIN(cfg->balloon_step, spare);
+        *why = "free memory";
+    } else if (vm->has_store && vm->swapin_rate <= cfg->swapin_backoff / 4 &&
+               vm->guest_avail >= cfg->guest_reserve) {
+        /*
+         * Cold: the guest swaps to vswap and reads little back, so the
+         * balloon may push its coldest pages out, while it keeps its reserve.
+         */
+        /*
+         * Even if the guest paid for it all from its available memory, it
+         * would keep half its reserve and not need to back off.
+         */
+        take = MIN(cfg->balloon_step / 2, vm->guest_avail - cfg->guest_reserve / 2);
+        *why = "cold memory";
+    } else {
+        return 0;
+    }
+    take = MIN(take, room) & ~(guint64)(OC_MIB - 1);
+    return take;
+}
+
+/* Step 1 of reclaim: every balloon that may take more, most spare first. */
+static gboolean oc_policy_inflate(OcPolicy *p, const OcVm *vms, guint n,
+                                  GPtrArray *actions)
+{
+    g_autoptr(GArray) cands = g_array_new(FALSE, FALSE, sizeof(OcCandidate));
+
+    for (guint i = 0; i < n; i++) {
+        const OcVm *vm = &vms[i];
+        OcCandidate c = { .vm = vm };
+
+        if (!vm->up || !vm->has_balloon || !vm->has_stats ||
+            oc_policy_backing_off(p, vm->name)) {
+            continue;
+        }
+        /* A balloon still on its way to the last target: wait for it. */
+        if (vm->target != OC_UNKNOWN && vm->actual > vm->target + OC_MIB) {
+            continue;
+        }
+        c.amount = oc_policy_balloon_room(&p->cfg, vm, &c.why);
+        if (c.amount) {
+            c.key = (double)vm->guest_avail;
+            g_array_append_val(cands, c);
+        }
+    }
+    g_array_sort(cands, oc_candidate_cmp);
+    for (guint i = 0; i < cands->len; i++) {
+        OcCandidate *c = &g_array_index(cands, OcCandidate, i);
+        guint64 base = oc_vm_balloon_base(c->vm);
+
+        oc_policy_emit(actions, OC_ACTION_BALLOON, c->vm, base, base - c->amount,
+                       "%s; inflate: guest has %s (available %.0f MiB, "
+                       "swap-in %.0f pages/s), floor %.0f MiB",
+                       p->why, c->why, oc_mib(c->vm->guest_avail),
+                       c->vm->swapin_rate, oc_mib(oc_vm_floor(&p->cfg, c->vm)));
+    }
+    return cands->len > 0;
+}
+
+/* Step 2 of reclaim: the budget of the store read least, one per tick. */
+static void oc_policy_lower_budget(OcPolicy *p, const OcVm *vms, guint n,
+                                   GPtrArray *actions)
+{
+    const OcVm *best = NULL;
+
+    for (guint i = 0; i < n; i++) {
+        const OcVm *vm = &vms[i];
+
+        if (!vm->up || !vm->has_store || vm->budget <= p->cfg.budget_floor ||
+            vm->read_rate > p->cfg.store_hot_reads ||
+            oc_policy_backing_off(p, vm->name)) {
+            continue;
+        }
+        if (!best || vm->read_rate < best->read_rate ||
+            (vm->read_rate == best->read_rate &&
+             g_strcmp0(vm->name, best->name) < 0)) {
+            best = vm;
+        }
+    }
+    if (best) {
+        guint64 to = best->budget > p->cfg.budget_floor + p->cfg.budget_step ?
+                     best->budget - p->cfg.budget_step : p->cfg.budget_floor;
+
+        oc_policy_emit(actions, OC_ACTION_BUDGET, best, best->budget, to,
+                       "%s; no balloon can take more; lower the budget of the "
+                       "store read least (%.0f pages/s), floor %.0f MiB",
+                       p->why, best->read_rate, oc_mib(p->cfg.budget_floor));
+    }
+}
+
+/* Give-back step 1: the budget of the store read most, one per tick. */
+static gboolean oc_policy_raise_budget(OcPolicy *p, const OcVm *vms, guint n,
+                                       GPtrArray *actions)
+{
+    const OcVm *best = NULL;
+
+    for (guint i = 0; i < n; i++) {
+        const OcVm *vm = &vms[i];
+
+        if (!vm->up || !vm->has_store || vm->budget >= vm->budget_max) {
+            continue;
+        }
+        if (!best || vm->read_rate > best->read_rate ||
+            (vm->read_rate == best->read_rate &&
+             g_strcmp0(vm->name, best->name) < 0)) {
+            best = vm;
+        }
+    }
+    if (!best) {
+        return FALSE;
+    }
+    oc_policy_emit(actions, OC_ACTION_BUDGET, best, best->budget,
+                   MIN(best->budget_max, best->budget + p->cfg.budget_step),
+                   "%s for %u ticks; give back: raise the budget of the store "
+                   "read most (%.0f pages/s) toward %.0f MiB",
+                   p->why, p->low_ticks, best->read_rate,
+                   oc_mib(best->budget_max));
+    return TRUE;
+}
+
+/* Give-back step 2: deflate every balloon, the VM swapping in most first. */
+static void oc_policy_deflate(OcPolicy *p, const OcVm *vms, guint n,
+                              GPtrArray *actions)
+{
+    g_autoptr(GArray) cands = g_array_new(FALSE, FALSE, sizeof(OcCandidate));
+
+    for (guint i = 0; i < n; i++) {
+        const OcVm *vm = &vms[i];
+        OcCandidate c = { .vm = vm, .key = vm->swapin_rate };
+
+        /* A VM backing off got its step in oc_policy_backoff(). */
+        if (vm->up && vm->has_balloon && oc_vm_balloon_base(vm) < vm->ram &&
+            !oc_policy_backing_off(p, vm->name)) {
+            g_array_append_val(cands, c);
+        }
+    }
+    g_array_sort(cands, oc_candidate_cmp);
+    for (guint i = 0; i < cands->len; i++) {
+        const OcVm *vm = g_array_index(cands, OcCandidate, i).vm;
+        guint64 base = oc_vm_balloon_base(vm);
+
+        oc_policy_emit(actions, OC_ACTION_BALLOON, vm, base,
+                       MIN(vm->ram, base + p->cfg.balloon_step),
+                       "%s for %u ticks; give back: deflate toward %.0f MiB "
+                       "(swap-in %.0f pages/s)",
+                       p->why, p->low_ticks, oc_mib(vm->ram), vm->swapin_rate);
+    }
+}
+
+GPtrArray *oc_policy_decide(OcPolicy *policy, const OcHost *host,
+                            const OcVm *vms, guint n_vms)
+{
+    GPtrArray *actions = g_ptr_array_new_with_free_func(oc_action_free);
+
+    oc_policy_update_mode(policy, host);
+    oc_policy_backoff(policy, vms, n_vms, actions);
+    switch (policy->mode) {
+    case OC_MODE_RECLAIM:
+        if (!oc_policy_inflate(policy, vms, n_vms, actions)) {
+            oc_policy_lower_budget(policy, vms, n_vms, actions);
+        }
+        break;
+    case OC_MODE_GIVEBACK:
+        if (!oc_policy_raise_budget(policy, vms, n_vms, actions)) {
+            oc_policy_deflate(policy, vms, n_vms, actions);
+        }
+        break;
+    case OC_MODE_HOLD:
+        break;
+    }
+    return actions;
+}

@@ -1,0 +1,120 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The overcommit policy: host pressure and the state of each VM in,
+ * balloon targets and store budgets out, each with its reason.
+ *
+ * It does no I/O and reads no clock, so recorded traces replay exactly
+ * (tests/unit/test-overcommit-policy.c).  Its only memory is OcPolicy:
+ * the mode that gives it hysteresis and the VMs that are backing off.
+ *
+ * Under pressure it first inflates the balloons of guests with memory
+ * to spare, then lowers the budget of the store read least; when
+ * pressure has stayed low for a while it gives back in the reverse order.
+ * A guest whose swap-in or major-fault rate climbs, or whose available
+ * memory runs short, gets memory back at once and is left alone for a
+ * while.  A balloon never goes below the guest's floor, nor a budget
+ * below the store floor.
+ */
+#ifndef OC_POLICY_H
+#define OC_POLICY_H
+
+#include <glib.h>
+
+#include "oc-json.h"    /* OC_UNKNOWN */
+
+/* Host memory pressure, as host-pressure.c reads it. */
+typedef struct OcHost {
+    double psi_some;        /* /proc/pressure/memory "some" avg10, %; <0: unknown */
+    double psi_full;        /* the same, "full" */
+    guint64 mem_available;  /* MemAvailable, bytes, or OC_UNKNOWN */
+    guint64 mem_total;      /* MemTotal, bytes, or OC_UNKNOWN */
+    gboolean has_cgroup;    /* the fields below were read */
+    guint64 cg_current;     /* memory.current of the VMs' cgroup */
+    guint64 cg_max;         /* memory.max, or OC_UNKNOWN for "max" */
+    double cg_some;         /* memory.pressure "some" avg10, %; <0: unknown */
+} OcHost;
+
+/* One VM as the daemon last saw it. */
+typedef struct OcVm {
+    const char *name;
+    gboolean up;            /* reachable, and polled in full */
+    gboolean has_balloon;
+    guint64 ram;            /* guest RAM: the deflated balloon's size */
+    guint64 actual;         /* guest memory now (query-balloon "actual") */
+    guint64 target;         /* last target set, or OC_UNKNOWN */
+    guint64 floor;          /* never balloon below this; 0: the default */
+    gboolean has_stats;     /* the guest reports memory statistics */
+    guint64 guest_avail;    /* stat-available-memory, bytes */
+    double swapin_rate;     /* pages swapped in per second */
+    double majflt_rate;     /* major faults per second */
+    gboolean has_store;
+    guint64 budget;         /* the store's mem-budget now */
+    guint64 budget_max;     /* the budget it started with (give back to) */
+    double read_rate;       /* pages read from the store per second */
+} OcVm;
+
+typedef struct OcPolicyConfig {
+    double psi_high;            /* host some avg10 % at which to reclaim */
+    double psi_low;             /* ... below which pressure is low */
+    guint64 avail_low;          /* MemAvailable below which to reclaim */
+    guint64 avail_high;         /* ... above which pressure is low */
+    double cg_high;             /* cgroup memory.current, % of memory.max */
+    double cg_low;
+    guint giveback_ticks;       /* low-pressure ticks before giving back */
+    guint64 balloon_step;       /* bytes per balloon change */
+    guint64 budget_step;        /* bytes per mem-budget change */
+    guint64 guest_floor;        /* default least guest memory */
+    guint64 guest_reserve;      /* guest available memory left unclaimed */
+    guint64 budget_floor;       /* least mem-budget */
+    double swapin_backoff;      /* pages/s of swap-in that make a VM back off */
+    double majflt_backoff;      /* major faults/s that do the same */
+    guint backoff_ticks;        /* ticks a VM is left alone after backing off */
+    double store_hot_reads;     /* pages/s: a store read more keeps its budget */
+} OcPolicyConfig;
+
+typedef enum {
+    OC_MODE_HOLD,       /* change nothing */
+    OC_MODE_RECLAIM,    /* take memory from the VMs */
+    OC_MODE_GIVEBACK,   /* return it */
+} OcMode;
+
+typedef enum {
+    OC_ACTION_BALLOON,  /* set the balloon target (guest memory size) */
+    OC_ACTION_BUDGET,   /* set the store's mem-budget */
+} OcActionKind;
+
+typedef struct OcAction {
+    OcActionKind kind;
+    char *vm;
+    guint64 from;
+    guint64 to;
+    char *reason;       /* why, for the log */
+} OcAction;
+
+typedef struct OcPolicy {
+    OcPolicyConfig cfg;
+    OcMode mode;
+    guint low_ticks;            /* consecutive ticks of low pressure */
+    char *why;                  /* the pressure reading behind the mode */
+    GHashTable *backoff;        /* VM name -> ticks left (GUINT_TO_POINTER) */
+} OcPolicy;
+
+void oc_policy_config_defaults(OcPolicyConfig *cfg);
+OcPolicy *oc_policy_new(const OcPolicyConfig *cfg);
+void oc_policy_free(OcPolicy *policy);
+
+/*
+ * One step: returns the actions to take now, in order (an array of
+ * OcAction, freed with the array).  VMs that are not @up get no action.
+ */
+GPtrArray *oc_policy_decide(OcPolicy *policy, const OcHost *host,
+                            const OcVm *vms, guint n_vms);
+
+const char *oc_mode_name(OcMode mode);
+const char *oc_action_kind_name(OcActionKind kind);
+/* Returns: TRUE while @vm is backing off. */
+gboolean oc_policy_backing_off(OcPolicy *policy, const char *vm);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(OcPolicy, oc_policy_free)
+
+#endif
