@@ -42,6 +42,10 @@
 #              destroys it; the checker at 2.5x RAM; query-vswap and
 #              vswap-compact through virsh qemu-monitor-command.  Not run
 #              by default (about 2 minutes)
+#   overcommit vswap-overcommitd (tools/overcommit) managing a real QEMU
+#              (qtest accelerator, no guest) over QMP beside a missing VM
+#              and a hostile QMP server, then the QEMU killed under it
+#              (tests/overcommit/test-overcommitd.py, about 20 s)
 #
 # Usage: scripts/check.sh [suite...]   (default: all suites)
 # Exit status: 0 when every suite passed.
@@ -264,6 +268,23 @@ run_qtests() {
 suite_qtest() {
     bash scripts/build-qemu.sh || { record qtest 1 0 1 0 0; return; }
     run_qtests qtest "$build/qemu"
+}
+
+suite_overcommit() {
+    local start=$SECONDS dir=$build/standalone log=$build/overcommit.log rc=0
+    if ! bash scripts/build-qemu.sh >/dev/null ||
+       ! { [ -f "$dir/build.ninja" ] ||
+           meson setup "$dir" -Dcorpus="$build/corpus" >/dev/null; } ||
+       ! ninja -C "$dir" tools/overcommit/vswap-overcommitd >/dev/null; then
+        record overcommit 1 0 1 0 $((SECONDS - start))
+        return
+    fi
+    python3 tests/overcommit/test-overcommitd.py --qemu "$build/qemu/qemu-system-x86_64" \
+        --daemon "$dir/tools/overcommit/vswap-overcommitd" > "$log" 2>&1 || rc=1
+    grep -E '^(not )?ok' "$log"
+    [ "$rc" -eq 0 ] || tail -n 30 "$log"
+    record overcommit "$rc" "$(grep -c '^ok' "$log")" "$(grep -c '^not ok' "$log")" \
+        0 $((SECONDS - start))
 }
 
 # The device's qtests (all of vswap-migration-test, and qos-test's vswap
@@ -552,7 +573,7 @@ python3 scripts/make-corpus.py --out "$build/corpus" >/dev/null || exit 1
 export VSWAP_CORPUS=$build/corpus
 
 suites=("$@")
-[ ${#suites[@]} -gt 0 ] || suites=(unit unit-asan unit-tsan fuzz qtest qemu-series-check guest guest-net dkms)
+[ ${#suites[@]} -gt 0 ] || suites=(unit unit-asan unit-tsan fuzz qtest overcommit qemu-series-check guest guest-net dkms)
 for s in "${suites[@]}"; do
     echo "=== suite $s"
     "suite_${s//-/_}"
