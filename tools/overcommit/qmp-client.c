@@ -282,6 +282,7 @@ static void oc_qmp_handle_reply(OcQmp *qmp, JsonObject *msg)
     JsonNode *ret = json_object_get_member(msg, "return");
     JsonObject *error = oc_json_get_object(msg, "error");
     OcQmpPending *pending;
+    gpointer key;
     gint64 id;
 
     if (!JSON_NODE_HOLDS_VALUE(id_node) ||
@@ -290,11 +291,12 @@ static void oc_qmp_handle_reply(OcQmp *qmp, JsonObject *msg)
         return;
     }
     id = json_node_get_int(id_node);
-    if (!g_hash_table_steal_extended(qmp->pending, &id, NULL,
+    if (!g_hash_table_steal_extended(qmp->pending, &id, &key,
                                      (gpointer *)&pending)) {
         g_debug("%s: reply to unknown id %" G_GINT64_FORMAT, qmp->name, id);
         return;
     }
+    g_free(key);
     if (ret) {
         pending->cb(qmp, ret, NULL, pending->opaque);
     } else {
