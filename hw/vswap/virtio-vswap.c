@@ -27,6 +27,7 @@
 #include "qemu/timer.h"
 #include "system/block-backend.h"
 #include "qapi/error.h"
+#include "qapi/visitor.h"
 #include "qapi/qapi-events-vswap.h"
 #include "hw/qdev-properties.h"
 #include "hw/virtio/virtio.h"
@@ -141,6 +142,20 @@ static uint8_t virtio_vswap_errno_to_status(int ret)
     }
 }
 
+/*
+ * x-forget-slot: the host loses a page that it acknowledged, as a store
+ * that dropped a mapping would.  Context: the store's owner thread.
+ */
+static void virtio_vswap_x_forget(VirtIOVswap *s, VirtIOVswapReq *req)
+{
+    for (unsigned i = 0; i < req->nops; i++) {
+        if (req->ops[i].slot == s->conf.x_forget_slot &&
+            req->ops[i].status == 0) {
+            vswap_store_discard(s->store, req->ops[i].slot, 1);
+        }
+    }
+}
+
 /* Context: the store's owner thread, from vswap_store_process(). */
 static void virtio_vswap_store_done(void *opaque)
 {
@@ -150,6 +165,10 @@ static void virtio_vswap_store_done(void *opaque)
     for (unsigned i = 0; i < req->nops; i++) {
         req->r.status[req->op_entry[i]] =
             virtio_vswap_errno_to_status(req->ops[i].status);
+    }
+    if (req->r.type == VIRTIO_VSWAP_T_WRITE &&
+        s->conf.x_forget_slot < s->capacity) {
+        virtio_vswap_x_forget(s, req);
     }
     if (req->r.type == VIRTIO_VSWAP_T_READ) {
         iov_from_buf(req->elem.in_sg, req->elem.in_num, 0, req->pages,
@@ -280,6 +299,29 @@ static void virtio_vswap_handle_req(VirtIOVswap *s, VirtQueue *vq,
     }
 }
 
+/*
+ * x-stall-after and x-error-after: a device that stops answering, or one
+ * that finds an error and needs a reset, after that many requests.
+ * Returns true if @req was consumed.  Context: the device's AioContext.
+ */
+static bool virtio_vswap_x_fault(VirtIOVswap *s, VirtQueue *vq,
+                                 VirtIOVswapReq *req)
+{
+    VirtIODevice *vdev = VIRTIO_DEVICE(s);
+
+    uint64_t n = qatomic_read(&s->popped) + 1;
+
+    qatomic_set(&s->popped, n);
+    if (n != qatomic_read(&s->x_error_at)) {
+        return false;
+    }
+    virtio_error(vdev, "virtio-vswap: " VIRTIO_VSWAP_PROP_X_ERROR_AFTER
+                 " reached, at request %" PRIu64, n);
+    virtqueue_detach_element(vq, &req->elem, 0);
+    g_free(req);            /* nothing past the element is set yet */
+    return true;
+}
+
 static void virtio_vswap_handle_vq(VirtIODevice *vdev, VirtQueue *vq)
 {
     VirtIOVswap *s = VIRTIO_VSWAP(vdev);
@@ -299,11 +341,17 @@ static void virtio_vswap_handle_vq(VirtIODevice *vdev, VirtQueue *vq)
             s->queues_stalled = true;
             return;
         }
+        if (qatomic_read(&s->x_stall_at) &&
+            qatomic_read(&s->popped) >= qatomic_read(&s->x_stall_at)) {
+            return;
+        }
         req = virtqueue_pop(vq, sizeof(*req));
         if (!req) {
             return;
         }
-        virtio_vswap_handle_req(s, vq, req);
+        if (!virtio_vswap_x_fault(s, vq, req)) {
+            virtio_vswap_handle_req(s, vq, req);
+        }
     }
 }
 
@@ -698,7 +746,77 @@ static const Property virtio_vswap_properties[] = {
                      TYPE_VSWAP_STORE, VswapStoreObject *),
     DEFINE_PROP_LINK(VIRTIO_VSWAP_PROP_IOTHREAD, VirtIOVswap, conf.iothread,
                      TYPE_IOTHREAD, IOThread *),
+    DEFINE_PROP_UINT64(VIRTIO_VSWAP_PROP_X_FORGET_SLOT, VirtIOVswap,
+                       conf.x_forget_slot, UINT64_MAX),
 };
+
+/*
+ * The test faults count requests from when they are set, so that a test
+ * can break the device at a point of its choosing: x-stall-after=N serves
+ * N more requests, then takes none; x-error-after=N calls virtio_error()
+ * at the Nth request from now.  0 disarms.  Context: main loop, BQL.
+ */
+static uint64_t virtio_vswap_x_arm(VirtIOVswap *s, Visitor *v,
+                                   const char *name, Error **errp)
+{
+    uint64_t n;
+
+    if (!visit_type_uint64(v, name, &n, errp)) {
+        return UINT64_MAX;
+    }
+    return n ? qatomic_read(&s->popped) + n : 0;
+}
+
+static uint64_t virtio_vswap_x_left(VirtIOVswap *s, uint64_t at)
+{
+    uint64_t popped = qatomic_read(&s->popped);
+
+    return at > popped ? at - popped : 0;
+}
+
+static void virtio_vswap_get_x_stall_after(Object *obj, Visitor *v,
+                                           const char *name, void *opaque,
+                                           Error **errp)
+{
+    VirtIOVswap *s = VIRTIO_VSWAP(obj);
+    uint64_t left = virtio_vswap_x_left(s, qatomic_read(&s->x_stall_at));
+
+    visit_type_uint64(v, name, &left, errp);
+}
+
+static void virtio_vswap_set_x_stall_after(Object *obj, Visitor *v,
+                                           const char *name, void *opaque,
+                                           Error **errp)
+{
+    VirtIOVswap *s = VIRTIO_VSWAP(obj);
+    uint64_t at = virtio_vswap_x_arm(s, v, name, errp);
+
+    if (at != UINT64_MAX) {
+        qatomic_set(&s->x_stall_at, at);
+    }
+}
+
+static void virtio_vswap_get_x_error_after(Object *obj, Visitor *v,
+                                           const char *name, void *opaque,
+                                           Error **errp)
+{
+    VirtIOVswap *s = VIRTIO_VSWAP(obj);
+    uint64_t left = virtio_vswap_x_left(s, qatomic_read(&s->x_error_at));
+
+    visit_type_uint64(v, name, &left, errp);
+}
+
+static void virtio_vswap_set_x_error_after(Object *obj, Visitor *v,
+                                           const char *name, void *opaque,
+                                           Error **errp)
+{
+    VirtIOVswap *s = VIRTIO_VSWAP(obj);
+    uint64_t at = virtio_vswap_x_arm(s, v, name, errp);
+
+    if (at != UINT64_MAX) {
+        qatomic_set(&s->x_error_at, at);
+    }
+}
 
 static void virtio_vswap_class_init(ObjectClass *klass, void *data)
 {
@@ -706,6 +824,19 @@ static void virtio_vswap_class_init(ObjectClass *klass, void *data)
     VirtioDeviceClass *vdc = VIRTIO_DEVICE_CLASS(klass);
 
     device_class_set_props(dc, virtio_vswap_properties);
+    object_class_property_add(klass, VIRTIO_VSWAP_PROP_X_STALL_AFTER, "uint64",
+                              virtio_vswap_get_x_stall_after,
+                              virtio_vswap_set_x_stall_after, NULL, NULL);
+    object_class_property_set_description(klass,
+        VIRTIO_VSWAP_PROP_X_STALL_AFTER,
+        "Testing only: serve this many more requests, then stop answering");
+    object_class_property_add(klass, VIRTIO_VSWAP_PROP_X_ERROR_AFTER, "uint64",
+                              virtio_vswap_get_x_error_after,
+                              virtio_vswap_set_x_error_after, NULL, NULL);
+    object_class_property_set_description(klass,
+        VIRTIO_VSWAP_PROP_X_ERROR_AFTER,
+        "Testing only: fail the device (virtio_error) at this request from"
+        " now");
     dc->vmsd = &vmstate_virtio_vswap;
     set_bit(DEVICE_CATEGORY_STORAGE, dc->categories);
     vdc->realize = virtio_vswap_device_realize;

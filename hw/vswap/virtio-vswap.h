@@ -21,6 +21,10 @@ OBJECT_DECLARE_SIMPLE_TYPE(VirtIOVswap, VIRTIO_VSWAP)
 #define VIRTIO_VSWAP_PROP_MAX_BATCH  "max-batch"
 #define VIRTIO_VSWAP_PROP_STORE      "store"
 #define VIRTIO_VSWAP_PROP_IOTHREAD   "iothread"
+/* Test faults for guest driver tests; not for production use. */
+#define VIRTIO_VSWAP_PROP_X_STALL_AFTER "x-stall-after"
+#define VIRTIO_VSWAP_PROP_X_ERROR_AFTER "x-error-after"
+#define VIRTIO_VSWAP_PROP_X_FORGET_SLOT "x-forget-slot"
 
 /* Slots are 4 KiB pages; the ABI allows nothing else for now. */
 #define VIRTIO_VSWAP_PAGE_SIZE 4096
@@ -43,6 +47,7 @@ typedef struct VirtIOVswapConf {
     uint32_t max_batch;     /* entries per request */
     VswapStoreObject *store;    /* -object vswap-store; NULL: built-in */
     IOThread *iothread;         /* serves the queues; NULL: the main loop */
+    uint64_t x_forget_slot; /* test: drop this slot once a WRITE stored it */
 } VirtIOVswapConf;
 
 /* Request counters of one type (WRITE, READ, DISCARD). */
@@ -85,6 +90,15 @@ struct VirtIOVswap {
     uint64_t mig_avg_record;    /* average payload bytes; atomic */
     VirtIOVswapTypeStats stats[3];  /* by VIRTIO_VSWAP_T_*; not migrated */
     uint64_t malformed;     /* requests answered UNSUPP or INVAL */
+    /*
+     * Test faults for the guest driver's tests, set with qom-set at any
+     * time (x-stall-after, x-error-after): the value of popped at which
+     * the device stops taking requests, or calls virtio_error(); 0: never.
+     * Atomic; not migrated.
+     */
+    uint64_t popped;        /* requests taken since realize */
+    uint64_t x_stall_at;
+    uint64_t x_error_at;
 };
 
 
