@@ -276,6 +276,19 @@ in the blk-mq PDU, and the DISCARD commands are preallocated.  Only the
 ring's indirect descriptor table is allocated, with GFP_ATOMIC, and
 requests are sized to fit in an empty ring without it.
 
+A device that breaks must not leave swap waiting forever.  When a
+request gets no answer within io_timeout seconds (the blk-mq timeout,
+after a poll of the used ring for a lost interrupt), or when the device
+sets DEVICE_NEEDS_RESET, the driver logs why and gives the device up:
+it resets it, so that the device no longer touches the request buffers,
+fails every request in flight, and fails later ones at once.
+
+For swap, a slot that was written and then reads back UNMAPPED means the
+host lost the page.  A bitmap of the slots written since their last
+discard (one bit per slot, 32 KiB per GiB) tells such a read from a
+probe of a slot never written: it fails as an I/O error, is counted in
+lost_reads, and the first is logged.  Probes still read zeros.
+
 A device reset discards every slot, so freeze (suspend, hibernation)
 fails with -EBUSY while the disk is open, e.g. while it is swap.  The
 driver state is freed with the disk, which may outlive the device.

@@ -28,6 +28,16 @@
  *
  * A device reset discards every slot, so the driver refuses to freeze (for
  * suspend or hibernation) while the disk is open, e.g. in use as swap.
+ *
+ * A device that breaks is given up for good: when a request gets no answer
+ * within io_timeout seconds, or the device sets DEVICE_NEEDS_RESET, the
+ * driver logs why, resets the device (after which it touches no buffer of
+ * ours), fails every request in flight and fails every later one at once.
+ * Swap then sees I/O errors instead of waiting forever.
+ *
+ * A slot the driver wrote must not come back UNMAPPED: a bitmap of the
+ * slots written since their last discard tells a lost page (an I/O error,
+ * counted in lost_reads) from a probe of a slot never written (zeros).
  */
 
 #include <linux/blk-mq-virtio.h>
@@ -69,6 +79,8 @@
 #define VSWAP_DISCARD_CMDS	2
 /* Written into the request status before submission: "no answer". */
 #define VSWAP_STATUS_NONE	0xff
+/* An UNMAPPED READ entry of a slot that the driver wrote: the host lost it. */
+#define VSWAP_STATUS_LOST	0xfe
 #define VSWAP_VQ_NAME_LEN	16
 /* Largest discard the block layer may send, in whole slots. */
 #define VSWAP_MAX_DISCARD_SECTORS \
@@ -88,6 +100,11 @@ static unsigned int queue_depth = 64;
 module_param(queue_depth, uint, 0444);
 MODULE_PARM_DESC(queue_depth,
 		 "Requests in flight per queue (default 64); 0 to fill the ring.");
+
+static unsigned int io_timeout = 30;
+module_param(io_timeout, uint, 0444);
+MODULE_PARM_DESC(io_timeout,
+		 "Seconds a request may go unanswered before the device is given up (default 30).");
 
 static unsigned int discard_batch;
 module_param(discard_batch, uint, 0444);
@@ -140,6 +157,7 @@ struct vswap_stats {
 	atomic64_t discard_errors;	/* DISCARD requests that failed */
 	atomic64_t write_waits;		/* WRITEs held back by an in-flight DISCARD */
 	atomic64_t io_errors;		/* READ/WRITE/DISCARD requests failed */
+	atomic64_t lost_reads;		/* UNMAPPED READ entries of written slots */
 };
 
 enum vswap_cmd_kind {
@@ -240,8 +258,18 @@ struct vswap_dev {
 	struct vswap_dcmd *dcmds[VSWAP_DISCARD_CMDS];
 	struct delayed_work discard_work;
 
+	/* Slots written and not discarded since; NULL: not tracked. */
+	unsigned long *written;
+	bool lost_warned;		/* lost_reads was logged */
+
+	unsigned long flags;		/* VSWAP_BROKEN */
+	struct work_struct broken_work;	/* vswap_broken_work() */
+
 	struct vswap_stats stats;
 };
+
+/* vswap_dev.flags: the device was given up; every request fails. */
+#define VSWAP_BROKEN		0
 
 /* --- freed slots --- */
 
@@ -394,6 +422,25 @@ static void vswap_kick_discard(struct vswap_dev *vs, u32 npending, bool now)
 				   msecs_to_jiffies(ms));
 }
 
+/*
+ * Slots [start, start + count) are being discarded: an UNMAPPED READ of
+ * them is no loss.  Whole words are stored, so a WRITE racing the discard
+ * of its own slot may go untracked (a missed report, never a false one).
+ */
+static void vswap_forget_slots(struct vswap_dev *vs, u64 start, u64 count)
+{
+	u64 end = start + count;
+
+	if (!vs->written)
+		return;
+	for (; start < end && start % BITS_PER_LONG; start++)
+		clear_bit(start, vs->written);
+	for (; start + BITS_PER_LONG <= end; start += BITS_PER_LONG)
+		WRITE_ONCE(vs->written[start / BITS_PER_LONG], 0);
+	for (; start < end; start++)
+		clear_bit(start, vs->written);
+}
+
 /* Swap freed a slot.  Called with a spinlock held: must not sleep. */
 static void vswap_slot_free_notify(struct block_device *bdev,
 				   unsigned long slot)
@@ -404,6 +451,8 @@ static void vswap_slot_free_notify(struct block_device *bdev,
 	u32 npending = 0;
 
 	atomic64_inc(&vs->stats.notify_slots);
+	if (slot < vs->capacity)
+		vswap_forget_slots(vs, slot, 1);
 	if (READ_ONCE(free_notify) && slot < vs->capacity) {
 		spin_lock_irqsave(&vs->dlock, flags);
 		if (!vs->stopped)
@@ -562,6 +611,33 @@ static void vswap_dcmd_done(struct vswap_dev *vs, struct vswap_dcmd *d)
 		vswap_kick_discard(vs, npending, false);
 }
 
+/* Stop sending DISCARDs and forget the pending ones (a reset follows). */
+static void vswap_stop_discard(struct vswap_dev *vs)
+{
+	spin_lock_irq(&vs->dlock);
+	vs->stopped = true;
+	WRITE_ONCE(vs->dactive, vs->dactive - vs->npending);
+	vs->npending = 0;
+	spin_unlock_irq(&vs->dlock);
+	cancel_delayed_work_sync(&vs->discard_work);
+	/* WRITEs no longer wait for DISCARDs (vswap_write_must_wait()). */
+	blk_mq_start_stopped_hw_queues(vs->disk->queue, true);
+}
+
+/* After a reset: no command is on a virtqueue any more. */
+static void vswap_reset_discard(struct vswap_dev *vs)
+{
+	int i;
+
+	/* vswap_vq_done() may have queued the work again. */
+	cancel_delayed_work_sync(&vs->discard_work);
+	spin_lock_irq(&vs->dlock);
+	for (i = 0; i < VSWAP_DISCARD_CMDS; i++)
+		vs->dcmds[i]->state = VSWAP_DCMD_FREE;
+	WRITE_ONCE(vs->dactive, 0);
+	spin_unlock_irq(&vs->dlock);
+}
+
 /* --- block requests --- */
 
 /* Is the page at @page + @off one repeated 32-bit value?  Then @fill. */
@@ -657,6 +733,7 @@ static void vswap_add_discard_range(struct vswap_dev *vs,
 	end = min(end, vs->capacity);
 	if (start >= end)
 		return;
+	vswap_forget_slots(vs, start, end - start);
 	vr->ent[vr->count].range.start = cpu_to_le64(start);
 	vr->ent[vr->count].range.count = cpu_to_le64(end - start);
 	vr->count++;
@@ -700,6 +777,10 @@ static blk_status_t vswap_queue_rq(struct blk_mq_hw_ctx *hctx,
 	bool notify;
 	blk_status_t st;
 	int err;
+
+	/* Quiesced while it was given up: nothing is queued after that. */
+	if (unlikely(test_bit(VSWAP_BROKEN, &vs->flags)))
+		return BLK_STS_IOERR;
 
 	switch (req_op(rq)) {
 	case REQ_OP_FLUSH:
@@ -791,28 +872,64 @@ static void vswap_commit_rqs(struct blk_mq_hw_ctx *hctx)
 		virtqueue_notify(vvq->vq);
 }
 
-/* Zero the pages of the READ entries that the host held no page for. */
-static void vswap_zero_unmapped(struct vswap_dev *vs, struct request *rq,
-				struct vswap_req *vr)
+/*
+ * Zero the pages of the READ entries that the host held no page for.  An
+ * entry of a slot that this driver wrote, and did not discard since, was
+ * lost by the host: it becomes VSWAP_STATUS_LOST.  Returns those entries.
+ */
+static u32 vswap_read_unmapped(struct vswap_dev *vs, struct request *rq,
+			       struct vswap_req *vr)
 {
 	struct req_iterator iter;
 	struct bio_vec bv;
-	u32 i = 0, n = 0;
+	u32 i = 0, n = 0, lost = 0;
 
 	rq_for_each_segment(bv, rq, iter) {
 		unsigned int off;
 
 		for (off = 0; off < bv.bv_len && i < vr->count;
 		     off += VSWAP_PAGE_SIZE, i++) {
+			u64 slot = le64_to_cpu(vr->ent[i].slot.slot);
+
 			if (vr->status[i] != VIRTIO_VSWAP_S_UNMAPPED)
 				continue;
 			memzero_page(bv.bv_page, bv.bv_offset + off,
 				     VSWAP_PAGE_SIZE);
 			n++;
+			if (vs->written && test_bit(slot, vs->written)) {
+				vr->status[i] = VSWAP_STATUS_LOST;
+				lost++;
+			}
 		}
 	}
 	if (n)
 		atomic64_add(n, &vs->stats.unmapped_reads);
+	if (lost) {
+		atomic64_add(lost, &vs->stats.lost_reads);
+		if (!xchg(&vs->lost_warned, true))
+			dev_warn(&vs->vdev->dev,
+				 "%s: the host lost written slots (first: READ of %u entries at slot %llu); they fail as I/O errors, see lost_reads\n",
+				 vs->disk->disk_name, vr->count,
+				 le64_to_cpu(vr->ent[0].slot.slot));
+	}
+	return lost;
+}
+
+/* Which slots of a completed WRITE the host now holds, by entry status. */
+static void vswap_track_write(struct vswap_dev *vs, struct vswap_req *vr)
+{
+	u32 i;
+
+	if (!vs->written)
+		return;
+	for (i = 0; i < vr->count; i++) {
+		u64 slot = le64_to_cpu(vr->ent[i].slot.slot);
+
+		if (vr->status[i] == VIRTIO_VSWAP_S_OK)
+			set_bit(slot, vs->written);
+		else if (vr->status[i] != VIRTIO_VSWAP_S_NOSPC)
+			clear_bit(slot, vs->written);	/* unknown now */
+	}
 }
 
 static const char *vswap_op_name(struct request *rq)
@@ -851,8 +968,6 @@ static void vswap_end_rq_by_entry(struct vswap_dev *vs, struct request *rq,
 {
 	u32 i;
 
-	if (req_op(rq) == REQ_OP_READ)
-		vswap_zero_unmapped(vs, rq, vr);
 	for (i = 0; i < vr->count; i++) {
 		if (!blk_update_request(rq, vswap_blk_status(vr->status[i]),
 					VSWAP_PAGE_SIZE))
@@ -870,10 +985,13 @@ static void vswap_complete_rq(struct request *rq)
 
 	if (unlikely(st)) {
 		atomic64_inc(&vs->stats.io_errors);
-		dev_err_ratelimited(&vs->vdev->dev,
-				    "%s of %u entries at slot %llu failed: status %u\n",
-				    vswap_op_name(rq), vr->count,
-				    le64_to_cpu(vr->ent[0].slot.slot), status);
+		/* A device given up: the reason was logged once. */
+		if (!test_bit(VSWAP_BROKEN, &vs->flags))
+			dev_err_ratelimited(&vs->vdev->dev,
+					    "%s of %u entries at slot %llu failed: status %u\n",
+					    vswap_op_name(rq), vr->count,
+					    le64_to_cpu(vr->ent[0].slot.slot),
+					    status);
 		/*
 		 * IOERR and NOSPC come with a status per entry; INVAL may
 		 * mean a malformed request, which has none.
@@ -882,13 +1000,22 @@ static void vswap_complete_rq(struct request *rq)
 		    (status == VIRTIO_VSWAP_S_IOERR ||
 		     status == VIRTIO_VSWAP_S_NOSPC) &&
 		    blk_rq_bytes(rq) == (unsigned int)vr->count * VSWAP_PAGE_SIZE) {
+			if (req_op(rq) == REQ_OP_READ)
+				vswap_read_unmapped(vs, rq, vr);
+			else
+				vswap_track_write(vs, vr);
 			vswap_end_rq_by_entry(vs, rq, vr);
 			return;
 		}
 	} else if (req_op(rq) == REQ_OP_READ) {
+		if (unlikely(vswap_read_unmapped(vs, rq, vr))) {
+			atomic64_inc(&vs->stats.io_errors);
+			vswap_end_rq_by_entry(vs, rq, vr);
+			return;
+		}
 		atomic64_add(vr->count, &vs->stats.pages_read);
-		vswap_zero_unmapped(vs, rq, vr);
 	} else if (req_op(rq) == REQ_OP_WRITE) {
+		vswap_track_write(vs, vr);
 		atomic64_add(vr->count, &vs->stats.pages_written);
 		atomic64_add(vr->nfill, &vs->stats.fill_pages);
 		atomic64_add(vr->nzero, &vs->stats.zero_pages);
@@ -959,11 +1086,96 @@ static void vswap_map_queues(struct blk_mq_tag_set *set)
 	blk_mq_virtio_map_queues(&set->map[HCTX_TYPE_DEFAULT], vs->vdev, 0);
 }
 
+/* --- a broken device --- */
+
+/*
+ * Give the device up, once: say why, and let vswap_broken_work() fail
+ * what is in flight.  Any context.
+ */
+static __printf(2, 3) void vswap_give_up(struct vswap_dev *vs,
+					 const char *fmt, ...)
+{
+	struct va_format vaf;
+	va_list args;
+
+	if (test_and_set_bit(VSWAP_BROKEN, &vs->flags))
+		return;
+	va_start(args, fmt);
+	vaf.fmt = fmt;
+	vaf.va = &args;
+	dev_err(&vs->vdev->dev,
+		"%s: %pV: giving the device up, its I/O fails from now on\n",
+		vs->disk->disk_name, &vaf);
+	va_end(args);
+	queue_work(vswap_wq, &vs->broken_work);
+}
+
+static bool vswap_cancel_rq(struct request *rq, void *data)
+{
+	struct vswap_req *vr = blk_mq_rq_to_pdu(rq);
+
+	if (blk_mq_rq_state(rq) != MQ_RQ_IN_FLIGHT)
+		return true;
+	vr->status[vr->count] = VSWAP_STATUS_NONE;
+	blk_mq_complete_request(rq);
+	return true;
+}
+
+/*
+ * Stop the device touching our buffers (a reset), then fail every request
+ * it held.  Queueing is quiesced meanwhile; afterwards vswap_queue_rq()
+ * fails each request at once.
+ */
+static void vswap_broken_work(struct work_struct *work)
+{
+	struct vswap_dev *vs = container_of(work, struct vswap_dev,
+					    broken_work);
+	struct request_queue *q = vs->disk->queue;
+
+	vswap_stop_discard(vs);
+	blk_mq_quiesce_queue(q);
+	virtio_reset_device(vs->vdev);
+	vswap_reset_discard(vs);
+	blk_mq_tagset_busy_iter(&vs->tag_set, vswap_cancel_rq, vs);
+	blk_mq_unquiesce_queue(q);
+	/* Queues stopped for a full ring or a DISCARD: nothing will come. */
+	blk_mq_start_stopped_hw_queues(q, true);
+}
+
+static enum blk_eh_timer_return vswap_timeout(struct request *rq)
+{
+	struct vswap_dev *vs = rq->q->queuedata;
+	struct vswap_req *vr = blk_mq_rq_to_pdu(rq);
+
+	if (test_bit(VSWAP_BROKEN, &vs->flags))
+		return BLK_EH_RESET_TIMER;	/* vswap_broken_work() ends it */
+
+	/* A lost interrupt: the answer may be on the used ring already. */
+	vswap_vq_done(vs->vqs[rq->mq_hctx->queue_num].vq);
+	if (blk_mq_rq_state(rq) != MQ_RQ_IN_FLIGHT)
+		return BLK_EH_DONE;
+
+	vswap_give_up(vs, "%s of %u entries at slot %llu got no answer in %u s",
+		      vswap_op_name(rq), vr->count,
+		      le64_to_cpu(vr->ent[0].slot.slot), io_timeout);
+	return BLK_EH_RESET_TIMER;
+}
+
+/* After virtio_error() the device serves nothing until it is reset. */
+static void vswap_config_changed(struct virtio_device *vdev)
+{
+	struct vswap_dev *vs = vdev->priv;
+
+	if (vdev->config->get_status(vdev) & VIRTIO_CONFIG_S_NEEDS_RESET)
+		vswap_give_up(vs, "the device reported an error (DEVICE_NEEDS_RESET)");
+}
+
 static const struct blk_mq_ops vswap_mq_ops = {
 	.queue_rq	= vswap_queue_rq,
 	.commit_rqs	= vswap_commit_rqs,
 	.complete	= vswap_complete_rq,
 	.init_request	= vswap_init_request,
+	.timeout	= vswap_timeout,
 	.map_queues	= vswap_map_queues,
 };
 
@@ -973,6 +1185,7 @@ static void vswap_free_disk(struct gendisk *disk)
 	struct vswap_dev *vs = disk->private_data;
 
 	ida_free(&vswap_index_ida, vs->index);
+	kvfree(vs->written);
 	kfree(vs);
 }
 
@@ -1027,6 +1240,7 @@ VSWAP_STAT_ATTR(discard_slots);
 VSWAP_STAT_ATTR(discard_errors);
 VSWAP_STAT_ATTR(write_waits);
 VSWAP_STAT_ATTR(io_errors);
+VSWAP_STAT_ATTR(lost_reads);
 
 /* Every counter on one line, in the order of struct vswap_stats. */
 static ssize_t stat_show(struct device *dev, struct device_attribute *attr,
@@ -1035,7 +1249,7 @@ static ssize_t stat_show(struct device *dev, struct device_attribute *attr,
 	struct vswap_stats *s = &dev_to_vswap(dev)->stats;
 
 	return sysfs_emit(buf,
-			  "%8lld %8lld %8lld %8lld %8lld %8lld %8lld %8lld %8lld %8lld %8lld %8lld %8lld\n",
+			  "%8lld %8lld %8lld %8lld %8lld %8lld %8lld %8lld %8lld %8lld %8lld %8lld %8lld %8lld\n",
 			  (s64)atomic64_read(&s->pages_written),
 			  (s64)atomic64_read(&s->pages_read),
 			  (s64)atomic64_read(&s->fill_pages),
@@ -1048,7 +1262,8 @@ static ssize_t stat_show(struct device *dev, struct device_attribute *attr,
 			  (s64)atomic64_read(&s->discard_slots),
 			  (s64)atomic64_read(&s->discard_errors),
 			  (s64)atomic64_read(&s->write_waits),
-			  (s64)atomic64_read(&s->io_errors));
+			  (s64)atomic64_read(&s->io_errors),
+			  (s64)atomic64_read(&s->lost_reads));
 }
 static DEVICE_ATTR_RO(stat);
 
@@ -1087,6 +1302,7 @@ static struct attribute *vswap_attrs[] = {
 	&vswap_stat_discard_errors.dev_attr.attr,
 	&vswap_stat_write_waits.dev_attr.attr,
 	&vswap_stat_io_errors.dev_attr.attr,
+	&vswap_stat_lost_reads.dev_attr.attr,
 	&dev_attr_stat.attr,
 	&dev_attr_max_batch.attr,
 	&dev_attr_num_queues.attr,
@@ -1224,6 +1440,25 @@ static int vswap_alloc_discard(struct vswap_dev *vs)
 	return 0;
 }
 
+/*
+ * The bitmap of written slots: one bit per slot, 32 KiB per GiB.  A device
+ * whose bitmap would take more than 1/256 of RAM goes without: pages the
+ * host loses then read as zeros, as before.
+ */
+static int vswap_alloc_written(struct vswap_dev *vs)
+{
+	u64 bytes = BITS_TO_LONGS(vs->capacity) * sizeof(long);
+
+	if (bytes > (u64)totalram_pages() * PAGE_SIZE / 256) {
+		dev_warn(&vs->vdev->dev,
+			 "%llu slots: too many to track, pages the host loses will read as zeros\n",
+			 vs->capacity);
+		return 0;
+	}
+	vs->written = kvzalloc(bytes, GFP_KERNEL);
+	return vs->written ? 0 : -ENOMEM;
+}
+
 static void vswap_free_discard(struct vswap_dev *vs)
 {
 	int i;
@@ -1234,33 +1469,6 @@ static void vswap_free_discard(struct vswap_dev *vs)
 	}
 	kvfree(vs->pending);
 	vs->pending = NULL;
-}
-
-/* Stop sending DISCARDs and forget the pending ones (a reset follows). */
-static void vswap_stop_discard(struct vswap_dev *vs)
-{
-	spin_lock_irq(&vs->dlock);
-	vs->stopped = true;
-	WRITE_ONCE(vs->dactive, vs->dactive - vs->npending);
-	vs->npending = 0;
-	spin_unlock_irq(&vs->dlock);
-	cancel_delayed_work_sync(&vs->discard_work);
-	/* WRITEs no longer wait for DISCARDs (vswap_write_must_wait()). */
-	blk_mq_start_stopped_hw_queues(vs->disk->queue, true);
-}
-
-/* After a reset: no command is on a virtqueue any more. */
-static void vswap_reset_discard(struct vswap_dev *vs)
-{
-	int i;
-
-	/* vswap_vq_done() may have queued the work again. */
-	cancel_delayed_work_sync(&vs->discard_work);
-	spin_lock_irq(&vs->dlock);
-	for (i = 0; i < VSWAP_DISCARD_CMDS; i++)
-		vs->dcmds[i]->state = VSWAP_DCMD_FREE;
-	WRITE_ONCE(vs->dactive, 0);
-	spin_unlock_irq(&vs->dlock);
 }
 
 static struct gendisk *vswap_alloc_disk(struct vswap_dev *vs)
@@ -1377,6 +1585,7 @@ static int vswap_probe(struct virtio_device *vdev)
 	vs->vdev = vdev;
 	spin_lock_init(&vs->dlock);
 	INIT_DELAYED_WORK(&vs->discard_work, vswap_discard_work);
+	INIT_WORK(&vs->broken_work, vswap_broken_work);
 
 	err = ida_alloc_max(&vswap_index_ida, MINORMASK, GFP_KERNEL);
 	if (err < 0)
@@ -1401,6 +1610,10 @@ static int vswap_probe(struct virtio_device *vdev)
 	if (err)
 		goto out_free_discard;
 
+	err = vswap_alloc_written(vs);
+	if (err)
+		goto out_free_discard;
+
 	vs->tag_set.ops = &vswap_mq_ops;
 	vs->tag_set.nr_hw_queues = vs->num_vqs;
 	vs->tag_set.queue_depth = virtqueue_get_vring_size(vs->vqs[0].vq);
@@ -1415,6 +1628,7 @@ static int vswap_probe(struct virtio_device *vdev)
 				 sizeof(struct scatterlist)) +
 		vs->max_pages + 1;
 	vs->tag_set.driver_data = vs;
+	vs->tag_set.timeout = max(io_timeout, 1u) * HZ;
 	err = blk_mq_alloc_tag_set(&vs->tag_set);
 	if (err)
 		goto out_free_discard;
@@ -1453,6 +1667,7 @@ out_reset:
 out_free_tags:
 	blk_mq_free_tag_set(&vs->tag_set);
 out_free_discard:
+	kvfree(vs->written);
 	vswap_free_discard(vs);
 out_del_vqs:
 	vswap_del_vqs(vs);
@@ -1472,6 +1687,8 @@ static void vswap_remove(struct virtio_device *vdev)
 	vswap_stop_discard(vs);
 
 	del_gendisk(vs->disk);
+	/* No request is left to time out: the device is given up no more. */
+	flush_work(&vs->broken_work);
 	blk_mq_free_tag_set(&vs->tag_set);
 
 	virtio_reset_device(vdev);
@@ -1524,6 +1741,10 @@ static int vswap_restore(struct virtio_device *vdev)
 	spin_lock_irq(&vs->dlock);
 	vs->stopped = false;
 	spin_unlock_irq(&vs->dlock);
+	/* The reset discarded every slot; a device given up starts afresh. */
+	if (vs->written)
+		bitmap_zero(vs->written, vs->capacity);
+	clear_bit(VSWAP_BROKEN, &vs->flags);
 
 	virtio_device_ready(vdev);
 	blk_mq_unquiesce_queue(vs->disk->queue);
@@ -1549,6 +1770,7 @@ static struct virtio_driver vswap_driver = {
 	.id_table		= vswap_id_table,
 	.probe			= vswap_probe,
 	.remove			= vswap_remove,
+	.config_changed		= vswap_config_changed,
 #ifdef CONFIG_PM_SLEEP
 	.freeze			= vswap_freeze,
 	.restore		= vswap_restore,
