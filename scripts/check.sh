@@ -8,13 +8,16 @@
 #   fuzz       a short libFuzzer run of each target in tests/fuzz, from its
 #              seed corpus (VSWAP_FUZZ_SECONDS each, default 20)
 #   guest      real Linux guests (TCG) swapping to the device.  Debian's
-#              6.1 kernel with the module: a smoke boot; the page checker
+#              6.1 kernel with the module: a smoke boot (and a page the
+#              host loses, which must read as an I/O error); the page checker
 #              at 2.5x RAM on a disk-backed store with a small budget, an
 #              IOThread and a live compaction; the same live-migrated to a
 #              second QEMU while it swaps; store records damaged on the
-#              host, which the guest must see as I/O errors.  The patched
-#              6.12 kernel (built in, cached): the checker alone, and with
-#              zswap in front of /dev/vswap0
+#              host, which the guest must see as I/O errors; a device
+#              that stops answering, or needs a reset, under swapped-out
+#              pages: bounded I/O errors, no hang.  The patched 6.12
+#              kernel (built in, cached): the checker alone, with zswap in
+#              front of /dev/vswap0, and the device that stops answering
 #   guest-net  the store on network block nodes: the checker at 2.5x RAM
 #              on an RBD image of a single-node Ceph cluster made for the
 #              run (scripts/ceph-cluster.sh), the same migrated between
@@ -170,6 +173,9 @@ suite_guest() {
     # A damaged store record reaches the guest as an I/O error, not data.
     run_guest corrupt --checker 400M \
         --store-opts mem-budget=16M,segment-size=1M --corrupt-store 64
+    # A device that breaks fails swap I/O in a bounded time, never hangs.
+    run_guest broken-stall --mode broken --break stall
+    run_guest broken-error --mode broken --break error
     # The patch series' kernel (guest-kernel-patch/build-kernel.sh, cached),
     # alone and with zswap in front of /dev/vswap0.
     run_guest linux-6.12 --builtin --num-queues 2
@@ -178,6 +184,7 @@ suite_guest() {
     # OOM-killed in its last verify pass, so the pool gets 10%.
     run_guest zswap-6.12 --builtin --num-queues 2 \
         --append "zswap.enabled=1 zswap.compressor=lzo zswap.max_pool_percent=10"
+    run_guest broken-6.12 --builtin --mode broken --break stall
     record guest "$rc" "$passed" "$failed" 0 $((SECONDS - start))
 }
 

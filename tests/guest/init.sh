@@ -13,6 +13,10 @@
 #                           page of I/O and one discard.
 #                           pm: suspend to idle with swap on (must be
 #                           refused) and off (must work), then I/O.
+#                           broken: the device stops answering or needs
+#                           a reset (run-guest.py's --break) while the
+#                           checker's pages are swapped out: its swap-ins
+#                           must fail in a bounded time, later I/O at once.
 #                           vqbench: sequential direct I/O of the corpus
 #                           file at each of vswap.bs block sizes, timed
 #                           (bench/vq-bench.py).
@@ -40,6 +44,7 @@
 #                           (e.g. "-d" to discard at swapon)
 #   vswap.hold=SECONDS      pause after each "VSWAP-SYNC when=X" line so
 #                           the host can sample its stats (default 2)
+#   vswap.hung_task=S       kernel.hung_task_timeout_secs (broken mode)
 #   vswap.checker_hold=S    the checker pauses S seconds after its first
 #                           write pass ("VSWAP-SYNC when=write1")
 #   virtio_vswap.PARAM=V    passed to the driver's insmod (busybox insmod
@@ -89,6 +94,7 @@ workload=checker
 sort_input=320M
 sort_buffer=200M
 monitor_interval=2
+hung_task=
 read -r cmdline </proc/cmdline
 for arg in $cmdline; do
 	case "$arg" in
@@ -107,6 +113,7 @@ for arg in $cmdline; do
 	vswap.sort_input=*) sort_input=${arg#*=} ;;
 	vswap.sort_buffer=*) sort_buffer=${arg#*=} ;;
 	vswap.monitor=*) monitor_interval=${arg#*=} ;;
+	vswap.hung_task=*) hung_task=${arg#*=} ;;
 	esac
 done
 
@@ -315,12 +322,79 @@ suspend_io() {
 	fi
 }
 
+# Write slot $1, which the host forgets (run-guest.py sets x-forget-slot),
+# and read it back: "eio" when the read fails, else "zeros" or "data".
+lost_io() {
+	dd if=/dev/urandom of=/tmp/page bs=4096 count=1 2>/dev/null
+	dd if=/tmp/page of=$dev bs=4096 count=1 seek="$1" oflag=direct \
+	    2>/dev/null || { echo write-failed; return; }
+	read_io "$1"
+}
+
+# Read slot $1 with O_DIRECT: "eio", "zeros" or "data".
+read_io() {
+	if ! dd if=$dev of=/tmp/back bs=4096 count=1 skip="$1" iflag=direct \
+	    2>/dev/null; then
+		echo eio
+		return
+	fi
+	dd if=/dev/zero of=/tmp/zero bs=4096 count=1 2>/dev/null
+	if cmp -s /tmp/zero /tmp/back; then echo zeros; else echo data; fi
+}
+
 if [ "$mode" = smoke ]; then
 	io=failed discard=failed
 	page_io 1 && io=ok
 	page_io 2 && discard_io 2 && discard=ok
-	say "VSWAP-SMOKE io=$io discard=$discard"
+	probe=$(read_io 9)
+	lost=$(lost_io 7)
+	say "VSWAP-SMOKE io=$io discard=$discard probe=$probe lost=$lost"
+	dmesg | grep -i vswap | tail -5
 	stats smoke
+	finish 0
+fi
+
+# The device breaks while the checker's pages are on it.  The checker runs
+# in a memory cgroup, and memory.reclaim pushes its pages (and only its:
+# a page of /init lost with the device would kill PID 1) out to swap
+# while it waits after its first pass.  Then run-guest.py breaks the device
+# (VSWAP-SYNC when=break), and the checker verifies: each swap-in must fail
+# (SIGBUS, counted as io_errors) within a bounded time, never hang in D
+# state.  Later I/O must fail at once, and swapoff must return.
+if [ "$mode" = broken ]; then
+	[ -n "$hung_task" ] &&
+	    echo "$hung_task" >/proc/sys/kernel/hung_task_timeout_secs
+	mkswap $dev >/dev/null || fail mkswap
+	swapon $dev || fail swapon
+	cg=/sys/fs/cgroup
+	mount -t cgroup2 none $cg || fail cgroup2
+	echo +memory >$cg/cgroup.subtree_control || fail cgroup-memory
+	mkdir $cg/checker || fail cgroup
+	corpus=-
+	[ -f /corpus.pages ] && corpus=/corpus.pages
+	t0=$(uptime_s)
+	# shellcheck disable=SC2016 # $$ is the inner shell's
+	CHECKER_HOLD=15 sh -c 'echo $$ >'$cg/checker/cgroup.procs' &&
+	    exec "$@"' checker /checker "$checker_size" "$corpus" "$seed" &
+	checker=$!
+	sleep 5
+	echo "$checker_size" >$cg/checker/memory.reclaim
+	say "VSWAP-RECLAIM swap_kb=$(awk '/^SwapTotal:/ { t = $2 }
+	    /^SwapFree:/ { f = $2 } END { print t - f }' /proc/meminfo)"
+	sync_host break
+	wait $checker
+	rc=$?
+	t1=$(uptime_s)
+	probe=$(read_io 1)
+	t2=$(uptime_s)
+	swapoff $dev
+	src=$?
+	t3=$(uptime_s)
+	say "VSWAP-BROKEN checker_rc=$rc checker_s=$(elapsed "$t0" "$t1")" \
+	    "probe=$probe probe_s=$(elapsed "$t1" "$t2")" \
+	    "swapoff_rc=$src swapoff_s=$(elapsed "$t2" "$t3")"
+	dmesg | grep -i -E 'vswap|blocked for' | tail -8
+	stats broken
 	finish 0
 fi
 

@@ -17,10 +17,19 @@ Modes:
          the driver saw no I/O error, and the host (if query-vswap exists)
          reports no error and holds no more than the swap header plus the
          dropped free notifications once the guest did swapoff.
-  smoke  load the driver, check /dev/vswap0 and its size, one page of I/O
-         and one block-layer discard (informational).
+  smoke  load the driver, check /dev/vswap0 and its size, one page of I/O,
+         one block-layer discard, a read of a slot never written (zeros),
+         and a read of a written slot that the host forgot (x-forget-slot):
+         an I/O error, counted in the driver's lost_reads.
   pm     suspend to idle with swap on /dev/vswap0 (the driver must refuse:
          a reset would drop the slots) and off (must work), then I/O.
+  broken the checker's pages are pushed out to swap (memory.reclaim of its
+         cgroup), then qom-set breaks the device (--break: it stops
+         answering, or needs a reset, --break-after requests later).
+         Passes when the driver logs why it gave the device up, the
+         checker's swap-ins fail (SIGBUS) and it ends, later I/O fails at
+         once, swapoff returns, and no task hangs (hung task timeout 20 s,
+         driver io_timeout 5 s).
   vqbench  the corpus file written to /dev/vswap0 and read back with
          O_DIRECT at each --bs block size, timed in the guest; the host's
          request counters give requests per second (bench/vq-bench.py).
@@ -559,8 +568,15 @@ def wire_bytes(info):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    ap.add_argument('--mode', choices=('full', 'smoke', 'pm', 'vqbench'),
-                    default='full')
+    ap.add_argument('--mode', choices=('full', 'smoke', 'pm', 'vqbench',
+                                       'broken'), default='full')
+    ap.add_argument('--break', dest='break_how', choices=('stall', 'error'),
+                    default='stall', help='broken mode: the device stops'
+                    ' answering (x-stall-after), or calls virtio_error()'
+                    ' and needs a reset (x-error-after)')
+    ap.add_argument('--break-after', type=int, default=1, metavar='N',
+                    help='broken mode: requests served after the break point'
+                    ' (default 1)')
     ap.add_argument('--bs', default='4096,65536,1048576',
                     help='vqbench block sizes in bytes, commas between')
     ap.add_argument('--accel', default=os.environ.get('VSWAP_ACCEL', 'tcg'))
@@ -586,8 +602,9 @@ def main():
                     ' which scripts/make-corpus.py makes if need be)')
     ap.add_argument('--mem', default='256M', type=parse_size)
     ap.add_argument('--smp', default=2, type=int)
-    ap.add_argument('--checker', default='640M', type=parse_size,
-                    help='memory the checker fills (default 640M)')
+    ap.add_argument('--checker', default=None, type=parse_size,
+                    help='memory the checker fills (default 640M; broken'
+                    ' mode: 32M)')
     ap.add_argument('--seed', default=1, type=int)
     ap.add_argument('--capacity', type=int, default=262144,
                     help='device slots (default 262144 = 1 GiB)')
@@ -639,7 +656,8 @@ def main():
     ap.add_argument('--modparams', default='',
                     help='driver parameters, e.g. "max_batch=64 free_notify=0"')
     ap.add_argument('--append', default='', help='extra kernel arguments')
-    ap.add_argument('--timeout', type=float, default=1800)
+    ap.add_argument('--timeout', type=float, default=None,
+                    help='seconds (default 1800; broken mode: 300)')
     ap.add_argument('--sample', type=float, default=15,
                     help='seconds between query-vswap samples')
     ap.add_argument('--logdir', default=os.path.join(TOP, 'build/guest/logs'))
@@ -667,6 +685,19 @@ def main():
                  ' --compact-during or --store-node')
     if args.migrate_at is None:
         args.migrate_at = args.mem * 3 // 2
+    if args.timeout is None:
+        args.timeout = 300 if args.mode == 'broken' else 1800
+    if args.checker is None:
+        args.checker = (32 if args.mode == 'broken' else 640) << 20
+    if args.mode == 'smoke':
+        # The host forgets slot 7 once written: the guest must notice.
+        args.device_opts = ','.join(filter(None, [args.device_opts,
+                                                  'x-forget-slot=7']))
+    if args.mode == 'broken':
+        args.modparams = ' '.join(filter(None, [args.modparams,
+                                                'io_timeout=5']))
+        args.append = ' '.join(filter(None, [args.append,
+                                             'vswap.hung_task=20']))
 
     if args.builtin and args.debug_module:
         ap.error('--debug-module needs the module, not --builtin')
@@ -800,6 +831,13 @@ def main():
             # The guest pauses after VSWAP-SYNC for us to sample.
             label = serial.syncs.get(timeout=1)
             st = host.sample(label)
+            if label == 'break' and args.mode == 'broken':
+                # Through the PCI proxy's alias of the device's property.
+                host.cmd('qom-set', path='/machine/peripheral/vswap0',
+                         property='x-%s-after' % args.break_how,
+                         value=args.break_after)
+                print('run-guest: device broken: x-%s-after=%d' % (
+                    args.break_how, args.break_after), file=sys.stderr)
             if label == 'write1' and args.corrupt_store:
                 corrupted = corrupt_store(store_path, args.corrupt_store,
                                           args.seed)
@@ -918,9 +956,51 @@ def main():
               round(guest_seconds, 1), 'log': log_path, 'device': devline}
     if args.mode == 'smoke':
         smoke = serial.find('VSWAP-SMOKE') or {}
+        st = serial.find('VSWAP-STATS', 'smoke') or {}
         result['smoke'] = smoke
         print('run-guest: one page of I/O: %s, discard: %s' % (
             smoke.get('io'), smoke.get('discard')), file=sys.stderr)
+        check('a slot never written reads as zeros',
+              smoke.get('probe') == 'zeros', str(smoke.get('probe')))
+        check('a written slot the host lost reads as an I/O error',
+              smoke.get('lost') == 'eio', str(smoke.get('lost')))
+        check('driver: lost_reads counts it', num(st, 'lost_reads') == 1,
+              'lost_reads=%s' % st.get('lost_reads'))
+        warned = serial.grep(r'the host lost written slots')
+        check('driver: logged the loss', warned, warned[0] if warned else '')
+    elif args.mode == 'broken':
+        broken = serial.find('VSWAP-BROKEN') or {}
+        st = serial.find('VSWAP-STATS', 'broken') or {}
+        result['broken'] = broken
+        why = serial.grep(r'giving the device up')
+        want = 'got no answer' if args.break_how == 'stall' else \
+            'DEVICE_NEEDS_RESET'
+        check('driver: logged why it gave the device up',
+              why and want in why[0], why[0] if why else '')
+        chk = serial.find('CHECKER') or {}
+        reclaim = serial.find('VSWAP-RECLAIM') or {}
+        check('checker\'s pages were on swap', num(reclaim, 'swap_kb', 0) >=
+              args.checker // 2048, 'swap_kb=%s' % reclaim.get('swap_kb'))
+        # The checker counts SIGBUS on its data pages; a swapped-out page
+        # of its own stack or bookkeeping kills it instead.
+        read_errors = serial.grep(r'Read-error on swap-device')
+        check('checker: swap-ins failed as I/O errors, and it ended',
+              read_errors and 'checker_rc' in broken and
+              (num(chk, 'io_errors', 0) >= 1 or
+               num(broken, 'checker_rc', 0) > 128) and
+              num(chk, 'mismatches', 0) == 0,
+              'rc=%s io_errors=%s mismatches=%s after %s s; %s' % (
+                  broken.get('checker_rc'), chk.get('io_errors'),
+                  chk.get('mismatches'), broken.get('checker_s'),
+                  read_errors[0] if read_errors else 'no read error'))
+        check('I/O after that fails at once', broken.get('probe') == 'eio'
+              and float(broken.get('probe_s', 99)) < 2,
+              '%s in %s s' % (broken.get('probe'), broken.get('probe_s')))
+        check('swapoff returned', 'swapoff_rc' in broken,
+              'rc=%s after %s s' % (broken.get('swapoff_rc'),
+                                    broken.get('swapoff_s')))
+        check('driver: counted failed requests', num(st, 'io_errors', 0) >= 1,
+              'io_errors=%s' % st.get('io_errors'))
     elif args.mode == 'vqbench':
         result['vqbench'] = vqbench_results(serial, host)
         check('vqbench: every block size ran',
