@@ -534,6 +534,83 @@ static void no_status_byte(void *obj, void *data, QGuestAllocator *t_alloc)
     vswap_stop(&t);
 }
 
+/* qom-set of a test fault on the device (its PCI proxy's alias). */
+static void vswap_set_fault(const char *prop, uint64_t value)
+{
+    qtest_qmp_assert_success(global_qtest,
+        "{'execute': 'qom-set', 'arguments': {'path': '/machine/peripheral/"
+        "vswap-x', 'property': %s, 'value': %" PRIu64 "}}", prop, value);
+}
+
+/*
+ * The test faults that the guest driver's tests use: x-forget-slot loses a
+ * written page, x-stall-after stops answering after N more requests (and
+ * serves the queue again once disarmed and kicked), x-error-after fails the
+ * device (NEEDS_RESET) at the Nth request; QEMU lives on.
+ */
+static void test_faults(void *obj, void *data, QGuestAllocator *t_alloc)
+{
+    QTestState *qts = global_qtest;
+    g_autoptr(GByteArray) out = g_byte_array_new();
+    struct virtio_vswap_range range = {
+        .start = cpu_to_le64(6),
+        .count = cpu_to_le64(1),
+    };
+    uint8_t page[PAGE], in[2];
+    uint64_t slot = 5, addr;
+    uint32_t head, desc, len;
+    uint8_t st;
+    VswapT t;
+
+    vswap_start(&t, obj, t_alloc);
+    vswap_write_one(&t, 5, 1);
+    g_assert_cmpint(vswap_read(&t, &slot, 1, page, &st), ==, VIRTIO_VSWAP_S_OK);
+    g_assert_cmpint(st, ==, VIRTIO_VSWAP_S_UNMAPPED);
+
+    vswap_set_fault("x-stall-after", 1);
+    vswap_write_one(&t, 6, 1);
+    vswap_hdr(out, VIRTIO_VSWAP_T_DISCARD, 1);
+    g_byte_array_append(out, (guint8 *)&range, sizeof(range));
+    addr = guest_alloc(t_alloc, out->len + sizeof(in));
+    memwrite(addr, out->data, out->len);
+    t.vq->free_head = 0;
+    t.vq->num_free = t.vq->size;
+    head = qvirtqueue_add(qts, t.vq, addr, out->len, false, true);
+    qvirtqueue_add(qts, t.vq, addr + out->len, sizeof(in), true, false);
+    qvirtqueue_kick(qts, t.dev, t.vq, head);
+    g_usleep(200 * 1000);
+    g_assert_false(qvirtqueue_get_buf(qts, t.vq, &desc, &len));
+    vswap_set_fault("x-stall-after", 0);
+    qvirtqueue_kick(qts, t.dev, t.vq, head);
+    qvirtio_wait_used_elem(qts, t.dev, t.vq, head, NULL,
+                           VSWAP_TEST_TIMEOUT_US);
+    memread(addr + out->len, in, sizeof(in));
+    g_assert_cmpint(in[1], ==, VIRTIO_VSWAP_S_OK);
+    guest_free(t_alloc, addr);
+
+    vswap_set_fault("x-error-after", 2);
+    g_assert_cmpint(vswap_read(&t, &slot, 1, page, &st), ==, VIRTIO_VSWAP_S_OK);
+    g_assert_false(t.dev->bus->get_status(t.dev) &
+                   VIRTIO_CONFIG_S_NEEDS_RESET);
+    addr = guest_alloc(t_alloc, out->len + sizeof(in));
+    memwrite(addr, out->data, out->len);
+    t.vq->free_head = 0;
+    t.vq->num_free = t.vq->size;
+    head = qvirtqueue_add(qts, t.vq, addr, out->len, false, true);
+    qvirtqueue_add(qts, t.vq, addr + out->len, sizeof(in), true, false);
+    qvirtqueue_kick(qts, t.dev, t.vq, head);
+    for (int i = 0; i < 1000; i++) {
+        if (t.dev->bus->get_status(t.dev) & VIRTIO_CONFIG_S_NEEDS_RESET) {
+            break;
+        }
+        g_usleep(1000);
+    }
+    g_assert(t.dev->bus->get_status(t.dev) & VIRTIO_CONFIG_S_NEEDS_RESET);
+    assert_alive();
+    guest_free(t_alloc, addr);
+    vswap_stop(&t);
+}
+
 /* Counters in query-vswap match the requests sent (counted since creation). */
 static int64_t vswap_stat(QDict *info, const char *type, const char *key)
 {
@@ -1566,6 +1643,9 @@ static void register_virtio_vswap_test(void)
     QOSGraphTestOptions opts = {
         .edge.extra_device_opts = "capacity=4096",
     };
+    QOSGraphTestOptions fault_opts = {
+        .edge.extra_device_opts = "capacity=4096,id=vswap-x,x-forget-slot=5",
+    };
     QOSGraphTestOptions mq_opts = {
         .edge.extra_device_opts = "capacity=4096,num-queues=2",
     };
@@ -1599,6 +1679,7 @@ static void register_virtio_vswap_test(void)
     qos_add_test("unknown-type", "virtio-vswap", unknown_type, &opts);
     qos_add_test("malformed", "virtio-vswap", malformed, &opts);
     qos_add_test("no-status-byte", "virtio-vswap", no_status_byte, &opts);
+    qos_add_test("test-faults", "virtio-vswap", test_faults, &fault_opts);
     qos_add_test("stats", "virtio-vswap", stats, &opts);
     qos_add_test("reset", "virtio-vswap", reset, &opts);
     qos_add_test("multiqueue", "virtio-vswap", multiqueue, &mq_opts);
