@@ -33,6 +33,7 @@
 #include "hw/virtio/virtio.h"
 #include "migration/vmstate.h"
 #include "block/aio.h"
+#include "block/aio-wait.h"
 #include "trace.h"
 #include "virtio-vswap.h"
 #include "virtio-vswap-dataplane.h"
@@ -99,8 +100,11 @@ static void virtio_vswap_complete(VirtIOVswap *s, VirtIOVswapReq *req,
     } else {
         virtio_notify(vdev, req->vq);
     }
-    s->inflight--;
     s->inflight_bytes -= req->r.bounce_len;
+    if (qatomic_fetch_dec(&s->inflight) == 1) {
+        /* A drain in another thread polls for this (drained_poll). */
+        aio_wait_kick();
+    }
     if (s->queues_stalled) {
         qemu_bh_schedule(s->resume_bh);
     }
@@ -271,7 +275,7 @@ static void virtio_vswap_handle_req(VirtIOVswap *s, VirtQueue *vq,
         return;
     }
     req->r.in_len = in_len;
-    s->inflight++;
+    qatomic_inc(&s->inflight);
     out_len = iov_size(req->elem.out_sg, req->elem.out_num);
     if (iov_to_buf(req->elem.out_sg, req->elem.out_num, 0, &hdr,
                    sizeof(hdr)) != sizeof(hdr)) {
@@ -602,8 +606,9 @@ static bool virtio_vswap_check_conf(VirtIOVswapConf *conf, Error **errp)
 
 /*
  * A drained section of the store's block node: take no new guest request
- * until it ends, as virtio-blk does.  Requests in flight finish; their
- * block-layer I/O is what the drain waits for.  Context: main loop, BQL.
+ * until it ends, as virtio-blk does.  Requests in flight finish; the drain
+ * waits for them (drained_poll) and for their block-layer I/O.  Context:
+ * main loop, BQL.
  */
 static void virtio_vswap_drained_begin(void *opaque)
 {
@@ -623,8 +628,23 @@ static void virtio_vswap_drained_end(void *opaque)
     }
 }
 
+/*
+ * Unlike virtio-blk's, a request in flight is not always block-layer I/O:
+ * its pages may be with the store's compression workers, and finishing it
+ * may write to the node.  So the drain also waits for the requests, as
+ * block exports' drained_poll do.  Requests held back by x-stall-after
+ * were never taken, so a stalled device does not hold a drain.
+ */
+static bool virtio_vswap_drained_poll(void *opaque)
+{
+    VirtIOVswap *s = opaque;
+
+    return qatomic_read(&s->inflight) > 0;
+}
+
 static const BlockDevOps virtio_vswap_block_ops = {
     .drained_begin = virtio_vswap_drained_begin,
+    .drained_poll = virtio_vswap_drained_poll,
     .drained_end = virtio_vswap_drained_end,
 };
 
