@@ -19,13 +19,14 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "vswap/store.h"
 
 /* Entries are 56 bits wide; 0 means "empty". */
 #define VSWAP_MAP_ENTRY_BITS 56
 #define VSWAP_MAP_ENTRY_MASK ((UINT64_C(1) << VSWAP_MAP_ENTRY_BITS) - 1)
 #define VSWAP_MAP_LEAF_SHIFT 9
 #define VSWAP_MAP_LEAF_SLOTS (1u << VSWAP_MAP_LEAF_SHIFT)
-#define VSWAP_MAP_MAX_CAPACITY (UINT64_C(1) << 32)
+#define VSWAP_MAP_MAX_CAPACITY VSWAP_STORE_MAX_SLOTS
 
 typedef struct VswapSlotMap VswapSlotMap;
 

@@ -214,7 +214,7 @@ static void virtio_vswap_handle_rw(VirtIOVswap *s, VirtIOVswapReq *req)
 {
     size_t off = sizeof(struct virtio_vswap_req_hdr) + req->r.entries_len;
 
-    req->pages = qemu_memalign(VIRTIO_VSWAP_PAGE_SIZE,
+    req->pages = qemu_memalign(VSWAP_STORE_PAGE_SIZE,
                                MAX(req->r.bounce_len, 1));
     s->inflight_bytes += req->r.bounce_len;
     if (req->r.type == VIRTIO_VSWAP_T_WRITE) {
@@ -388,7 +388,7 @@ static void virtio_vswap_get_config(VirtIODevice *vdev, uint8_t *config_data)
     VirtIOVswap *s = VIRTIO_VSWAP(vdev);
     struct virtio_vswap_config config = {
         .capacity = cpu_to_le64(s->capacity),
-        .page_size = cpu_to_le32(VIRTIO_VSWAP_PAGE_SIZE),
+        .page_size = cpu_to_le32(VSWAP_STORE_PAGE_SIZE),
         .max_batch = cpu_to_le32(s->conf.max_batch),
         .num_queues = cpu_to_le16(s->conf.num_queues),
     };
@@ -500,7 +500,7 @@ static void virtio_vswap_query_bh(void *opaque)
     info->meta_bytes = st.meta_bytes;
     info->payload_bytes = st.payload_bytes;
     info->compression_ratio = st.payload_bytes ?
-        (double)compressed * VIRTIO_VSWAP_PAGE_SIZE / st.payload_bytes : 0;
+        (double)compressed * VSWAP_STORE_PAGE_SIZE / st.payload_bytes : 0;
     info->write = virtio_vswap_request_stats(&s->stats[VIRTIO_VSWAP_T_WRITE]);
     info->read = virtio_vswap_request_stats(&s->stats[VIRTIO_VSWAP_T_READ]);
     info->discard =
@@ -580,9 +580,9 @@ static const VswapQmpOps virtio_vswap_qmp_ops = {
 
 static bool virtio_vswap_check_conf(VirtIOVswapConf *conf, Error **errp)
 {
-    if (conf->capacity > VIRTIO_VSWAP_MAX_CAPACITY) {
+    if (conf->capacity > VSWAP_STORE_MAX_SLOTS) {
         error_setg(errp, "'" VIRTIO_VSWAP_PROP_CAPACITY "' must be at most"
-                   " %" PRIu64 " slots", VIRTIO_VSWAP_MAX_CAPACITY);
+                   " %" PRIu64 " slots", VSWAP_STORE_MAX_SLOTS);
         return false;
     }
     if (conf->num_queues == 0 || conf->num_queues > VIRTIO_VSWAP_MAX_QUEUES) {
@@ -676,7 +676,7 @@ static bool virtio_vswap_attach_store(VirtIOVswap *s, Error **errp)
     vswap_store_config_init(&cfg);
     cfg.capacity = s->capacity;
     /* Never refuse a page for lack of memory: like a disk of that size. */
-    cfg.mem_budget = s->capacity * (VIRTIO_VSWAP_PAGE_SIZE + 64);
+    cfg.mem_budget = s->capacity * (VSWAP_STORE_PAGE_SIZE + 64);
     s->own_store = vswap_open_store(&cfg, errp);
     if (!s->own_store) {
         return false;

@@ -26,10 +26,10 @@ OBJECT_DECLARE_SIMPLE_TYPE(VirtIOVswap, VIRTIO_VSWAP)
 #define VIRTIO_VSWAP_PROP_X_ERROR_AFTER "x-error-after"
 #define VIRTIO_VSWAP_PROP_X_FORGET_SLOT "x-forget-slot"
 
-/* Slots are 4 KiB pages; the ABI allows nothing else for now. */
-#define VIRTIO_VSWAP_PAGE_SIZE 4096
-/* Largest capacity the store's 32-bit slot numbers can address. */
-#define VIRTIO_VSWAP_MAX_CAPACITY (UINT64_C(1) << 32)
+/*
+ * Slots are 4 KiB pages (VSWAP_STORE_PAGE_SIZE: the ABI allows nothing
+ * else for now), at most VSWAP_STORE_MAX_SLOTS of them (vswap/store.h).
+ */
 #define VIRTIO_VSWAP_MAX_QUEUES 64
 /* Upper bound of max-batch: 1024 pages is 4 MiB of payload per request. */
 #define VIRTIO_VSWAP_MAX_BATCH_LIMIT VSWAP_STORE_MAX_BATCH
