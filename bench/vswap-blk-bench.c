@@ -365,10 +365,14 @@ static double bench_corpus(const VswapBenchCorpus *c, double *lat)
         }
         ratio.v[ratio.n++] = mbps[BENCH_BLK].v[rep] / mbps[BENCH_LIMIT].v[rep];
         printf("  rep %u: %s %.0f MB/s, %s %.0f MB/s, ratio %.3f;"
-               " owner CPU %.0f / %.0f ms per 100 MiB\n", rep + 1,
+               " owner CPU %.0f ms per 100 MiB", rep + 1,
                run_names[BENCH_BLK], mbps[BENCH_BLK].v[rep],
                run_names[BENCH_LIMIT], mbps[BENCH_LIMIT].v[rep],
-               ratio.v[rep], cpu[BENCH_BLK].v[rep], cpu[BENCH_LIMIT].v[rep]);
+               ratio.v[rep], cpu[BENCH_BLK].v[rep]);
+        if (opt.path) {
+            printf(" (liburing engine %.0f)", cpu[BENCH_LIMIT].v[rep]);
+        }
+        printf("\n");
         fflush(stdout);
     }
     printf("  medians of %u (MB/s of compressed bytes) [min..max]:\n",
