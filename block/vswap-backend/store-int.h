@@ -205,9 +205,11 @@ struct VswapStore {
     uint64_t mem_budget;        /* writeback above this */
     uint64_t mem_limit;         /* hard limit of memory segments */
 
-    /* Writes handed to workers: slot -> write sequence.  A result whose
+    /*
+     * Writes handed to workers: slot -> write sequence.  A result whose
      * sequence is no longer here was overtaken by a later write, fill or
-     * discard and is dropped. */
+     * discard and is dropped.
+     */
     GHashTable *inflight_writes;
     uint64_t write_seq;
 

@@ -455,7 +455,8 @@ static int virtio_vswap_mig_load_header(VirtIOVswap *s, QEMUFile *f)
         !!(flags & VSWAP_MIG_SHARED) != virtio_vswap_shared(s)) {
         error_report("virtio-vswap: the source's store is %sshared, this"
                      " one is %sshared; both need shared=on and the same"
-                     " file, or neither", flags & VSWAP_MIG_SHARED ? "" : "not ",
+                     " file, or neither",
+                     flags & VSWAP_MIG_SHARED ? "" : "not ",
                      virtio_vswap_shared(s) ? "" : "not ");
         return -EINVAL;
     }

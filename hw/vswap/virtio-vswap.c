@@ -69,7 +69,8 @@ static void virtio_vswap_free_req(VirtIOVswapReq *req)
 static void virtio_vswap_account(VirtIOVswap *s, VirtIOVswapReq *req)
 {
     VirtIOVswapTypeStats *ts = &s->stats[req->r.type];
-    int64_t us = (qemu_clock_get_ns(QEMU_CLOCK_REALTIME) - req->start_ns) / 1000;
+    int64_t us = (qemu_clock_get_ns(QEMU_CLOCK_REALTIME) - req->start_ns) /
+                 1000;
     unsigned bucket = us > 0 ? MIN(63 - clz64(us),
                                    VIRTIO_VSWAP_LAT_BUCKETS - 1) : 0;
 
@@ -596,7 +597,8 @@ static bool virtio_vswap_check_conf(VirtIOVswapConf *conf, Error **errp)
                    " of 2 between 2 and %d", VIRTQUEUE_MAX_SIZE);
         return false;
     }
-    if (conf->max_batch == 0 || conf->max_batch > VIRTIO_VSWAP_MAX_BATCH_LIMIT) {
+    if (conf->max_batch == 0 ||
+        conf->max_batch > VIRTIO_VSWAP_MAX_BATCH_LIMIT) {
         error_setg(errp, "'" VIRTIO_VSWAP_PROP_MAX_BATCH "' must be between 1"
                    " and %d", VIRTIO_VSWAP_MAX_BATCH_LIMIT);
         return false;

@@ -25,6 +25,8 @@
 #define VSWAP_TEST_TIMEOUT_US (30 * 1000 * 1000)
 #define VSWAP_TEST_CAPACITY 4096
 #define PAGE 4096
+/* Offset of a field of the device's config space. */
+#define VSWAP_CFG(field) offsetof(struct virtio_vswap_config, field)
 #define PCI_SLOT_HP 0x06          /* a free slot for hot-plugging */
 
 /* One started device: the queue and allocator the requests go through. */
@@ -241,18 +243,11 @@ static void config(void *obj, void *data, QGuestAllocator *t_alloc)
     g_assert(t.features & (1ull << VIRTIO_VSWAP_F_MQ));
     /* No queue_reset handler: queues are reset with the device only. */
     g_assert_false(qvirtio_get_features(dev) & (1ull << VIRTIO_F_RING_RESET));
-    g_assert_cmpint(qvirtio_config_readq(dev, offsetof(struct virtio_vswap_config,
-                                                       capacity)),
+    g_assert_cmpint(qvirtio_config_readq(dev, VSWAP_CFG(capacity)),
                     ==, VSWAP_TEST_CAPACITY);
-    g_assert_cmpint(qvirtio_config_readl(dev, offsetof(struct virtio_vswap_config,
-                                                       page_size)),
-                    ==, PAGE);
-    g_assert_cmpint(qvirtio_config_readl(dev, offsetof(struct virtio_vswap_config,
-                                                       max_batch)),
-                    ==, 256);
-    g_assert_cmpint(qvirtio_config_readw(dev, offsetof(struct virtio_vswap_config,
-                                                       num_queues)),
-                    ==, 1);
+    g_assert_cmpint(qvirtio_config_readl(dev, VSWAP_CFG(page_size)), ==, PAGE);
+    g_assert_cmpint(qvirtio_config_readl(dev, VSWAP_CFG(max_batch)), ==, 256);
+    g_assert_cmpint(qvirtio_config_readw(dev, VSWAP_CFG(num_queues)), ==, 1);
     vswap_stop(&t);
 }
 
