@@ -38,6 +38,7 @@ Environment: VSWAP_ACCEL (tcg or kvm), VSWAP_QEMU (the QEMU binary),
 VSWAP_CORPUS, VSWAP_LIBVIRT_USER.
 """
 import argparse
+import importlib.util
 import json
 import os
 import pwd
@@ -64,15 +65,14 @@ def say(text):
     print('run-libvirt: %s' % text, file=sys.stderr, flush=True)
 
 
-def parse_size(text):
-    m = re.fullmatch(r'(\d+)([KMG]?)', text.strip(), re.I)
-    if not m:
-        raise argparse.ArgumentTypeError('bad size %r' % text)
-    return int(m.group(1)) << {'': 0, 'K': 10, 'M': 20, 'G': 30}[m.group(2).upper()]
-
-
-def kv(line):
-    return dict(tok.split('=', 1) for tok in line.split() if '=' in tok)
+# The guest runner's parsers of sizes and console lines: run-guest.py,
+# imported as a module (as bench/benchlib.py does).
+_spec = importlib.util.spec_from_file_location(
+    'run_guest', os.path.join(TOP, 'tests/guest/run-guest.py'))
+_rg = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_rg)
+parse_size = _rg.parse_size
+kv = _rg.kv
 
 
 def num(d, key, default=0):

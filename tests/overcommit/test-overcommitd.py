@@ -23,7 +23,7 @@ cgroup directory, so the test sets it.  Checked, in order:
 Prints TAP lines; exit status 0 when all passed.
 """
 import argparse
-import glob
+import importlib.util
 import json
 import os
 import shutil
@@ -39,22 +39,13 @@ TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))
 MIB = 1024 * 1024
 
 
-def qemu_python_dir():
-    """QEMU's python/ directory (qemu.qmp), as tests/guest/run-guest.py finds it."""
-    build = os.environ.get('VSWAP_BUILD', os.path.join(TOP, 'build'))
-    cache = os.environ.get('VSWAP_CACHE', '/var/cache/vswap')
-    dirs = [os.environ.get('VSWAP_QEMU_PYTHON'),
-            os.path.join(build, 'qemu-src', 'python')]
-    dirs += sorted(glob.glob(os.path.join(cache, 'src', 'qemu-10.0.*',
-                                          'python')), reverse=True)
-    for d in dirs:
-        if d and os.path.isfile(os.path.join(d, 'qemu', 'qmp', 'legacy.py')):
-            return d
-    sys.exit("test-overcommitd: QEMU's QMP library (python/qemu/qmp) is missing")
-
-
-sys.path.insert(0, qemu_python_dir())
-from qemu.qmp.legacy import QEMUMonitorProtocol  # noqa: E402
+# QEMU's QMP client, found as the guest runner finds it: run-guest.py,
+# imported as a module (as bench/benchlib.py does).
+_spec = importlib.util.spec_from_file_location(
+    'run_guest', os.path.join(TOP, 'tests/guest/run-guest.py'))
+_rg = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_rg)
+QEMUMonitorProtocol = _rg.QEMUMonitorProtocol
 
 results = []
 
