@@ -22,6 +22,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <glib/gstdio.h>
+
 #include "config.h"
 #include "host-pressure.h"
 #include "policy.h"
@@ -277,6 +279,81 @@ static void test_parse_psi_meminfo(void)
         "MemAvailable: 99999999999999999999999 kB\n", &avail, &total));
 }
 
+/* Writes @text to @dir/@name. */
+static void write_file(const char *dir, const char *name, const char *text)
+{
+    g_autofree char *path = g_build_filename(dir, name, NULL);
+    g_autoptr(GError) err = NULL;
+
+    g_assert_true(g_file_set_contents(path, text, -1, &err));
+}
+
+/* cgroup v2 files, and v1's memory controller (no PSI, no "max"). */
+static void test_cgroup_versions(void)
+{
+    g_autofree char *proc = g_dir_make_tmp("oc-proc-XXXXXX", NULL);
+    g_autofree char *v1 = g_dir_make_tmp("oc-cg1-XXXXXX", NULL);
+    g_autofree char *v2 = g_dir_make_tmp("oc-cg2-XXXXXX", NULL);
+    g_autofree char *psi_dir = g_build_filename(proc, "pressure", NULL);
+    g_autoptr(GError) err = NULL;
+    OcHost host;
+
+    g_assert_cmpint(g_mkdir(psi_dir, 0700), ==, 0);
+    write_file(psi_dir, "memory", "some avg10=1.00 avg60=0 avg300=0 total=1\n");
+    write_file(proc, "meminfo", "MemTotal: 1024 kB\nMemAvailable: 512 kB\n");
+    write_file(v1, "memory.usage_in_bytes", "471859200\n");
+    write_file(v1, "memory.limit_in_bytes", "524288000\n");
+    oc_host_read(&host, proc, v1, &err);
+    g_assert_no_error(err);
+    g_assert_true(host.has_cgroup);
+    g_assert_cmpuint(host.cg_current, ==, 471859200);
+    g_assert_cmpuint(host.cg_max, ==, 524288000);
+    g_assert_cmpfloat(host.cg_some, <, 0);
+
+    /* v1 without a limit: the kernel's 2^63 - 4096. */
+    write_file(v1, "memory.limit_in_bytes", "9223372036854771712\n");
+    oc_host_read(&host, proc, v1, &err);
+    g_assert_no_error(err);
+    g_assert_cmpuint(host.cg_max, ==, OC_UNKNOWN);
+
+    write_file(v2, "memory.current", "1000\n");
+    write_file(v2, "memory.max", "max\n");
+    write_file(v2, "memory.pressure", "some avg10=7.50 avg60=0 avg300=0 total=1\n");
+    oc_host_read(&host, proc, v2, &err);
+    g_assert_no_error(err);
+    g_assert_true(host.has_cgroup);
+    g_assert_cmpuint(host.cg_current, ==, 1000);
+    g_assert_cmpuint(host.cg_max, ==, OC_UNKNOWN);
+    g_assert_cmpfloat_with_epsilon(host.cg_some, 7.5, 1e-9);
+
+    /* Neither: the error names v2's file, and nothing is known. */
+    oc_host_read(&host, proc, psi_dir, &err);
+    g_assert_nonnull(err);
+    g_assert_nonnull(strstr(err->message, "memory.current"));
+    g_assert_false(host.has_cgroup);
+    g_clear_error(&err);
+
+    for (const char *const *d = (const char *const[]) { v1, v2, proc, NULL };
+         *d; d++) {
+        g_autoptr(GDir) dir = g_dir_open(*d, 0, NULL);
+        const char *name;
+
+        while (dir && (name = g_dir_read_name(dir))) {
+            g_autofree char *path = g_build_filename(*d, name, NULL);
+
+            if (g_file_test(path, G_FILE_TEST_IS_DIR)) {
+                g_autofree char *f = g_build_filename(path, "memory", NULL);
+
+                g_unlink(f);
+                g_rmdir(path);
+            } else {
+                g_unlink(path);
+            }
+        }
+        g_rmdir(*d);
+    }
+}
+
 static void test_config(void)
 {
     g_autoptr(GError) err = NULL;
@@ -324,6 +401,7 @@ int main(int argc, char **argv)
     g_test_add_func("/overcommit-policy/backoff-first", test_backoff_first);
     g_test_add_func("/overcommit-policy/parse-psi-meminfo", test_parse_psi_meminfo);
     g_test_add_func("/overcommit-policy/config", test_config);
+    g_test_add_func("/overcommit-policy/cgroup-versions", test_cgroup_versions);
     dir = g_dir_open(dir_path ? dir_path : "traces", 0, NULL);
     g_assert_nonnull(dir);
     while ((name = g_dir_read_name(dir))) {

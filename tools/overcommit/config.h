@@ -22,7 +22,7 @@ typedef struct OcConfig {
     guint retry_interval;   /* seconds between connection attempts */
     char *control_socket;   /* for "status"; NULL: none */
     char *state_file;       /* JSON state written each tick; NULL: none */
-    char *cgroup;           /* cgroup v2 directory holding the VMs, or NULL */
+    char *cgroup;           /* memory cgroup (v2 or v1) of the VMs, or NULL */
     char *proc_root;        /* "/proc"; tests point it elsewhere */
     char *trace;            /* policy trace written each tick, or NULL */
     OcPolicyConfig policy;

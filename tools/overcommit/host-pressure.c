@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* Host memory pressure from procfs and cgroup v2 (see host-pressure.h). */
+/* Host memory pressure from procfs and a memory cgroup (see host-pressure.h). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -7,6 +7,8 @@
 
 /* Largest file read: these are a few hundred bytes; meminfo some KiB. */
 #define OC_HOST_MAX_FILE (64 * 1024)
+/* A cgroup v1 limit at or above this is no limit (the kernel says 2^63 - 4096). */
+#define OC_HOST_NO_LIMIT (1ull << 62)
 
 /* Returns: the contents of @dir/@name (NUL-terminated), or NULL. */
 static char *oc_host_read_file(const char *dir, const char *name,
@@ -99,7 +101,11 @@ gboolean oc_host_parse_meminfo(const char *text, guint64 *available,
     return oc_host_meminfo_field(text, "MemAvailable", available);
 }
 
-/* memory.current or memory.max: a byte count, or "max". */
+/*
+ * memory.current or memory.max (v2), memory.usage_in_bytes or
+ * memory.limit_in_bytes (v1): a byte count, or no limit ("max" in v2, a
+ * count near 2^63 in v1).
+ */
 static gboolean oc_host_parse_bytes(const char *text, guint64 *out)
 {
     char *end;
@@ -113,15 +119,33 @@ static gboolean oc_host_parse_bytes(const char *text, guint64 *out)
     if (end == text || (*end && *end != '\n')) {
         return FALSE;
     }
-    *out = v;
+    *out = v >= OC_HOST_NO_LIMIT ? OC_UNKNOWN : v;
     return TRUE;
 }
 
+/* The usage and limit files of cgroup v2, and of v1's memory controller. */
+static const struct {
+    const char *current, *max;
+} oc_cgroup_files[] = {
+    { "memory.current", "memory.max" },
+    { "memory.usage_in_bytes", "memory.limit_in_bytes" },
+};
+
 static void oc_host_read_cgroup(OcHost *host, const char *cgroup, GError **err)
 {
-    g_autofree char *cur = oc_host_read_file(cgroup, "memory.current", err);
-    g_autofree char *max = oc_host_read_file(cgroup, "memory.max", err);
-    g_autofree char *psi = oc_host_read_file(cgroup, "memory.pressure", err);
+    g_autofree char *v2 = g_build_filename(cgroup, "memory.current", NULL);
+    g_autofree char *v1 = g_build_filename(cgroup, "memory.usage_in_bytes",
+                                           NULL);
+    /* v1 when only its file is there; otherwise v2 and its errors. */
+    guint version = !g_file_test(v2, G_FILE_TEST_EXISTS) &&
+                    g_file_test(v1, G_FILE_TEST_EXISTS);
+    g_autofree char *cur = oc_host_read_file(
+        cgroup, oc_cgroup_files[version].current, err);
+    g_autofree char *max = oc_host_read_file(
+        cgroup, oc_cgroup_files[version].max, err);
+    /* v1 has no PSI per cgroup. */
+    g_autofree char *psi = version ? NULL :
+                           oc_host_read_file(cgroup, "memory.pressure", err);
     double full;
 
     host->cg_some = -1;
