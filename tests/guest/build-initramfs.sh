@@ -3,10 +3,11 @@
 # Build the initramfs of the vswap test guest.
 #
 # It holds busybox-static, the virtio modules of the guest kernel (virtio,
-# virtio_ring, virtio_pci and what they depend on), the virtio_vswap driver
-# built from guest-kernel-patch/driver, the checker (tests/guest/checker.c,
-# static) and tests/guest/init.sh as /init.  Optionally one corpus file is
-# copied in as /corpus.pages for the checker's data pages.
+# virtio_ring, virtio_pci, virtio_balloon and what they depend on) and
+# ACPI's button, the virtio_vswap driver built from
+# guest-kernel-patch/driver, the checker (tests/guest/checker.c, static)
+# and tests/guest/init.sh as /init.  Optionally one corpus file is copied
+# in as /corpus.pages for the checker's data pages.
 #
 # Usage: tests/guest/build-initramfs.sh [options]
 #   --kver VER      guest kernel (default: the newest Debian 6.1 kernel
@@ -87,7 +88,10 @@ flock 9
 # (none when the kernel has virtio_pci built in, as Debian's 6.12 does).
 modules=
 if [ -z "$builtin" ]; then
-	wanted=virtio_pci
+	# virtio_balloon: the balloon of the host overcommit controller;
+	# button: ACPI's power button, which the host presses to end an
+	# idle guest's wait (init.sh, vswap.workload=idle).
+	wanted="virtio_pci virtio_balloon button"
 	# The benches' other swap devices and zram's compressors.
 	[ -z "$bench" ] || wanted="$wanted virtio_blk zram lz4 lz4hc zstd"
 	deps=

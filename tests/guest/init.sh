@@ -34,9 +34,23 @@
 #   vswap.workload=W        full mode's workload: checker (default), or
 #                           sort: genlines writes vswap.sort_input bytes
 #                           into a tmpfs and GNU sort (-S vswap.sort_buffer)
-#                           sorts them into md5sum ("SORT ..." line)
+#                           sorts them into md5sum ("SORT ..." line);
+#                           idle: wait until the host presses the ACPI
+#                           power button (QMP system_powerdown), at most
+#                           vswap.idle_max seconds (default 3600)
 #   vswap.sort_input=SIZE   default 320M
 #   vswap.sort_buffer=SIZE  default 200M
+#   vswap.rounds=N          run the checker N times, seeds vswap.seed and
+#                           up (default 1); "VSWAP-WORKLOAD" gives the
+#                           whole workload's time
+#   vswap.idle_mem=SIZE     before the workload, write SIZE of the corpus
+#                           (random bytes without one) into a tmpfs and
+#                           leave it idle; after the workload its md5 must
+#                           be unchanged ("VSWAP-IDLE ... ok=1"): cold
+#                           memory for a balloon to push out to swap
+#   vswap.swapoff=0         end without swapoff (which would pull every
+#                           swapped page back into a guest whose balloon
+#                           may hold its memory)
 #   vswap.monitor=SECONDS   interval of the VSWAP-GUESTMEM lines (default 2)
 #   vswap.checker=SIZE      memory the checker fills (default 640M)
 #   vswap.seed=N            checker seed (default 1)
@@ -95,6 +109,10 @@ sort_input=320M
 sort_buffer=200M
 monitor_interval=2
 hung_task=
+rounds=1
+idle_mem=
+idle_max=3600
+do_swapoff=1
 read -r cmdline </proc/cmdline
 for arg in $cmdline; do
 	case "$arg" in
@@ -114,6 +132,10 @@ for arg in $cmdline; do
 	vswap.sort_buffer=*) sort_buffer=${arg#*=} ;;
 	vswap.monitor=*) monitor_interval=${arg#*=} ;;
 	vswap.hung_task=*) hung_task=${arg#*=} ;;
+	vswap.rounds=*) rounds=${arg#*=} ;;
+	vswap.idle_mem=*) idle_mem=${arg#*=} ;;
+	vswap.idle_max=*) idle_max=${arg#*=} ;;
+	vswap.swapoff=*) do_swapoff=${arg#*=} ;;
 	esac
 done
 
@@ -274,6 +296,69 @@ run_sort() {
 	rm -rf /work/in /work/tmp
 	umount /work
 	[ "$rc" = 0 ] || return 1
+}
+
+# "640M" -> bytes.
+bytes_of() {
+	case "$1" in
+	*[Kk]) echo $((${1%?} << 10)) ;;
+	*[Mm]) echo $((${1%?} << 20)) ;;
+	*[Gg]) echo $((${1%?} << 30)) ;;
+	*) echo "$1" ;;
+	esac
+}
+
+# Idle memory: vswap.idle_mem bytes in a tmpfs (swappable, unlike the
+# initramfs), written once and left alone until idle_verify.
+idle_fill() {
+	mkdir -p /idle && mount -t tmpfs -o size=4G tmpfs /idle || return 1
+	src=/dev/urandom
+	[ -f /corpus.pages ] && src=/corpus.pages
+	# The corpus over and over; head ends the loop with SIGPIPE.
+	(while cat $src; do :; done) | head -c "$(bytes_of "$idle_mem")" \
+	    >/idle/data || return 1
+	idle_md5=$(md5sum </idle/data | cut -d' ' -f1)
+	say "VSWAP-IDLE when=filled bytes=$(stat -c %s /idle/data)" \
+	    "md5=$idle_md5"
+}
+
+idle_verify() {
+	md5=$(md5sum </idle/data | cut -d' ' -f1)
+	ok=0
+	[ "$md5" = "$idle_md5" ] && ok=1
+	say "VSWAP-IDLE when=verified bytes=$(stat -c %s /idle/data)" \
+	    "md5=$md5 ok=$ok"
+	rm -f /idle/data
+	umount /idle
+	[ $ok = 1 ]
+}
+
+# Waits until the host presses the ACPI power button (the fixed event's
+# counter moves even without a button driver), or vswap.idle_max seconds.
+wait_power_button() {
+	btn=/sys/firmware/acpi/interrupts/ff_pwr_btn
+	[ -r $btn ] || { say "VSWAP-GUEST-FAIL step=no-$btn"; return 1; }
+	waited=0
+	while [ "$waited" -lt "$idle_max" ]; do
+		read -r count _ <$btn
+		[ "$count" -gt 0 ] && return 0
+		sleep 1
+		waited=$((waited + 1))
+	done
+	return 1
+}
+
+# The checker vswap.rounds times, seeds vswap.seed and up; the first
+# failure's status.
+run_checker() {
+	r=0 status=0
+	while [ $r -lt "$rounds" ]; do
+		/checker "$checker_size" "$corpus" $((seed + r))
+		c=$?
+		[ $status = 0 ] && status=$c
+		r=$((r + 1))
+	done
+	return $status
 }
 
 # Let the host take a sample of the device's stats at this point.
@@ -476,14 +561,25 @@ corpus=-
 	done
 ) &
 monitor=$!
-cpustat before
-if [ "$workload" = sort ]; then
-	run_sort
-else
-	/checker "$checker_size" "$corpus" "$seed"
+idle_rc=0
+if [ -n "$idle_mem" ]; then
+	idle_fill || fail idle-fill
 fi
+cpustat before
+t_work=$(uptime_s)
+case "$workload" in
+sort) run_sort ;;
+idle) wait_power_button ;;
+*) run_checker ;;
+esac
 rc=$?
+say "VSWAP-WORKLOAD name=$workload rounds=$rounds rc=$rc" \
+    "seconds=$(elapsed "$t_work" "$(uptime_s)")"
 cpustat after
+if [ -n "$idle_mem" ]; then
+	idle_verify || idle_rc=1
+fi
+[ $rc = 0 ] && rc=$idle_rc
 kill $monitor 2>/dev/null
 say "VSWAP-CHECKER-EXIT rc=$rc"
 vmstat after
@@ -491,6 +587,7 @@ stats after
 free -k
 sync_host after
 
+[ "$do_swapoff" = 0 ] && finish $rc
 swapoff $dev || fail swapoff
 # Free notifications of the last slots may still be on their way.
 sleep 1

@@ -33,6 +33,16 @@ Modes:
   vqbench  the corpus file written to /dev/vswap0 and read back with
          O_DIRECT at each --bs block size, timed in the guest; the host's
          request counters give requests per second (bench/vq-bench.py).
+  balloon  a virtio-balloon-pci (free-page-reporting=on) beside the
+         device; the guest writes --idle-mem of the corpus into a tmpfs
+         and idles.  The host turns on the balloon's stats polling,
+         inflates it over QMP ("balloon") to --balloon-to and requires the
+         balloon to get there, the guest's statistics to arrive, and the
+         guest to swap the idle memory out onto /dev/vswap0 (its swap use
+         and the host store grow).  Then it deflates, presses the ACPI
+         power button, and the guest must find its idle memory intact.
+
+--balloon adds the balloon to the other modes too.
 
 --migrate (full mode): once the guest's swap holds --migrate-at, start a
 second QEMU with -incoming and live-migrate the swapping guest to it over
@@ -91,6 +101,17 @@ PAGE = 4096
 
 
 MIB = 1 << 20
+
+# The balloon of the host overcommit controller (tools/overcommit): free
+# page reporting hands what the guest frees back to the host.
+BALLOON_ID = 'balloon0'
+BALLOON_PATH = '/machine/peripheral/' + BALLOON_ID
+
+
+def balloon_args():
+    """QEMU arguments for a virtio-balloon-pci with free page reporting."""
+    return ['-device', 'virtio-balloon-pci,id=%s,free-page-reporting=on'
+            % BALLOON_ID]
 
 
 def demo_header():
@@ -390,6 +411,111 @@ class Host:
         ret = self.cmd('query-status')
         return ret.get('status') if ret else None
 
+    def balloon_stats(self, interval=2):
+        """Turn on the balloon's guest statistics, every INTERVAL s."""
+        return self.cmd('qom-set', path=BALLOON_PATH,
+                        property='guest-stats-polling-interval',
+                        value=interval) is not None
+
+    def guest_stats(self):
+        """The balloon's last guest statistics: {'stat-...': bytes}, with
+        'last-update' (0 until the guest driver has reported)."""
+        ret = self.cmd('qom-get', path=BALLOON_PATH, property='guest-stats')
+        if not ret:
+            return None
+        stats = dict(ret.get('stats', {}))
+        stats['last-update'] = ret.get('last-update', 0)
+        return stats
+
+    def balloon_actual(self):
+        """Guest memory now, as the balloon has it (bytes), or None."""
+        ret = self.cmd('query-balloon')
+        return ret.get('actual') if ret else None
+
+
+class BalloonCheck:
+    """Balloon mode, step by step: once the guest's idle memory is
+    written, inflate the balloon; once it has reached its target and the
+    guest has swapped, deflate and press the power button."""
+
+    def __init__(self, args, host, serial):
+        self.args, self.host, self.serial = args, host, serial
+        self.phase = 'filling'
+        self.t_inflate = None
+        self.inflate_s = None       # seconds to reach the target
+        self.swap_before = self.swap_after = None
+        self.stats = None
+        self.actual = None
+
+    def swap_used(self):
+        return num(self.serial.guestmem, 'swap_used_kb', 0) << 10
+
+    def step(self):
+        """Called about once a second from the main loop."""
+        host, a = self.host, self.args
+        if self.phase == 'filling':
+            if not self.serial.find('VSWAP-IDLE', 'filled'):
+                return
+            host.balloon_stats(1)
+            self.swap_before = self.swap_used()
+            host.sample('filled')
+            host.cmd('balloon', value=a.balloon_to)
+            self.t_inflate = time.monotonic()
+            self.phase = 'inflating'
+            print('run-guest: balloon to %d MiB (guest swap used %d MiB)' % (
+                a.balloon_to >> 20, self.swap_before >> 20), file=sys.stderr)
+            return
+        if self.phase != 'inflating':
+            return
+        waited = time.monotonic() - self.t_inflate
+        self.actual = host.balloon_actual()
+        if self.actual is not None and self.actual <= a.balloon_to + MIB \
+                and self.inflate_s is None:
+            self.inflate_s = waited
+        # Give the guest's monitor line and statistics time to follow.
+        if (self.inflate_s is not None and waited >= self.inflate_s + 3) or \
+                waited > 180:
+            self.stats = host.guest_stats()
+            self.swap_after = self.swap_used()
+            host.sample('inflated')
+            print('run-guest: balloon at %s MiB after %.0f s, guest swap used'
+                  ' %d MiB; deflate, power button' % (
+                      self.actual and self.actual >> 20, waited,
+                      self.swap_after >> 20), file=sys.stderr)
+            host.cmd('balloon', value=a.mem)
+            host.cmd('system_powerdown')
+            self.phase = 'released'
+
+    def verdict(self, check):
+        a, st = self.args, self.stats or {}
+        check('balloon: inflated to its target', self.inflate_s is not None,
+              'actual %s MiB, target %d MiB, after %s s' % (
+                  self.actual and self.actual >> 20, a.balloon_to >> 20,
+                  self.inflate_s and round(self.inflate_s)))
+        check('balloon: guest statistics arrived',
+              st.get('last-update', 0) > 0 and
+              st.get('stat-available-memory', -1) >= 0,
+              'last-update %s, available %s' % (
+                  st.get('last-update'), st.get('stat-available-memory')))
+        grew = (self.swap_after or 0) - (self.swap_before or 0)
+        want = (a.mem - a.balloon_to) // 4
+        check('guest swapped onto /dev/vswap0 for the balloon', grew >= want,
+              'swap use grew by %d MiB, want %d MiB' % (grew >> 20,
+                                                        want >> 20))
+        before, after = self.host.last('filled'), self.host.last('inflated')
+        if self.host.available and before and after:
+            stored = (host_pages(after) - host_pages(before)) * PAGE
+            check('host store took the pages', stored >= want // 2,
+                  'the store holds %d MiB more' % (stored >> 20))
+        idle = self.serial.find('VSWAP-IDLE', 'verified') or {}
+        check('guest: idle memory intact after swap-in', idle.get('ok') == '1',
+              str(idle))
+        done = self.serial.find('VSWAP-GUEST-DONE') or {}
+        check('guest: rc=0', done.get('rc') == '0', str(done))
+        return {'inflate_s': self.inflate_s, 'swap_before': self.swap_before,
+                'swap_after': self.swap_after, 'guest_stats': st,
+                'actual': self.actual}
+
 
 def vqbench_results(serial, host):
     """Per block size: MB/s timed in the guest, requests from the host."""
@@ -569,7 +695,16 @@ def wire_bytes(info):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--mode', choices=('full', 'smoke', 'pm', 'vqbench',
-                                       'broken'), default='full')
+                                       'broken', 'balloon'), default='full')
+    ap.add_argument('--balloon', action='store_true',
+                    help='add a virtio-balloon-pci with free page reporting'
+                    ' (balloon mode always has one)')
+    ap.add_argument('--balloon-to', type=parse_size, default=None,
+                    help='balloon mode: the guest size to inflate the'
+                    ' balloon to (default 3/8 of --mem)')
+    ap.add_argument('--idle-mem', type=parse_size, default=None,
+                    help='balloon mode: idle memory the guest holds in a'
+                    ' tmpfs (default half of --mem)')
     ap.add_argument('--break', dest='break_how', choices=('stall', 'error'),
                     default='stall', help='broken mode: the device stops'
                     ' answering (x-stall-after), or calls virtio_error()'
@@ -683,6 +818,12 @@ def main():
                                args.compact_during or args.store_node):
         ap.error('--corrupt-store needs --store-opts, without --migrate,'
                  ' --compact-during or --store-node')
+    if args.mode == 'balloon':
+        args.balloon = True
+        args.balloon_to = args.balloon_to or args.mem * 3 // 8
+        args.idle_mem = args.idle_mem or args.mem // 2
+        if args.timeout is None:
+            args.timeout = 600
     if args.migrate_at is None:
         args.migrate_at = args.mem * 3 // 2
     if args.timeout is None:
@@ -731,11 +872,15 @@ def main():
         initrd = run_step('building the initramfs', build)
 
     append = ['console=ttyS0', 'loglevel=4', 'panic=-1', 'zswap.enabled=0',
-              'vswap.mode=%s' % args.mode,
+              'vswap.mode=%s' % ('full' if args.mode == 'balloon'
+                                 else args.mode),
               'vswap.checker=%dK' % (args.checker >> 10),
               'vswap.seed=%d' % args.seed]
     if args.mode == 'vqbench':
         append.append('vswap.bs=' + args.bs)
+    if args.mode == 'balloon':
+        append += ['vswap.workload=idle', 'vswap.monitor=1',
+                   'vswap.idle_mem=%dK' % (args.idle_mem >> 10)]
     if args.corrupt_store:
         append.append('vswap.checker_hold=5')
     append += ['virtio_vswap.' + p for p in args.modparams.split()]
@@ -784,6 +929,8 @@ def main():
             dev += ',iothread=vswap-io0'
         if args.device_opts:
             dev += ',' + args.device_opts
+        if args.balloon:
+            objects += balloon_args()
         return [args.qemu,
                 '-machine', 'q35,accel=%s' % args.accel,
                 '-m', '%dM' % (args.mem >> 20), '-smp', str(args.smp),
@@ -822,6 +969,7 @@ def main():
     switch_line = None      # console lines before the destination's
     dst_proc = None
     events = []             # QMP events of the source, once left
+    bal = BalloonCheck(args, host, serial) if args.mode == 'balloon' else None
     next_sample = time.monotonic() + args.sample
     while not serial.done.is_set() and proc.poll() is None:
         if time.monotonic() - t0 > args.timeout:
@@ -849,6 +997,8 @@ def main():
             continue
         except queue.Empty:
             pass
+        if bal:
+            bal.step()
         swap_used = num(serial.guestmem, 'swap_used_kb', 0) << 10
         if args.migrate and mig is None and swap_used >= args.migrate_at:
             out = sys.stdout if args.demo else sys.stderr
@@ -1011,6 +1161,8 @@ def main():
                   ' %(write_rps).0f req/s (%(write_pages_per_req).1f pages/req),'
                   ' read %(read_mbs).1f MB/s %(read_rps).0f req/s'
                   ' (%(read_pages_per_req).1f pages/req)' % r, file=sys.stderr)
+    elif args.mode == 'balloon':
+        result['balloon'] = bal.verdict(check)
     elif args.mode == 'pm':
         pm = serial.find('VSWAP-PM') or {}
         result['pm'] = pm
