@@ -32,7 +32,11 @@
 #include <unistd.h>
 
 #include <zstd.h>
+#if VSWAP_HAVE_LZ4
+#include <lz4.h>
+#endif
 
+#include "dict.h"
 #include "store-int.h"
 #include "workload.h"
 
@@ -52,7 +56,6 @@
 #define SEQ_DEPTH VSWAP_WRITEBACK_DEPTH
 #define MiB (1024.0 * 1024.0)
 
-#define corpus_files vswap_bench_corpus_files
 static const unsigned worker_counts[] = { 0, 1, 2 };
 #define NWORKERS G_N_ELEMENTS(worker_counts)
 
@@ -63,6 +66,7 @@ typedef struct Options {
     int level;
     unsigned reps;
     bool quick;
+    bool dict_only;             /* only the dictionary figures */
     size_t max_pages;           /* per corpus file, 0: all */
     uint64_t wb_bytes;          /* compressed bytes to write back */
     uint64_t seq_bytes;         /* sequential write limit size */
@@ -653,12 +657,193 @@ static void bench_disk_rep(DiskFigures *f, const Corpus *c, unsigned copies,
     vswap_store_close(s);
 }
 
-/* --- printing --- */
+/* --- one corpus: dictionaries --- */
 
 static double mbps(double bytes, double ns)
 {
     return bytes / ns * 1e3;
 }
+
+
+/* Dictionary sizes tried; 0 is the pass without one (dict=off). */
+static const size_t dict_sizes[] = { 0, 16 << 10, 32 << 10, 64 << 10,
+                                     110 << 10 };
+#define NDICTS G_N_ELEMENTS(dict_sizes)
+
+typedef struct DictFigures {
+    double train_ms[NDICTS];
+    size_t dict_len[NDICTS];
+    uint64_t payload[NDICTS];   /* bytes for the measured half */
+    Samples cns[NDICTS], dns[NDICTS];
+    Samples cratio[NDICTS];     /* compress speed / off, same repetition */
+    uint64_t lz4_payload;       /* zram's lz4, on the same pages */
+    size_t ntrain, nmeasured, nfill;
+} DictFigures;
+
+/*
+ * A store trains on the pages that arrive first and compresses the ones
+ * after with it, so: train on the non-fill pages of the corpus's first
+ * half, measure on its second half.  Fill pages carry no payload in the
+ * store, nor in zram, so they count as 0 bytes on both sides.
+ */
+static void bench_dict(DictFigures *f, const Corpus *c, uint8_t *dst)
+{
+    size_t half = c->npages / 2, n = c->npages - half;
+    const uint8_t *measured = c->all + half * PAGE;
+    g_autofree uint8_t *train = page_alloc(half * PAGE);
+    g_autofree uint8_t *out = page_alloc(n * PAGE);
+    g_autofree size_t *len = g_new(size_t, n);
+    g_autofree VswapPayloadKind *kind = g_new(VswapPayloadKind, n);
+    g_autofree bool *fill = g_new(bool, n);
+    VswapDict *dicts[NDICTS] = { NULL };
+    VswapCodec *codec = vswap_codec_new(opt.level);
+    uint32_t value;
+
+    memset(f, 0, sizeof(*f));
+    for (size_t i = 0; i < half; i++) {
+        if (!vswap_page_fill_value(c->all + i * PAGE, &value)) {
+            memcpy(train + f->ntrain++ * PAGE, c->all + i * PAGE, PAGE);
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        fill[i] = vswap_page_fill_value(measured + i * PAGE, &value);
+        f->nfill += fill[i];
+    }
+    f->nmeasured = n;
+    for (unsigned d = 1; d < NDICTS; d++) {
+        g_autoptr(GError) err = NULL;
+        int64_t t0 = now_ns();
+
+        dicts[d] = vswap_dict_train(train, f->ntrain, dict_sizes[d], d,
+                                    opt.level, &err);
+        f->train_ms[d] = (now_ns() - t0) / 1e6;
+        if (!dicts[d]) {
+            printf("  dictionary of %zu KiB: %s\n", dict_sizes[d] >> 10,
+                   err->message);
+            continue;
+        }
+        vswap_dict_content(dicts[d], &f->dict_len[d]);
+    }
+
+    for (unsigned rep = 0; rep < opt.reps; rep++) {
+        double off_ns = 0;
+
+        for (unsigned d = 0; d < NDICTS; d++) {
+            uint64_t payload = 0;
+            int64_t t0, t;
+
+            if (d && !dicts[d]) {
+                continue;
+            }
+            /* The store's work per page: fill test, then the codec. */
+            t0 = now_ns();
+            for (size_t i = 0; i < n; i++) {
+                const uint8_t *page = measured + i * PAGE;
+
+                if (vswap_page_fill_value(page, &value)) {
+                    len[i] = 0;
+                    continue;
+                }
+                len[i] = vswap_codec_compress_dict(codec, dicts[d], page,
+                                                   out + i * PAGE, &kind[i]);
+                payload += len[i];
+            }
+            t = now_ns() - t0;
+            samples_add(&f->cns[d], t);
+            if (!d) {
+                off_ns = t;
+            }
+            samples_add(&f->cratio[d], off_ns / t);
+            f->payload[d] = payload;
+
+            t0 = now_ns();
+            for (size_t i = 0; i < n; i++) {
+                if (!len[i]) {
+                    vswap_page_fill(dst + i * PAGE, 0);
+                    continue;
+                }
+                if (vswap_codec_decompress_dict(codec, dicts[d], kind[i],
+                                                out + i * PAGE, len[i],
+                                                dst + i * PAGE) < 0) {
+                    die("dictionary %u: a page did not decode", d);
+                }
+            }
+            samples_add(&f->dns[d], now_ns() - t0);
+            for (size_t i = 0; i < n; i++) {
+                if (len[i] &&
+                    memcmp(dst + i * PAGE, measured + i * PAGE, PAGE) != 0) {
+                    die("dictionary %u: a page decoded differently", d);
+                }
+            }
+        }
+    }
+
+#if VSWAP_HAVE_LZ4
+    /* zram keeps a page that lz4 cannot shrink below a page as is. */
+    for (size_t i = 0; i < n; i++) {
+        int l;
+
+        if (fill[i]) {
+            continue;
+        }
+        l = LZ4_compress_default((const char *)measured + i * PAGE,
+                                 (char *)out, PAGE, PAGE);
+        f->lz4_payload += l > 0 && l < PAGE ? l : PAGE;
+    }
+#endif
+    for (unsigned d = 1; d < NDICTS; d++) {
+        vswap_dict_unref(dicts[d]);
+    }
+    vswap_codec_free(codec);
+}
+
+static void print_dict(const DictFigures *f)
+{
+    double unc = (double)f->nmeasured * PAGE;
+
+    printf("\n  dictionaries: trained on the %zu non-fill pages of the first"
+           " half, measured on the %zu pages of the second (%zu fill);"
+           " median of %u\n", f->ntrain, f->nmeasured, f->nfill, opt.reps);
+    printf("    %-22s %8s %7s %8s %8s %8s %8s\n", "", "size", "train",
+           "ratio", "gain", "comp MB/s", "dec MB/s");
+    for (unsigned d = 0; d < NDICTS; d++) {
+        g_autofree char *label = NULL;
+
+        if (!f->cns[d].n) {
+            continue;
+        }
+        label = d ? g_strdup_printf("dict=auto, %zu KiB", dict_sizes[d] >> 10)
+                  : g_strdup("dict=off");
+        printf("    %-22s %7zuB %5.0fms %8.2f %8.3f %8.0f %8.0f"
+               "  (speed x%.2f of off)\n", label, f->dict_len[d],
+               f->train_ms[d], unc / f->payload[d],
+               (double)f->payload[0] / f->payload[d],
+               mbps(unc, samples_median(&f->cns[d])),
+               mbps(unc, samples_median(&f->dns[d])),
+               samples_median(&f->cratio[d]));
+    }
+    if (f->lz4_payload) {
+        printf("    %-22s %8s %7s %8.2f   (LZ4_compress_default, as zram)\n",
+               "lz4", "", "", unc / f->lz4_payload);
+    } else {
+        printf("    lz4: not built in (liblz4-dev)\n");
+    }
+}
+
+/* The size that the store trains (dict=auto): the best of those tried. */
+static unsigned dict_best(const DictFigures *f)
+{
+    unsigned best = 0;
+
+    for (unsigned d = 1; d < NDICTS; d++) {
+        if (f->cns[d].n && (!best || f->payload[d] < f->payload[best])) {
+            best = d;
+        }
+    }
+    return best;
+}
+
+/* --- printing --- */
 
 static void print_store_row(const char *label, size_t n, const Samples *ns,
                             const StoreFigures *sf)
@@ -823,6 +1008,7 @@ static void bench_corpus(const Corpus *c)
         { "non-fill (same zstd work)", c->nonfill, c->nnonfill },
     };
     MemFigures *m = g_new0(MemFigures, 1);
+    DictFigures *dictf = g_new0(DictFigures, 1);
     DiskFigures disk[2] = { { .direct = true }, { .direct = false } };
     uint8_t *dst = page_alloc(c->npages * PAGE);
     double *lat = g_new(double, c->npages);
@@ -835,6 +1021,11 @@ static void bench_corpus(const Corpus *c)
            100.0 * (c->npages - c->nnonfill) / c->npages);
     raw_init(&raw, c->npages);
     m->npages = c->npages;
+    if (opt.dict_only) {
+        bench_dict(dictf, c, dst);
+        print_dict(dictf);
+        goto targets;
+    }
     for (unsigned rep = 0; rep < opt.reps; rep++) {
         for (unsigned k = 0; k < 2; k++) {
             if (!sets[k].n) {
@@ -847,6 +1038,8 @@ static void bench_corpus(const Corpus *c)
         }
     }
     print_mem(c, m);
+    bench_dict(dictf, c, dst);
+    print_dict(dictf);
 
     /* Enough copies of the corpus for opt.wb_bytes of records. */
     per_copy = MAX(m->stats.mem_live_bytes, 1);
@@ -898,11 +1091,30 @@ static void bench_corpus(const Corpus *c)
         target_add(c->name, "file bytes/live payload after compaction",
                    (double)f->file_bytes / f->live_payload, 1.05, true);
     }
+targets:
+    {
+        unsigned d = dict_best(dictf);
+        g_autofree char *gain = g_strdup_printf(
+            "payload ratio, dict %zu KiB / lz4", dict_sizes[d] >> 10);
+        g_autofree char *speed = g_strdup_printf(
+            "compress speed, dict %zu KiB / dict=off", dict_sizes[d] >> 10);
+
+        if (d && dictf->lz4_payload) {
+            target_add(c->name, gain,
+                       (double)dictf->lz4_payload / dictf->payload[d], 1.5,
+                       false);
+        }
+        if (d) {
+            target_add(c->name, speed, samples_median(&dictf->cratio[d]),
+                       0.95, false);
+        }
+    }
 
     raw_destroy(&raw);
     free(dst);
     g_free(lat);
     g_free(m);
+    g_free(dictf);
 }
 
 static void usage(FILE *out)
@@ -913,7 +1125,9 @@ static void usage(FILE *out)
             "  --path FILE    store file (default: a new file in /var/tmp)\n"
             "  --level N      zstd level (default 1, the store's default)\n"
             "  --reps N       repetitions, medians reported (default 5)\n"
-            "  --quick        fewer pages, less data, 1 repetition\n",
+            "  --quick        fewer pages, less data, 1 repetition\n"
+            "  --dict-only    only the dictionary figures (dict=auto/off,"
+            " lz4)\n",
             VSWAP_DEFAULT_CORPUS);
 }
 
@@ -925,10 +1139,12 @@ int main(int argc, char **argv)
         { "level", required_argument, NULL, 'l' },
         { "reps", required_argument, NULL, 'r' },
         { "quick", no_argument, NULL, 'q' },
+        { "dict-only", no_argument, NULL, 'd' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
     g_autofree char *cpu = NULL, *fs = NULL, *load = NULL, *load_end = NULL;
+    g_auto(GStrv) corpus_files = NULL;
     unsigned reps = 0, ncorpus = 0;
     struct utsname uts;
     int ch;
@@ -957,6 +1173,9 @@ int main(int argc, char **argv)
             break;
         case 'q':
             opt.quick = true;
+            break;
+        case 'd':
+            opt.dict_only = true;
             break;
         case 'h':
             usage(stdout);
@@ -1003,8 +1222,14 @@ int main(int argc, char **argv)
     printf("  cpu        %s, %ld online\n", cpu, sysconf(_SC_NPROCESSORS_ONLN));
     printf("  kernel     %s %s\n", uts.sysname, uts.release);
     printf("  load       %s (1, 5, 15 min averages at start)\n", load);
-    printf("  libraries  zstd %s, liburing %s\n", ZSTD_versionString(),
-           VSWAP_LIBURING_VERSION);
+    printf("  libraries  zstd %s, liburing %s, lz4 %s\n",
+           ZSTD_versionString(), VSWAP_LIBURING_VERSION,
+#if VSWAP_HAVE_LZ4
+           LZ4_versionString()
+#else
+           "not built in"
+#endif
+           );
     printf("  corpus     %s\n", opt.corpus);
     printf("  store file %s: %s; O_DIRECT %s\n", opt.path, fs,
            opt.direct_ok ? "works" :
@@ -1021,11 +1246,12 @@ int main(int argc, char **argv)
            " request complete together).\n", BATCH);
 
     targets = g_array_new(false, false, sizeof(Target));
-    for (unsigned i = 0; i < G_N_ELEMENTS(corpus_files); i++) {
+    corpus_files = vswap_bench_corpus_list(opt.corpus);
+    for (unsigned i = 0; corpus_files && corpus_files[i]; i++) {
         Corpus c = { 0 };
 
         if (!corpus_load(&c, corpus_files[i])) {
-            fprintf(stderr, "vswap-bench: no %s.pages in %s, skipped\n",
+            fprintf(stderr, "vswap-bench: %s.pages in %s is empty, skipped\n",
                     corpus_files[i], opt.corpus);
             continue;
         }

@@ -20,6 +20,31 @@ const char *const vswap_bench_corpus_files[3] = {
     "python-heap", "node-heap", "cc1-heap",
 };
 
+static gint vswap_bench_strcmp(gconstpointer a, gconstpointer b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+char **vswap_bench_corpus_list(const char *dir)
+{
+    g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
+    GPtrArray *names = g_ptr_array_new();
+    const char *entry;
+
+    while (d && (entry = g_dir_read_name(d))) {
+        if (g_str_has_suffix(entry, ".pages") && strlen(entry) > 6) {
+            g_ptr_array_add(names, g_strndup(entry, strlen(entry) - 6));
+        }
+    }
+    if (!names->len) {
+        g_ptr_array_free(names, true);
+        return NULL;
+    }
+    g_ptr_array_sort(names, vswap_bench_strcmp);
+    g_ptr_array_add(names, NULL);
+    return (char **)g_ptr_array_free(names, false);
+}
+
 int64_t vswap_bench_now_ns(void)
 {
     struct timespec ts;

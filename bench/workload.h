@@ -23,6 +23,11 @@
 
 /* The corpus files, in the order the benches report them. */
 extern const char *const vswap_bench_corpus_files[3];
+/*
+ * The names (without ".pages") of every *.pages file in @dir, sorted, or
+ * NULL if there is none; free with g_strfreev().
+ */
+char **vswap_bench_corpus_list(const char *dir);
 
 typedef struct VswapBenchCorpus {
     const char *name;

@@ -26,6 +26,8 @@ PACKAGES=(
     # workloads, procps's pgrep finds cc1
     nodejs procps
     libglib2.0-dev liburing-dev libzstd-dev zstd
+    # zram's default compressor, which the store benchmark compares with
+    liblz4-dev
     # JSON for the overcommit controller (tools/overcommit: QMP replies,
     # its status); meson builds the daemon only when it is found
     libjson-glib-dev

@@ -12,6 +12,7 @@
 #include <zstd.h>
 
 #include "codec.h"
+#include "dict.h"
 
 struct VswapCodec {
     ZSTD_CCtx *cctx;
@@ -43,9 +44,12 @@ VswapCodec *vswap_codec_new(int level)
      * The store checksums every record with CRC32C, so zstd's own checksum
      * would only cost time; the content size stays in the frame header so
      * that a frame of any other size is rejected before it is decoded.
+     * Records name their dictionary, so frames need not (4 bytes saved).
      */
     if (ZSTD_isError(ZSTD_CCtx_setParameter(codec->cctx,
                                             ZSTD_c_checksumFlag, 0)) ||
+        ZSTD_isError(ZSTD_CCtx_setParameter(codec->cctx,
+                                            ZSTD_c_dictIDFlag, 0)) ||
         ZSTD_isError(ZSTD_CCtx_setParameter(codec->cctx,
                                             ZSTD_c_contentSizeFlag, 1)) ||
         vswap_codec_set_level(codec, level) < 0) {
@@ -132,19 +136,37 @@ void vswap_page_fill(void *page, uint32_t fill)
  * fast as compressing into a compressBound() scratch buffer and copying,
  * without the copy or the buffer.
  */
-size_t vswap_codec_compress(VswapCodec *codec, const void *page, void *out,
-                            VswapPayloadKind *kind)
+size_t vswap_codec_compress_dict(VswapCodec *codec, const VswapDict *dict,
+                                 const void *page, void *out,
+                                 VswapPayloadKind *kind)
 {
-    size_t len = ZSTD_compress2(codec->cctx, out, VSWAP_STORE_PAGE_SIZE - 1,
-                                page, VSWAP_STORE_PAGE_SIZE);
+    size_t len;
 
+    /*
+     * For a page, zstd attaches the dictionary's tables to the context
+     * rather than copying them, so referencing it per page costs little.
+     */
+    if (dict) {
+        ZSTD_CCtx_refCDict(codec->cctx, vswap_dict_cdict(dict));
+    }
+    len = ZSTD_compress2(codec->cctx, out, VSWAP_STORE_PAGE_SIZE - 1,
+                         page, VSWAP_STORE_PAGE_SIZE);
+    if (dict) {
+        ZSTD_CCtx_refCDict(codec->cctx, NULL);
+    }
     if (ZSTD_isError(len) || len == 0) {
         memcpy(out, page, VSWAP_STORE_PAGE_SIZE);
         *kind = VSWAP_PAYLOAD_RAW;
         return VSWAP_STORE_PAGE_SIZE;
     }
-    *kind = VSWAP_PAYLOAD_ZSTD;
+    *kind = dict ? VSWAP_PAYLOAD_ZSTD_DICT : VSWAP_PAYLOAD_ZSTD;
     return len;
+}
+
+size_t vswap_codec_compress(VswapCodec *codec, const void *page, void *out,
+                            VswapPayloadKind *kind)
+{
+    return vswap_codec_compress_dict(codec, NULL, page, out, kind);
 }
 
 /*
@@ -153,8 +175,9 @@ size_t vswap_codec_compress(VswapCodec *codec, const void *page, void *out,
  * frames adding up to a page, or trailing empty frames.  zstd never writes
  * beyond the destination capacity it is given.
  */
-int vswap_codec_decompress(VswapCodec *codec, VswapPayloadKind kind,
-                           const void *in, size_t len, void *page)
+int vswap_codec_decompress_dict(VswapCodec *codec, const VswapDict *dict,
+                                VswapPayloadKind kind, const void *in,
+                                size_t len, void *page)
 {
     size_t ret;
 
@@ -166,13 +189,21 @@ int vswap_codec_decompress(VswapCodec *codec, VswapPayloadKind kind,
         memcpy(page, in, VSWAP_STORE_PAGE_SIZE);
         return 0;
     case VSWAP_PAYLOAD_ZSTD:
-        if (len == 0 || len > VSWAP_STORE_PAGE_SIZE ||
+    case VSWAP_PAYLOAD_ZSTD_DICT:
+        if ((kind == VSWAP_PAYLOAD_ZSTD_DICT) != (dict != NULL) ||
+            len == 0 || len > VSWAP_STORE_PAGE_SIZE ||
             ZSTD_getFrameContentSize(in, len) != VSWAP_STORE_PAGE_SIZE ||
             ZSTD_findFrameCompressedSize(in, len) != len) {
             return -EBADMSG;
         }
-        ret = ZSTD_decompressDCtx(codec->dctx, page, VSWAP_STORE_PAGE_SIZE,
-                                  in, len);
+        if (dict) {
+            ret = ZSTD_decompress_usingDDict(codec->dctx, page,
+                                             VSWAP_STORE_PAGE_SIZE, in, len,
+                                             vswap_dict_ddict(dict));
+        } else {
+            ret = ZSTD_decompressDCtx(codec->dctx, page, VSWAP_STORE_PAGE_SIZE,
+                                      in, len);
+        }
         if (ZSTD_isError(ret) || ret != VSWAP_STORE_PAGE_SIZE) {
             return -EBADMSG;
         }
@@ -180,4 +211,10 @@ int vswap_codec_decompress(VswapCodec *codec, VswapPayloadKind kind,
     default:
         return -EBADMSG;
     }
+}
+
+int vswap_codec_decompress(VswapCodec *codec, VswapPayloadKind kind,
+                           const void *in, size_t len, void *page)
+{
+    return vswap_codec_decompress_dict(codec, NULL, kind, in, len, page);
 }

@@ -19,9 +19,15 @@
 typedef enum VswapPayloadKind {
     VSWAP_PAYLOAD_RAW = 1,      /* the page itself, a whole page */
     VSWAP_PAYLOAD_ZSTD = 2,     /* one zstd frame of one page */
+    /*
+     * one zstd frame of one page, compressed with one of the store's
+     * dictionaries (dict.h), which the record names; the frame does not
+     */
+    VSWAP_PAYLOAD_ZSTD_DICT = 3,
 } VswapPayloadKind;
 
 typedef struct VswapCodec VswapCodec;
+typedef struct VswapDict VswapDict;
 
 /*
  * Returns a codec compressing at zstd @level
@@ -63,6 +69,24 @@ size_t vswap_codec_compress(VswapCodec *codec, const void *page, void *out,
  */
 int vswap_codec_decompress(VswapCodec *codec, VswapPayloadKind kind,
                            const void *in, size_t len, void *page);
+
+/*
+ * vswap_codec_compress_dict: as vswap_codec_compress(), with dictionary
+ * @dict (NULL: none).  *@kind is VSWAP_PAYLOAD_ZSTD_DICT when the page was
+ * compressed with it.  The dictionary's own level applies.
+ */
+size_t vswap_codec_compress_dict(VswapCodec *codec, const VswapDict *dict,
+                                 const void *page, void *out,
+                                 VswapPayloadKind *kind);
+
+/*
+ * vswap_codec_decompress_dict: as vswap_codec_decompress(), for a payload
+ * of any kind; @dict is the dictionary that the record names, and must be
+ * given for VSWAP_PAYLOAD_ZSTD_DICT (-EBADMSG without it).
+ */
+int vswap_codec_decompress_dict(VswapCodec *codec, const VswapDict *dict,
+                                VswapPayloadKind kind, const void *in,
+                                size_t len, void *page);
 
 /*
  * vswap_codec_set_level: compress at zstd @level from the next page on, so

@@ -11,6 +11,7 @@
 #include <zstd.h>
 
 #include "codec.h"
+#include "dict.h"
 
 #define PAGE VSWAP_STORE_PAGE_SIZE
 
@@ -592,6 +593,255 @@ static void test_decompress_wrong_frames(void)
     vswap_codec_free(codec);
 }
 
+/* --- dictionaries --- */
+
+/*
+ * Pages of 64-byte "objects" as a heap holds them: a type word shared by
+ * all, a random id, and words of a vocabulary of 1024.  A page alone sees
+ * few words twice, so it compresses poorly; the vocabulary is what a
+ * dictionary can hold.
+ */
+static uint8_t *vswap_codec_test_heap_pages(size_t npages)
+{
+    /* A fixed vocabulary, so that separate calls share it. */
+    enum { NWORDS = 1024, WORD_MAX = 12 };
+    static char words[NWORDS][WORD_MAX + 1];
+    uint8_t *pages = g_malloc(npages * PAGE);
+
+    if (!words[0][0]) {
+        GRand *rand = g_rand_new_with_seed(42);
+
+        for (unsigned w = 0; w < NWORDS; w++) {
+            int n = g_rand_int_range(rand, 5, WORD_MAX + 1);
+
+            for (int k = 0; k < n; k++) {
+                words[w][k] = 'a' + g_rand_int_range(rand, 0, 26);
+            }
+        }
+        g_rand_free(rand);
+    }
+    for (size_t i = 0; i < npages * PAGE / 64; i++) {
+        uint8_t *obj = pages + i * 64;
+        uint64_t type = UINT64_C(0x00007f3a91c04e20);
+        uint32_t id = g_test_rand_int();
+        size_t pos = 12;
+
+        memcpy(obj, &type, 8);
+        memcpy(obj + 8, &id, 4);
+        while (pos < 64) {
+            const char *w = words[g_test_rand_int_range(0, NWORDS)];
+            size_t n = MIN(strlen(w) + 1, 64 - pos);
+
+            memcpy(obj + pos, w, n);
+            pos += n;
+        }
+    }
+    return pages;
+}
+
+static void test_dict_round_trip(void)
+{
+    const size_t ntrain = 512, ntest = 256;
+    g_autofree uint8_t *train = vswap_codec_test_heap_pages(ntrain);
+    g_autofree uint8_t *test = vswap_codec_test_heap_pages(ntest);
+    g_autofree uint8_t *out = g_malloc(PAGE);
+    g_autofree uint8_t *back = g_malloc(PAGE);
+    g_autoptr(GError) err = NULL;
+    g_autoptr(VswapDict) dict = NULL;
+    VswapCodec *codec = vswap_codec_new(1);
+    size_t with = 0, without = 0, len;
+    VswapPayloadKind kind;
+
+    dict = vswap_dict_train(train, ntrain, 16 * 1024, 7, 1, &err);
+    g_assert_no_error(err);
+    g_assert_nonnull(dict);
+    g_assert_cmpuint(vswap_dict_id(dict), ==, 7);
+    vswap_dict_content(dict, &len);
+    g_assert_cmpuint(len, >=, VSWAP_DICT_MIN_SIZE);
+    g_assert_cmpuint(len, <=, 16 * 1024);
+    g_assert_cmpuint(vswap_dict_memory(dict), >, len);
+
+    for (size_t i = 0; i < ntest; i++) {
+        const uint8_t *page = test + i * PAGE;
+
+        len = vswap_codec_compress_dict(codec, dict, page, out, &kind);
+        g_assert_cmpint(kind, ==, VSWAP_PAYLOAD_ZSTD_DICT);
+        g_assert_cmpuint(len, <, PAGE);
+        with += len;
+        memset(back, 0, PAGE);
+        g_assert_cmpint(vswap_codec_decompress_dict(codec, dict, kind, out,
+                                                    len, back), ==, 0);
+        g_assert_cmpmem(back, PAGE, page, PAGE);
+        /* Without the dictionary that it names, a payload is refused. */
+        g_assert_cmpint(vswap_codec_decompress_dict(codec, NULL, kind, out,
+                                                    len, back), ==, -EBADMSG);
+        g_assert_cmpint(vswap_codec_decompress(codec, kind, out, len, back),
+                        ==, -EBADMSG);
+
+        len = vswap_codec_compress(codec, page, out, &kind);
+        g_assert_cmpint(kind, ==, VSWAP_PAYLOAD_ZSTD);
+        without += len;
+        /* And a plain frame is not decoded with a dictionary. */
+        g_assert_cmpint(vswap_codec_decompress_dict(codec, dict, kind, out,
+                                                    len, back), ==, -EBADMSG);
+    }
+    g_test_message("heap-like pages: %zu bytes with a dictionary, %zu"
+                   " without (x%.2f)", with, without, (double)without / with);
+    /* The vocabulary is in the dictionary: it must pay for itself. */
+    g_assert_cmpuint(with * 5, <, without * 4);
+
+    /* An incompressible page stays raw, whatever the dictionary. */
+    vswap_codec_test_random_fill(back, PAGE);
+    len = vswap_codec_compress_dict(codec, dict, back, out, &kind);
+    g_assert_cmpint(kind, ==, VSWAP_PAYLOAD_RAW);
+    g_assert_cmpuint(len, ==, PAGE);
+    vswap_codec_free(codec);
+}
+
+/* A dictionary carried as content comes back the same, byte for byte. */
+static void test_dict_load(void)
+{
+    const size_t ntrain = 256;
+    g_autofree uint8_t *train = vswap_codec_test_heap_pages(ntrain);
+    g_autofree uint8_t *out1 = g_malloc(PAGE);
+    g_autofree uint8_t *out2 = g_malloc(PAGE);
+    g_autofree uint8_t *back = g_malloc(PAGE);
+    g_autoptr(GError) err = NULL;
+    g_autoptr(VswapDict) dict = NULL;
+    g_autoptr(VswapDict) copy = NULL;
+    VswapCodec *codec = vswap_codec_new(1);
+    VswapPayloadKind k1, k2;
+    const void *content;
+    size_t len, l1, l2;
+
+    dict = vswap_dict_train(train, ntrain, 8 * 1024, 1, 1, &err);
+    g_assert_no_error(err);
+    content = vswap_dict_content(dict, &len);
+    copy = vswap_dict_load(content, len, VSWAP_DICT_ID_MAX, 1, &err);
+    g_assert_no_error(err);
+    g_assert_cmpuint(vswap_dict_id(copy), ==, VSWAP_DICT_ID_MAX);
+    for (size_t i = 0; i < ntrain; i += 17) {
+        l1 = vswap_codec_compress_dict(codec, dict, train + i * PAGE, out1,
+                                       &k1);
+        l2 = vswap_codec_compress_dict(codec, copy, train + i * PAGE, out2,
+                                       &k2);
+        g_assert_cmpmem(out1, l1, out2, l2);
+        g_assert_cmpint(k1, ==, k2);
+        g_assert_cmpint(vswap_codec_decompress_dict(codec, copy, k1, out1, l1,
+                                                    back), ==, 0);
+        g_assert_cmpmem(back, PAGE, train + i * PAGE, PAGE);
+    }
+    vswap_codec_free(codec);
+}
+
+/*
+ * Content from a stream or a file is untrusted: anything that is not a
+ * zstd dictionary of a sane size is refused with an error, and damaged
+ * ones either are too or decode without crashing (ASan runs this).
+ */
+static void test_dict_load_hostile(void)
+{
+    const size_t ntrain = 256;
+    g_autofree uint8_t *train = vswap_codec_test_heap_pages(ntrain);
+    g_autofree uint8_t *junk = g_malloc(VSWAP_DICT_MAX_SIZE + 1);
+    g_autofree uint8_t *out = g_malloc(PAGE);
+    g_autofree uint8_t *back = g_malloc(PAGE);
+    g_autoptr(VswapDict) dict = NULL;
+    VswapCodec *codec = vswap_codec_new(1);
+    const uint8_t *content;
+    unsigned refused = 0;
+    VswapPayloadKind kind;
+    size_t len, plen;
+    GError *err = NULL;
+
+    dict = vswap_dict_train(train, ntrain, 8 * 1024, 1, 1, &err);
+    g_assert_no_error(err);
+    content = vswap_dict_content(dict, &len);
+    plen = vswap_codec_compress_dict(codec, dict, train, out, &kind);
+
+    /* Raw content is not taken for a dictionary. */
+    vswap_codec_test_random_fill(junk, VSWAP_DICT_MAX_SIZE + 1);
+    g_assert_null(vswap_dict_load(junk, 4096, 1, 1, &err));
+    g_assert_nonnull(strstr(err->message, "not a zstd dictionary"));
+    g_clear_error(&err);
+    /* Sizes, ids and levels out of range. */
+    g_assert_null(vswap_dict_load(content, VSWAP_DICT_MIN_SIZE - 1, 1, 1,
+                                  &err));
+    g_clear_error(&err);
+    memcpy(junk, content, len);
+    g_assert_null(vswap_dict_load(junk, VSWAP_DICT_MAX_SIZE + 1, 1, 1, &err));
+    g_clear_error(&err);
+    g_assert_null(vswap_dict_load(content, len, 0, 1, &err));
+    g_clear_error(&err);
+    g_assert_null(vswap_dict_load(content, len, VSWAP_DICT_ID_MAX + 1, 1,
+                                  &err));
+    g_clear_error(&err);
+    g_assert_null(vswap_dict_load(content, len, 1, ZSTD_maxCLevel() + 1,
+                                  &err));
+    g_clear_error(&err);
+
+    /* Damaged dictionaries: bytes of the header and tables changed. */
+    for (unsigned round = 0; round < 300; round++) {
+        VswapDict *bad;
+
+        memcpy(junk, content, len);
+        for (unsigned k = 0; k < 1 + round % 8; k++) {
+            junk[g_test_rand_int_range(4, MIN(len, 1024))] ^=
+                1 + g_test_rand_int_range(0, 255);
+        }
+        bad = vswap_dict_load(junk, round % 3 ? len : len / 2, 1, 1, &err);
+        if (!bad) {
+            g_assert_nonnull(err);
+            g_clear_error(&err);
+            refused++;
+            continue;
+        }
+        /* Either result is fine; reading past anything is not. */
+        vswap_codec_decompress_dict(codec, bad, kind, out, plen, back);
+        plen = vswap_codec_compress_dict(codec, bad, train + PAGE, back,
+                                         &kind);
+        g_assert_cmpuint(plen, <=, PAGE);
+        plen = vswap_codec_compress_dict(codec, dict, train, out, &kind);
+        vswap_dict_unref(bad);
+    }
+    g_test_message("%u of 300 damaged dictionaries refused", refused);
+    g_assert_cmpuint(refused, >, 0);
+
+    /* Training errors are errors, not crashes. */
+    g_assert_null(vswap_dict_train(train, 0, 8 * 1024, 1, 1, &err));
+    g_clear_error(&err);
+    g_assert_null(vswap_dict_train(train, 4, 8 * 1024, 0, 1, &err));
+    g_clear_error(&err);
+    g_assert_null(vswap_dict_train(train, 4, 100, 1, 1, &err));
+    g_clear_error(&err);
+    g_assert_null(vswap_dict_train(train, 4, VSWAP_DICT_MAX_SIZE + 1, 1, 1,
+                                   &err));
+    g_clear_error(&err);
+    vswap_codec_free(codec);
+}
+
+/*
+ * Too few pages to learn from: an error the store can report, not a
+ * failure (it then goes on without a dictionary).
+ */
+static void test_dict_untrainable(void)
+{
+    g_autofree uint8_t *pages = vswap_codec_test_heap_pages(4);
+    GError *err = NULL;
+
+    for (size_t n = 1; n <= 4; n++) {
+        VswapDict *dict = vswap_dict_train(pages, n, 8 * 1024, 1, 1, &err);
+
+        g_test_message("%zu pages: %s", n, dict ? "trained" : err->message);
+        g_assert_true((dict == NULL) == (err != NULL));
+        if (n == 1) {
+            g_assert_null(dict);
+        }
+        g_clear_error(&err);
+        vswap_dict_unref(dict);
+    }
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -612,5 +862,9 @@ int main(int argc, char **argv)
                     test_decompress_corrupt_frames);
     g_test_add_func("/codec/decompress/wrong-frames",
                     test_decompress_wrong_frames);
+    g_test_add_func("/codec/dict/round-trip", test_dict_round_trip);
+    g_test_add_func("/codec/dict/load", test_dict_load);
+    g_test_add_func("/codec/dict/load-hostile", test_dict_load_hostile);
+    g_test_add_func("/codec/dict/untrainable", test_dict_untrainable);
     return g_test_run();
 }
