@@ -13,6 +13,9 @@ clone of the project needs nothing beside it:
   cc1-heap.pages     GCC's cc1 compiling the standalone store library (the
                      files of block/vswap-backend that build without QEMU,
                      as one unit, -O2 -g), stopped mid-compile
+  sqlite-heap.pages  SQLite (Python's sqlite3) holding an in-memory
+                     database of 60k customers and 240k orders with two
+                     indexes: database pages in its page cache
 
 Each workload runs as a child process.  Once it is ready (or, for cc1, once
 its anonymous memory reaches a threshold), the child is stopped with
@@ -81,6 +84,44 @@ for r in records:
 counts = collections.Counter(words)
 doc = json.dumps(records[:40000])
 sys.stdout.write('ready %d %d %d\n' % (len(records), len(index), len(doc)))
+sys.stdout.flush()
+sys.stdin.read()
+"""
+
+# A database: SQLite's page cache of an in-memory database (4 KiB pages,
+# tables and indexes of customers and orders), as a database server holds
+# its buffer pool.
+SQLITE_WORKLOAD = r"""
+import glob, random, sqlite3, sys, sysconfig
+random.seed(1)
+words = []
+for path in sorted(glob.glob(sysconfig.get_paths()['stdlib'] + '/*.py')):
+    with open(path, encoding='utf-8', errors='replace') as f:
+        words.extend(f.read().split())
+    if len(words) > 400000:
+        break
+db = sqlite3.connect(':memory:')
+db.execute('PRAGMA page_size = 4096')
+db.execute('PRAGMA cache_size = -262144')
+db.execute('CREATE TABLE customer (id INTEGER PRIMARY KEY, name TEXT, email TEXT, city TEXT, created TEXT)')
+db.execute('CREATE TABLE orders (id INTEGER PRIMARY KEY, customer INTEGER, product TEXT, qty INTEGER, price REAL, status TEXT, note TEXT)')
+statuses = ['new', 'paid', 'shipped', 'delivered', 'returned']
+db.executemany('INSERT INTO customer VALUES (?, ?, ?, ?, ?)', (
+    (i, words[(i * 7919) % len(words)] + ' ' + words[(i * 104729) % len(words)],
+     '%s.%d@example.org' % (words[(i * 31) % len(words)][:12], i),
+     words[(i * 613) % len(words)][:16],
+     '2026-%02d-%02d %02d:%02d:%02d' % (i % 12 + 1, i % 28 + 1, i % 24, i % 60, i * 7 % 60))
+    for i in range(60000)))
+db.executemany('INSERT INTO orders VALUES (?, ?, ?, ?, ?, ?, ?)', (
+    (i, random.randrange(60000), ' '.join(random.sample(words, 2))[:40],
+     random.randrange(1, 20), round(random.random() * 500, 2),
+     statuses[i % 5], ' '.join(random.sample(words, random.randrange(0, 8))))
+    for i in range(240000)))
+db.execute('CREATE INDEX orders_customer ON orders (customer)')
+db.execute('CREATE INDEX customer_city ON customer (city)')
+db.commit()
+n = db.execute('SELECT count(*), sum(qty * price) FROM orders JOIN customer ON customer.id = orders.customer GROUP BY status').fetchall()
+sys.stdout.write('ready %d orders %d groups\n' % (240000, len(n)))
 sys.stdout.flush()
 sys.stdin.read()
 """
@@ -298,6 +339,10 @@ def version(argv):
                           " scripts/install-deps.sh" % argv[0])
 
 
+def sqlite_version():
+    return version([PYTHON, "-c", "import sqlite3; print(sqlite3.sqlite_version)"])
+
+
 def cache_root():
     for root in (os.environ.get("VSWAP_CACHE", "/var/cache/vswap"),
                  os.path.join(TOP, "build", "cache")):
@@ -320,6 +365,7 @@ def corpus_key(sources):
     for argv in ([PYTHON, "--version"], [NODE, "--version"],
                  ["gcc", "--version"]):
         h.update(version(argv).encode())
+    h.update(sqlite_version().encode())
     return h.hexdigest()[:16]
 
 
@@ -332,7 +378,8 @@ def prune(root, keep, count=3):
 
 
 def complete(d):
-    names = ("python-heap.pages", "node-heap.pages", "cc1-heap.pages")
+    names = ("python-heap.pages", "node-heap.pages", "cc1-heap.pages",
+             "sqlite-heap.pages")
     return all(os.path.getsize(os.path.join(d, n)) == PAGES_PER_FILE * PAGE
                if os.path.exists(os.path.join(d, n)) else False
                for n in names)
@@ -350,6 +397,9 @@ def make(d, tmp, cc1_argv):
             [NODE, "-e", NODE_WORKLOAD, stdlib], p,
             "Node.js " + version([NODE, "--version"]))),
         ("cc1-heap.pages", lambda p: run_cc1(p, cc1_argv)),
+        ("sqlite-heap.pages", lambda p: run_ready_workload(
+            [PYTHON, "-c", SQLITE_WORKLOAD], p,
+            "SQLite " + sqlite_version())),
     ]
     manifest = []
     for name, run in runs:
