@@ -33,6 +33,7 @@ static const struct {
     K("swapin-backoff", OC_KEY_DOUBLE, swapin_backoff),
     K("majflt-backoff", OC_KEY_DOUBLE, majflt_backoff),
     K("backoff-ticks", OC_KEY_UINT, backoff_ticks),
+    K("balloon-stall-ticks", OC_KEY_UINT, balloon_stall_ticks),
     K("store-hot-reads", OC_KEY_DOUBLE, store_hot_reads),
 #undef K
 };

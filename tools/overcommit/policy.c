@@ -10,6 +10,12 @@ typedef enum {
     OC_PRESSURE_HIGH,
 } OcPressure;
 
+/* An inflating balloon short of its target: where it was, and for how long. */
+typedef struct OcStall {
+    guint64 actual;
+    guint ticks;
+} OcStall;
+
 /* A VM that an action could apply to, with the key it is ordered by. */
 typedef struct OcCandidate {
     const OcVm *vm;
@@ -36,6 +42,7 @@ void oc_policy_config_defaults(OcPolicyConfig *cfg)
         .swapin_backoff = 256.0,
         .majflt_backoff = 512.0,
         .backoff_ticks = 5,
+        .balloon_stall_ticks = 10,
         .store_hot_reads = 512.0,
     };
 }
@@ -48,6 +55,8 @@ OcPolicy *oc_policy_new(const OcPolicyConfig *cfg)
     policy->mode = OC_MODE_HOLD;
     policy->why = g_strdup("no reading yet");
     policy->backoff = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    policy->stall = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+                                          g_free);
     return policy;
 }
 
@@ -55,6 +64,7 @@ void oc_policy_free(OcPolicy *policy)
 {
     if (policy) {
         g_hash_table_unref(policy->backoff);
+        g_hash_table_unref(policy->stall);
         g_free(policy->why);
         g_free(policy);
     }
@@ -263,6 +273,49 @@ static void oc_policy_backoff(OcPolicy *p, const OcVm *vms, guint n,
     }
 }
 
+/*
+ * A balloon short of its target that has not moved by a MiB for
+ * balloon_stall_ticks ticks: the guest gives no more (its driver finds no
+ * pages it may take, or is stuck).  Waiting for it would block the VM for
+ * ever and count memory the host never got, so its target is set back to
+ * where the balloon is, and the VM is left alone for backoff_ticks.
+ */
+static void oc_policy_stalls(OcPolicy *p, const OcVm *vms, guint n,
+                             GPtrArray *actions)
+{
+    for (guint i = 0; i < n; i++) {
+        const OcVm *vm = &vms[i];
+        OcStall *st = g_hash_table_lookup(p->stall, vm->name);
+        guint64 to;
+
+        if (!vm->up || !vm->has_balloon || vm->target == OC_UNKNOWN ||
+            vm->actual <= vm->target + OC_MIB ||
+            oc_policy_backing_off(p, vm->name) || !p->cfg.balloon_stall_ticks) {
+            g_hash_table_remove(p->stall, vm->name);
+            continue;
+        }
+        if (!st || vm->actual + OC_MIB <= st->actual ||
+            vm->actual >= st->actual + OC_MIB) {
+            st = g_new0(OcStall, 1);
+            st->actual = vm->actual;
+            g_hash_table_insert(p->stall, g_strdup(vm->name), st);
+            continue;
+        }
+        if (++st->ticks < p->cfg.balloon_stall_ticks) {
+            continue;
+        }
+        to = MIN(vm->ram, (vm->actual + OC_MIB - 1) & ~(guint64)(OC_MIB - 1));
+        oc_policy_emit(actions, OC_ACTION_BALLOON, vm, vm->target, to,
+                       "balloon stalled at %.0f MiB for %u ticks, short of its "
+                       "target %.0f MiB: the guest gives no more; stop pushing "
+                       "it, left alone for %u ticks", oc_mib(vm->actual),
+                       st->ticks, oc_mib(vm->target), p->cfg.backoff_ticks);
+        g_hash_table_insert(p->backoff, g_strdup(vm->name),
+                            GUINT_TO_POINTER(p->cfg.backoff_ticks));
+        g_hash_table_remove(p->stall, vm->name);
+    }
+}
+
 static gint oc_candidate_cmp(gconstpointer a, gconstpointer b)
 {
     const OcCandidate *x = a, *y = b;
@@ -440,6 +493,7 @@ GPtrArray *oc_policy_decide(OcPolicy *policy, const OcHost *host,
 
     oc_policy_update_mode(policy, host);
     oc_policy_backoff(policy, vms, n_vms, actions);
+    oc_policy_stalls(policy, vms, n_vms, actions);
     switch (policy->mode) {
     case OC_MODE_RECLAIM:
         if (!oc_policy_inflate(policy, vms, n_vms, actions)) {

@@ -12,8 +12,10 @@
  * pressure has stayed low for a while it gives back in the reverse order.
  * A guest whose swap-in or major-fault rate climbs, or whose available
  * memory runs short, gets memory back at once and is left alone for a
- * while.  A balloon never goes below the guest's floor, nor a budget
- * below the store floor.
+ * while.  A balloon that stays short of its target without moving (the
+ * guest gives no more) is taken at its word after a while: its target is
+ * set back to where it is, and the VM is left alone too.  A balloon never
+ * goes below the guest's floor, nor a budget below the store floor.
  */
 #ifndef OC_POLICY_H
 #define OC_POLICY_H
@@ -69,6 +71,7 @@ typedef struct OcPolicyConfig {
     double swapin_backoff;      /* pages/s of swap-in that make a VM back off */
     double majflt_backoff;      /* major faults/s that do the same */
     guint backoff_ticks;        /* ticks a VM is left alone after backing off */
+    guint balloon_stall_ticks;  /* ticks an inflating balloon may not move */
     double store_hot_reads;     /* pages/s: a store read more keeps its budget */
 } OcPolicyConfig;
 
@@ -97,6 +100,7 @@ typedef struct OcPolicy {
     guint low_ticks;            /* consecutive ticks of low pressure */
     char *why;                  /* the pressure reading behind the mode */
     GHashTable *backoff;        /* VM name -> ticks left (GUINT_TO_POINTER) */
+    GHashTable *stall;          /* VM name -> OcStall, balloons short of target */
 } OcPolicy;
 
 void oc_policy_config_defaults(OcPolicyConfig *cfg);
