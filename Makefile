@@ -12,10 +12,12 @@
 #   make bench-migration   live migration of a swapping guest: vswap
 #                          against an NBD-mirrored virtio-blk swap disk
 #   make bench-guest       the guest's swap set-ups side by side
+#   make bench-overcommit  three guests in one memory cgroup: host swap, no
+#                          swap, and vswap-overcommitd (root)
 
 BUILD ?= build
 
-.PHONY: all deps corpus build qemu check demo bench bench-blk bench-migration bench-guest clean
+.PHONY: all deps corpus build qemu check demo bench bench-blk bench-migration bench-guest bench-overcommit clean
 
 all: build
 
@@ -60,6 +62,10 @@ bench-migration:
 
 bench-guest:
 	/usr/bin/python3 bench/guest-bench.py $(BENCH_ARGS)
+
+# It needs the controller, vswap-overcommitd, from the standalone build.
+bench-overcommit: build
+	/usr/bin/python3 bench/overcommit-eval.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(BUILD)
