@@ -227,9 +227,16 @@ static const char *oc_policy_vm_trouble(const OcPolicyConfig *cfg,
         g_snprintf(buf, len, "major faults %.0f/s > %.0f", vm->majflt_rate,
                    cfg->majflt_backoff);
     } else if (vm->guest_avail < cfg->guest_reserve / 2 &&
-               oc_vm_balloon_base(vm) < vm->ram) {
-        g_snprintf(buf, len, "guest available memory %.0f MiB < %.0f MiB",
-                   oc_mib(vm->guest_avail), oc_mib(cfg->guest_reserve / 2));
+               oc_vm_balloon_base(vm) < vm->ram &&
+               vm->swapin_rate > cfg->swapin_backoff / 4) {
+        /*
+         * Short of memory and reading its swap back: the balloon hurts.
+         * Short and reading nothing back is what a balloon is for: the
+         * guest's cold pages went to its swap.
+         */
+        g_snprintf(buf, len, "guest available memory %.0f MiB < %.0f MiB "
+                   "while it swaps in %.0f pages/s", oc_mib(vm->guest_avail),
+                   oc_mib(cfg->guest_reserve / 2), vm->swapin_rate);
     } else {
         return NULL;
     }
