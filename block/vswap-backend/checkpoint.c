@@ -670,6 +670,8 @@ static int vswap_ckpt_flush(VswapStore *s, GError **errp)
     unsigned failures = 0;
     int ret = 0;
 
+    /* The caller's own writeback: it goes on while the store is quiesced. */
+    s->owner_calls++;
     s->mem_budget = 0;
     for (;;) {
         uint64_t pages = s->mem.pages, bytes = vswap_store_mem_bytes(s);
@@ -712,6 +714,7 @@ static int vswap_ckpt_flush(VswapStore *s, GError **errp)
         }
     }
     s->mem_budget = budget;
+    s->owner_calls--;
     vswap_store_notify(s);
     return ret;
 }

@@ -132,6 +132,9 @@ static void vswap_compact_punch_done(VswapIoReq *req)
  */
 void vswap_compact_punch_queued(VswapStore *s)
 {
+    if (!vswap_store_may_start_io(s)) {
+        return;
+    }
     for (guint i = 0; i < s->punch_queue->len; i++) {
         VswapSegIo *sio = g_new0(VswapSegIo, 1);
         uint32_t index = g_array_index(s->punch_queue, uint32_t, i);
@@ -175,7 +178,7 @@ void vswap_compact_finish_pass(VswapStore *s)
 /*
  * vswap_compact_kick: start compacting the next victim if none is being
  * read.  Without an explicit pass this runs in the background for
- * segments below the threshold only.
+ * segments below the threshold only.  While quiesced, a pass waits.
  */
 void vswap_compact_kick(VswapStore *s)
 {
@@ -196,7 +199,7 @@ void vswap_compact_kick(VswapStore *s)
         }
         return;
     }
-    if (c->victim >= 0) {
+    if (c->victim >= 0 || !vswap_store_may_start_io(s)) {
         return;
     }
     if (!vswap_compact_has_room(s)) {

@@ -138,7 +138,9 @@ static bool vswap_import_writing(void *opaque)
 
 /*
  * Place an imported record, waiting for writeback when memory is full.
- * The wait runs engine completions only, like export's reads.
+ * The wait runs engine completions only, like export's reads.  The
+ * writeback is the caller's, so it runs even while the store is quiesced
+ * (loadvm drains every node, then loads the store).
  */
 static int vswap_import_place(VswapStore *s, const uint8_t *rec, size_t len,
                               uint64_t *addr)
@@ -146,6 +148,7 @@ static int vswap_import_place(VswapStore *s, const uint8_t *rec, size_t len,
     int ret = vswap_log_append(s, &s->mem, rec, vswap_rec_size(len), false,
                                addr);
 
+    s->owner_calls++;
     while (ret == -ENOSPC && vswap_store_has_disk(s) && !s->disk_unwritten) {
         bool writing;
 
@@ -159,6 +162,7 @@ static int vswap_import_place(VswapStore *s, const uint8_t *rec, size_t len,
             break;
         }
     }
+    s->owner_calls--;
     return ret;
 }
 

@@ -78,19 +78,24 @@ bool vswap_shared_open_file(VswapStore *s, GError **errp)
 
 int vswap_store_flush(VswapStore *s)
 {
+    int ret = 0;
+
     vswap_store_drain(s);
     if (!vswap_store_has_disk(s) || s->fenced) {
         return 0;
     }
+    /* The caller's own writes: they go on while the store is quiesced. */
+    s->owner_calls++;
     vswap_writeback_seal_disk(s);
     vswap_io_flush(s->io);
     /* Drain waits for the segment writes: they are engine requests. */
     vswap_store_drain(s);
     if (vswap_store_io(s, VSWAP_IO_FSYNC, NULL, 0, 0) < 0 ||
         s->disk_unwritten) {
-        return -EIO;
+        ret = -EIO;
     }
-    return 0;
+    s->owner_calls--;
+    return ret;
 }
 
 void vswap_store_fence(VswapStore *s, bool fenced)

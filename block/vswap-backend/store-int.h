@@ -255,6 +255,18 @@ struct VswapStore {
     uint64_t export_cursor;     /* next slot export_next looks at */
     VswapStoreStats st;         /* counters; levels are computed */
     bool in_process;
+    /*
+     * Quiescing (vswap_store_quiesce()): atomic, written by any thread.
+     * quiesce counts the nesting; quiesce_gen counts quiesce() calls, and
+     * quiesce_ack is the generation that the owner thread saw quiesce set
+     * at.  Not atomic, the owner's: owner_calls counts its blocking calls
+     * in progress (waits, import, flush, checkpoint), whose I/O goes on
+     * while quiesced.
+     */
+    int quiesce;
+    int quiesce_gen;
+    int quiesce_ack;
+    unsigned owner_calls;
     bool fenced;                /* the file belongs to a migration peer */
     /*
      * until activation: disk entries are references outside segment accounting
@@ -330,6 +342,17 @@ void vswap_store_notify(VswapStore *s);
  * Returns false with @errp set ("vswap store: " and the engine's message).
  */
 bool vswap_store_open_engine(VswapStore *s, bool create, GError **errp);
+
+/*
+ * May the store start I/O of its own (writeback, retries, compaction,
+ * punches)?  Not while quiesced, unless requests in flight or a blocking
+ * call of the owner need it.  Context: owner thread.
+ */
+static inline bool vswap_store_may_start_io(VswapStore *s)
+{
+    return !g_atomic_int_get(&s->quiesce) || s->requests > 0 ||
+           s->owner_calls > 0;
+}
 
 /* Does the store have a disk tier (a store file and its engine)? */
 static inline bool vswap_store_has_disk(VswapStore *s)

@@ -822,6 +822,44 @@ static void vswap_store_process_io(VswapStore *s)
     }
 }
 
+/*
+ * The owner takes notice of a quiesce: it starts no I/O of its own from
+ * here on (vswap_store_may_start_io() reads the count again each time).
+ * The generation is read first: a quiesce() that the count shows is then
+ * at least as old as the generation acknowledged.
+ */
+static void vswap_store_ack_quiesce(VswapStore *s)
+{
+    int gen = g_atomic_int_get(&s->quiesce_gen);
+
+    if (g_atomic_int_get(&s->quiesce)) {
+        g_atomic_int_set(&s->quiesce_ack, gen);
+    }
+}
+
+void vswap_store_quiesce(VswapStore *s)
+{
+    g_atomic_int_inc(&s->quiesce);
+    g_atomic_int_inc(&s->quiesce_gen);
+    vswap_store_notify(s);
+}
+
+void vswap_store_unquiesce(VswapStore *s)
+{
+    g_assert(g_atomic_int_get(&s->quiesce) > 0);
+    if (g_atomic_int_dec_and_test(&s->quiesce)) {
+        /* Postponed writeback, compaction and punches resume. */
+        vswap_store_notify(s);
+    }
+}
+
+bool vswap_store_quiesced(VswapStore *s)
+{
+    return g_atomic_int_get(&s->quiesce) &&
+           g_atomic_int_get(&s->quiesce_ack) ==
+           g_atomic_int_get(&s->quiesce_gen);
+}
+
 void vswap_store_process(VswapStore *s)
 {
     unsigned progress;
@@ -837,6 +875,7 @@ void vswap_store_process(VswapStore *s)
     }
     s->in_process = true;
     vswap_store_clear_notify(s);
+    vswap_store_ack_quiesce(s);
     do {
         progress = 0;
         if (s->io) {
@@ -907,9 +946,12 @@ static void vswap_store_run_wait(VswapStore *s, VswapWaitCond *cond,
 {
     VswapStoreWaiter w = { .s = s, .cond = cond, .opaque = opaque };
 
+    /* The caller waits for this: its I/O goes on even while quiesced. */
+    s->owner_calls++;
     if (cond(opaque)) {
         s->cfg.wait(s->cfg.wait_opaque, vswap_store_waiter_cond, &w);
     }
+    s->owner_calls--;
 }
 
 void vswap_store_wait(VswapStore *s, VswapWaitCond *cond, void *opaque)

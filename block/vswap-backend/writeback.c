@@ -105,6 +105,9 @@ static void vswap_writeback_submit(VswapStore *s, uint32_t index)
  */
 void vswap_writeback_start_queued(VswapStore *s)
 {
+    if (!vswap_store_may_start_io(s)) {
+        return;                 /* quiesced: they wait, buffers and all */
+    }
     for (guint i = 0; i < s->wb_queue->len; i++) {
         uint32_t index = g_array_index(s->wb_queue, uint32_t, i);
 
@@ -197,7 +200,8 @@ void vswap_writeback_kick(VswapStore *s, bool urgent)
     uint64_t target;
     int ret;
 
-    if (!vswap_store_has_disk(s) || s->fenced) {
+    if (!vswap_store_has_disk(s) || s->fenced ||
+        !vswap_store_may_start_io(s)) {
         return;
     }
     vswap_writeback_retry(s);

@@ -608,21 +608,25 @@ static bool virtio_vswap_check_conf(VirtIOVswapConf *conf, Error **errp)
 
 /*
  * A drained section of the store's block node: take no new guest request
- * until it ends, as virtio-blk does.  Requests in flight finish; the drain
- * waits for them (drained_poll) and for their block-layer I/O.  Context:
- * main loop, BQL.
+ * until it ends, as virtio-blk does, and quiesce the store, whose
+ * writeback and compaction would otherwise go on writing to the node on
+ * their own.  Requests in flight finish; the drain waits for them and for
+ * the store to take notice (drained_poll), and for their block-layer I/O.
+ * Context: main loop, BQL.
  */
 static void virtio_vswap_drained_begin(void *opaque)
 {
     VirtIOVswap *s = opaque;
 
     qatomic_inc(&s->quiesced);
+    vswap_store_quiesce(s->store);
 }
 
 static void virtio_vswap_drained_end(void *opaque)
 {
     VirtIOVswap *s = opaque;
 
+    vswap_store_unquiesce(s->store);
     /* Serve what the guest queued meanwhile, where the queues are served. */
     if (qatomic_fetch_dec(&s->quiesced) == 1 &&
         (s->ioeventfd_started || s->ioeventfd_disabled)) {
@@ -634,14 +638,18 @@ static void virtio_vswap_drained_end(void *opaque)
  * Unlike virtio-blk's, a request in flight is not always block-layer I/O:
  * its pages may be with the store's compression workers, and finishing it
  * may write to the node.  So the drain also waits for the requests, as
- * block exports' drained_poll do.  Requests held back by x-stall-after
- * were never taken, so a stalled device does not hold a drain.
+ * block exports' drained_poll do, and for the store's owner thread to
+ * have stopped its own I/O: what it started before is in the
+ * BlockBackend's in_flight count by then, which the block layer reads
+ * after this.  Requests held back by x-stall-after were never taken, so a
+ * stalled device does not hold a drain.
  */
 static bool virtio_vswap_drained_poll(void *opaque)
 {
     VirtIOVswap *s = opaque;
 
-    return qatomic_read(&s->inflight) > 0;
+    return qatomic_read(&s->inflight) > 0 ||
+           !vswap_store_quiesced(s->store);
 }
 
 static const BlockDevOps virtio_vswap_block_ops = {
@@ -668,10 +676,11 @@ static bool virtio_vswap_attach_store(VirtIOVswap *s, Error **errp)
                        object_get_canonical_path_component(OBJECT(vso)));
             return false;
         }
-        vswap_store_object_attach(vso, virtio_vswap_user_device(s),
-                                  &virtio_vswap_block_ops, s);
+        /* Set first: attaching to a drained node calls drained_begin. */
         s->store = vso->store;
         s->capacity = vso->cfg.capacity;
+        vswap_store_object_attach(vso, virtio_vswap_user_device(s),
+                                  &virtio_vswap_block_ops, s);
         return true;
     }
     s->capacity = s->conf.capacity ? s->conf.capacity : 1u << 20;

@@ -225,6 +225,27 @@ bool vswap_store_busy(VswapStore *s);
 void vswap_store_drain(VswapStore *s);
 
 /*
+ * Quiescing, for a drained section of the store file's block node: the
+ * store starts no I/O of its own (writeback, write retries, compaction,
+ * hole punches) until it is unquiesced.  What requests in flight need
+ * (reads of their records, writeback that frees memory for their pages)
+ * and what the owner's own blocking calls do (drain, checkpoint, export,
+ * the synchronous wrappers) still run: the embedder stops taking
+ * requests, and waits for those in flight, itself.
+ *
+ * vswap_store_quiesce() and vswap_store_unquiesce() nest, and may be
+ * called from any thread; the owner thread takes notice in its next
+ * vswap_store_process(), which quiesce() signals for.
+ * vswap_store_quiesced() (any thread) says whether it has: from then on
+ * every I/O the store started on its own is in the engine's inflight()
+ * count, and it starts no more until unquiesce().  Unquiescing signals
+ * the owner, so that postponed work resumes.
+ */
+void vswap_store_quiesce(VswapStore *s);
+void vswap_store_unquiesce(VswapStore *s);
+bool vswap_store_quiesced(VswapStore *s);
+
+/*
  * vswap_store_compact: start compacting every segment with dead space (or
  * only those below the threshold unless @full).  Reads and writes go on
  * meanwhile.  @cb, if not NULL, runs when the pass is over.  Returns 0 or

@@ -446,6 +446,82 @@ static void test_compaction(Fixture *f, gconstpointer data)
     assert_check_clean(s);
 }
 
+/* Run the owner's event loop for @ms, asserting that no I/O is in flight. */
+static void assert_no_io_for(VswapStore *s, unsigned ms)
+{
+    gint64 end = g_get_monotonic_time() + ms * 1000;
+
+    while (g_get_monotonic_time() < end) {
+        vswap_store_process(s);
+        g_assert_cmpuint(vswap_io_inflight(vswap_store_io_engine(s)), ==, 0);
+        g_usleep(1000);
+    }
+}
+
+/*
+ * A quiesced store (a drained section of its node in QEMU) starts no I/O
+ * of its own, although writeback (memory over a budget just cut) and
+ * background compaction (sparse disk segments) are both due; a request's
+ * own disk read still runs.  Unquiesced, both catch up and every page
+ * reads back.
+ */
+static void test_quiesce(Fixture *f, gconstpointer data)
+{
+    VswapStore *s = open_store(f, true, 256 * 1024, 1, false);
+    g_autofree uint8_t *buf = g_malloc(PAGE);
+    VswapStoreStats before, st;
+
+    write_range(s, f->pages, 3000, 1);
+    vswap_store_drain(s);
+    vswap_store_set_mem_budget(s, 16 << 20, 0);
+    write_range(s, f->pages, 1000, 2);
+    vswap_store_drain(s);
+
+    vswap_store_quiesce(s);
+    g_assert_false(vswap_store_quiesced(s));
+    vswap_store_process(s);
+    g_assert_true(vswap_store_quiesced(s));
+    /* A read of a disk record is the request's own I/O: it runs. */
+    g_assert_cmpint(read_one(s, 2000, buf), ==, 0);
+    g_assert(memcmp(buf, test_pages_get(f->pages, 2000, 1), PAGE) == 0);
+    g_assert_cmpuint(vswap_io_inflight(vswap_store_io_engine(s)), ==, 0);
+
+    /* Three quarters of the pages on disk die; memory is cut to 128 KiB. */
+    for (uint64_t i = 1000; i < 3000; i++) {
+        if (i % 4) {
+            g_assert_cmpint(vswap_store_discard(s, i, 1), ==, 0);
+        }
+    }
+    vswap_store_set_mem_budget(s, 128 * 1024, 0);
+    vswap_store_get_stats(s, &before);
+    g_assert_cmpuint(before.mem_bytes, >=, 4 * 128 * 1024);
+    assert_no_io_for(s, 300);
+    vswap_store_get_stats(s, &st);
+    g_assert_cmpuint(st.writeback_bytes, ==, before.writeback_bytes);
+    g_assert_cmpuint(st.compacted_segments, ==, before.compacted_segments);
+    g_assert_cmpuint(st.mem_bytes, ==, before.mem_bytes);
+
+    vswap_store_unquiesce(s);
+    g_assert_false(vswap_store_quiesced(s));
+    /* What the notifier announces; drain then waits for the I/O. */
+    vswap_store_process(s);
+    vswap_store_drain(s);
+    vswap_store_get_stats(s, &st);
+    g_assert_cmpuint(st.writeback_bytes, >, before.writeback_bytes);
+    g_assert_cmpuint(st.compacted_segments, >, before.compacted_segments);
+    g_assert_cmpuint(st.mem_bytes, <=, 128 * 1024 + 2 * 64 * 1024);
+    verify_range(s, f->pages, 1000, 2);
+    for (uint64_t i = 1000; i < 3000; i++) {
+        if (i % 4) {
+            g_assert_cmpint(read_one(s, i, buf), ==, VSWAP_STORE_UNMAPPED);
+        } else {
+            g_assert_cmpint(read_one(s, i, buf), ==, 0);
+            g_assert(memcmp(buf, test_pages_get(f->pages, i, 1), PAGE) == 0);
+        }
+    }
+    assert_check_clean(s);
+}
+
 /* A record corrupted in the store file is an error for its slot only. */
 static void test_corrupt_record(Fixture *f, gconstpointer data)
 {
@@ -1086,6 +1162,7 @@ int main(int argc, char **argv)
     ADD("disk/compaction", test_compaction, 0);
     ADD("disk/corrupt-record", test_corrupt_record, 0);
     ADD("disk/truncated-while-open", test_truncated_while_open, 0);
+    ADD("disk/quiesce", test_quiesce, 0);
     ADD("faults/enospc-writeback", test_enospc_writeback, 0);
     ADD("faults/eio-read", test_eio_read, 0);
     ADD("faults/short-writes-corrupt-reads", test_short_writes_and_corrupt_reads, 0);
