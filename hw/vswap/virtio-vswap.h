@@ -35,6 +35,15 @@ OBJECT_DECLARE_SIMPLE_TYPE(VirtIOVswap, VIRTIO_VSWAP)
 #define VIRTIO_VSWAP_MAX_BATCH_LIMIT VSWAP_STORE_MAX_BATCH
 /* Bounce-buffer bytes of requests in flight before queues stop popping. */
 #define VIRTIO_VSWAP_INFLIGHT_LIMIT (32 * 1024 * 1024)
+/*
+ * The same for the rest of what requests in flight hold: their elements
+ * and, per entry, its parsed form, status and store op.  FILL-only WRITEs
+ * and DISCARDs have no bounce buffer, so without this only the ring held
+ * them back: 45 bytes per entry, about 46 MiB for a ring of 1024 FILL-only
+ * WRITEs of 1024 entries each.  A driver at the defaults (256
+ * descriptors, 256 entries per request) never reaches it.
+ */
+#define VIRTIO_VSWAP_INFLIGHT_META_LIMIT (4 * 1024 * 1024)
 /* Latency histogram: bucket i counts requests of [2^i, 2^(i+1)) us. */
 #define VIRTIO_VSWAP_LAT_BUCKETS 32
 
@@ -74,6 +83,7 @@ struct VirtIOVswap {
     bool ioeventfd_disabled;    /* the transport cannot: main loop only */
     QEMUBH *resume_bh;      /* in ctx: pops queues once memory is freed */
     size_t inflight_bytes;  /* bounce buffers of requests in flight */
+    size_t inflight_meta;   /* the rest of their memory (see the limit) */
     unsigned inflight;      /* requests in flight */
     bool queues_stalled;    /* a queue stopped at the in-flight limit */
     /*

@@ -1389,6 +1389,254 @@ static void reset_during_flood(void *obj, void *data, QGuestAllocator *t_alloc)
 }
 
 /*
+ * Hostile floods of one request type each, through a queue of 1024
+ * descriptors with 1024 entries per request (queue-size, max-batch).
+ * FILL-only and zero-only WRITEs and DISCARDs carry no page, so the
+ * device's cap on bounce memory never held them back: only the ring did,
+ * and each request keeps its entries, statuses and store ops until it
+ * completes, about 45 bytes per entry.
+ */
+typedef enum VswapFloodKind {
+    VSWAP_FLOOD_FILL,           /* WRITE, every entry a fill page */
+    VSWAP_FLOOD_ZERO,           /* WRITE, every entry a zero page */
+    VSWAP_FLOOD_DISCARD,        /* DISCARD of 1024 ranges */
+    VSWAP_FLOOD_READ,           /* READ of 1024 slots */
+    VSWAP_FLOOD_MIXED,          /* FILL-only WRITEs and DISCARDs in turn */
+} VswapFloodKind;
+
+#define VSWAP_FLOOD_QUEUE 1024
+#define VSWAP_FLOOD_BATCH 1024
+#define VSWAP_FLOOD_ROUNDS 3
+/* Slots below this hold pages the test checks after the flood. */
+#define VSWAP_FLOOD_KEEP 128
+#define VSWAP_FLOOD_FIRST 4096
+#define VSWAP_FLOOD_SLOTS (1024 * 1024 * 1024 / PAGE)
+/* query-vswap must answer within this while the flood runs. */
+#define VSWAP_FLOOD_QMP_US (1000 * 1000)
+
+/* The fill value of round @round (0 for zero pages). */
+static uint32_t vswap_flood_fill(VswapFloodKind kind, unsigned round)
+{
+    return kind == VSWAP_FLOOD_ZERO ? 0 : 0x5a5a0000u + round;
+}
+
+/* The request body (header and entries) of request @r of a round. */
+static void vswap_flood_body(GByteArray *out, VswapFloodKind kind,
+                             unsigned round, unsigned r)
+{
+    bool discard = kind == VSWAP_FLOOD_DISCARD ||
+                   (kind == VSWAP_FLOOD_MIXED && r % 2);
+    uint64_t base = VSWAP_FLOOD_FIRST +
+                    (uint64_t)(r % 8) * VSWAP_FLOOD_BATCH;
+
+    if (discard) {
+        vswap_hdr(out, VIRTIO_VSWAP_T_DISCARD, VSWAP_FLOOD_BATCH);
+        for (unsigned i = 0; i < VSWAP_FLOOD_BATCH; i++) {
+            /* Long ranges: each walks whatever the map holds there. */
+            struct virtio_vswap_range rg = {
+                .start = cpu_to_le64(VSWAP_FLOOD_FIRST + i),
+                .count = cpu_to_le64(VSWAP_FLOOD_SLOTS - VSWAP_FLOOD_FIRST -
+                                     VSWAP_FLOOD_BATCH),
+            };
+
+            g_byte_array_append(out, (guint8 *)&rg, sizeof(rg));
+        }
+        return;
+    }
+    vswap_hdr(out, kind == VSWAP_FLOOD_READ ? VIRTIO_VSWAP_T_READ :
+                   VIRTIO_VSWAP_T_WRITE, VSWAP_FLOOD_BATCH);
+    for (unsigned i = 0; i < VSWAP_FLOOD_BATCH; i++) {
+        bool fill = kind != VSWAP_FLOOD_READ;
+
+        vswap_slot(out, base + i, fill ? VIRTIO_VSWAP_SLOT_F_FILL : 0,
+                   fill ? vswap_flood_fill(kind, round) : 0);
+    }
+}
+
+/* Bytes the device writes back for a request of @kind (statuses, pages). */
+static size_t vswap_flood_in_len(VswapFloodKind kind)
+{
+    return VSWAP_FLOOD_BATCH + 1 +
+           (kind == VSWAP_FLOOD_READ ? (size_t)VSWAP_FLOOD_BATCH * PAGE : 0);
+}
+
+/* Reset QEMU's peak resident memory (VmHWM) to what it holds now. */
+static void qemu_reset_peak(void)
+{
+    g_autofree char *path = g_strdup_printf("/proc/%d/clear_refs",
+                                            (int)qtest_pid(global_qtest));
+    int fd = open(path, O_WRONLY);
+
+    g_assert(fd >= 0);
+    g_assert_cmpint(write(fd, "5", 1), ==, 1);
+    close(fd);
+}
+
+/* Time one query-vswap, in microseconds. */
+static int64_t vswap_query_us(void)
+{
+    int64_t t0 = g_get_monotonic_time();
+    QDict *info = vswap_query();
+
+    qobject_unref(info);
+    return g_get_monotonic_time() - t0;
+}
+
+/*
+ * One round: fill the ring with requests (two descriptors each, sharing
+ * eight request bodies and one buffer for what the device writes), kick
+ * once, and ask query-vswap again and again until all have completed.
+ * Returns the slowest answer, in microseconds.
+ */
+static int64_t vswap_flood_round(VswapT *t, VswapFloodKind kind,
+                                 unsigned round)
+{
+    QTestState *qts = global_qtest;
+    size_t body_len = sizeof(struct virtio_vswap_req_hdr) +
+                      VSWAP_FLOOD_BATCH * sizeof(struct virtio_vswap_slot);
+    size_t in_len = vswap_flood_in_len(kind);
+    unsigned n = t->vq->size / 2;
+    uint64_t bodies = guest_alloc(t->alloc, 8 * body_len);
+    uint64_t in = guest_alloc(t->alloc, in_len);
+    int64_t worst = 0;
+    uint16_t idx, used0;
+    gint64 deadline;
+
+    for (unsigned b = 0; b < 8; b++) {
+        g_autoptr(GByteArray) out = g_byte_array_new();
+
+        /* Bodies b and b + 8k are alike: the MIXED kind alternates. */
+        vswap_flood_body(out, kind, round, b);
+        g_assert_cmpuint(out->len, ==, body_len);
+        memwrite(bodies + b * body_len, out->data, out->len);
+    }
+    t->vq->free_head = 0;
+    t->vq->num_free = t->vq->size;
+    idx = qtest_readw(qts, t->vq->avail + 2);
+    used0 = qtest_readw(qts, t->vq->used + 2);
+    for (unsigned r = 0; r < n; r++) {
+        uint32_t head = qvirtqueue_add(qts, t->vq,
+                                       bodies + (r % 8) * body_len,
+                                       body_len, false, true);
+
+        qvirtqueue_add(qts, t->vq, in, in_len, true, false);
+        qtest_writew(qts, t->vq->avail + 4 + 2 * ((idx + r) % t->vq->size),
+                     head);
+    }
+    qtest_writew(qts, t->vq->avail + 2, idx + n);
+    t->dev->bus->virtqueue_kick(t->dev, t->vq);
+    deadline = g_get_monotonic_time() + VSWAP_TEST_TIMEOUT_US;
+    do {
+        worst = MAX(worst, vswap_query_us());
+        g_assert(g_get_monotonic_time() < deadline);
+    } while ((uint16_t)(qtest_readw(qts, t->vq->used + 2) - used0) < n);
+    t->vq->last_used_idx += n;
+    guest_free(t->alloc, bodies);
+    guest_free(t->alloc, in);
+    return worst;
+}
+
+/* Slots [0, VSWAP_FLOOD_KEEP): compressed pages, then fill pages. */
+static void vswap_flood_keep_write(VswapT *t)
+{
+    for (uint64_t slot = 0; slot < VSWAP_FLOOD_KEEP; slot++) {
+        if (slot % 2) {
+            const uint8_t *pages[1] = { NULL };
+            uint32_t fill = 0xc0de0000u + slot;
+
+            g_assert_cmpint(vswap_write(t, &slot, pages, &fill, 1, NULL), ==,
+                            VIRTIO_VSWAP_S_OK);
+        } else {
+            vswap_write_one(t, slot, 7);
+        }
+    }
+}
+
+static void vswap_flood_keep_check(VswapT *t)
+{
+    uint8_t page[PAGE], st;
+
+    for (uint64_t slot = 0; slot < VSWAP_FLOOD_KEEP; slot++) {
+        if (!(slot % 2)) {
+            vswap_check_one(t, slot, 7);
+            continue;
+        }
+        g_assert_cmpint(vswap_read(t, &slot, 1, page, &st), ==,
+                        VIRTIO_VSWAP_S_OK);
+        for (unsigned i = 0; i < PAGE; i += 4) {
+            g_assert_cmpuint((uint32_t)ldl_le_p(page + i), ==, 0xc0de0000u + slot);
+        }
+    }
+}
+
+/*
+ * Flood the device with requests of one kind (@data), VSWAP_FLOOD_ROUNDS
+ * full rings, and check that
+ *   (a) QEMU's peak resident memory grows by less than the device's caps
+ *       allow: 32 MiB of bounce pages (READ only) and 4 MiB of entries,
+ *       plus 8 MiB of slack;
+ *   (b) query-vswap answers within VSWAP_FLOOD_QMP_US throughout;
+ *   (c) the pages written before the flood read back intact, and so do
+ *       the fill pages the flood itself wrote last.
+ * Before the device counted entries, a ring of FILL-only WRITEs held
+ * about 24 MiB.
+ */
+static void hostile_flood(void *obj, void *data, QGuestAllocator *t_alloc)
+{
+    VswapFloodKind kind = GPOINTER_TO_UINT(data);
+    uint64_t bound = ((kind == VSWAP_FLOOD_READ ? 32 : 0) + 4 + 8) << 20;
+    uint64_t rss0, peak;
+    int64_t worst = 0;
+    uint8_t page[PAGE], st;
+    VswapT t;
+
+    vswap_start(&t, obj, t_alloc);
+    g_assert_cmpint(t.vq->size, ==, VSWAP_FLOOD_QUEUE);
+    vswap_flood_keep_write(&t);
+    rss0 = qemu_mem("VmRSS:");
+    qemu_reset_peak();
+    for (unsigned round = 0; round < VSWAP_FLOOD_ROUNDS; round++) {
+        worst = MAX(worst, vswap_flood_round(&t, kind, round));
+    }
+    peak = qemu_mem("VmHWM:");
+    g_test_message("flood kind %u: %u rings of %u requests of %u entries:"
+                   " QEMU resident %" PRIu64 " KiB before, peak +%" PRId64
+                   " KiB (bound %" PRIu64 " KiB); slowest query-vswap %"
+                   PRId64 " us", kind, VSWAP_FLOOD_ROUNDS, t.vq->size / 2,
+                   VSWAP_FLOOD_BATCH, rss0 >> 10,
+                   ((int64_t)peak - (int64_t)rss0) / 1024, bound >> 10, worst);
+#ifndef QEMU_SANITIZE_ADDRESS
+    g_assert_cmpuint(peak, <, rss0 + bound);
+#endif
+    g_assert_cmpint(worst, <, VSWAP_FLOOD_QMP_US);
+    g_assert_cmpint(vswap_query_int("malformed-requests", NULL), ==, 0);
+    g_assert_cmpint(vswap_query_int("write", "errors"), ==, 0);
+
+    vswap_flood_keep_check(&t);
+    if (kind != VSWAP_FLOOD_READ) {
+        /*
+         * The last request of a round used body 7: a WRITE of slots
+         * 7 * 1024 past the first, or (DISCARD, MIXED) a discard of
+         * everything from the first slot of the flood on.
+         */
+        uint64_t slot = VSWAP_FLOOD_FIRST + 7 * VSWAP_FLOOD_BATCH + 5;
+        uint32_t fill = vswap_flood_fill(kind, VSWAP_FLOOD_ROUNDS - 1);
+        bool gone = kind == VSWAP_FLOOD_DISCARD || kind == VSWAP_FLOOD_MIXED;
+
+        g_assert_cmpint(vswap_read(&t, &slot, 1, page, &st), ==,
+                        VIRTIO_VSWAP_S_OK);
+        g_assert_cmpint(st, ==, gone ? VIRTIO_VSWAP_S_UNMAPPED :
+                                       VIRTIO_VSWAP_S_OK);
+        for (unsigned i = 0; i < PAGE; i += 4) {
+            g_assert_cmpuint((uint32_t)ldl_le_p(page + i), ==, gone ? 0 : fill);
+        }
+    }
+    vswap_write_one(&t, 3000, 2);
+    vswap_check_one(&t, 3000, 2);
+    vswap_stop(&t);
+}
+
+/*
  * The device does not offer VIRTIO_F_RING_RESET, but virtio-pci takes a
  * queue_reset write anyway.  A guest that resets its queue with a flood
  * in flight and enables the same ring again can break its own device
@@ -1563,6 +1811,28 @@ static void *vswap_node_store_iothread_before(GString *cmd_line, void *arg)
                                  vswap_node_store_before(cmd_line, arg));
 }
 
+/* The hostile floods, on the device options of @opts. */
+static void register_hostile_floods(const char *prefix,
+                                    QOSGraphTestOptions *opts)
+{
+    static const char *const names[] = {
+        [VSWAP_FLOOD_FILL] = "fill",
+        [VSWAP_FLOOD_ZERO] = "zero",
+        [VSWAP_FLOOD_DISCARD] = "discard",
+        [VSWAP_FLOOD_READ] = "read",
+        [VSWAP_FLOOD_MIXED] = "fill-discard",
+    };
+
+    for (unsigned k = 0; k < G_N_ELEMENTS(names); k++) {
+        g_autofree char *name = g_strdup_printf("%shostile-flood/%s", prefix,
+                                                names[k]);
+        QOSGraphTestOptions o = *opts;
+
+        o.arg = GUINT_TO_POINTER(k);
+        qos_add_test(name, "virtio-vswap", hostile_flood, &o);
+    }
+}
+
 /*
  * The same tests with the queues served from an IOThread: requests and
  * store completions run there, QMP and reset reach the store from the
@@ -1582,6 +1852,11 @@ static void register_iothread_tests(void)
     QOSGraphTestOptions flood_opts = {
         .before = vswap_flood_iothread_before,
         .edge.extra_device_opts = "store=vs0,iothread=vswap-io0",
+    };
+    QOSGraphTestOptions hostile_opts = {
+        .before = vswap_flood_iothread_before,
+        .edge.extra_device_opts = "store=vs0,queue-size=1024,max-batch=1024,"
+                                  "iothread=vswap-io0",
     };
     QOSGraphTestOptions disk_opts = {
         .before = vswap_disk_store_iothread_before,
@@ -1607,6 +1882,7 @@ static void register_iothread_tests(void)
     qos_add_test("iothread/compact-during-io", "virtio-vswap",
                  compact_during_io, &disk_opts);
     qos_add_test("iothread/flood", "virtio-vswap", flood, &flood_opts);
+    register_hostile_floods("iothread/", &hostile_opts);
     qos_add_test("iothread/reset-during-flood", "virtio-vswap",
                  reset_during_flood, &flood_opts);
     qos_add_test("iothread/queue-reset-unoffered", "virtio-vswap",
@@ -1648,6 +1924,10 @@ static void register_virtio_vswap_test(void)
         .before = vswap_flood_before,
         .edge.extra_device_opts = "store=vs0",
     };
+    QOSGraphTestOptions hostile_opts = {
+        .before = vswap_flood_before,
+        .edge.extra_device_opts = "store=vs0,queue-size=1024,max-batch=1024",
+    };
     QOSGraphTestOptions disk_opts = {
         .before = vswap_disk_store_before,
         .edge.extra_device_opts = "store=vs0",
@@ -1687,6 +1967,7 @@ static void register_virtio_vswap_test(void)
                  &opts);
     qos_add_test("store-properties", "virtio-vswap", store_properties, &opts);
     qos_add_test("flood", "virtio-vswap", flood, &flood_opts);
+    register_hostile_floods("", &hostile_opts);
     qos_add_test("reset-during-flood", "virtio-vswap", reset_during_flood,
                  &flood_opts);
     qos_add_test("queue-reset-unoffered", "virtio-vswap",
