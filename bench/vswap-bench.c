@@ -53,7 +53,7 @@
 #define BATCH VSWAP_BENCH_BATCH
 /* Sequential write limit: blocks of a segment, as deep as writeback. */
 #define SEQ_BLOCK (1u << 20)
-#define SEQ_DEPTH VSWAP_WRITEBACK_DEPTH
+#define SEQ_DEPTH VSWAP_STORE_WRITEBACK_DEPTH
 #define MiB (1024.0 * 1024.0)
 
 static const unsigned worker_counts[] = { 0, 1, 2 };

@@ -72,6 +72,7 @@ typedef struct BenchOptions {
     size_t max_pages;
     uint64_t wb_bytes;
     bool rbd_bench;
+    unsigned wb_depth;          /* --wb-depth; 0: the store's choice */
     /* file nodes: the liburing engine's file */
     const char *path;
     bool direct;
@@ -160,6 +161,7 @@ typedef struct BenchResult {
     int64_t cpu_ns;             /* the owner thread's CPU time meanwhile */
     uint64_t bytes;             /* written back (compressed) */
     uint64_t pages;
+    unsigned depth;             /* segment writes in flight at most */
 } BenchResult;
 
 static int64_t bench_thread_cpu_ns(void)
@@ -191,6 +193,7 @@ static BenchResult bench_writeback(BlockBackend *blk,
     vswap_bench_wb_config(&cfg, (uint64_t)copies * c->npages, est_bytes,
                           opt.level);
     cfg.wait = bench_wait;
+    cfg.writeback_depth = opt.wb_depth;
     if (blk) {
         cfg.open_engine = bench_open_engine;
         cfg.engine_opaque = blk;
@@ -222,6 +225,7 @@ static BenchResult bench_writeback(BlockBackend *blk,
         exit(1);
     }
     res.bytes = st.writeback_bytes;
+    res.depth = st.writeback_depth;
     res.pages = st.writeback_pages;
     aio_set_fd_handler(ctx, vswap_store_fd(s), NULL, NULL, NULL, NULL, NULL);
     vswap_store_close(s);
@@ -386,8 +390,9 @@ static double bench_corpus(const VswapBenchCorpus *c, double *lat)
         print_samples("owner CPU, liburing engine", &cpu[BENCH_LIMIT],
                       "ms per 100 MiB");
     }
-    printf("  %" PRIu64 " pages, %.1f MiB written back per run\n",
-           res[BENCH_BLK].pages, res[BENCH_BLK].bytes / 1048576.0);
+    printf("  %" PRIu64 " pages, %.1f MiB written back per run, at most %u"
+           " segment writes in flight\n", res[BENCH_BLK].pages,
+           res[BENCH_BLK].bytes / 1048576.0, res[BENCH_BLK].depth);
     samples_stats(&ratio, &med, &min, &max);
     return med;
 }
@@ -406,6 +411,8 @@ static void usage(FILE *out)
 "  --level N        zstd level (default 1)\n"
 "  --reps N         repetitions, medians reported (default 5)\n"
 "  --wb-mib N       MiB of records written back per run (default 128)\n"
+"  --wb-depth N     segment writes in flight, both sides (default: the\n"
+"                   node's, as vswap-store's writeback-depth=0)\n"
 "  --quick          2048 pages per corpus file, 16 MiB, 1 repetition\n");
 }
 
@@ -467,6 +474,7 @@ int main(int argc, char **argv)
         { "level", required_argument, NULL, 'l' },
         { "reps", required_argument, NULL, 'r' },
         { "wb-mib", required_argument, NULL, 'w' },
+        { "wb-depth", required_argument, NULL, 'd' },
         { "quick", no_argument, NULL, 'q' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
@@ -508,6 +516,9 @@ int main(int argc, char **argv)
             break;
         case 'w':
             wb_mib = atoi(optarg);
+            break;
+        case 'd':
+            opt.wb_depth = atoi(optarg);
             break;
         case 'q':
             quick = true;

@@ -168,8 +168,6 @@ typedef struct VswapPageJob {
 /* A record read with O_DIRECT spans at most 3 blocks of 4 KiB. */
 #define VSWAP_JOB_BUF_SIZE (3 * 4096)
 #define VSWAP_MAX_JOBS 256
-/* Disk segments being written at once. */
-#define VSWAP_WRITEBACK_DEPTH 8
 
 typedef struct VswapCompaction {
     bool running;
@@ -230,6 +228,7 @@ struct VswapStore {
     unsigned requests;          /* requests not yet completed */
 
     unsigned wb_inflight;       /* disk segment writes in flight */
+    unsigned wb_depth;          /* of those, at most (writeback_depth) */
     unsigned disk_unwritten;    /* disk segments whose write failed */
     /*
      * disk segments with write_failed: unlike disk_unwritten, retries in

@@ -79,6 +79,9 @@ static bool vswap_store_check_config(const VswapStoreConfig *cfg,
         why = "a shared store needs a file and cannot be persistent";
     } else if (cfg->workers > 64) {
         why = "at most 64 worker threads";
+    } else if (cfg->writeback_depth > VSWAP_STORE_MAX_WRITEBACK_DEPTH) {
+        why = "writeback depth must be 0 (automatic) to "
+              G_STRINGIFY(VSWAP_STORE_MAX_WRITEBACK_DEPTH);
     }
     if (why) {
         g_set_error(errp, VSWAP_STORE_ERROR, EINVAL, "vswap store: %s", why);
@@ -112,6 +115,10 @@ bool vswap_store_open_engine(VswapStore *s, bool create, GError **errp)
     if (s->cfg.fault_injection) {
         s->io = vswap_io_faulty_new(s->io, s->event_fd);
     }
+    s->wb_depth = s->cfg.writeback_depth ? s->cfg.writeback_depth :
+                  s->io->queue_depth ? MIN(s->io->queue_depth,
+                                           VSWAP_STORE_MAX_WRITEBACK_DEPTH) :
+                  VSWAP_STORE_WRITEBACK_DEPTH;
     return true;
 }
 
@@ -1161,6 +1168,7 @@ void vswap_store_get_stats(VswapStore *s, VswapStoreStats *st)
     st->mem_live_bytes = s->mem.live_bytes;
     st->mem_bytes = vswap_store_mem_bytes(s);
     st->disk_live_bytes = s->disk.live_bytes;
+    st->writeback_depth = s->io ? s->wb_depth : 0;
     st->disk_bytes = s->disk.used_bytes;
     st->disk_file_bytes = s->io ? MAX(vswap_io_allocated(s->io), 0) : 0;
     st->meta_bytes = vswap_map_memory(s->map) +

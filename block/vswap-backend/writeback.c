@@ -140,8 +140,8 @@ static void vswap_writeback_retry(VswapStore *s)
 /*
  * Memory that writeback still has to free: every segment buffer except
  * those of disk segments being written, which their completions free.
- * Counting those too made one pass evict up to VSWAP_WRITEBACK_DEPTH
- * segments past its target, down to the newest records, whenever the
+ * Counting those too made one pass evict up to wb_depth segments past
+ * its target, down to the newest records, whenever the
  * writes had not completed by the next victim.
  */
 static uint64_t vswap_writeback_pressure(VswapStore *s)
@@ -187,11 +187,11 @@ static VswapLog *vswap_writeback_pick(VswapStore *s, uint64_t *ent)
 
 /*
  * vswap_writeback_kick: while memory is over budget, write back the oldest
- * memory segments, keeping at most VSWAP_WRITEBACK_DEPTH segment writes in
- * flight.  @urgent (a write is waiting for memory) frees at least one
+ * memory segments, keeping at most wb_depth segment writes in flight.  @urgent (a write is waiting for memory) frees at least one
  * segment even under budget, writing a partly filled disk segment if that
  * is all there is.  Stops early when the disk is full (compaction is then
- * asked to make room) or after a failed write until its retry time.
+ * asked to make room) or after a failed write until its retry time.  Does
+ * nothing while the store is quiesced, unless requests need it.
  */
 void vswap_writeback_kick(VswapStore *s, bool urgent)
 {
@@ -214,7 +214,7 @@ void vswap_writeback_kick(VswapStore *s, bool urgent)
         target = MIN(target, mem - MIN(mem, seg_size));
     }
     while (vswap_writeback_pressure(s) > target &&
-           s->wb_inflight < VSWAP_WRITEBACK_DEPTH) {
+           s->wb_inflight < s->wb_depth) {
         int64_t victim = vswap_writeback_victim(s);
         VswapSegment *seg;
 

@@ -269,6 +269,29 @@ static void vswap_store_prop_set_workers(Object *obj, Visitor *v,
     }
 }
 
+static void vswap_store_prop_get_writeback_depth(Object *obj, Visitor *v,
+                                                 const char *name,
+                                                 void *opaque, Error **errp)
+{
+    uint32_t value = VSWAP_STORE(obj)->cfg.writeback_depth;
+
+    visit_type_uint32(v, name, &value, errp);
+}
+
+static void vswap_store_prop_set_writeback_depth(Object *obj, Visitor *v,
+                                                 const char *name,
+                                                 void *opaque, Error **errp)
+{
+    VswapStoreObject *vso = VSWAP_STORE(obj);
+    uint32_t value;
+
+    if (vswap_store_check_unopened(vso, name, errp) &&
+        visit_type_uint32(v, name, &value, errp)) {
+        /* The store checks the range (0 to 64). */
+        vso->cfg.writeback_depth = value;
+    }
+}
+
 static void vswap_store_prop_get_level(Object *obj, Visitor *v,
                                        const char *name, void *opaque,
                                        Error **errp)
@@ -717,6 +740,13 @@ static void vswap_store_class_init(ObjectClass *oc, void *data)
                               vswap_store_prop_set_workers, NULL, NULL);
     object_class_property_set_description(oc, "workers",
         "compression threads; 0 compresses on the store's own thread");
+    object_class_property_add(oc, "writeback-depth", "uint32",
+                              vswap_store_prop_get_writeback_depth,
+                              vswap_store_prop_set_writeback_depth,
+                              NULL, NULL);
+    object_class_property_set_description(oc, "writeback-depth",
+        "segment writes in flight at most, 1 to 64; 0 (default): 16 on a"
+        " network node (rbd, nbd, ...), 8 on a local file");
     object_class_property_add(oc, "level", "int32",
                               vswap_store_prop_get_level,
                               vswap_store_prop_set_level, NULL, NULL);

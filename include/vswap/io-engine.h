@@ -122,6 +122,12 @@ struct VswapIoEngine {
      * bytes: 4096 for a file opened with O_DIRECT, else 1.
      */
     size_t align;
+    /*
+     * Segment writes worth keeping in flight on this file, or 0 for no
+     * opinion: the store's writeback depth unless its configuration sets
+     * one (VswapStoreConfig.writeback_depth).
+     */
+    unsigned queue_depth;
 };
 
 /*

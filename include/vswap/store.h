@@ -45,6 +45,9 @@
 #define VSWAP_STORE_MAX_SLOTS (UINT64_C(1) << 32)
 /* Largest number of pages in one read or write request. */
 #define VSWAP_STORE_MAX_BATCH 1024
+/* Writeback depth without a configured or suggested one; its maximum. */
+#define VSWAP_STORE_WRITEBACK_DEPTH 8
+#define VSWAP_STORE_MAX_WRITEBACK_DEPTH 64
 
 /* Read status of a slot that holds no page: the buffer was zero-filled. */
 #define VSWAP_STORE_UNMAPPED 1
@@ -106,6 +109,16 @@ typedef struct VswapStoreConfig {
     uint32_t segment_size;      /* power of 2, 64 KiB .. 64 MiB */
     unsigned compact_threshold; /* compact below this % live, 0 .. 99 */
     unsigned workers;           /* compression threads; 0: owner thread */
+    /*
+     * disk segment writes that writeback keeps in flight at most, 1 ..
+     * VSWAP_STORE_MAX_WRITEBACK_DEPTH; 0: what the engine suggests
+     * (VswapIoEngine.queue_depth), else VSWAP_STORE_WRITEBACK_DEPTH.  A
+     * segment being written holds a buffer, which counts against the
+     * memory budget and limit like any other, so a deeper queue never
+     * takes the store past mem_limit: it can only hold fewer records in
+     * memory while a burst is written back.
+     */
+    unsigned writeback_depth;
     bool direct_io;             /* O_DIRECT on the store file (@path) */
     /*
      * wrap the I/O engine for tests (store-int.h); to inject faults already at
@@ -278,6 +291,7 @@ typedef struct VswapStoreStats {
     uint64_t enospc;            /* writes refused for lack of room */
     uint64_t writeback_pages, writeback_bytes;
     uint64_t writeback_errors;  /* failed segment writes (pages kept) */
+    uint64_t writeback_depth;   /* segment writes in flight at most */
     uint64_t compacted_segments, compacted_bytes;   /* disk */
     uint64_t mem_compacted_segments, mem_compacted_bytes;
     uint64_t compactions;       /* finished compaction passes */

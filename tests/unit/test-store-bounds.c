@@ -302,6 +302,7 @@ typedef struct MemWatch {
     VswapStore *s;
     uint64_t peak;              /* most vswap_store_mem_bytes() seen */
     uint64_t samples;
+    unsigned max_writing;       /* most segment writes in flight seen */
 } MemWatch;
 
 static void watch_sample(MemWatch *w)
@@ -311,6 +312,7 @@ static void watch_sample(MemWatch *w)
     if (w->s) {
         vswap_store_get_stats(w->s, &st);
         w->peak = MAX(w->peak, st.mem_bytes);
+        w->max_writing = MAX(w->max_writing, w->s->wb_inflight);
         w->samples++;
     }
 }
@@ -332,7 +334,9 @@ static void watch_wait(void *opaque, VswapWaitCond *cond, void *cond_opaque)
     watch_sample(w);
 }
 
-static VswapStore *open_watched_store(const char *path, MemWatch *w)
+static VswapStore *open_watched_store_cfg(const char *path, MemWatch *w,
+                                          uint64_t budget, uint64_t limit,
+                                          unsigned depth)
 {
     VswapStoreConfig cfg;
     g_autoptr(GError) err = NULL;
@@ -341,14 +345,20 @@ static VswapStore *open_watched_store(const char *path, MemWatch *w)
     cfg.path = path;
     cfg.capacity = 1 << 16;
     cfg.segment_size = SEG_SIZE;
-    cfg.mem_budget = FAULT_BUDGET;
-    cfg.mem_limit = FAULT_LIMIT;
+    cfg.mem_budget = budget;
+    cfg.mem_limit = limit;
     cfg.fault_injection = true;
+    cfg.writeback_depth = depth;
     cfg.wait = watch_wait;
     cfg.wait_opaque = w;
     w->s = vswap_store_open(&cfg, &err);
     g_assert_no_error(err);
     return w->s;
+}
+
+static VswapStore *open_watched_store(const char *path, MemWatch *w)
+{
+    return open_watched_store_cfg(path, w, FAULT_BUDGET, FAULT_LIMIT, 0);
 }
 
 static int write_one(VswapStore *s, uint64_t slot, const void *page)
@@ -455,12 +465,83 @@ static void test_compact_failing_writes(void)
     test_pages_free(tp);
 }
 
+/*
+ * The deepest writeback queue: every segment being written holds its
+ * buffer, but those buffers are memory segments' records moved over, and
+ * counted as memory all along, so the store keeps to mem_limit plus the
+ * two segments reserved for moves however many writes are in flight.
+ * The guest writes much more than the budget, rewriting and reading back
+ * at random; then the budget is cut to its minimum, so that writeback
+ * moves everything at once.  Every page must read back.
+ */
+#define DEEP_BUDGET (2 * 1024 * 1024)
+#define DEEP_LIMIT (DEEP_BUDGET + DEEP_BUDGET / 4)
+
+static void test_deep_writeback(void)
+{
+    g_autofree char *path = g_build_filename(g_get_tmp_dir(),
+                                             "vswap-bounds-XXXXXX", NULL);
+    g_autofree unsigned *model = g_new0(unsigned, FAULT_SLOTS);
+    g_autofree uint8_t *buf = g_malloc(PAGE);
+    TestPages *tp = test_pages_new();
+    GRand *rand = g_rand_new_with_seed(13);
+    MemWatch w = { 0 };
+    VswapStoreStats st;
+    VswapStore *s;
+
+    g_close(g_mkstemp(path), NULL);
+    s = open_watched_store_cfg(path, &w, DEEP_BUDGET, DEEP_LIMIT,
+                               VSWAP_STORE_MAX_WRITEBACK_DEPTH);
+    for (unsigned i = 0; i < 4 * FAULT_SLOTS; i++) {
+        unsigned slot = i < FAULT_SLOTS ? i :
+                        (unsigned)g_rand_int_range(rand, 0, FAULT_SLOTS);
+
+        g_assert_cmpint(write_one(s, slot, test_pages_get(tp, slot, i + 1)),
+                        ==, 0);
+        model[slot] = i + 1;
+        if (i % 7 == 0) {
+            slot = g_rand_int_range(rand, 0, FAULT_SLOTS);
+            if (model[slot]) {
+                g_assert_cmpint(read_one(s, slot, buf), ==, 0);
+                g_assert(memcmp(buf, test_pages_get(tp, slot, model[slot]),
+                                PAGE) == 0);
+            }
+        }
+        watch_sample(&w);
+    }
+    vswap_store_drain(s);
+    vswap_store_set_mem_budget(s, 0, 0);
+    vswap_store_process(s);
+    vswap_store_drain(s);
+    vswap_store_get_stats(s, &st);
+    g_test_message("depth %" G_GUINT64_FORMAT ": %" G_GUINT64_FORMAT
+                   " segment bytes written back, up to %u writes in flight;"
+                   " memory peak %" G_GUINT64_FORMAT " KiB over %"
+                   G_GUINT64_FORMAT " samples, limit %u KiB",
+                   st.writeback_depth, st.writeback_bytes, w.max_writing,
+                   w.peak / 1024, w.samples, DEEP_LIMIT / 1024);
+    g_assert_cmpuint(st.writeback_depth, ==, VSWAP_STORE_MAX_WRITEBACK_DEPTH);
+    g_assert_cmpuint(st.writeback_bytes, >, 2 * DEEP_LIMIT);
+    g_assert_cmpuint(w.max_writing, >, VSWAP_STORE_WRITEBACK_DEPTH);
+    g_assert_cmpuint(w.peak, <=, DEEP_LIMIT + 2 * SEG_SIZE);
+    g_assert_cmpuint(st.mem_bytes, <=, 2 * SEG_SIZE + SEG_SIZE / 4);
+    for (unsigned i = 0; i < FAULT_SLOTS; i++) {
+        g_assert_cmpint(read_one(s, i, buf), ==, 0);
+        g_assert(memcmp(buf, test_pages_get(tp, i, model[i]), PAGE) == 0);
+    }
+    vswap_store_close(s);
+    g_unlink(path);
+    g_rand_free(rand);
+    test_pages_free(tp);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/store-bounds/flood/discard-backlog", test_discard_flood);
     g_test_add_func("/store-bounds/flood/write-discard-mixed",
                     test_mixed_flood);
+    g_test_add_func("/store-bounds/writeback/deep-queue", test_deep_writeback);
     g_test_add_func("/store-bounds/faults/compact-failing-writes",
                     test_compact_failing_writes);
     return g_test_run();
