@@ -244,11 +244,27 @@ static const char *oc_policy_vm_trouble(const OcPolicyConfig *cfg,
 }
 
 /*
- * Counts down every VM's back-off and starts new ones: a VM in trouble
- * gets a balloon step back at once, whatever the host's pressure.
+ * Returns: TRUE if the VMs' cgroup can take @bytes more and stay below
+ * its high mark (or there is no cgroup limit).  Past its limit the kernel
+ * OOM-kills a whole VM: far worse than a guest that swaps in.
  */
-static void oc_policy_backoff(OcPolicy *p, const OcVm *vms, guint n,
-                              GPtrArray *actions)
+static gboolean oc_policy_cgroup_room(const OcPolicyConfig *cfg,
+                                      const OcHost *h, guint64 bytes)
+{
+    if (!h->has_cgroup || h->cg_max == OC_UNKNOWN || !h->cg_max) {
+        return TRUE;
+    }
+    return h->cg_current + bytes <= h->cg_max / 100.0 * cfg->cg_high;
+}
+
+/*
+ * Counts down every VM's back-off and starts new ones: a VM in trouble
+ * gets a balloon step back at once, whatever the host's pressure, as
+ * long as the VMs' cgroup has room for it; without room it is only left
+ * alone (no more inflating) until the back-off ends.
+ */
+static void oc_policy_backoff(OcPolicy *p, const OcHost *host, const OcVm *vms,
+                              guint n, GPtrArray *actions)
 {
     for (guint i = 0; i < n; i++) {
         const OcVm *vm = &vms[i];
@@ -269,7 +285,8 @@ static void oc_policy_backoff(OcPolicy *p, const OcVm *vms, guint n,
         }
         g_hash_table_insert(p->backoff, g_strdup(vm->name),
                             GUINT_TO_POINTER(p->cfg.backoff_ticks));
-        if (vm->has_balloon && oc_vm_balloon_base(vm) < vm->ram) {
+        if (vm->has_balloon && oc_vm_balloon_base(vm) < vm->ram &&
+            oc_policy_cgroup_room(&p->cfg, host, p->cfg.balloon_step)) {
             guint64 base = oc_vm_balloon_base(vm);
 
             oc_policy_emit(actions, OC_ACTION_BALLOON, vm, base,
@@ -499,7 +516,7 @@ GPtrArray *oc_policy_decide(OcPolicy *policy, const OcHost *host,
     GPtrArray *actions = g_ptr_array_new_with_free_func(oc_action_free);
 
     oc_policy_update_mode(policy, host);
-    oc_policy_backoff(policy, vms, n_vms, actions);
+    oc_policy_backoff(policy, host, vms, n_vms, actions);
     oc_policy_stalls(policy, vms, n_vms, actions);
     switch (policy->mode) {
     case OC_MODE_RECLAIM:

@@ -11,8 +11,8 @@
  * to spare, then lowers the budget of the store read least; when
  * pressure has stayed low for a while it gives back in the reverse order.
  * A guest whose swap-in or major-fault rate climbs, or whose available
- * memory runs short while it swaps in, gets memory back at once and is
- * left alone for a while.  A balloon that stays short of its target without moving (the
+ * memory runs short while it swaps in, gets memory back at once (if the
+ * VMs' cgroup has room for it) and is left alone for a while.  A balloon that stays short of its target without moving (the
  * guest gives no more) is taken at its word after a while: its target is
  * set back to where it is, and the VM is left alone too.  A balloon never
  * goes below the guest's floor, nor a budget below the store floor.
