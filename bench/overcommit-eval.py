@@ -74,23 +74,23 @@ def parse_args():
                     help='guest RAM of each guest (default 160M)')
     ap.add_argument('--checker', type=rg.parse_size, default=None,
                     help='guest a: checker working set (default 0.3 x mem)')
-    ap.add_argument('--rounds', type=int, default=30,
-                    help='guest a: checker rounds (default 30)')
+    ap.add_argument('--rounds', type=int, default=60,
+                    help='guest a: checker rounds (default 60)')
     ap.add_argument('--idle-a', type=rg.parse_size, default=None,
                     help='guest a: idle memory (default 0.15 x mem)')
     ap.add_argument('--idle-c', type=rg.parse_size, default=None,
                     help='guest c: idle memory (default 0.4 x mem)')
     ap.add_argument('--sort-input', type=rg.parse_size, default=None,
-                    help='guest b: sort input (default 0.5 x mem: with'
-                    ' its temporary files and -S, 1.2 x mem)')
+                    help='guest b: sort input (default 0.75 x mem: with'
+                    ' its temporary files and -S, 1.75 x mem)')
     ap.add_argument('--sort-buffer', type=rg.parse_size, default=None,
-                    help='guest b: sort -S (default 0.2 x mem)')
+                    help='guest b: sort -S (default 0.25 x mem)')
     ap.add_argument('--budget', type=rg.parse_size, default='32M',
                     help='each store\'s mem-budget (default 32M)')
     ap.add_argument('--limit', type=rg.parse_size, default=None,
                     help='the cgroup limit (default --limit-frac of the'
                     ' sum of the guests\' peaks alone)')
-    ap.add_argument('--limit-frac', type=float, default=0.7)
+    ap.add_argument('--limit-frac', type=float, default=0.75)
     ap.add_argument('--swap-size', type=rg.parse_size, default='1G',
                     help='host swap file of hostswap (default 1G)')
     ap.add_argument('--interval', type=int, default=1,
@@ -99,8 +99,9 @@ def parse_args():
                     help='[policy] lines for the controller, commas between'
                     ' (default: the daemon\'s defaults, with guest-floor 0.4'
                     ' x mem and guest-reserve 0.1 x mem for these small'
-                    ' guests)')
-    ap.add_argument('--stagger', type=float, default=5,
+                    ' guests, and cgroup marks of 80%% and 70%%: a small'
+                    ' cgroup fills in seconds)')
+    ap.add_argument('--stagger', type=float, default=8,
                     help='seconds between the starts of the guests')
     ap.add_argument('--reps', type=int, default=1)
     ap.add_argument('--setups', default=','.join(SETUPS))
@@ -117,11 +118,11 @@ def parse_args():
     args.checker = args.checker or m * 3 // 10
     args.idle_a = args.idle_a or m * 15 // 100
     args.idle_c = args.idle_c or m * 4 // 10
-    args.sort_input = args.sort_input or m // 2
-    args.sort_buffer = args.sort_buffer or m // 5
+    args.sort_input = args.sort_input or m * 3 // 4
+    args.sort_buffer = args.sort_buffer or m // 4
     if args.policy is None:
-        args.policy = 'guest-floor=%dM,guest-reserve=%dM' % (
-            m * 4 // 10 >> 20, m // 10 >> 20)
+        args.policy = ('guest-floor=%dM,guest-reserve=%dM,cgroup-high=80,'
+                       'cgroup-low=70' % (m * 4 // 10 >> 20, m // 10 >> 20))
     args.setups = args.setups.split(',')
     for s in args.setups:
         if s not in SETUPS:
@@ -233,6 +234,12 @@ class Cgroup:
     def kernel_peak(self):
         return read_int(self.f('memory.peak' if self.v2 else
                                'memory.max_usage_in_bytes'))
+
+    def limit_hits(self):
+        """Times usage hit the limit (the kernel then reclaims itself)."""
+        if self.v2:
+            return read_keyed(self.f('memory.events'), 'max')
+        return read_int(self.f('memory.failcnt'))
 
     def oom_kills(self):
         return read_keyed(self.f('memory.events' if self.v2 else
@@ -532,11 +539,6 @@ def run_setup(args, setup, rep, initrd, limit, md5, names=GUESTS):
     daemon = None
     try:
         sampler.start()
-        for i, g in enumerate(guests):
-            CLEANUPS.append(g.stop)
-            if i:
-                time.sleep(args.stagger)
-            g.start(cg)
         if controller:
             conf = os.path.join(rundir, 'daemon.conf')
             daemon_config(args, conf, cg, guests, rundir)
@@ -545,6 +547,13 @@ def run_setup(args, setup, rep, initrd, limit, md5, names=GUESTS):
                                       stdout=daemon_log, stderr=subprocess.STDOUT)
             CLEANUPS.append(lambda: (daemon.poll() is None and
                                      (daemon.terminate(), daemon.wait())))
+        # The controller first: it reaches each QEMU as it comes up.
+        for i, g in enumerate(guests):
+            CLEANUPS.append(g.stop)
+            if i:
+                time.sleep(args.stagger)
+            g.start(cg)
+        if controller:
             threading.Thread(target=balloon_poll, daemon=True, args=(
                 guests, balloons, sampler.t0, stop_polls)).start()
         pressed = 0
@@ -581,6 +590,7 @@ def run_setup(args, setup, rep, initrd, limit, md5, names=GUESTS):
         for g in guests:
             g.finished()
         res['oom_kills'] = cg.oom_kills()
+        res['limit_hits'] = cg.limit_hits()
         res['kernel_peak'] = cg.kernel_peak()
         # Store files before the QEMUs go (they delete nothing; we do).
         res['store_peak_bytes'] = max(
@@ -698,6 +708,8 @@ def summarise(args, runs):
         row['swap_peak'] = bl.median([r['swap_peak_bytes'] for r in rs])
         row['store_peak'] = bl.median([r['store_peak_bytes'] for r in rs])
         row['oom_kills'] = sum(r['oom_kills'] or 0 for r in rs)
+        row['limit_hits'] = bl.median([r.get('limit_hits') for r in rs])
+        row['under_limit'] = sum(not r.get('limit_hits') for r in rs)
         row['timeouts'] = sum(bool(r.get('timeout')) for r in rs)
         rec = [r['reclaim'] for r in rs if r.get('reclaim')]
         if rec:
@@ -733,6 +745,10 @@ def render(args, summary, alone_s):
         '%s / %s%s' % (mb(row['peak']), mb(row['limit']),
                        ' (over)' if row['peak_max'] and row['limit'] and
                        row['peak_max'] > row['limit'] else '')
+        for row in summary.values()])
+    body.append(['runs that never hit the limit (median hits)'] + [
+        '%d/%d (%s)' % (row['under_limit'], row['runs'],
+                        bl.fmt(row['limit_hits'], '%.0f'))
         for row in summary.values()])
     body.append(['host swap used, peak'] + [mb(row['swap_peak'])
                                             for row in summary.values()])
