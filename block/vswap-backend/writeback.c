@@ -187,11 +187,12 @@ static VswapLog *vswap_writeback_pick(VswapStore *s, uint64_t *ent)
 
 /*
  * vswap_writeback_kick: while memory is over budget, write back the oldest
- * memory segments, keeping at most wb_depth segment writes in flight.  @urgent (a write is waiting for memory) frees at least one
- * segment even under budget, writing a partly filled disk segment if that
- * is all there is.  Stops early when the disk is full (compaction is then
- * asked to make room) or after a failed write until its retry time.  Does
- * nothing while the store is quiesced, unless requests need it.
+ * memory segments, keeping at most wb_depth segment writes in flight.
+ * @urgent (a write is waiting for memory) frees at least one segment even
+ * under budget, writing a partly filled disk segment if that is all there
+ * is.  Stops early when the disk is full (compaction is then asked to make
+ * room) or after a failed write until its retry time.  Does nothing while
+ * the store is quiesced, unless requests need it.
  */
 void vswap_writeback_kick(VswapStore *s, bool urgent)
 {

@@ -1564,7 +1564,8 @@ static void vswap_flood_keep_check(VswapT *t)
         g_assert_cmpint(vswap_read(t, &slot, 1, page, &st), ==,
                         VIRTIO_VSWAP_S_OK);
         for (unsigned i = 0; i < PAGE; i += 4) {
-            g_assert_cmpuint((uint32_t)ldl_le_p(page + i), ==, 0xc0de0000u + slot);
+            g_assert_cmpuint((uint32_t)ldl_le_p(page + i), ==,
+                             0xc0de0000u + slot);
         }
     }
 }
