@@ -44,7 +44,8 @@
 #                           up (default 1); "VSWAP-WORKLOAD" gives the
 #                           whole workload's time
 #   vswap.idle_mem=SIZE     before the workload, write SIZE of the corpus
-#                           (random bytes without one) into a tmpfs and
+#                           (without one: genlines' text, or random
+#                           bytes) into a tmpfs and
 #                           leave it idle; after the workload its md5 must
 #                           be unchanged ("VSWAP-IDLE ... ok=1"): cold
 #                           memory for a balloon to push out to swap
@@ -312,11 +313,16 @@ bytes_of() {
 # initramfs), written once and left alone until idle_verify.
 idle_fill() {
 	mkdir -p /idle && mount -t tmpfs -o size=4G tmpfs /idle || return 1
-	src=/dev/urandom
-	[ -f /corpus.pages ] && src=/corpus.pages
-	# The corpus over and over; head ends the loop with SIGPIPE.
-	(while cat $src; do :; done) | head -c "$(bytes_of "$idle_mem")" \
-	    >/idle/data || return 1
+	n=$(bytes_of "$idle_mem")
+	if [ -f /corpus.pages ]; then
+		# The corpus over and over; head ends the loop with SIGPIPE.
+		(while cat /corpus.pages; do :; done) | head -c "$n" \
+		    >/idle/data || return 1
+	elif [ -x /genlines ]; then
+		/genlines "$n" "$((seed + 1000))" >/idle/data || return 1
+	else
+		head -c "$n" /dev/urandom >/idle/data || return 1
+	fi
 	idle_md5=$(md5sum </idle/data | cut -d' ' -f1)
 	say "VSWAP-IDLE when=filled bytes=$(stat -c %s /idle/data)" \
 	    "md5=$idle_md5"
