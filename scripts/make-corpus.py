@@ -28,7 +28,7 @@ with no header: the format the tests and the bench read.
 The result is cached under /var/cache/vswap/corpus/KEY (or the build
 directory when /var/cache is not writable), where KEY hashes every input:
 this script, the cc1 input, and the versions of python3, node and gcc;
-the three newest are kept.  OUT (default build/corpus) becomes a link to
+the five newest are kept.  OUT (default build/corpus) becomes a link to
 it.  A run with a cached
 corpus takes milliseconds.  When VSWAP_CORPUS names a directory of
 *.pages files (such as a reference corpus), OUT links to it instead and
@@ -369,8 +369,12 @@ def corpus_key(sources):
     return h.hexdigest()[:16]
 
 
-def prune(root, keep, count=3):
-    """Delete all but the @count newest corpora (96 MiB each) in @root."""
+def prune(root, keep, count=5):
+    """Delete all but the @count newest corpora (128 MiB each) in @root.
+
+    Five, not fewer: worktrees of different store sources each have their
+    own, and a build directory's link must not lose its corpus to another.
+    """
     dirs = sorted((os.path.join(root, n) for n in os.listdir(root)),
                   key=os.path.getmtime, reverse=True)
     for d in [d for d in dirs if d != keep][count - 1:]:

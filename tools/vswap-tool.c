@@ -641,9 +641,14 @@ static const char *tool_verify_record(ToolCheck *tc, const uint8_t *rec,
                                       uint32_t slot, size_t len)
 {
     VswapPayloadKind kind;
+    uint16_t dict;
 
-    if (vswap_rec_verify(rec, slot, len, &kind) < 0) {
+    if (vswap_rec_verify(rec, slot, len, &kind, &dict) < 0) {
         return "fails its checksum";
+    }
+    if (dict) {
+        /* Only a store without persistence uses dictionaries so far. */
+        return "needs a compression dictionary that the file does not hold";
     }
     if (vswap_codec_decompress(tc->codec, kind, rec + VSWAP_REC_HDR_SIZE, len,
                                tc->page) < 0) {

@@ -24,8 +24,12 @@
 #include <glib.h>
 #include <zstd.h>
 
-/* Largest dictionary content: zstd's own default for training is 110 KiB. */
-#define VSWAP_DICT_MAX_SIZE (112 * 1024)
+/*
+ * Largest dictionary content: a page.  Pages are compressed one by one,
+ * and on the corpus a 4 KiB dictionary does as well as 16 to 110 KiB ones
+ * (docs/benchmarks.md); it also fits where a page's payload goes.
+ */
+#define VSWAP_DICT_MAX_SIZE 4096
 /* Smallest content zstd's trainer produces. */
 #define VSWAP_DICT_MIN_SIZE 256
 /* Dictionary ids fit the record header's 16-bit field; 0 is "none". */

@@ -63,6 +63,8 @@ void vswap_store_export_start(VswapStore *s)
 {
     vswap_map_track_dirty(s->map, true);
     s->export_cursor = 0;
+    /* Every dictionary goes (again), before any record that needs it. */
+    s->dict_exported = 0;
 }
 
 void vswap_store_export_stop(VswapStore *s)
@@ -82,10 +84,19 @@ int vswap_store_export_next(VswapStore *s, VswapRecordInfo *info,
     g_autofree uint8_t *buf = NULL;
     VswapPayloadKind kind;
     const uint8_t *rec;
+    uint16_t dict;
     size_t len;
 
     if (!vswap_map_tracking_dirty(s->map)) {
         return 0;
+    }
+    /*
+     * Dictionaries first, those trained since the last call included:
+     * records and references (whose records the destination reads from
+     * the shared file) may need them.
+     */
+    if (vswap_dicts_export_next(s, info, payload)) {
+        return 1;
     }
     if (!vswap_map_next_dirty(s->map, &slot)) {
         slot = 0;
@@ -117,13 +128,15 @@ int vswap_store_export_next(VswapStore *s, VswapRecordInfo *info,
     }
     buf = vswap_io_buf_new(VSWAP_JOB_BUF_SIZE);
     if (vswap_export_record(s, ent, buf, &rec) < 0 ||
-        vswap_rec_verify(rec, slot, len, &kind) < 0) {
+        vswap_rec_verify(rec, slot, len, &kind, &dict) < 0) {
         s->st.checksum_errors++;
         return -EIO;
     }
     memcpy(payload, rec + VSWAP_REC_HDR_SIZE, len);
     info->kind = kind == VSWAP_PAYLOAD_RAW ? VSWAP_RECORD_RAW :
-                 VSWAP_RECORD_ZSTD;
+                 kind == VSWAP_PAYLOAD_ZSTD ? VSWAP_RECORD_ZSTD :
+                 VSWAP_RECORD_ZSTD_DICT;
+    info->dict = dict;
     info->len = len;
     info->crc = vswap_crc32c(0, payload, len);
     return 1;
@@ -171,10 +184,14 @@ int vswap_store_import(VswapStore *s, const VswapRecordInfo *info,
 {
     g_autofree uint8_t *page = NULL;
     uint8_t rec[VSWAP_REC_MAX + VSWAP_REC_ALIGN];
+    VswapDict *dict = NULL;
     VswapPayloadKind kind;
     uint64_t addr;
     int ret;
 
+    if (info->kind == VSWAP_RECORD_DICT) {
+        return vswap_dicts_import(s, info, payload);
+    }
     if (info->slot >= s->cfg.capacity) {
         return -EINVAL;
     }
@@ -201,8 +218,16 @@ int vswap_store_import(VswapStore *s, const VswapRecordInfo *info,
         }
         break;
     case VSWAP_RECORD_ZSTD:
-        kind = VSWAP_PAYLOAD_ZSTD;
+    case VSWAP_RECORD_ZSTD_DICT:
+        kind = info->kind == VSWAP_RECORD_ZSTD ? VSWAP_PAYLOAD_ZSTD :
+                                                 VSWAP_PAYLOAD_ZSTD_DICT;
         if (info->len == 0 || info->len >= VSWAP_STORE_PAGE_SIZE) {
+            return -EINVAL;
+        }
+        /* The stream sent the dictionary before its first record. */
+        if (kind == VSWAP_PAYLOAD_ZSTD_DICT &&
+            (info->dict > VSWAP_DICT_ID_MAX ||
+             !(dict = vswap_dicts_get(s, info->dict)))) {
             return -EINVAL;
         }
         break;
@@ -213,12 +238,12 @@ int vswap_store_import(VswapStore *s, const VswapRecordInfo *info,
         return -EINVAL;
     }
     page = g_malloc(VSWAP_STORE_PAGE_SIZE);
-    if (vswap_codec_decompress(vswap_pool_owner_codec(s->pool), kind, payload,
-                               info->len, page) < 0) {
+    if (vswap_codec_decompress_dict(vswap_pool_owner_codec(s->pool), dict,
+                                    kind, payload, info->len, page) < 0) {
         return -EINVAL;
     }
     memcpy(rec + VSWAP_REC_HDR_SIZE, payload, info->len);
-    vswap_rec_encode(rec, info->slot, kind, info->len);
+    vswap_rec_encode(rec, info->slot, kind, dict ? info->dict : 0, info->len);
     ret = vswap_import_place(s, rec, info->len, &addr);
     if (ret < 0) {
         return ret;
@@ -277,15 +302,18 @@ int vswap_store_check(VswapStore *s, VswapCheckReport *rep)
         unsigned state = vswap_ent_state(ent);
         VswapPayloadKind kind;
         const uint8_t *rec;
+        uint16_t dict;
 
         if (state == VSWAP_ENT_MEM || state == VSWAP_ENT_DISK) {
             size_t len = vswap_ent_len(ent);
 
             rep->pages++;
             if (vswap_export_record(s, ent, buf, &rec) < 0 ||
-                vswap_rec_verify(rec, slot, len, &kind) < 0 ||
-                vswap_codec_decompress(codec, kind, rec + VSWAP_REC_HDR_SIZE,
-                                       len, page) < 0) {
+                vswap_rec_verify(rec, slot, len, &kind, &dict) < 0 ||
+                (dict && !vswap_dicts_get(s, dict)) ||
+                vswap_codec_decompress_dict(codec, vswap_dicts_get(s, dict),
+                                            kind, rec + VSWAP_REC_HDR_SIZE,
+                                            len, page) < 0) {
                 if (rep->bad++ == 0) {
                     rep->first_bad_slot = slot;
                 }

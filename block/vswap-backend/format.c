@@ -22,12 +22,13 @@ static uint32_t vswap_rec_crc(const VswapRecordHdr *hdr, const void *payload,
 }
 
 void vswap_rec_encode(void *rec, uint32_t slot, VswapPayloadKind kind,
-                      size_t len)
+                      uint16_t dict, size_t len)
 {
     VswapRecordHdr hdr = {
         .magic = htole16(VSWAP_REC_MAGIC),
         .kind = kind,
         .len = htole16(len),
+        .dict = htole16(dict),
         .slot = htole32(slot),
     };
     uint8_t *end = (uint8_t *)rec + VSWAP_REC_HDR_SIZE + len;
@@ -36,6 +37,24 @@ void vswap_rec_encode(void *rec, uint32_t slot, VswapPayloadKind kind,
     memset(end, 0, vswap_rec_size(len) - VSWAP_REC_HDR_SIZE - len);
     hdr.crc = htole32(vswap_rec_crc(&hdr, end - len, len));
     memcpy(rec, &hdr, sizeof(hdr));
+}
+
+/*
+ * A kind and dictionary id that go together, and a length that fits (the
+ * id's byte order does not matter: only zero or not is checked).
+ */
+static bool vswap_rec_kind_valid(const VswapRecordHdr *hdr, size_t len)
+{
+    switch (hdr->kind) {
+    case VSWAP_PAYLOAD_RAW:
+        return len == VSWAP_STORE_PAGE_SIZE && hdr->dict == 0;
+    case VSWAP_PAYLOAD_ZSTD:
+        return hdr->dict == 0;
+    case VSWAP_PAYLOAD_ZSTD_DICT:
+        return hdr->dict != 0;
+    default:
+        return false;
+    }
 }
 
 int vswap_rec_parse(const void *rec, size_t avail, uint32_t *slot,
@@ -51,7 +70,7 @@ int vswap_rec_parse(const void *rec, size_t avail, uint32_t *slot,
     plen = le16toh(hdr.len);
     if (le16toh(hdr.magic) != VSWAP_REC_MAGIC || plen == 0 ||
         plen > VSWAP_STORE_PAGE_SIZE || vswap_rec_size(plen) > avail ||
-        (hdr.kind != VSWAP_PAYLOAD_RAW && hdr.kind != VSWAP_PAYLOAD_ZSTD)) {
+        !vswap_rec_kind_valid(&hdr, plen)) {
         return -EBADMSG;
     }
     *slot = le32toh(hdr.slot);
@@ -60,21 +79,20 @@ int vswap_rec_parse(const void *rec, size_t avail, uint32_t *slot,
 }
 
 int vswap_rec_verify(const void *rec, uint32_t slot, size_t len,
-                     VswapPayloadKind *kind)
+                     VswapPayloadKind *kind, uint16_t *dict)
 {
     VswapRecordHdr hdr;
 
     memcpy(&hdr, rec, sizeof(hdr));
     if (le16toh(hdr.magic) != VSWAP_REC_MAGIC || le32toh(hdr.slot) != slot ||
-        le16toh(hdr.len) != len ||
-        (hdr.kind != VSWAP_PAYLOAD_RAW && hdr.kind != VSWAP_PAYLOAD_ZSTD) ||
-        (hdr.kind == VSWAP_PAYLOAD_RAW && len != VSWAP_STORE_PAGE_SIZE) ||
+        le16toh(hdr.len) != len || !vswap_rec_kind_valid(&hdr, len) ||
         le32toh(hdr.crc) != vswap_rec_crc(&hdr,
                                           (const uint8_t *)rec + sizeof(hdr),
                                           len)) {
         return -EBADMSG;
     }
     *kind = hdr.kind;
+    *dict = le16toh(hdr.dict);
     return 0;
 }
 

@@ -34,9 +34,11 @@
 #ifndef VSWAP_FORMAT_H
 #define VSWAP_FORMAT_H
 
+#include <endian.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "codec.h"
 
@@ -90,7 +92,12 @@ typedef struct VswapRecordHdr {
     uint8_t kind;               /* VswapPayloadKind */
     uint8_t flags;              /* none defined */
     uint16_t len;               /* payload bytes, 1 .. VSWAP_STORE_PAGE_SIZE */
-    uint16_t reserved;
+    /*
+     * VSWAP_PAYLOAD_ZSTD_DICT: the id of the store's dictionary (dict.h,
+     * 1..VSWAP_DICT_ID_MAX) that the payload needs; otherwise 0 (this
+     * field was reserved, and zero, before dictionaries)
+     */
+    uint16_t dict;
     uint32_t slot;
     uint32_t crc;               /* CRC32C of header (crc = 0) and payload */
 } VswapRecordHdr;
@@ -144,18 +151,33 @@ static inline size_t vswap_rec_size(size_t len)
 
 /*
  * vswap_rec_encode: write the header of a record whose payload already
- * sits right after it at @rec, computing its checksum.
+ * sits right after it at @rec, computing its checksum.  @dict is the
+ * dictionary of a VSWAP_PAYLOAD_ZSTD_DICT payload, else 0.
  */
 void vswap_rec_encode(void *rec, uint32_t slot, VswapPayloadKind kind,
-                      size_t len);
+                      uint16_t dict, size_t len);
 
 /*
  * vswap_rec_verify: check a record at @rec (at least vswap_rec_size(@len)
  * readable bytes) against what the map says: slot @slot, payload @len.
- * Returns 0 and sets *@kind, or -EBADMSG.
+ * Returns 0 and sets *@kind and *@dict (0 unless the kind needs one), or
+ * -EBADMSG.
  */
 int vswap_rec_verify(const void *rec, uint32_t slot, size_t len,
-                     VswapPayloadKind *kind);
+                     VswapPayloadKind *kind, uint16_t *dict);
+
+/*
+ * The dictionary id in the header at @rec, unverified: for lookups whose
+ * result vswap_rec_verify() later checks.
+ */
+static inline uint16_t vswap_rec_dict(const void *rec)
+{
+    uint16_t dict;
+
+    memcpy(&dict, (const uint8_t *)rec + offsetof(VswapRecordHdr, dict),
+           sizeof(dict));
+    return le16toh(dict);
+}
 
 /*
  * vswap_rec_parse: read the header of the record at @rec within @avail

@@ -25,6 +25,7 @@
 
 #include "vswap/store.h"
 #include "codec.h"
+#include "dict.h"
 #include "format.h"
 #include "vswap/io-engine.h"
 #include "slotmap.h"
@@ -146,7 +147,10 @@ typedef struct VswapRequest {
 typedef enum VswapPageJobType {
     VSWAP_JOB_COMPRESS,
     VSWAP_JOB_DECOMPRESS,
+    VSWAP_JOB_TRAIN,            /* a dictionary (dicts.c) */
 } VswapPageJobType;
+
+typedef struct VswapDictTraining VswapDictTraining;
 
 typedef struct VswapPageJob {
     VswapJob job;               /* the worker pool's part */
@@ -162,12 +166,32 @@ typedef struct VswapPageJob {
     uint8_t *buf;               /* aligned, VSWAP_JOB_BUF_SIZE bytes */
     VswapIoReq io;              /* disk read of the record */
     uint32_t pinned;            /* disk segment pinned by the read */
+    /*
+     * the dictionary that compresses or decodes the page, or NULL; held
+     * in the store's table (dicts.c) for as long as the job has it
+     */
+    VswapDict *dict;
+    VswapDictTraining *train;   /* VSWAP_JOB_TRAIN */
     struct VswapPageJob *next_free;
 } VswapPageJob;
 
 /* A record read with O_DIRECT spans at most 3 blocks of 4 KiB. */
 #define VSWAP_JOB_BUF_SIZE (3 * 4096)
 #define VSWAP_MAX_JOBS 256
+
+/*
+ * The store's dictionaries: at most VSWAP_STORE_MAX_DICTS at once, a
+ * dictionary with id N in entry (N - 1) % VSWAP_STORE_MAX_DICTS, so that
+ * a record's id finds its dictionary at once.
+ */
+#define VSWAP_STORE_MAX_DICTS 16
+/* A store trains dictionaries of this size: one fits a page's payload. */
+#define VSWAP_STORE_DICT_SIZE VSWAP_DICT_MAX_SIZE
+
+typedef struct VswapStoreDict {
+    VswapDict *dict;            /* NULL: a free entry */
+    unsigned jobs;              /* page jobs using it */
+} VswapStoreDict;
 
 typedef struct VswapCompaction {
     bool running;
@@ -284,6 +308,18 @@ struct VswapStore {
      * (checkpoint.c)
      */
     bool ckpt_clean;
+
+    /* dicts.c */
+    VswapStoreDict dicts[VSWAP_STORE_MAX_DICTS];
+    uint16_t dict_cur;          /* id new pages are compressed with; 0 none */
+    uint16_t dict_last_id;      /* ids are never reused */
+    uint8_t *dict_sample;       /* pages collected for training */
+    unsigned dict_nsample;
+    uint64_t dict_stride;       /* compressible pages seen while sampling */
+    bool dict_training;         /* a training job is in flight */
+    /* compressible pages to let pass before collecting again */
+    uint64_t dict_skip;
+    uint16_t dict_exported;     /* entries an export has sent */
 };
 
 /*
@@ -334,6 +370,12 @@ void vswap_compact_finish_pass(VswapStore *s);
 
 /* store.c */
 void vswap_store_notify(VswapStore *s);
+/* A page job, or NULL when VSWAP_MAX_JOBS are busy. */
+VswapPageJob *vswap_store_get_job(VswapStore *s);
+void vswap_store_put_job(VswapStore *s, VswapPageJob *job);
+/* Hand @job to the worker pool, to run @run. */
+void vswap_store_start_job(VswapStore *s, VswapPageJob *job,
+                           VswapJobFunc *run);
 /*
  * vswap_store_open_engine: open the I/O engine on the store file: the
  * embedder's (cfg.open_engine) or io_uring on cfg.path, creating the file
@@ -476,6 +518,34 @@ bool vswap_ckpt_open_done(VswapStore *s, GError **errp);
 int vswap_ckpt_mark_dirty(VswapStore *s);
 /* Close hook: checkpoint if cfg.persist, warning on failure. */
 void vswap_ckpt_close(VswapStore *s);
+
+/*
+ * dicts.c: the store's zstd dictionaries: training on its own pages,
+ * lookup by the id in a record, and their travel with exports.
+ */
+/* The dictionary with @id, or NULL if the store has none by that id. */
+VswapDict *vswap_dicts_get(VswapStore *s, uint16_t id);
+/*
+ * Hand dictionary @dict (NULL: none) to @job; false if the store has no
+ * dictionary @id (then @job gets none).
+ */
+bool vswap_dicts_job_take(VswapStore *s, VswapPageJob *job, uint16_t id);
+void vswap_dicts_job_put(VswapStore *s, VswapPageJob *job);
+/* A compressible page is being written: collect it for training. */
+void vswap_dicts_sample(VswapStore *s, const void *page);
+/* A training job finished (owner thread). */
+void vswap_dicts_train_done(VswapStore *s, VswapPageJob *job);
+/*
+ * Export: the next dictionary this export has not sent, into @info and
+ * @payload; false when all were sent.
+ */
+bool vswap_dicts_export_next(VswapStore *s, VswapRecordInfo *info,
+                             void *payload);
+/* Import: a dictionary from a migration stream.  Returns 0 or -EINVAL. */
+int vswap_dicts_import(VswapStore *s, const VswapRecordInfo *info,
+                       const void *payload);
+void vswap_dicts_stats(VswapStore *s, VswapStoreStats *st);
+void vswap_dicts_destroy(VswapStore *s);
 
 /* shared.c: shared-storage migration */
 bool vswap_shared_open_file(VswapStore *s, GError **errp);

@@ -82,6 +82,13 @@ static bool vswap_store_check_config(const VswapStoreConfig *cfg,
     } else if (cfg->writeback_depth > VSWAP_STORE_MAX_WRITEBACK_DEPTH) {
         why = "writeback depth must be 0 (automatic) to "
               G_STRINGIFY(VSWAP_STORE_MAX_WRITEBACK_DEPTH);
+    } else if (cfg->dict_auto && (cfg->persist || cfg->reopen)) {
+        why = "a checkpoint cannot carry dictionaries yet: dict=auto does"
+              " not go with persist";
+    } else if (cfg->dict_train_pages &&
+               (cfg->dict_train_pages < 64 ||
+                cfg->dict_train_pages > 65536)) {
+        why = "dictionaries train on 64 to 65536 pages";
     }
     if (why) {
         g_set_error(errp, VSWAP_STORE_ERROR, EINVAL, "vswap store: %s", why);
@@ -319,7 +326,9 @@ VswapIoEngine *vswap_store_io_engine(VswapStore *s)
 
 /* --- page jobs --- */
 
-static VswapPageJob *vswap_store_get_job(VswapStore *s)
+static void vswap_store_read_done(VswapStore *s, VswapPageJob *job);
+
+VswapPageJob *vswap_store_get_job(VswapStore *s)
 {
     VswapPageJob *job = s->free_jobs;
 
@@ -340,8 +349,9 @@ static VswapPageJob *vswap_store_get_job(VswapStore *s)
     return job;
 }
 
-static void vswap_store_put_job(VswapStore *s, VswapPageJob *job)
+void vswap_store_put_job(VswapStore *s, VswapPageJob *job)
 {
+    vswap_dicts_job_put(s, job);
     job->next_free = s->free_jobs;
     s->free_jobs = job;
     s->jobs_busy--;
@@ -361,9 +371,11 @@ static void vswap_store_run_compress(VswapJob *j, VswapCodec *codec)
     VswapPageJob *job = (VswapPageJob *)j;
     VswapPayloadKind kind;
 
-    job->len = vswap_codec_compress(codec, job->op->page,
-                                    job->rec + VSWAP_REC_HDR_SIZE, &kind);
-    vswap_rec_encode(job->rec, job->slot, kind, job->len);
+    job->len = vswap_codec_compress_dict(codec, job->dict, job->op->page,
+                                         job->rec + VSWAP_REC_HDR_SIZE, &kind);
+    vswap_rec_encode(job->rec, job->slot, kind,
+                     kind == VSWAP_PAYLOAD_ZSTD_DICT ?
+                     vswap_dict_id(job->dict) : 0, job->len);
     job->result = 0;
 }
 
@@ -372,17 +384,24 @@ static void vswap_store_run_decompress(VswapJob *j, VswapCodec *codec)
 {
     VswapPageJob *job = (VswapPageJob *)j;
     VswapPayloadKind kind;
+    uint16_t dict;
 
-    job->result = vswap_rec_verify(job->rec, job->slot, job->len, &kind);
+    job->result = vswap_rec_verify(job->rec, job->slot, job->len, &kind,
+                                   &dict);
+    /* The owner looked the dictionary up by the unverified header. */
+    if (job->result == 0 &&
+        dict != (job->dict ? vswap_dict_id(job->dict) : 0)) {
+        job->result = -EBADMSG;
+    }
     if (job->result == 0) {
-        job->result = vswap_codec_decompress(codec, kind,
-                                             job->rec + VSWAP_REC_HDR_SIZE,
-                                             job->len, job->op->page);
+        job->result = vswap_codec_decompress_dict(codec, job->dict, kind,
+                                                  job->rec + VSWAP_REC_HDR_SIZE,
+                                                  job->len, job->op->page);
     }
 }
 
-static void vswap_store_start_job(VswapStore *s, VswapPageJob *job,
-                                  VswapJobFunc *run)
+void vswap_store_start_job(VswapStore *s, VswapPageJob *job,
+                           VswapJobFunc *run)
 {
     job->job.run = run;
     /* Never fails: the queue holds as many jobs as can exist. */
@@ -526,10 +545,27 @@ static bool vswap_store_start_write(VswapStore *s, VswapRequest *req,
     job->slot = op->slot;
     job->rec = job->buf;
     job->seq = ++s->write_seq;
+    vswap_dicts_job_take(s, job, s->dict_cur);
+    vswap_dicts_sample(s, op->page);
     g_hash_table_insert(s->inflight_writes, GUINT_TO_POINTER(op->slot),
                         (gpointer)(uintptr_t)job->seq);
     vswap_store_start_job(s, job, vswap_store_run_compress);
     return true;
+}
+
+/*
+ * Decode the record in @job, with the dictionary its header names.  A
+ * record naming one the store does not have is as bad as a checksum
+ * failure: the worker's verification would reject whatever it decoded.
+ */
+static void vswap_store_start_decompress(VswapStore *s, VswapPageJob *job)
+{
+    if (!vswap_dicts_job_take(s, job, vswap_rec_dict(job->rec))) {
+        job->result = -EBADMSG;
+        vswap_store_read_done(s, job);
+        return;
+    }
+    vswap_store_start_job(s, job, vswap_store_run_decompress);
 }
 
 static void vswap_store_read_io_done(VswapIoReq *ioreq)
@@ -545,7 +581,7 @@ static void vswap_store_read_io_done(VswapIoReq *ioreq)
         vswap_store_put_job(s, job);
         return;
     }
-    vswap_store_start_job(s, job, vswap_store_run_decompress);
+    vswap_store_start_decompress(s, job);
 }
 
 size_t vswap_store_record_span(VswapStore *s, uint64_t ent, uint64_t *start,
@@ -625,7 +661,7 @@ static bool vswap_store_start_read(VswapStore *s, VswapRequest *req,
         if (vswap_ent_state(ent) == VSWAP_ENT_MEM) {
             vswap_map_replace(s->map, op->slot, ent | VSWAP_ENT_REF);
         }
-        vswap_store_start_job(s, job, vswap_store_run_decompress);
+        vswap_store_start_decompress(s, job);
     } else {
         vswap_store_read_disk(s, job, ent);
     }
@@ -891,10 +927,16 @@ void vswap_store_process(VswapStore *s)
         while ((j = vswap_pool_take_done(s->pool))) {
             VswapPageJob *job = (VswapPageJob *)j;
 
-            if (job->type == VSWAP_JOB_COMPRESS) {
+            switch (job->type) {
+            case VSWAP_JOB_COMPRESS:
                 vswap_store_write_done(s, job);
-            } else {
+                break;
+            case VSWAP_JOB_DECOMPRESS:
                 vswap_store_read_done(s, job);
+                break;
+            case VSWAP_JOB_TRAIN:
+                vswap_dicts_train_done(s, job);
+                break;
             }
             progress++;
         }
@@ -1173,6 +1215,7 @@ void vswap_store_get_stats(VswapStore *s, VswapStoreStats *st)
     st->disk_file_bytes = s->io ? MAX(vswap_io_allocated(s->io), 0) : 0;
     st->meta_bytes = vswap_map_memory(s->map) +
                      (s->mem.nsegs + s->disk.nsegs) * sizeof(VswapSegment);
+    vswap_dicts_stats(s, st);
 }
 
 void vswap_store_close(VswapStore *s)
@@ -1207,6 +1250,7 @@ void vswap_store_close(VswapStore *s)
     }
     g_array_free(s->wb_queue, true);
     g_array_free(s->punch_queue, true);
+    vswap_dicts_destroy(s);
     free(s->compact.buf);
     g_free(s->path);
     g_free(s->name);

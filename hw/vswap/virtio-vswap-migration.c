@@ -22,7 +22,12 @@
  *
  *   HEADER  u8 flag, u32 magic, u32 version, u64 capacity, u32 flags
  *   RECORD  u8 flag, u64 slot, u8 kind, u32 fill, u32 len, u32 crc,
- *           len bytes of payload (RAW or ZSTD)
+ *           len bytes of payload (RAW, ZSTD, ZSTD_DICT, DICT); for
+ *           ZSTD_DICT (a record that needs a dictionary) and DICT (the
+ *           store's zstd dictionary itself, slot 0) the fill field holds
+ *           the dictionary's id.  The source sends each dictionary before
+ *           the first record or REF that needs it; an older destination
+ *           refuses these kinds as bad records.
  *   REF     u8 flag, u64 slot, u64 address, u32 len: shared storage
  *           only, the record is in the store file both sides open
  *   EOS     u8 flag: end of this section's chunk
@@ -124,6 +129,11 @@ static void virtio_vswap_mig_collect_bh(void *opaque)
     virtio_vswap_mig_update_estimate(s);
 }
 
+static bool virtio_vswap_mig_has_dict(uint32_t kind)
+{
+    return kind == VSWAP_RECORD_ZSTD_DICT || kind == VSWAP_RECORD_DICT;
+}
+
 static void virtio_vswap_mig_put_record(VirtIOVswap *s, QEMUFile *f,
                                         const VswapRecordInfo *info,
                                         const uint8_t *payload)
@@ -139,7 +149,9 @@ static void virtio_vswap_mig_put_record(VirtIOVswap *s, QEMUFile *f,
     qemu_put_byte(f, VSWAP_MIG_FLAG_RECORD);
     qemu_put_be64(f, info->slot);
     qemu_put_byte(f, info->kind);
-    qemu_put_be32(f, info->fill);
+    /* A dictionary's id travels where a fill value would (no kind has both). */
+    qemu_put_be32(f, virtio_vswap_mig_has_dict(info->kind) ? info->dict :
+                                                             info->fill);
     qemu_put_be32(f, info->len);
     qemu_put_be32(f, info->crc);
     if (info->len) {
@@ -378,13 +390,19 @@ static int virtio_vswap_mig_load_record(VirtIOVswap *s, QEMUFile *f)
     info.fill = qemu_get_be32(f);
     info.len = qemu_get_be32(f);
     info.crc = qemu_get_be32(f);
+    if (virtio_vswap_mig_has_dict(info.kind)) {
+        info.dict = info.fill;
+        info.fill = 0;
+    }
     has_payload = info.kind == VSWAP_RECORD_RAW ||
-                  info.kind == VSWAP_RECORD_ZSTD;
+                  info.kind == VSWAP_RECORD_ZSTD ||
+                  virtio_vswap_mig_has_dict(info.kind);
 
     if (qemu_file_get_error(f)) {
         return qemu_file_get_error(f);
     }
-    if (info.slot >= s->capacity || info.kind > VSWAP_RECORD_ZSTD ||
+    if (info.slot >= s->capacity || info.kind == VSWAP_RECORD_REF ||
+        info.kind > VSWAP_RECORD_DICT ||
         (has_payload ? info.len == 0 || info.len > VSWAP_STORE_PAGE_SIZE :
                        info.len != 0)) {
         error_report("virtio-vswap: bad record in migration stream"
@@ -397,7 +415,10 @@ static int virtio_vswap_mig_load_record(VirtIOVswap *s, QEMUFile *f)
         return qemu_file_get_error(f) ?: -EIO;
     }
     ret = vswap_store_import(s->store, &info, s->mig_buf);
-    if (ret < 0) {
+    if (ret < 0 && info.kind == VSWAP_RECORD_DICT) {
+        error_report("virtio-vswap: bad compression dictionary %u (%u bytes)"
+                     " in the migration stream", info.dict, info.len);
+    } else if (ret < 0) {
         error_report("virtio-vswap: cannot store migrated slot %" PRIu64
                      ": %s", info.slot, strerror(-ret));
     }

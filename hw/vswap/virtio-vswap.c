@@ -560,6 +560,12 @@ static void virtio_vswap_query_bh(void *opaque)
     info->compactions = st.compactions;
     info->compacted_bytes = st.compacted_bytes;
     info->mem_compacted_bytes = st.mem_compacted_bytes;
+    info->dict_id = st.dict_id;
+    info->dicts = st.dicts;
+    info->dict_bytes = st.dict_bytes;
+    info->dict_trainings = st.dict_trainings;
+    info->dict_rejected = st.dict_rejected;
+    info->dict_gain = st.dict_gain_permille / 1000.0;
 }
 
 static void virtio_vswap_qmp_query(void *opaque, VswapInfo *info)

@@ -152,6 +152,13 @@ void hmp_info_vswap(Monitor *mon, const QDict *qdict)
                        i->checksum_errors, i->enospc, i->writeback_errors);
         monitor_printf(mon, "  compact  %" PRIu64 " passes, %" PRIu64
                        " bytes moved\n", i->compactions, i->compacted_bytes);
+        if (i->dict_trainings || i->dicts) {
+            monitor_printf(mon, "  dict     %" PRIu64 " in use, %" PRIu64
+                           " held (%" PRIu64 " bytes); %" PRIu64 " trained, %"
+                           PRIu64 " not used; gain %.3f\n", i->dict_id,
+                           i->dicts, i->dict_bytes, i->dict_trainings,
+                           i->dict_rejected, i->dict_gain);
+        }
     }
     qapi_free_VswapInfoList(list);
 }

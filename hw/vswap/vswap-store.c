@@ -292,6 +292,28 @@ static void vswap_store_prop_set_writeback_depth(Object *obj, Visitor *v,
     }
 }
 
+static void vswap_store_prop_get_dict_train_pages(Object *obj, Visitor *v,
+                                                  const char *name,
+                                                  void *opaque, Error **errp)
+{
+    uint32_t value = VSWAP_STORE(obj)->cfg.dict_train_pages;
+
+    visit_type_uint32(v, name, &value, errp);
+}
+
+static void vswap_store_prop_set_dict_train_pages(Object *obj, Visitor *v,
+                                                  const char *name,
+                                                  void *opaque, Error **errp)
+{
+    VswapStoreObject *vso = VSWAP_STORE(obj);
+    uint32_t value;
+
+    if (vswap_store_check_unopened(vso, name, errp) &&
+        visit_type_uint32(v, name, &value, errp)) {
+        vso->cfg.dict_train_pages = value;
+    }
+}
+
 static void vswap_store_prop_get_level(Object *obj, Visitor *v,
                                        const char *name, void *opaque,
                                        Error **errp)
@@ -358,6 +380,29 @@ static void vswap_store_prop_set_direct_io(Object *obj, bool value,
 
     if (vswap_store_check_unopened(vso, "direct-io", errp)) {
         vso->cfg.direct_io = value;
+    }
+}
+
+static char *vswap_store_prop_get_dict(Object *obj, Error **errp)
+{
+    return g_strdup(VSWAP_STORE(obj)->cfg.dict_auto ? "auto" : "off");
+}
+
+static void vswap_store_prop_set_dict(Object *obj, const char *value,
+                                      Error **errp)
+{
+    VswapStoreObject *vso = VSWAP_STORE(obj);
+
+    if (!vswap_store_check_unopened(vso, "dict", errp)) {
+        return;
+    }
+    if (!strcmp(value, "auto")) {
+        vso->cfg.dict_auto = true;
+    } else if (!strcmp(value, "off")) {
+        vso->cfg.dict_auto = false;
+    } else {
+        error_setg(errp, "vswap-store: dict must be 'auto' or 'off', not '%s'",
+                   value);
     }
 }
 
@@ -756,6 +801,17 @@ static void vswap_store_class_init(ObjectClass *oc, void *data)
                                    vswap_store_prop_set_direct_io);
     object_class_property_set_description(oc, "direct-io",
         "with path: open the store file with O_DIRECT (cache.direct=on)");
+    object_class_property_add_str(oc, "dict", vswap_store_prop_get_dict,
+                                  vswap_store_prop_set_dict);
+    object_class_property_set_description(oc, "dict",
+        "auto: train a zstd dictionary on this VM's own pages and compress"
+        " with it when it pays; off (default): none");
+    object_class_property_add(oc, "dict-train-pages", "uint32",
+                              vswap_store_prop_get_dict_train_pages,
+                              vswap_store_prop_set_dict_train_pages, NULL,
+                              NULL);
+    object_class_property_set_description(oc, "dict-train-pages",
+        "compressible pages a dictionary is trained on (default 512)");
     object_class_property_add_bool(oc, "shared", vswap_store_prop_get_shared,
                                    vswap_store_prop_set_shared);
     object_class_property_set_description(oc, "shared",

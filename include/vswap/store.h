@@ -151,6 +151,19 @@ typedef struct VswapStoreConfig {
      * reopened again only after a later checkpoint: set @persist too.
      */
     bool reopen;
+    /*
+     * dict_auto: once dict_train_pages compressible pages have been
+     * written, train a zstd dictionary on them (in a worker), and compress
+     * with it from then on if, on the last eighth of them, which it was
+     * not trained on, it keeps the payload within 1% of what they take
+     * without one: zstd then also compresses about 1.5 times faster.  A
+     * dictionary is this store's own, never shared with another: it holds
+     * data of the guest.  It travels in migration streams before the
+     * records that need it.  Not with persist (yet): a checkpoint cannot
+     * carry it.
+     */
+    bool dict_auto;
+    unsigned dict_train_pages;  /* 0: 512; at least 64 */
 } VswapStoreConfig;
 
 /* Fill @cfg with defaults: memory only, 1 Mi slots, 64 MiB budget, level 1. */
@@ -295,6 +308,16 @@ typedef struct VswapStoreStats {
     uint64_t compacted_segments, compacted_bytes;   /* disk */
     uint64_t mem_compacted_segments, mem_compacted_bytes;
     uint64_t compactions;       /* finished compaction passes */
+    uint64_t dict_id;           /* the dictionary new pages use; 0: none */
+    uint64_t dicts;             /* dictionaries held */
+    uint64_t dict_bytes;        /* their memory */
+    uint64_t dict_trainings;    /* dictionaries trained */
+    uint64_t dict_rejected;     /* of those, not used: they did not pay */
+    /*
+     * payload without the last trained dictionary / with it, on pages it
+     * was not trained on, x1000; 0: none trained
+     */
+    uint64_t dict_gain_permille;
 } VswapStoreStats;
 
 void vswap_store_get_stats(VswapStore *s, VswapStoreStats *st);
@@ -324,6 +347,13 @@ typedef enum VswapRecordKind {
      * shared storage: the record of @len payload bytes is in the file at @addr
      */
     VSWAP_RECORD_REF = 4,
+    /* zstd payload that needs dictionary @dict */
+    VSWAP_RECORD_ZSTD_DICT = 5,
+    /*
+     * dictionary @dict itself, @len bytes of content as payload (no slot):
+     * an export sends each before the first record that needs it
+     */
+    VSWAP_RECORD_DICT = 6,
 } VswapRecordKind;
 
 typedef struct VswapRecordInfo {
@@ -333,6 +363,7 @@ typedef struct VswapRecordInfo {
     uint32_t len;               /* payload bytes (RAW, ZSTD) */
     uint32_t crc;               /* CRC32C of the payload (RAW, ZSTD) */
     uint64_t addr;              /* VSWAP_RECORD_REF: the record's address */
+    uint32_t dict;              /* ZSTD_DICT, DICT: the dictionary's id */
 } VswapRecordInfo;
 
 /* Start tracking changed slots; every stored slot starts out dirty. */

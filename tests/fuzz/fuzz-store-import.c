@@ -5,9 +5,10 @@
  * SPDX-License-Identifier: GPL-2.0-or-later
  *
  * The input is a stream of records (slot, kind, fill, length, checksum,
- * payload).  Import must refuse anything bad without crashing, and every
- * record it accepts must read back as exactly the page the payload
- * decodes to, by zstd's own reckoning.
+ * payload, dictionary id).  Import must refuse anything bad without
+ * crashing, and every record it accepts must read back as exactly the page
+ * the payload decodes to, by zstd's own reckoning, with the dictionary
+ * that an accepted DICT record brought if it names one.
  *
  * Inputs starting with 'R' are a shared-storage stream instead: runs of
  * references (first slot, run length up to 64 Ki, segment, offset,
@@ -28,6 +29,16 @@
 #define SLOTS 256
 #define PAGE VSWAP_STORE_PAGE_SIZE
 
+/* Dictionaries accepted so far: their content, by id. */
+typedef struct FuzzDicts {
+    unsigned n;
+    uint32_t id[64];
+    uint8_t content[64][PAGE];
+    size_t len[64];
+} FuzzDicts;
+
+static FuzzDicts fuzz_dicts;
+
 /* What a valid record's payload decodes to, or false. */
 static bool fuzz_expected_page(const VswapRecordInfo *info,
                                const uint8_t *payload, uint8_t *page)
@@ -35,6 +46,20 @@ static bool fuzz_expected_page(const VswapRecordInfo *info,
     if (info->kind == VSWAP_RECORD_RAW) {
         memcpy(page, payload, PAGE);
         return true;
+    }
+    if (info->kind == VSWAP_RECORD_ZSTD_DICT) {
+        for (unsigned i = 0; i < fuzz_dicts.n; i++) {
+            if (fuzz_dicts.id[i] == info->dict) {
+                ZSTD_DCtx *dctx = ZSTD_createDCtx();
+                size_t ret = ZSTD_decompress_usingDict(
+                    dctx, page, PAGE, payload, info->len,
+                    fuzz_dicts.content[i], fuzz_dicts.len[i]);
+
+                ZSTD_freeDCtx(dctx);
+                return ret == PAGE;
+            }
+        }
+        return false;
     }
     return ZSTD_decompress(page, PAGE, payload, info->len) == PAGE;
 }
@@ -178,11 +203,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     cfg.workers = 0;
     s = vswap_store_open(&cfg, NULL);
     FUZZ_CHECK(s);
+    fuzz_dicts.n = 0;
 
     while (fuzz_more(&in)) {
         VswapRecordInfo info = {
             .slot = fuzz_take(&in, 2) % (SLOTS + 4),
-            .kind = fuzz_take(&in, 1) % 5,
+            .kind = fuzz_take(&in, 1) % 7,
             .fill = fuzz_take(&in, 4),
             .len = fuzz_take(&in, 2) % (PAGE + 16),
         };
@@ -197,7 +223,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         /* Most inputs would fail the checksum; often make it right. */
         info.crc = fix_crc ? vswap_crc32c(0, payload, avail) :
                    (uint32_t)fuzz_take(&in, 4);
+        info.dict = fuzz_take(&in, 2);
         if (vswap_store_import(s, &info, payload) != 0) {
+            continue;
+        }
+        if (info.kind == VSWAP_RECORD_DICT) {
+            /* A zstd dictionary of a page at most, under a new id. */
+            FUZZ_CHECK(info.slot == 0 && info.len <= PAGE && info.dict);
+            FUZZ_CHECK(ZSTD_getDictID_fromDict(payload, info.len) != 0);
+            for (unsigned i = 0; i < fuzz_dicts.n; i++) {
+                FUZZ_CHECK(fuzz_dicts.id[i] != info.dict ||
+                           (fuzz_dicts.len[i] == info.len &&
+                            !memcmp(fuzz_dicts.content[i], payload,
+                                    info.len)));
+            }
+            if (fuzz_dicts.n < G_N_ELEMENTS(fuzz_dicts.id)) {
+                fuzz_dicts.id[fuzz_dicts.n] = info.dict;
+                fuzz_dicts.len[fuzz_dicts.n] = info.len;
+                memcpy(fuzz_dicts.content[fuzz_dicts.n++], payload, info.len);
+            }
             continue;
         }
         FUZZ_CHECK(info.slot < SLOTS);

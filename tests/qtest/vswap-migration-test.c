@@ -35,6 +35,7 @@ typedef struct Vm {
     QVirtQueue *vq;
     char *store;                /* store file */
     bool iothread;              /* serve the queues from an IOThread */
+    const char *store_opts;     /* more vswap-store options, ",..." */
 } Vm;
 
 static QGuestAllocator test_alloc;
@@ -54,11 +55,12 @@ static void vm_start_store(Vm *vm, const char *extra, bool incoming,
     vm->qts = qtest_initf("-M pc -m 64 -nodefaults %s"
                           " -object iothread,id=io0"
                           " -object vswap-store,id=vs0,path=%s,size=%d,"
-                          "segment-size=65536,mem-budget=131072%s"
+                          "segment-size=65536,mem-budget=131072%s%s"
                           " -device virtio-vswap-pci,id=vswap0,store=vs0,"
                           "addr=04.0%s %s",
                           incoming ? "-incoming defer" : "", vm->store,
                           CAPACITY * PAGE, shared_store ? ",shared=on" : "",
+                          vm->store_opts ? vm->store_opts : "",
                           vm->iothread ? ",iothread=io0" : "",
                           extra ? extra : "");
     vm->alloc = &test_alloc;
@@ -153,12 +155,60 @@ static uint8_t vm_do(Vm *vm, const void *out, size_t out_len, void *in,
  * Page contents by (slot, version): version 0 is a zero page, odd
  * versions compress well, even ones are random (stored raw).
  */
+/*
+ * Versions from HEAP_VER on are pages of 64-byte objects, each a type word,
+ * a random id and words of one vocabulary of 384: what a zstd dictionary
+ * learns.
+ */
+#define HEAP_VER 100
+
+static void make_heap_page(uint8_t *page, GRand *rand)
+{
+    enum { NWORDS = 384, WORD_MAX = 12 };
+    static char words[NWORDS][WORD_MAX + 1];
+
+    if (!words[0][0]) {
+        GRand *vocab = g_rand_new_with_seed(42);
+
+        for (unsigned w = 0; w < NWORDS; w++) {
+            int n = g_rand_int_range(vocab, 5, WORD_MAX + 1);
+
+            for (int k = 0; k < n; k++) {
+                words[w][k] = 'a' + g_rand_int_range(vocab, 0, 26);
+            }
+        }
+        g_rand_free(vocab);
+    }
+    for (unsigned o = 0; o < PAGE / 64; o++) {
+        uint8_t *obj = page + o * 64;
+        uint64_t type = 0x00007f3a91c04e20ULL;
+        uint32_t id = g_rand_int(rand);
+        size_t pos = 12;
+
+        memcpy(obj, &type, 8);
+        memcpy(obj + 8, &id, 4);
+        while (pos < 64) {
+            const char *w = words[g_rand_int_range(rand, 0, NWORDS)];
+            size_t n = MIN(strlen(w) + 1, 64 - pos);
+
+            memcpy(obj + pos, w, n);
+            pos += n;
+        }
+    }
+}
+
 static void make_page(uint8_t *page, uint64_t slot, unsigned ver)
 {
     GRand *rand = g_rand_new_with_seed(slot * 7919 + ver);
 
     memset(page, 0, PAGE);
     if (ver == 0) {
+        g_rand_free(rand);
+        return;
+    }
+    if (ver >= HEAP_VER) {
+        make_heap_page(page, rand);
+        memcpy(page, &slot, sizeof(slot));
         g_rand_free(rand);
         return;
     }
@@ -591,6 +641,65 @@ static void load_from_file(Vm *dst, const char *path)
 }
 
 /* migrate-to-file and back: what snapshots rely on. */
+/*
+ * dict=auto: the source trains a zstd dictionary on the guest's pages (of
+ * heap objects) and compresses the later ones with it.  The stream carries the dictionary
+ * before the records that need it; the destination reads them, and goes
+ * on compressing with it.
+ */
+static void test_migrate_dict(void)
+{
+    enum { N = 400 };
+    static const char opts[] = ",dict=auto,dict-train-pages=64";
+    g_autofree char *uri = g_strdup_printf("unix:%s/vswap-mig-d%d.sock",
+                                           g_get_tmp_dir(), getpid());
+    Vm src = { .store_opts = opts }, dst = { .store_opts = opts };
+    g_autofree char *st = NULL;
+    int vers[N];
+
+    vm_start(&src, NULL, false);
+    vm_driver_start(&src);
+    for (unsigned s = 0; s < N; s++) {
+        vers[s] = s % 10 == 0 ? 0 : HEAP_VER;
+        vm_write(&src, s, vers[s]);
+    }
+    /*
+     * The store samples one compressible page in 8; training runs in a
+     * worker while the guest goes on.  Rewrite until it is done, and once
+     * more, so that the pages take the dictionary.
+     */
+    for (unsigned round = 0; round < 8; round++) {
+        bool trained = query_int(src.qts, "dict-trainings") > 0;
+
+        for (unsigned s = 0; s < N; s++) {
+            if (vers[s]) {
+                vers[s] += 2;
+                vm_write(&src, s, vers[s]);
+            }
+        }
+        if (trained) {
+            break;
+        }
+    }
+    g_assert_cmpint(query_int(src.qts, "dict-trainings"), ==, 1);
+    g_assert_cmpint(query_int(src.qts, "dict-id"), ==, 1);
+
+    vm_start(&dst, NULL, true);
+    start_migration(&src, &dst, uri, 1024 * 1024 * 1024);
+    st = wait_status(src.qts, "completed", "failed");
+    g_assert_cmpstr(st, ==, "completed");
+    g_free(wait_status(dst.qts, "completed", NULL));
+    vm_driver_adopt(&dst, &src);
+    check_all(&dst, vers, N);
+    g_assert_cmpint(query_int(dst.qts, "dicts"), ==, 1);
+    g_assert_cmpint(query_int(dst.qts, "dict-id"), ==, 1);
+    g_assert_cmpint(query_int(dst.qts, "dict-trainings"), ==, 0);
+    vm_write(&dst, N + 1, HEAP_VER);
+    vm_check(&dst, N + 1, HEAP_VER);
+    vm_stop(&src);
+    vm_stop(&dst);
+}
+
 static void test_migrate_file(void)
 {
     enum { N = 200 };
@@ -853,6 +962,7 @@ int main(int argc, char **argv)
                    test_migrate_shared_failed);
     qtest_add_func("/vswap/migration/cancel", test_migrate_cancel);
     qtest_add_func("/vswap/migration/file", test_migrate_file);
+    qtest_add_func("/vswap/migration/dict", test_migrate_dict);
     qtest_add_func("/vswap/migration/shared-storage", test_migrate_shared);
     qtest_add_func("/vswap/migration/snapshot", test_snapshot);
     qtest_add_data_func("/vswap/migration/corrupt-stream", NULL,

@@ -597,14 +597,14 @@ static void test_decompress_wrong_frames(void)
 
 /*
  * Pages of 64-byte "objects" as a heap holds them: a type word shared by
- * all, a random id, and words of a vocabulary of 1024.  A page alone sees
+ * all, a random id, and words of a vocabulary of 384.  A page alone sees
  * few words twice, so it compresses poorly; the vocabulary is what a
  * dictionary can hold.
  */
 static uint8_t *vswap_codec_test_heap_pages(size_t npages)
 {
     /* A fixed vocabulary, so that separate calls share it. */
-    enum { NWORDS = 1024, WORD_MAX = 12 };
+    enum { NWORDS = 384, WORD_MAX = 12 };
     static char words[NWORDS][WORD_MAX + 1];
     uint8_t *pages = g_malloc(npages * PAGE);
 
@@ -652,13 +652,13 @@ static void test_dict_round_trip(void)
     size_t with = 0, without = 0, len;
     VswapPayloadKind kind;
 
-    dict = vswap_dict_train(train, ntrain, 16 * 1024, 7, 1, &err);
+    dict = vswap_dict_train(train, ntrain, VSWAP_DICT_MAX_SIZE, 7, 1, &err);
     g_assert_no_error(err);
     g_assert_nonnull(dict);
     g_assert_cmpuint(vswap_dict_id(dict), ==, 7);
     vswap_dict_content(dict, &len);
     g_assert_cmpuint(len, >=, VSWAP_DICT_MIN_SIZE);
-    g_assert_cmpuint(len, <=, 16 * 1024);
+    g_assert_cmpuint(len, <=, VSWAP_DICT_MAX_SIZE);
     g_assert_cmpuint(vswap_dict_memory(dict), >, len);
 
     for (size_t i = 0; i < ntest; i++) {
@@ -714,7 +714,7 @@ static void test_dict_load(void)
     const void *content;
     size_t len, l1, l2;
 
-    dict = vswap_dict_train(train, ntrain, 8 * 1024, 1, 1, &err);
+    dict = vswap_dict_train(train, ntrain, 4096, 1, 1, &err);
     g_assert_no_error(err);
     content = vswap_dict_content(dict, &len);
     copy = vswap_dict_load(content, len, VSWAP_DICT_ID_MAX, 1, &err);
@@ -754,7 +754,7 @@ static void test_dict_load_hostile(void)
     size_t len, plen;
     GError *err = NULL;
 
-    dict = vswap_dict_train(train, ntrain, 8 * 1024, 1, 1, &err);
+    dict = vswap_dict_train(train, ntrain, 4096, 1, 1, &err);
     g_assert_no_error(err);
     content = vswap_dict_content(dict, &len);
     plen = vswap_codec_compress_dict(codec, dict, train, out, &kind);
@@ -808,9 +808,9 @@ static void test_dict_load_hostile(void)
     g_assert_cmpuint(refused, >, 0);
 
     /* Training errors are errors, not crashes. */
-    g_assert_null(vswap_dict_train(train, 0, 8 * 1024, 1, 1, &err));
+    g_assert_null(vswap_dict_train(train, 0, 4096, 1, 1, &err));
     g_clear_error(&err);
-    g_assert_null(vswap_dict_train(train, 4, 8 * 1024, 0, 1, &err));
+    g_assert_null(vswap_dict_train(train, 4, 4096, 0, 1, &err));
     g_clear_error(&err);
     g_assert_null(vswap_dict_train(train, 4, 100, 1, 1, &err));
     g_clear_error(&err);
@@ -830,7 +830,7 @@ static void test_dict_untrainable(void)
     GError *err = NULL;
 
     for (size_t n = 1; n <= 4; n++) {
-        VswapDict *dict = vswap_dict_train(pages, n, 8 * 1024, 1, 1, &err);
+        VswapDict *dict = vswap_dict_train(pages, n, 4096, 1, 1, &err);
 
         g_test_message("%zu pages: %s", n, dict ? "trained" : err->message);
         g_assert_true((dict == NULL) == (err != NULL));

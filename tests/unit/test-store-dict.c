@@ -1,0 +1,395 @@
+/*
+ * Unit tests of the store's own zstd dictionaries (cfg.dict_auto): trained
+ * on its pages, used for the pages after, found again for reads from
+ * memory and disk, carried by exports before the records that need them,
+ * and refused when a migration stream lies about them.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include <errno.h>
+#include <inttypes.h>
+#include <glib.h>
+#include <glib/gstdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "vswap/store.h"
+#include "checksum.h"
+#include "store-int.h"
+
+#define PAGE VSWAP_STORE_PAGE_SIZE
+#define NPAGES 1024
+#define TRAIN 64
+
+/*
+ * Pages as a heap holds objects: a shared type word, a random id, words
+ * of a fixed vocabulary of 384 that fits a 4 KiB dictionary.  Page @i is
+ * the same in every call.
+ */
+static void heap_page(uint8_t *page, unsigned i)
+{
+    enum { NWORDS = 384, WORD_MAX = 12 };
+    static char words[NWORDS][WORD_MAX + 1];
+    GRand *rand;
+
+    if (!words[0][0]) {
+        rand = g_rand_new_with_seed(42);
+        for (unsigned w = 0; w < NWORDS; w++) {
+            int n = g_rand_int_range(rand, 5, WORD_MAX + 1);
+
+            for (int k = 0; k < n; k++) {
+                words[w][k] = 'a' + g_rand_int_range(rand, 0, 26);
+            }
+        }
+        g_rand_free(rand);
+    }
+    rand = g_rand_new_with_seed(i + 1);
+    for (unsigned o = 0; o < PAGE / 64; o++) {
+        uint8_t *obj = page + o * 64;
+        uint64_t type = UINT64_C(0x00007f3a91c04e20);
+        uint32_t id = g_rand_int(rand);
+        size_t pos = 12;
+
+        memcpy(obj, &type, 8);
+        memcpy(obj + 8, &id, 4);
+        while (pos < 64) {
+            const char *w = words[g_rand_int_range(rand, 0, NWORDS)];
+            size_t n = MIN(strlen(w) + 1, 64 - pos);
+
+            memcpy(obj + pos, w, n);
+            pos += n;
+        }
+    }
+    g_rand_free(rand);
+}
+
+static VswapStore *open_dict_store(const char *path, uint64_t budget,
+                                   bool dict_auto, unsigned workers)
+{
+    g_autoptr(GError) err = NULL;
+    VswapStoreConfig cfg;
+    VswapStore *s;
+
+    vswap_store_config_init(&cfg);
+    cfg.path = path;
+    cfg.capacity = 1 << 16;
+    cfg.segment_size = 64 * 1024;
+    cfg.mem_budget = budget;
+    cfg.workers = workers;
+    cfg.dict_auto = dict_auto;
+    cfg.dict_train_pages = TRAIN;
+    s = vswap_store_open(&cfg, &err);
+    g_assert_no_error(err);
+    return s;
+}
+
+/* Write heap pages [0, n) to slots [0, n), 32 per request. */
+static void write_pages(VswapStore *s, unsigned n)
+{
+    g_autofree uint8_t *pages = g_malloc(32 * PAGE);
+    VswapPageOp ops[32];
+
+    for (unsigned base = 0; base < n; base += 32) {
+        unsigned k = MIN(32, n - base);
+
+        for (unsigned i = 0; i < k; i++) {
+            heap_page(pages + i * PAGE, base + i);
+            ops[i] = (VswapPageOp) { .slot = base + i,
+                                     .page = pages + i * PAGE };
+        }
+        g_assert_cmpint(vswap_store_write_sync(s, ops, k), ==, 0);
+    }
+}
+
+/* Every slot of [0, n) reads back as its heap page. */
+static void check_pages(VswapStore *s, unsigned n)
+{
+    g_autofree uint8_t *want = g_malloc(PAGE);
+    g_autofree uint8_t *got = g_malloc(PAGE);
+
+    for (unsigned i = 0; i < n; i++) {
+        VswapPageOp op = { .slot = i, .page = got };
+
+        heap_page(want, i);
+        memset(got, 0xa5, PAGE);
+        g_assert_cmpint(vswap_store_read_sync(s, &op, 1), ==, 0);
+        g_assert_cmpint(op.status, ==, 0);
+        g_assert_cmpmem(got, PAGE, want, PAGE);
+    }
+}
+
+static void test_train_and_use(gconstpointer data)
+{
+    unsigned workers = GPOINTER_TO_UINT(data);
+    VswapStore *s = open_dict_store(NULL, 64 << 20, true, workers);
+    VswapStore *off = open_dict_store(NULL, 64 << 20, false, workers);
+    VswapStoreStats st, st_off;
+    VswapCheckReport rep;
+
+    /*
+     * With workers, pages keep coming while the dictionary trains; by the
+     * second round it is in use.
+     */
+    write_pages(s, NPAGES);
+    vswap_store_drain(s);
+    write_pages(s, NPAGES);
+    write_pages(off, NPAGES);
+    vswap_store_drain(s);
+    vswap_store_get_stats(s, &st);
+    vswap_store_get_stats(off, &st_off);
+    g_test_message("%u workers: payload %" PRIu64 " with dict=auto, %" PRIu64
+                   " off; gain %" PRIu64 " permille on the held-out pages",
+                   workers, st.payload_bytes, st_off.payload_bytes,
+                   st.dict_gain_permille);
+    g_assert_cmpuint(st.dict_trainings, ==, 1);
+    g_assert_cmpuint(st.dict_rejected, ==, 0);
+    g_assert_cmpuint(st.dict_id, ==, 1);
+    g_assert_cmpuint(st.dicts, ==, 1);
+    g_assert_cmpuint(st.dict_bytes, >, 0);
+    g_assert_cmpuint(st.dict_gain_permille, >, 1100);
+    g_assert_cmpuint(st_off.dicts + st_off.dict_trainings, ==, 0);
+    /* Rewritten after training, the pages took the dictionary and shrank. */
+    g_assert_cmpuint(st.payload_bytes * 10, <, st_off.payload_bytes * 9);
+
+    /* Both kinds of record read back: before training and after. */
+    check_pages(s, NPAGES);
+    g_assert_cmpint(vswap_store_check(s, &rep), ==, 0);
+    g_assert_cmpuint(rep.pages, ==, NPAGES);
+    vswap_store_close(s);
+    vswap_store_close(off);
+}
+
+/* Records with a dictionary go to disk and come back from there. */
+static void test_disk_tier(void)
+{
+    g_autofree char *path = g_build_filename(g_get_tmp_dir(),
+                                             "vswap-dict-XXXXXX", NULL);
+    VswapStore *s;
+    VswapStoreStats st;
+    VswapCheckReport rep;
+
+    g_close(g_mkstemp(path), NULL);
+    s = open_dict_store(path, 128 * 1024, true, 1);
+    write_pages(s, 4 * NPAGES);
+    vswap_store_drain(s);
+    vswap_store_get_stats(s, &st);
+    g_assert_cmpuint(st.dict_id, ==, 1);
+    g_assert_cmpuint(st.pages_disk, >, 2 * NPAGES);
+    check_pages(s, 4 * NPAGES);
+    g_assert_cmpint(vswap_store_compact(s, true, NULL, NULL), ==, 0);
+    vswap_store_drain(s);
+    check_pages(s, 4 * NPAGES);
+    g_assert_cmpint(vswap_store_check(s, &rep), ==, 0);
+    vswap_store_close(s);
+    g_unlink(path);
+}
+
+/* Export everything from @src and import it into @dst; count dictionaries. */
+static unsigned migrate(VswapStore *src, VswapStore *dst)
+{
+    g_autofree uint8_t *payload = g_malloc(PAGE);
+    unsigned dicts = 0, records = 0;
+    VswapRecordInfo info;
+    int ret;
+
+    vswap_store_export_start(src);
+    while ((ret = vswap_store_export_next(src, &info, payload)) > 0) {
+        if (info.kind == VSWAP_RECORD_DICT) {
+            /* Before any record that needs it. */
+            g_assert_cmpuint(records, ==, 0);
+            dicts++;
+        } else if (info.kind == VSWAP_RECORD_ZSTD_DICT) {
+            g_assert_cmpuint(dicts, >, 0);
+            g_assert_cmpuint(info.dict, ==, 1);
+            records++;
+        }
+        g_assert_cmpint(vswap_store_import(dst, &info, payload), ==, 0);
+    }
+    g_assert_cmpint(ret, ==, 0);
+    vswap_store_export_stop(src);
+    g_assert_cmpuint(records, >=, NPAGES / 4);
+    return dicts;
+}
+
+/*
+ * The destination needs no dict=auto to read what came with a dictionary;
+ * with it, it goes on compressing with the source's.
+ */
+static void test_migrate(void)
+{
+    VswapStore *src = open_dict_store(NULL, 64 << 20, true, 1);
+    VswapStore *plain = open_dict_store(NULL, 64 << 20, false, 1);
+    VswapStore *dst = open_dict_store(NULL, 64 << 20, true, 1);
+    VswapStoreStats st;
+
+    write_pages(src, NPAGES);
+    vswap_store_drain(src);
+    g_assert_cmpuint(migrate(src, plain), ==, 1);
+    check_pages(plain, NPAGES);
+    vswap_store_get_stats(plain, &st);
+    g_assert_cmpuint(st.dicts, ==, 1);
+    g_assert_cmpuint(st.dict_id, ==, 0);
+
+    g_assert_cmpuint(migrate(src, dst), ==, 1);
+    vswap_store_get_stats(dst, &st);
+    g_assert_cmpuint(st.dict_id, ==, 1);
+    write_pages(dst, NPAGES);
+    vswap_store_drain(dst);
+    vswap_store_get_stats(dst, &st);
+    g_assert_cmpuint(st.dict_trainings, ==, 0);
+    check_pages(dst, NPAGES);
+    vswap_store_close(src);
+    vswap_store_close(plain);
+    vswap_store_close(dst);
+}
+
+/* A hostile stream: every lie about a dictionary is -EINVAL, nothing else. */
+static void test_import_hostile(void)
+{
+    VswapStore *src = open_dict_store(NULL, 64 << 20, true, 0);
+    VswapStore *dst = open_dict_store(NULL, 64 << 20, false, 0);
+    g_autofree uint8_t *dict_payload = g_malloc(PAGE);
+    g_autofree uint8_t *payload = g_malloc(PAGE);
+    g_autofree uint8_t *junk = g_malloc(PAGE);
+    VswapRecordInfo dict_info = { 0 }, rec_info = { 0 }, bad;
+    VswapStoreStats st;
+    int ret;
+
+    write_pages(src, NPAGES);
+    vswap_store_export_start(src);
+    while ((ret = vswap_store_export_next(src, &bad, payload)) > 0) {
+        if (bad.kind == VSWAP_RECORD_DICT) {
+            dict_info = bad;
+            memcpy(dict_payload, payload, bad.len);
+        } else if (bad.kind == VSWAP_RECORD_ZSTD_DICT) {
+            rec_info = bad;
+            break;
+        }
+    }
+    g_assert_cmpint(dict_info.kind, ==, VSWAP_RECORD_DICT);
+    g_assert_cmpint(rec_info.kind, ==, VSWAP_RECORD_ZSTD_DICT);
+
+    /* A record before its dictionary. */
+    g_assert_cmpint(vswap_store_import(dst, &rec_info, payload), ==, -EINVAL);
+    /* Dictionaries that are not what they claim. */
+    bad = dict_info;
+    bad.crc ^= 1;
+    g_assert_cmpint(vswap_store_import(dst, &bad, dict_payload), ==, -EINVAL);
+    bad = dict_info;
+    bad.slot = 5;
+    g_assert_cmpint(vswap_store_import(dst, &bad, dict_payload), ==, -EINVAL);
+    for (uint32_t id = 0; id <= 1; id++) {
+        bad = dict_info;
+        bad.dict = id ? VSWAP_DICT_ID_MAX + 1 : 0;
+        g_assert_cmpint(vswap_store_import(dst, &bad, dict_payload), ==,
+                        -EINVAL);
+    }
+    bad = dict_info;
+    bad.len = PAGE + 1;
+    g_assert_cmpint(vswap_store_import(dst, &bad, dict_payload), ==, -EINVAL);
+    for (unsigned i = 0; i < PAGE; i++) {
+        junk[i] = g_test_rand_int();
+    }
+    bad = dict_info;
+    bad.crc = vswap_crc32c(0, junk, bad.len);
+    g_assert_cmpint(vswap_store_import(dst, &bad, junk), ==, -EINVAL);
+    g_assert_null(vswap_dicts_get(dst, dict_info.dict));
+
+    /* The real one, then the same again; then another under its id. */
+    g_assert_cmpint(vswap_store_import(dst, &dict_info, dict_payload), ==, 0);
+    g_assert_cmpint(vswap_store_import(dst, &dict_info, dict_payload), ==, 0);
+    memcpy(junk, dict_payload, dict_info.len);
+    junk[dict_info.len - 1] ^= 0xff;
+    bad = dict_info;
+    bad.crc = vswap_crc32c(0, junk, bad.len);
+    g_assert_cmpint(vswap_store_import(dst, &bad, junk), ==, -EINVAL);
+    /* Another id in the same table entry while the first is held. */
+    bad = dict_info;
+    bad.dict += VSWAP_STORE_MAX_DICTS;
+    g_assert_cmpint(vswap_store_import(dst, &bad, dict_payload), ==, -EINVAL);
+
+    /* A record naming another dictionary than the one it was made with. */
+    bad = rec_info;
+    bad.dict = 2;
+    g_assert_cmpint(vswap_store_import(dst, &bad, payload), ==, -EINVAL);
+    bad = rec_info;
+    bad.kind = VSWAP_RECORD_ZSTD;
+    g_assert_cmpint(vswap_store_import(dst, &bad, payload), ==, -EINVAL);
+    /* And the true record lands and reads back. */
+    g_assert_cmpint(vswap_store_import(dst, &rec_info, payload), ==, 0);
+    {
+        g_autofree uint8_t *want = g_malloc(PAGE);
+        VswapPageOp op = { .slot = rec_info.slot, .page = junk };
+
+        heap_page(want, rec_info.slot);
+        g_assert_cmpint(vswap_store_read_sync(dst, &op, 1), ==, 0);
+        g_assert_cmpmem(junk, PAGE, want, PAGE);
+    }
+    vswap_store_get_stats(dst, &st);
+    g_assert_cmpuint(st.dicts, ==, 1);
+    vswap_store_export_stop(src);
+    vswap_store_close(src);
+    vswap_store_close(dst);
+}
+
+/* A record whose dictionary the store lost reads as an I/O error. */
+static void test_unknown_dict_is_an_error(void)
+{
+    VswapStore *s = open_dict_store(NULL, 64 << 20, true, 1);
+    g_autofree uint8_t *page = g_malloc(PAGE);
+    VswapPageOp op = { .slot = NPAGES - 1, .page = page };
+    VswapStoreStats st;
+    VswapStoreDict *e;
+
+    write_pages(s, NPAGES);
+    vswap_store_drain(s);
+    /* Take the dictionary out of its entry, as corruption of the id would. */
+    e = &s->dicts[0];
+    g_assert_nonnull(e->dict);
+    s->dicts[VSWAP_STORE_MAX_DICTS - 1] = *e;
+    memset(e, 0, sizeof(*e));
+    g_assert_cmpint(vswap_store_read_sync(s, &op, 1), ==, -EIO);
+    vswap_store_get_stats(s, &st);
+    g_assert_cmpuint(st.checksum_errors, ==, 1);
+    *e = s->dicts[VSWAP_STORE_MAX_DICTS - 1];
+    memset(&s->dicts[VSWAP_STORE_MAX_DICTS - 1], 0, sizeof(*e));
+    g_assert_cmpint(vswap_store_read_sync(s, &op, 1), ==, 0);
+    vswap_store_close(s);
+}
+
+static void test_config(void)
+{
+    g_autoptr(GError) err = NULL;
+    VswapStoreConfig cfg;
+
+    vswap_store_config_init(&cfg);
+    cfg.path = "/nonexistent/never-created";
+    cfg.persist = true;
+    cfg.dict_auto = true;
+    g_assert_null(vswap_store_open(&cfg, &err));
+    g_assert_nonnull(strstr(err->message, "dictionaries"));
+    g_clear_error(&err);
+
+    vswap_store_config_init(&cfg);
+    cfg.dict_auto = true;
+    cfg.dict_train_pages = 63;
+    g_assert_null(vswap_store_open(&cfg, &err));
+    g_assert_nonnull(strstr(err->message, "64 to 65536"));
+}
+
+int main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    g_test_add_data_func("/store-dict/train-and-use/0-workers",
+                         GUINT_TO_POINTER(0), test_train_and_use);
+    g_test_add_data_func("/store-dict/train-and-use/2-workers",
+                         GUINT_TO_POINTER(2), test_train_and_use);
+    g_test_add_func("/store-dict/disk-tier", test_disk_tier);
+    g_test_add_func("/store-dict/migrate", test_migrate);
+    g_test_add_func("/store-dict/import-hostile", test_import_hostile);
+    g_test_add_func("/store-dict/unknown-dict-is-an-error",
+                    test_unknown_dict_is_an_error);
+    g_test_add_func("/store-dict/config", test_config);
+    return g_test_run();
+}
