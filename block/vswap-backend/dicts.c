@@ -7,13 +7,13 @@
  * Training: dict_train_pages compressible pages are copied aside, one in
  * VSWAP_DICT_SAMPLE_STRIDE of those written; a worker trains a dictionary
  * of VSWAP_STORE_DICT_SIZE bytes on seven eighths of them and compresses
- * the other eighth (every eighth page) with and without it.  The store adopts it when it keeps that payload within 1%:
- * with it, zstd compresses about 1.5 times faster (it need not build
- * entropy tables for every page), and on most memory it also gains a few
- * percent; on some (database pages) it loses more, and the store then
- * goes on without one and tries again much later.  One dictionary per
- * store so far: retraining when pages change, and retiring dictionaries
- * whose records are gone, come later.
+ * the other eighth (every eighth page) with and without it.  The store
+ * adopts it when it keeps that payload within 1%: with it, zstd
+ * compresses 1.2 to 1.7 times faster (it need not build entropy tables
+ * for every page), and on most memory it also gains a few percent; where
+ * it would cost more, the store goes on without one and tries again much
+ * later.  One dictionary per store so far: retraining when pages change,
+ * and retiring dictionaries whose records are gone, come later.
  *
  * Any dictionary a migration stream brings in is kept, whatever the
  * store's own setting: its records need it.

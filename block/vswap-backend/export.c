@@ -225,10 +225,12 @@ int vswap_store_import(VswapStore *s, const VswapRecordInfo *info,
             return -EINVAL;
         }
         /* The stream sent the dictionary before its first record. */
-        if (kind == VSWAP_PAYLOAD_ZSTD_DICT &&
-            (info->dict > VSWAP_DICT_ID_MAX ||
-             !(dict = vswap_dicts_get(s, info->dict)))) {
-            return -EINVAL;
+        if (kind == VSWAP_PAYLOAD_ZSTD_DICT) {
+            dict = info->dict <= VSWAP_DICT_ID_MAX ?
+                   vswap_dicts_get(s, info->dict) : NULL;
+            if (!dict) {
+                return -EINVAL;
+            }
         }
         break;
     default:
