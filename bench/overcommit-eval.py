@@ -90,14 +90,14 @@ def parse_args():
     ap.add_argument('--limit', type=rg.parse_size, default=None,
                     help='the cgroup limit (default --limit-frac of the'
                     ' sum of the guests\' peaks alone)')
-    ap.add_argument('--limit-frac', type=float, default=0.75)
+    ap.add_argument('--limit-frac', type=float, default=0.8)
     ap.add_argument('--swap-size', type=rg.parse_size, default='1G',
                     help='host swap file of hostswap (default 1G)')
     ap.add_argument('--interval', type=int, default=1,
                     help='controller tick, seconds (default 1)')
     ap.add_argument('--policy', default=None,
                     help='[policy] lines for the controller, commas between'
-                    ' (default: the daemon\'s defaults, with guest-floor 0.4'
+                    ' (default: the daemon\'s defaults, with guest-floor 0.5'
                     ' x mem and guest-reserve 0.1 x mem for these small'
                     ' guests, and cgroup marks of 80%% and 70%%: a small'
                     ' cgroup fills in seconds)')
@@ -122,7 +122,7 @@ def parse_args():
     args.sort_buffer = args.sort_buffer or m // 4
     if args.policy is None:
         args.policy = ('guest-floor=%dM,guest-reserve=%dM,cgroup-high=80,'
-                       'cgroup-low=70' % (m * 4 // 10 >> 20, m // 10 >> 20))
+                       'cgroup-low=70' % (m // 2 >> 20, m // 10 >> 20))
     args.setups = args.setups.split(',')
     for s in args.setups:
         if s not in SETUPS:
@@ -312,6 +312,7 @@ class Guest:
         self.proc = self.serial = self.host = None
         self.t0 = self.t_end = None
         self.exit = None            # QEMU's exit status if it died
+        self.panicked = False
         self.lock = threading.Lock()    # one QMP command at a time
 
     def qmp(self, name, **args):
@@ -382,6 +383,10 @@ class Guest:
                 self.t_end = time.monotonic()
             elif self.serial.done.is_set():
                 self.t_end = time.monotonic()
+            elif self.serial.grep(r'Kernel panic'):
+                # -no-reboot -no-shutdown: QEMU waits, the guest is gone.
+                self.panicked = True
+                self.t_end = time.monotonic()
         return self.t_end is not None
 
     def stop(self):
@@ -411,6 +416,8 @@ class Guest:
         if self.exit is not None:
             why.append('QEMU %s' % ('killed (SIGKILL: OOM)' if self.exit == -9
                                     else 'exited with %s' % self.exit))
+        if self.panicked:
+            why.append('guest panic: %s' % s.grep(r'Kernel panic')[0])
         if s.grep(r'Out of memory: Killed process'):
             why.append('guest OOM: %s' % s.grep(r'Out of memory: Killed')[0])
         fail = s.grep(r'^VSWAP-GUEST-FAIL')
@@ -843,8 +850,17 @@ def svg_plot(path, res, args):
     return path
 
 
+def save(args, meta, runs, failures):
+    """Every run so far, to the JSON file (rewritten after each set-up)."""
+    with open(args.json, 'w') as f:
+        json.dump({'meta': meta, 'runs': runs, 'failures': failures}, f,
+                  indent=1)
+
+
 def main():
     args = parse_args()
+    args.json = os.path.join(args.outdir, 'overcommit-eval-%s.json'
+                             % time.strftime('%Y%m%d-%H%M%S'))
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGHUP, on_signal)
     os.makedirs(args.outdir, exist_ok=True)
@@ -886,6 +902,7 @@ def main():
                     rep, s, limit >> 20, bl.loadavg()))
                 r = run_setup(args, s, rep, initrd, limit, md5)
                 runs.append(r)
+                save(args, meta, runs, failures)
                 bl.log('rep %d: %s: %s; peak %d MiB, swap %d MiB, stores %d'
                        ' MiB, OOM kills %s, %.0f s%s' % (
                            rep, s, ', '.join('%s %s %s s' % (
@@ -910,8 +927,7 @@ def main():
     alone_s = {n: bl.median([r['guest'][n].get('work_s') for r in runs
                              if r['setup'] == 'alone' and n in r['guest']])
                for n in GUESTS}
-    path = os.path.join(args.outdir, 'overcommit-eval-%s.json'
-                        % time.strftime('%Y%m%d-%H%M%S'))
+    path = args.json
     with open(path, 'w') as f:
         json.dump({'meta': meta, 'summary': summary, 'runs': runs,
                    'failures': failures}, f, indent=1)

@@ -103,15 +103,18 @@ PAGE = 4096
 MIB = 1 << 20
 
 # The balloon of the host overcommit controller (tools/overcommit): free
-# page reporting hands what the guest frees back to the host.
+# page reporting hands what the guest frees back to the host, and
+# deflate-on-oom lets a guest short of memory take pages back from the
+# balloon rather than OOM-kill (or panic).
 BALLOON_ID = 'balloon0'
 BALLOON_PATH = '/machine/peripheral/' + BALLOON_ID
 
 
 def balloon_args():
-    """QEMU arguments for a virtio-balloon-pci with free page reporting."""
-    return ['-device', 'virtio-balloon-pci,id=%s,free-page-reporting=on'
-            % BALLOON_ID]
+    """QEMU arguments for a virtio-balloon-pci with free page reporting
+    and deflate-on-oom."""
+    return ['-device', 'virtio-balloon-pci,id=%s,free-page-reporting=on,'
+            'deflate-on-oom=on' % BALLOON_ID]
 
 
 def demo_header():
