@@ -159,6 +159,9 @@ typedef struct ToolFile {
     char *ckpt_error;           /* CLEAN, but the checkpoint is not */
     VswapCkptHdr ckpt;
     uint32_t nsegs;             /* segment table entries to examine */
+    /* the checkpoint's dictionaries, by (id - 1) % VSWAP_CKPT_MAX_DICTS */
+    VswapDict *dicts[VSWAP_CKPT_MAX_DICTS];
+    unsigned ndicts;
 } ToolFile;
 
 /* Exit status for a GError from the shared readers (checkpoint.c). */
@@ -205,6 +208,26 @@ static int tool_file_open_engine(ToolFile *tf, const char *path)
     return TOOL_OK;
 }
 
+/* A checkpoint's dictionary, checked by the reader: loaded (dict.c). */
+static bool tool_load_dict(void *opaque, uint16_t id, const void *content,
+                           size_t len, GError **errp)
+{
+    ToolFile *tf = opaque;
+    g_autoptr(GError) err = NULL;
+    VswapDict *dict = vswap_dict_load(content, len, id, 1, &err);
+
+    if (!dict) {
+        g_set_error(errp, VSWAP_STORE_ERROR, EBADMSG,
+                    "%s: corrupt checkpoint (dictionary %u: %s)", tf->path, id,
+                    err->message);
+        return false;
+    }
+    vswap_dict_unref(tf->dicts[(id - 1) % VSWAP_CKPT_MAX_DICTS]);
+    tf->dicts[(id - 1) % VSWAP_CKPT_MAX_DICTS] = dict;
+    tf->ndicts++;
+    return true;
+}
+
 /*
  * Open @path and read its superblock and checkpoint.  Returns TOOL_OK, or
  * an exit status after printing why the file cannot be examined.
@@ -235,7 +258,9 @@ static int tool_file_open(ToolFile *tf, const char *path)
         tf->nsegs = MIN(tf->nsegs, tf->sb.ckpt_segment);
         if (vswap_ckpt_read_hdr(&tf->rd, &tf->sb, &tf->ckpt, &err) &&
             vswap_ckpt_read_entries(&tf->rd, &tf->sb, &tf->ckpt, NULL, NULL,
-                                    &err)) {
+                                    &err) &&
+            vswap_ckpt_read_dicts(&tf->rd, &tf->sb, &tf->ckpt, tool_load_dict,
+                                  tf, &err)) {
             tf->have_ckpt = true;
             tf->nsegs = tf->ckpt.nsegs;
         } else {
@@ -263,6 +288,9 @@ static void tool_file_close(ToolFile *tf)
         close(tf->notify_fd);
     }
     g_free(tf->ckpt_error);
+    for (unsigned i = 0; i < VSWAP_CKPT_MAX_DICTS; i++) {
+        vswap_dict_unref(tf->dicts[i]);
+    }
 }
 
 static uint64_t tool_seg_offset(const ToolFile *tf, uint32_t index)
@@ -440,7 +468,8 @@ static void tool_print_info(const ToolFile *tf, const ToolInfo *in)
         uint64_t data = in->used_bytes - in->segs_valid * VSWAP_SEG_HDR_SIZE;
 
         printf("  checkpoint:     at byte %" PRIu64 ", %" PRIu64
-               " map entries\n", vswap_ckpt_offset(&tf->sb), in->entries);
+               " map entries, %u compression dictionaries\n",
+               vswap_ckpt_offset(&tf->sb), in->entries, tf->ndicts);
         printf("  pages:          %" PRIu64 " stored: %" PRIu64 " fill (%"
                PRIu64 " zero), %" PRIu64 " zstd, %" PRIu64 " raw\n",
                in->entries, in->fill, in->fill_zero, in->zstd, in->raw);
@@ -507,6 +536,8 @@ static void tool_print_json(const ToolFile *tf, const ToolInfo *in)
                   tf->sb.flags & VSWAP_SB_CLEAN);
     g_string_append(o, ", ");
     tool_json_u64(o, "entries", in->entries, c);
+    g_string_append(o, ", ");
+    tool_json_u64(o, "dictionaries", tf->ndicts, c);
     g_string_append(o, ", \"error\": ");
     if (tf->ckpt_error) {
         tool_json_string(o, tf->ckpt_error);
@@ -571,6 +602,7 @@ static void tool_print_stats(const ToolFile *tf, const ToolInfo *in)
     printf("used_bytes %" PRIu64 "\n", in->used_bytes);
     if (c) {
         printf("pages %" PRIu64 "\n", in->entries);
+        printf("dictionaries %u\n", tf->ndicts);
         printf("pages_fill %" PRIu64 "\n", in->fill);
         printf("pages_zstd %" PRIu64 "\n", in->zstd);
         printf("pages_raw %" PRIu64 "\n", in->raw);
@@ -641,17 +673,22 @@ static const char *tool_verify_record(ToolCheck *tc, const uint8_t *rec,
                                       uint32_t slot, size_t len)
 {
     VswapPayloadKind kind;
+    VswapDict *d = NULL;
     uint16_t dict;
 
     if (vswap_rec_verify(rec, slot, len, &kind, &dict) < 0) {
         return "fails its checksum";
     }
     if (dict) {
-        /* Only a store without persistence uses dictionaries so far. */
-        return "needs a compression dictionary that the file does not hold";
+        d = tc->tf->dicts[(dict - 1) % VSWAP_CKPT_MAX_DICTS];
+        if (!d || vswap_dict_id(d) != dict) {
+            return "needs a compression dictionary that the file does not"
+                   " hold";
+        }
     }
-    if (vswap_codec_decompress(tc->codec, kind, rec + VSWAP_REC_HDR_SIZE, len,
-                               tc->page) < 0) {
+    if (vswap_codec_decompress_dict(tc->codec, d, kind,
+                                    rec + VSWAP_REC_HDR_SIZE, len,
+                                    tc->page) < 0) {
         return "does not decompress to exactly one page";
     }
     return NULL;

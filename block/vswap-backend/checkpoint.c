@@ -194,11 +194,17 @@ uint64_t vswap_ckpt_offset(const VswapFileSb *fsb)
     return fsb->data_offset + (uint64_t)fsb->ckpt_segment * fsb->segment_size;
 }
 
-/* Bytes of the checkpoint with @nentries entries, padding included. */
-static uint64_t vswap_ckpt_length(uint64_t nentries)
+/* Bytes of the entries of @nentries, padding included. */
+static uint64_t vswap_ckpt_entries_length(uint64_t nentries)
 {
-    return VSWAP_CKPT_HDR_SIZE +
-           ((nentries * sizeof(VswapCkptEntry) + 4095) & ~UINT64_C(4095));
+    return (nentries * sizeof(VswapCkptEntry) + 4095) & ~UINT64_C(4095);
+}
+
+/* Bytes of the checkpoint of @hdr, padding included. */
+static uint64_t vswap_ckpt_length(const VswapCkptHdr *hdr)
+{
+    return VSWAP_CKPT_HDR_SIZE + vswap_ckpt_entries_length(hdr->nentries) +
+           (uint64_t)hdr->ndicts * VSWAP_DICT_MAX_SIZE;
 }
 
 bool vswap_ckpt_read_hdr(const VswapFileReader *rd, const VswapFileSb *fsb,
@@ -248,8 +254,25 @@ bool vswap_ckpt_read_hdr(const VswapFileReader *rd, const VswapFileSb *fsb,
         .entries_crc = le32toh(hdr->entries_crc),
         .flags = le32toh(hdr->flags),
         .crc = le32toh(hdr->crc),
+        .ndicts = le32toh(hdr->ndicts),
+        .dicts_crc = le32toh(hdr->dicts_crc),
     };
-    if (out->version != VSWAP_FORMAT_VERSION ||
+    if (out->version == VSWAP_CKPT_VERSION_DICTS &&
+        (out->ndicts == 0 || out->ndicts > VSWAP_CKPT_MAX_DICTS)) {
+        g_set_error(errp, VSWAP_STORE_ERROR, EBADMSG,
+                    "%s: corrupt checkpoint (%u dictionaries)", name,
+                    out->ndicts);
+        return false;
+    }
+    if (out->version > VSWAP_CKPT_VERSION_DICTS) {
+        g_set_error(errp, VSWAP_STORE_ERROR, ENOTSUP,
+                    "%s: the checkpoint has a newer format version (%u)",
+                    name, out->version);
+        return false;
+    }
+    if ((out->version != VSWAP_FORMAT_VERSION &&
+         out->version != VSWAP_CKPT_VERSION_DICTS) ||
+        (out->version == VSWAP_FORMAT_VERSION && out->ndicts) ||
         out->segment_size != fsb->segment_size ||
         out->capacity != fsb->capacity || out->nsegs != fsb->ckpt_segment) {
         g_set_error(errp, VSWAP_STORE_ERROR, EBADMSG,
@@ -264,7 +287,7 @@ bool vswap_ckpt_read_hdr(const VswapFileReader *rd, const VswapFileSb *fsb,
                     out->nentries, out->capacity);
         return false;
     }
-    len = vswap_ckpt_length(out->nentries);
+    len = vswap_ckpt_length(out);
     if (off + len > fsb->file_size) {
         g_set_error(errp, VSWAP_STORE_ERROR, EBADMSG,
                     "%s: truncated: the checkpoint needs %" G_GUINT64_FORMAT
@@ -357,6 +380,66 @@ bool vswap_ckpt_read_entries(const VswapFileReader *rd,
         g_set_error(errp, VSWAP_STORE_ERROR, EBADMSG,
                     "%s: corrupt checkpoint (entry checksum mismatch)", name);
         return false;
+    }
+    return true;
+}
+
+bool vswap_ckpt_read_dicts(const VswapFileReader *rd, const VswapFileSb *fsb,
+                           const VswapCkptHdr *hdr, VswapCkptDictFunc *fn,
+                           void *opaque, GError **errp)
+{
+    g_autofree uint8_t *head = NULL, *contents = NULL;
+    VswapCkptDict table[VSWAP_CKPT_MAX_DICTS];
+    uint64_t off = vswap_ckpt_offset(fsb);
+    size_t n = hdr->ndicts;
+    uint16_t taken = 0;
+    uint32_t crc;
+
+    if (n == 0) {
+        return true;
+    }
+    g_assert(n <= VSWAP_CKPT_MAX_DICTS);
+    /* One read of each part; what is checked is what @fn gets. */
+    head = vswap_ckpt_alloc(VSWAP_CKPT_HDR_SIZE);
+    contents = vswap_ckpt_alloc(n * VSWAP_DICT_MAX_SIZE);
+    if (!vswap_ckpt_read_exact(rd, fsb, head, VSWAP_CKPT_HDR_SIZE, off,
+                               "the checkpoint header", errp) ||
+        !vswap_ckpt_read_exact(rd, fsb, contents, n * VSWAP_DICT_MAX_SIZE,
+                               off + VSWAP_CKPT_HDR_SIZE +
+                               vswap_ckpt_entries_length(hdr->nentries),
+                               "the checkpoint's dictionaries", errp)) {
+        return false;
+    }
+    memcpy(table, head + sizeof(VswapCkptHdr), n * sizeof(table[0]));
+    crc = vswap_crc32c(0, table, n * sizeof(table[0]));
+    for (size_t i = 0; i < n; i++) {
+        uint16_t id = le16toh(table[i].id), len = le16toh(table[i].len);
+        uint16_t bit = 1u << ((id - 1) % VSWAP_CKPT_MAX_DICTS);
+        const uint8_t *content = contents + i * VSWAP_DICT_MAX_SIZE;
+
+        if (id == 0 || (taken & bit) || len < VSWAP_DICT_MIN_SIZE ||
+            len > VSWAP_DICT_MAX_SIZE ||
+            vswap_crc32c(0, content, len) != le32toh(table[i].crc)) {
+            g_set_error(errp, VSWAP_STORE_ERROR, EBADMSG,
+                        "%s: corrupt checkpoint (dictionary %zu of %zu)",
+                        rd->name, i + 1, n);
+            return false;
+        }
+        taken |= bit;
+        crc = vswap_crc32c(crc, content, len);
+    }
+    if (crc != hdr->dicts_crc) {
+        g_set_error(errp, VSWAP_STORE_ERROR, EBADMSG,
+                    "%s: corrupt checkpoint (dictionary checksum mismatch)",
+                    rd->name);
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!fn(opaque, le16toh(table[i].id),
+                contents + i * VSWAP_DICT_MAX_SIZE, le16toh(table[i].len),
+                errp)) {
+            return false;
+        }
     }
     return true;
 }
@@ -602,7 +685,9 @@ static bool vswap_ckpt_load(VswapStore *s, GError **errp)
     s->disk.nsegs = hdr.nsegs;
     /* A failure leaves the map half loaded: the failed open discards it. */
     if (!vswap_ckpt_read_entries(&rd, &fsb, &hdr, vswap_ckpt_apply, &ld,
-                                 &err)) {
+                                 &err) ||
+        !vswap_ckpt_read_dicts(&rd, &fsb, &hdr, vswap_dicts_restore, s,
+                               &err)) {
         g_propagate_prefixed_error(errp, g_steal_pointer(&err),
                                    "vswap store: ");
         goto out;
@@ -727,8 +812,9 @@ static int vswap_ckpt_write(VswapStore *s, GError **errp)
     uint64_t off = s->data_offset + ((uint64_t)nsegs << s->seg_shift);
     uint64_t slot = 0, ent, n = 0, written = 0;
     VswapCkptHdr *hdr = (VswapCkptHdr *)buf;
+    VswapCkptDict table[VSWAP_CKPT_MAX_DICTS];
     const char *what = "checkpoint";
-    uint32_t crc = 0;
+    uint32_t crc = 0, dicts_crc, ndicts = 0;
     size_t pos = 0;
     int ret = 0;
 
@@ -777,10 +863,47 @@ static int vswap_ckpt_write(VswapStore *s, GError **errp)
         }
         written += padded;
     }
+    /* The dictionaries that records may need, a 4 KiB block each. */
+    for (unsigned i = 0; i < VSWAP_STORE_MAX_DICTS; i++) {
+        VswapDict *dict = s->dicts[i].dict;
+        const void *content;
+        size_t len;
+
+        if (!dict) {
+            continue;
+        }
+        content = vswap_dict_content(dict, &len);
+        memset(buf, 0, VSWAP_DICT_MAX_SIZE);
+        memcpy(buf, content, len);
+        table[ndicts++] = (VswapCkptDict) {
+            .id = htole16(vswap_dict_id(dict)),
+            .len = htole16(len),
+            .crc = htole32(vswap_crc32c(0, content, len)),
+        };
+        ret = vswap_store_io(s, VSWAP_IO_WRITE, buf, VSWAP_DICT_MAX_SIZE,
+                             off + VSWAP_CKPT_HDR_SIZE + written);
+        if (ret < 0) {
+            goto fail;
+        }
+        written += VSWAP_DICT_MAX_SIZE;
+    }
+    dicts_crc = vswap_crc32c(0, table, ndicts * sizeof(table[0]));
+    for (unsigned i = 0; i < VSWAP_STORE_MAX_DICTS; i++) {
+        if (s->dicts[i].dict) {
+            size_t len;
+            const void *content = vswap_dict_content(s->dicts[i].dict, &len);
+
+            dicts_crc = vswap_crc32c(dicts_crc, content, len);
+        }
+    }
     memset(buf, 0, VSWAP_CKPT_HDR_SIZE);
+    memcpy(buf + sizeof(VswapCkptHdr), table, ndicts * sizeof(table[0]));
     *hdr = (VswapCkptHdr) {
         .magic = htole64(VSWAP_CKPT_MAGIC),
-        .version = htole32(VSWAP_FORMAT_VERSION),
+        .version = htole32(ndicts ? VSWAP_CKPT_VERSION_DICTS :
+                                    VSWAP_FORMAT_VERSION),
+        .ndicts = htole32(ndicts),
+        .dicts_crc = htole32(ndicts ? dicts_crc : 0),
         .segment_size = htole32(s->cfg.segment_size),
         .capacity = htole64(s->cfg.capacity),
         .seq = htole64(s->seg_seq),

@@ -13,7 +13,8 @@
  * for every page), and on most memory it also gains a few percent; where
  * it would cost more, the store goes on without one and tries again much
  * later.  One dictionary per store so far: retraining when pages change,
- * and retiring dictionaries whose records are gone, come later.
+ * and retiring dictionaries whose records are gone, come later.  A
+ * persistent store keeps its dictionaries in the checkpoint.
  *
  * Any dictionary a migration stream brings in is kept, whatever the
  * store's own setting: its records need it.
@@ -276,6 +277,27 @@ int vswap_dicts_import(VswapStore *s, const VswapRecordInfo *info,
         s->dict_cur = info->dict;
     }
     return 0;
+}
+
+bool vswap_dicts_restore(void *opaque, uint16_t id, const void *content,
+                         size_t len, GError **errp)
+{
+    VswapStore *s = opaque;
+    g_autoptr(GError) err = NULL;
+    VswapDict *dict = vswap_dict_load(content, len, id, s->cfg.level, &err);
+
+    if (!dict || !vswap_dicts_install(s, dict)) {
+        vswap_dict_unref(dict);
+        g_set_error(errp, VSWAP_STORE_ERROR, EBADMSG,
+                    "%s: corrupt checkpoint (dictionary %u: %s)", s->name, id,
+                    err ? err->message : "its table entry is taken");
+        return false;
+    }
+    /* A reopened dict=auto store goes on with its newest dictionary. */
+    if (s->cfg.dict_auto && id > s->dict_cur) {
+        s->dict_cur = id;
+    }
+    return true;
 }
 
 void vswap_dicts_stats(VswapStore *s, VswapStoreStats *st)

@@ -21,8 +21,13 @@
  * the slot map as a checkpoint, at the first segment boundary after the
  * segment table (data_offset + ckpt_segment * segment_size):
  *
- *   checkpoint: VswapCkptHdr, padded to 4 KiB | VswapCkptEntry[nentries],
- *               in ascending slot order, padded to 4 KiB
+ *   checkpoint: VswapCkptHdr, then VswapCkptDict[ndicts], padded to 4 KiB
+ *               | VswapCkptEntry[nentries], in ascending slot order,
+ *               padded to 4 KiB | the content of each dictionary, in
+ *               table order, each padded to 4 KiB
+ *
+ * A checkpoint with dictionaries (a store with dict=auto) has version 2,
+ * which older builds refuse; one without keeps version 1.
  *
  * Once the checkpoint is durable the superblock is rewritten with
  * VSWAP_SB_CLEAN and ckpt_segment; the flag is cleared (durably) before
@@ -116,8 +121,22 @@ typedef struct VswapCkptHdr {
     uint32_t entries_crc;       /* CRC32C of the nentries entries */
     uint32_t flags;             /* none defined */
     uint32_t crc;               /* CRC32C of this struct with crc = 0 */
-    uint8_t reserved[8];
+    /* version 2: VswapCkptDict entries after this header, 1 .. 16 */
+    uint32_t ndicts;
+    uint32_t dicts_crc;         /* CRC32C of that table and the contents */
 } VswapCkptHdr;
+
+/* The version of a checkpoint that holds dictionaries. */
+#define VSWAP_CKPT_VERSION_DICTS 2
+#define VSWAP_CKPT_MAX_DICTS 16
+
+/* A dictionary of the store (dict.h); its content follows the entries. */
+typedef struct VswapCkptDict {
+    uint16_t id;                /* 1 .. VSWAP_DICT_ID_MAX */
+    uint16_t len;               /* content bytes, at most 4096 */
+    uint32_t crc;               /* CRC32C of the content */
+    uint64_t reserved;
+} VswapCkptDict;
 
 enum {
     VSWAP_CKPT_FILL = 1,        /* same-filled page: value is the fill */
@@ -139,6 +158,7 @@ typedef struct VswapCkptEntry {
 _Static_assert(sizeof(VswapSuperblock) <= VSWAP_SB_SIZE, "superblock size");
 _Static_assert(sizeof(VswapCkptHdr) == 64, "checkpoint header");
 _Static_assert(sizeof(VswapCkptEntry) == 16, "checkpoint entry");
+_Static_assert(sizeof(VswapCkptDict) == 16, "checkpoint dictionary");
 _Static_assert(sizeof(VswapSegmentHdr) == VSWAP_SEG_HDR_SIZE, "segment header");
 _Static_assert(sizeof(VswapRecordHdr) == VSWAP_REC_HDR_SIZE, "record header");
 

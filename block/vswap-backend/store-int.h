@@ -503,6 +503,18 @@ bool vswap_ckpt_read_entries(const VswapFileReader *rd,
                              VswapCkptEntryFunc *fn, void *opaque,
                              GError **errp);
 
+/* Called per dictionary of the checkpoint, its content checked. */
+typedef bool VswapCkptDictFunc(void *opaque, uint16_t id, const void *content,
+                               size_t len, GError **errp);
+/*
+ * vswap_ckpt_read_dicts: read the dictionary table and contents of a
+ * version 2 checkpoint once, check them (ids, sizes, checksums) and pass
+ * each to @fn.  True at once for a checkpoint without dictionaries.
+ */
+bool vswap_ckpt_read_dicts(const VswapFileReader *rd, const VswapFileSb *fsb,
+                           const VswapCkptHdr *hdr, VswapCkptDictFunc *fn,
+                           void *opaque, GError **errp);
+
 /* The store's reader of its own file (valid while @s is). */
 void vswap_store_reader(VswapStore *s, VswapFileReader *rd);
 
@@ -545,6 +557,9 @@ bool vswap_dicts_export_next(VswapStore *s, VswapRecordInfo *info,
 int vswap_dicts_import(VswapStore *s, const VswapRecordInfo *info,
                        const void *payload);
 void vswap_dicts_stats(VswapStore *s, VswapStoreStats *st);
+/* Reopen: a dictionary the checkpoint held (VswapCkptDictFunc). */
+bool vswap_dicts_restore(void *opaque, uint16_t id, const void *content,
+                         size_t len, GError **errp);
 void vswap_dicts_destroy(VswapStore *s);
 
 /* shared.c: shared-storage migration */

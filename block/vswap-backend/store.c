@@ -82,9 +82,6 @@ static bool vswap_store_check_config(const VswapStoreConfig *cfg,
     } else if (cfg->writeback_depth > VSWAP_STORE_MAX_WRITEBACK_DEPTH) {
         why = "writeback depth must be 0 (automatic) to "
               G_STRINGIFY(VSWAP_STORE_MAX_WRITEBACK_DEPTH);
-    } else if (cfg->dict_auto && (cfg->persist || cfg->reopen)) {
-        why = "a checkpoint cannot carry dictionaries yet: dict=auto does"
-              " not go with persist";
     } else if (cfg->dict_train_pages &&
                (cfg->dict_train_pages < 64 ||
                 cfg->dict_train_pages > 65536)) {

@@ -159,8 +159,7 @@ typedef struct VswapStoreConfig {
      * without one: zstd then also compresses about 1.5 times faster.  A
      * dictionary is this store's own, never shared with another: it holds
      * data of the guest.  It travels in migration streams before the
-     * records that need it.  Not with persist (yet): a checkpoint cannot
-     * carry it.
+     * records that need it, and in checkpoints (version 2).
      */
     bool dict_auto;
     unsigned dict_train_pages;  /* 0: 512; at least 64 */

@@ -8,6 +8,7 @@
  */
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <glib.h>
 #include <glib/gstdio.h>
@@ -358,18 +359,86 @@ static void test_unknown_dict_is_an_error(void)
     vswap_store_close(s);
 }
 
+/*
+ * persist: the checkpoint keeps the dictionary, a reopened store reads
+ * every page with it (dict=auto or not), and a damaged one is refused.
+ */
+static void test_persist(void)
+{
+    g_autofree char *path = g_build_filename(g_get_tmp_dir(),
+                                             "vswap-dict-XXXXXX", NULL);
+    g_autoptr(GError) err = NULL;
+    VswapStoreConfig cfg;
+    VswapStoreStats st;
+    VswapCheckReport rep;
+    VswapStore *s;
+    uint64_t dict_off = 0;
+
+    g_close(g_mkstemp(path), NULL);
+    vswap_store_config_init(&cfg);
+    cfg.path = path;
+    cfg.capacity = 1 << 16;
+    cfg.segment_size = 64 * 1024;
+    cfg.mem_budget = 128 * 1024;
+    cfg.dict_auto = true;
+    cfg.dict_train_pages = TRAIN;
+    cfg.persist = true;
+    s = vswap_store_open(&cfg, &err);
+    g_assert_no_error(err);
+    write_pages(s, NPAGES);
+    vswap_store_drain(s);
+    write_pages(s, NPAGES);
+    g_assert_cmpint(vswap_store_checkpoint(s, &err), ==, 0);
+    {
+        uint64_t slot = 0, ent, entries = 0;
+
+        while (vswap_map_next(s->map, &slot, &ent)) {
+            entries++;
+            slot++;
+        }
+        dict_off = s->data_offset + ((uint64_t)s->disk.nsegs << s->seg_shift) +
+                   VSWAP_CKPT_HDR_SIZE +
+                   ((entries * sizeof(VswapCkptEntry) + 4095) &
+                    ~UINT64_C(4095));
+    }
+    vswap_store_close(s);
+
+    for (int auto_again = 0; auto_again <= 1; auto_again++) {
+        cfg.reopen = true;
+        cfg.dict_auto = auto_again;
+        s = vswap_store_open(&cfg, &err);
+        g_assert_no_error(err);
+        vswap_store_get_stats(s, &st);
+        g_assert_cmpuint(st.dicts, ==, 1);
+        g_assert_cmpuint(st.dict_id, ==, auto_again ? 1 : 0);
+        check_pages(s, NPAGES);
+        g_assert_cmpint(vswap_store_check(s, &rep), ==, 0);
+        vswap_store_close(s);
+    }
+
+    /* One byte of the dictionary's content changed: refused, named. */
+    {
+        int fd = open(path, O_RDWR);
+        uint8_t b;
+
+        g_assert_cmpint(fd, >=, 0);
+        g_assert_cmpint(pread(fd, &b, 1, dict_off + 100), ==, 1);
+        b ^= 0x5a;
+        g_assert_cmpint(pwrite(fd, &b, 1, dict_off + 100), ==, 1);
+        close(fd);
+    }
+    s = vswap_store_open(&cfg, &err);
+    g_assert_null(s);
+    g_assert_nonnull(err);
+    g_test_message("%s", err->message);
+    g_assert_nonnull(strstr(err->message, "dictionary"));
+    g_unlink(path);
+}
+
 static void test_config(void)
 {
     g_autoptr(GError) err = NULL;
     VswapStoreConfig cfg;
-
-    vswap_store_config_init(&cfg);
-    cfg.path = "/nonexistent/never-created";
-    cfg.persist = true;
-    cfg.dict_auto = true;
-    g_assert_null(vswap_store_open(&cfg, &err));
-    g_assert_nonnull(strstr(err->message, "dictionaries"));
-    g_clear_error(&err);
 
     vswap_store_config_init(&cfg);
     cfg.dict_auto = true;
@@ -390,6 +459,7 @@ int main(int argc, char **argv)
     g_test_add_func("/store-dict/import-hostile", test_import_hostile);
     g_test_add_func("/store-dict/unknown-dict-is-an-error",
                     test_unknown_dict_is_an_error);
+    g_test_add_func("/store-dict/persist", test_persist);
     g_test_add_func("/store-dict/config", test_config);
     return g_test_run();
 }

@@ -119,6 +119,24 @@ run 0 "stats --json after compact" stats --json "$STORE"
 expect_json "compact --full leaves no dead bytes" 'd["dead_bytes"] == 0 and d["clean"]'
 run 0 "compact again (nothing to do)" compact "$STORE"
 
+# --- a store with a compression dictionary (dict=auto) ---
+if "$MKSTORE" "$DIR/dict.vswap" --dict >"$DIR/mkdict" 2>"$DIR/err"; then
+    ok "vswap-mkstore --dict"
+else
+    not_ok "vswap-mkstore --dict"
+fi
+DICT_OFFSET=$(sed -n 's/^dict offset //p' "$DIR/mkdict")
+run 0 "info of a store with a dictionary" info "$DIR/dict.vswap"
+expect out "map entries, 1 compression dictionaries" "info counts the dictionary"
+run 0 "check decodes records with the dictionary" check "$DIR/dict.vswap"
+cp "$DIR/dict.vswap" "$DIR/dict-bad.vswap"
+run 0 "compact --full with a dictionary" compact --full -q "$DIR/dict.vswap"
+run 0 "check after compact keeps the dictionary" check "$DIR/dict.vswap"
+expect out "clean$" "check says clean"
+flip_byte "$DIR/dict-bad.vswap" "$DICT_OFFSET"
+run 1 "check of a corrupt dictionary" check "$DIR/dict-bad.vswap"
+expect out "corrupt checkpoint .dictionary" "check names the dictionary"
+
 # --- a corrupt record: check names its slot ---
 cp "$DIR/pristine.vswap" "$DIR/bad.vswap"
 flip_byte "$DIR/bad.vswap" "$OFFSET"

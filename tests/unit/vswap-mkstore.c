@@ -1,12 +1,14 @@
 /*
  * Test helper for test-vswap-tool.sh: writes a store file with disk and
  * memory records, fill pages, discards and overwrites, then closes it
- * cleanly (or, with --unclean, without a checkpoint).
+ * cleanly (or, with --unclean, without a checkpoint).  With --dict the
+ * store has dict=auto, and most records need its dictionary.
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  *
  * Prints "slot SLOT offset OFFSET": the file offset of a payload byte of
- * SLOT's record on disk, for the test to corrupt.
+ * SLOT's record on disk, for the test to corrupt; with --dict also
+ * "dict offset OFFSET", a byte of the dictionary in the checkpoint.
  */
 
 #include <inttypes.h>
@@ -23,13 +25,15 @@ int main(int argc, char **argv)
 {
     g_autoptr(GError) err = NULL;
     bool unclean = argc == 3 && !strcmp(argv[2], "--unclean");
+    bool dict = argc == 3 && !strcmp(argv[2], "--dict");
+    uint64_t slot, map_ent, entries = 0;
+    bool found;
     TestPages *tp;
     VswapStoreConfig cfg;
     VswapStore *s;
-    uint64_t slot;
 
-    if (argc < 2 || (argc == 3 && !unclean) || argc > 3) {
-        fprintf(stderr, "usage: vswap-mkstore FILE [--unclean]\n");
+    if (argc < 2 || (argc == 3 && !unclean && !dict) || argc > 3) {
+        fprintf(stderr, "usage: vswap-mkstore FILE [--unclean|--dict]\n");
         return 2;
     }
     vswap_store_config_init(&cfg);
@@ -38,6 +42,8 @@ int main(int argc, char **argv)
     cfg.segment_size = 64 * 1024;
     cfg.mem_budget = 256 * 1024;
     cfg.persist = !unclean;
+    cfg.dict_auto = dict;
+    cfg.dict_train_pages = 64;
     s = vswap_store_open(&cfg, &err);
     if (!s) {
         fprintf(stderr, "vswap-mkstore: %s\n", err->message);
@@ -53,6 +59,22 @@ int main(int argc, char **argv)
         if (vswap_store_write_sync(s, &op, 1) < 0) {
             fprintf(stderr, "vswap-mkstore: write of slot %" PRIu64
                     " failed\n", slot);
+            return 1;
+        }
+    }
+    if (dict) {
+        /* Trained by now: write the pages again, with the dictionary. */
+        vswap_store_drain(s);
+        for (slot = 0; slot < NPAGES; slot++) {
+            VswapPageOp op = { .slot = slot, .fill = 0x5a5a0000 + slot };
+
+            if (slot % 11) {
+                op.page = (void *)test_pages_get(tp, slot, 1);
+            }
+            vswap_store_write_sync(s, &op, 1);
+        }
+        if (s->dict_cur != 1) {
+            fprintf(stderr, "vswap-mkstore: no dictionary in use\n");
             return 1;
         }
     }
@@ -90,7 +112,20 @@ int main(int argc, char **argv)
             break;
         }
     }
+    found = slot < NPAGES;
+    if (dict) {
+        slot = 0;
+        while (vswap_map_next(s->map, &slot, &map_ent)) {
+            entries++;
+            slot++;
+        }
+        printf("dict offset %" PRIu64 "\n",
+               s->data_offset + ((uint64_t)s->disk.nsegs << s->seg_shift) +
+               VSWAP_CKPT_HDR_SIZE +
+               ((entries * sizeof(VswapCkptEntry) + 4095) & ~UINT64_C(4095)) +
+               100);
+    }
     vswap_store_close(s);
     test_pages_free(tp);
-    return slot < NPAGES ? 0 : 1;
+    return found ? 0 : 1;
 }
