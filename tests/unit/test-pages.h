@@ -130,4 +130,47 @@ static inline const uint8_t *test_pages_get(TestPages *tp, uint64_t index,
     return p;
 }
 
+/*
+ * test_pages_heap: page @i of a heap of 64-byte objects, each a shared
+ * type word, a random id and words of one vocabulary of 384 that fits a
+ * 4 KiB zstd dictionary: pages that a dictionary measurably helps, the
+ * same in every run whatever the corpus.
+ */
+static inline void test_pages_heap(uint8_t *page, unsigned i)
+{
+    enum { NWORDS = 384, WORD_MAX = 12 };
+    static char words[NWORDS][WORD_MAX + 1];
+    GRand *rand;
+
+    if (!words[0][0]) {
+        rand = g_rand_new_with_seed(42);
+        for (unsigned w = 0; w < NWORDS; w++) {
+            int n = g_rand_int_range(rand, 5, WORD_MAX + 1);
+
+            for (int k = 0; k < n; k++) {
+                words[w][k] = 'a' + g_rand_int_range(rand, 0, 26);
+            }
+        }
+        g_rand_free(rand);
+    }
+    rand = g_rand_new_with_seed(i + 1);
+    for (unsigned o = 0; o < TEST_PAGE_SIZE / 64; o++) {
+        uint8_t *obj = page + o * 64;
+        uint64_t type = UINT64_C(0x00007f3a91c04e20);
+        uint32_t id = g_rand_int(rand);
+        size_t pos = 12;
+
+        memcpy(obj, &type, 8);
+        memcpy(obj + 8, &id, 4);
+        while (pos < 64) {
+            const char *w = words[g_rand_int_range(rand, 0, NWORDS)];
+            size_t n = MIN(strlen(w) + 1, 64 - pos);
+
+            memcpy(obj + pos, w, n);
+            pos += n;
+        }
+    }
+    g_rand_free(rand);
+}
+
 #endif /* VSWAP_TEST_PAGES_H */

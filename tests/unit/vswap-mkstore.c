@@ -51,9 +51,14 @@ int main(int argc, char **argv)
     }
     tp = test_pages_new();
     for (slot = 0; slot < NPAGES; slot++) {
+        static uint8_t heap[TEST_PAGE_SIZE];
         VswapPageOp op = { .slot = slot, .fill = 0x5a5a0000 + slot };
 
-        if (slot % 11) {
+        if (slot % 11 && dict) {
+            /* Pages a dictionary pays for, whatever the corpus. */
+            test_pages_heap(heap, slot + NPAGES);
+            op.page = heap;
+        } else if (slot % 11) {
             op.page = (void *)test_pages_get(tp, slot, 1);
         }
         if (vswap_store_write_sync(s, &op, 1) < 0) {
@@ -63,14 +68,14 @@ int main(int argc, char **argv)
         }
     }
     if (dict) {
-        /* Trained by now: write the pages again, with the dictionary. */
+        /* Trained by now: written again, the pages take the dictionary. */
+        uint8_t heap[TEST_PAGE_SIZE];
+
         vswap_store_drain(s);
         for (slot = 0; slot < NPAGES; slot++) {
-            VswapPageOp op = { .slot = slot, .fill = 0x5a5a0000 + slot };
+            VswapPageOp op = { .slot = slot, .page = heap };
 
-            if (slot % 11) {
-                op.page = (void *)test_pages_get(tp, slot, 1);
-            }
+            test_pages_heap(heap, slot);
             vswap_store_write_sync(s, &op, 1);
         }
         if (s->dict_cur != 1) {
