@@ -245,15 +245,20 @@ static const char *oc_policy_vm_trouble(const OcPolicyConfig *cfg,
 
 /*
  * Returns: TRUE if the VMs' cgroup can take @bytes more and stay below
- * its limit (or there is no cgroup limit).  Past its limit the kernel
- * OOM-kills a whole VM: far worse than a guest that swaps in.
+ * half-way from its high mark to its limit (or there is no cgroup
+ * limit).  Past its limit the kernel OOM-kills a whole VM: far worse than
+ * a guest that swaps in.  The other half is left for what the other VMs
+ * take meanwhile: a step that fitted just under the limit (94%) got a
+ * QEMU killed a few seconds later.
  */
-static gboolean oc_policy_cgroup_room(const OcHost *h, guint64 bytes)
+static gboolean oc_policy_cgroup_room(const OcPolicyConfig *cfg,
+                                      const OcHost *h, guint64 bytes)
 {
     if (!h->has_cgroup || h->cg_max == OC_UNKNOWN || !h->cg_max) {
         return TRUE;
     }
-    return h->cg_current + bytes < h->cg_max;
+    return h->cg_current + bytes <=
+           h->cg_max / 100.0 * (cfg->cg_high + (100 - cfg->cg_high) / 2);
 }
 
 /*
@@ -285,7 +290,7 @@ static void oc_policy_backoff(OcPolicy *p, const OcHost *host, const OcVm *vms,
         g_hash_table_insert(p->backoff, g_strdup(vm->name),
                             GUINT_TO_POINTER(p->cfg.backoff_ticks));
         if (vm->has_balloon && oc_vm_balloon_base(vm) < vm->ram &&
-            oc_policy_cgroup_room(host, p->cfg.balloon_step)) {
+            oc_policy_cgroup_room(&p->cfg, host, p->cfg.balloon_step)) {
             guint64 base = oc_vm_balloon_base(vm);
 
             oc_policy_emit(actions, OC_ACTION_BALLOON, vm, base,
