@@ -117,7 +117,8 @@ suite_unit_tsan() {
             { record unit-tsan 1 0 1 0 0; return; }
     fi
     ninja -C "$dir" >/dev/null || { record unit-tsan 1 0 1 0 0; return; }
-    for t in test-workers test-store test-store-model test-store-bounds; do
+    for t in test-workers test-store test-store-model test-store-bounds \
+             test-store-dict; do
         if TSAN_OPTIONS=halt_on_error=1 VSWAP_CORPUS=$build/corpus \
            VSWAP_MODEL_OPS=200000 "$dir/tests/unit/$t" --tap > "$dir/$t.tap" 2>&1; then
             passed=$((passed + 1))
