@@ -17,7 +17,9 @@
 #              that stops answering, or needs a reset, under swapped-out
 #              pages: bounded I/O errors, no hang.  The patched 6.12
 #              kernel (built in, cached): the checker alone, with zswap in
-#              front of /dev/vswap0, and the device that stops answering
+#              front of /dev/vswap0, and the device that stops answering.
+#              A balloon inflated over QMP, which makes the guest swap its
+#              idle memory onto /dev/vswap0
 #   guest-net  the store on network block nodes: the checker at 2.5x RAM
 #              on an RBD image of a single-node Ceph cluster made for the
 #              run (scripts/ceph-cluster.sh), the same migrated between
@@ -197,6 +199,10 @@ suite_guest() {
     run_guest zswap-6.12 --builtin --num-queues 2 \
         --append "zswap.enabled=1 zswap.compressor=lzo zswap.max_pool_percent=10"
     run_guest broken-6.12 --builtin --mode broken --break stall
+    # What vswap-overcommitd relies on: a virtio-balloon inflated over QMP
+    # (free page reporting on) makes the guest swap onto /dev/vswap0, and
+    # the idle memory it pushed out reads back intact.
+    run_guest balloon --mode balloon
     record guest "$rc" "$passed" "$failed" 0 $((SECONDS - start))
 }
 
