@@ -291,7 +291,7 @@ int main(int argc, char **argv)
           "status: the state file to read if the daemon does not answer", "PATH" },
         { "json", 0, 0, G_OPTION_ARG_NONE, &as_json,
           "status: print the JSON document", NULL },
-        { NULL },
+        { NULL, 0, 0, 0, NULL, NULL, NULL },
     };
     g_autoptr(GOptionContext) ctx =
         g_option_context_new("[run|status|check-config] - host-wide overcommit "
