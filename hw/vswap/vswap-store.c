@@ -225,94 +225,43 @@ static void vswap_store_prop_set_segment_size(Object *obj, Visitor *v,
     vso->cfg.segment_size = value;
 }
 
-static void vswap_store_prop_get_compact_threshold(Object *obj, Visitor *v,
-                                                   const char *name,
-                                                   void *opaque, Error **errp)
+/*
+ * The uint32 options that go to the store unchanged (it checks their
+ * ranges): @opaque is the offset of their unsigned field in
+ * VswapStoreConfig.
+ */
+static unsigned *vswap_store_cfg_uint(VswapStoreObject *vso, void *opaque)
 {
-    uint32_t value = VSWAP_STORE(obj)->cfg.compact_threshold;
+    return (unsigned *)((char *)&vso->cfg + (uintptr_t)opaque);
+}
+
+static void vswap_store_prop_get_uint(Object *obj, Visitor *v,
+                                      const char *name, void *opaque,
+                                      Error **errp)
+{
+    uint32_t value = *vswap_store_cfg_uint(VSWAP_STORE(obj), opaque);
 
     visit_type_uint32(v, name, &value, errp);
 }
 
-static void vswap_store_prop_set_compact_threshold(Object *obj, Visitor *v,
-                                                   const char *name,
-                                                   void *opaque, Error **errp)
+static void vswap_store_prop_set_uint(Object *obj, Visitor *v,
+                                      const char *name, void *opaque,
+                                      Error **errp)
 {
     VswapStoreObject *vso = VSWAP_STORE(obj);
     uint32_t value;
 
     if (vswap_store_check_unopened(vso, name, errp) &&
         visit_type_uint32(v, name, &value, errp)) {
-        vso->cfg.compact_threshold = value;
+        *vswap_store_cfg_uint(vso, opaque) = value;
     }
 }
 
-static void vswap_store_prop_get_workers(Object *obj, Visitor *v,
-                                         const char *name, void *opaque,
-                                         Error **errp)
-{
-    uint32_t value = VSWAP_STORE(obj)->cfg.workers;
-
-    visit_type_uint32(v, name, &value, errp);
-}
-
-static void vswap_store_prop_set_workers(Object *obj, Visitor *v,
-                                         const char *name, void *opaque,
-                                         Error **errp)
-{
-    VswapStoreObject *vso = VSWAP_STORE(obj);
-    uint32_t value;
-
-    if (vswap_store_check_unopened(vso, name, errp) &&
-        visit_type_uint32(v, name, &value, errp)) {
-        vso->cfg.workers = value;
-    }
-}
-
-static void vswap_store_prop_get_writeback_depth(Object *obj, Visitor *v,
-                                                 const char *name,
-                                                 void *opaque, Error **errp)
-{
-    uint32_t value = VSWAP_STORE(obj)->cfg.writeback_depth;
-
-    visit_type_uint32(v, name, &value, errp);
-}
-
-static void vswap_store_prop_set_writeback_depth(Object *obj, Visitor *v,
-                                                 const char *name,
-                                                 void *opaque, Error **errp)
-{
-    VswapStoreObject *vso = VSWAP_STORE(obj);
-    uint32_t value;
-
-    if (vswap_store_check_unopened(vso, name, errp) &&
-        visit_type_uint32(v, name, &value, errp)) {
-        /* The store checks the range (0 to 64). */
-        vso->cfg.writeback_depth = value;
-    }
-}
-
-static void vswap_store_prop_get_dict_train_pages(Object *obj, Visitor *v,
-                                                  const char *name,
-                                                  void *opaque, Error **errp)
-{
-    uint32_t value = VSWAP_STORE(obj)->cfg.dict_train_pages;
-
-    visit_type_uint32(v, name, &value, errp);
-}
-
-static void vswap_store_prop_set_dict_train_pages(Object *obj, Visitor *v,
-                                                  const char *name,
-                                                  void *opaque, Error **errp)
-{
-    VswapStoreObject *vso = VSWAP_STORE(obj);
-    uint32_t value;
-
-    if (vswap_store_check_unopened(vso, name, errp) &&
-        visit_type_uint32(v, name, &value, errp)) {
-        vso->cfg.dict_train_pages = value;
-    }
-}
+/* The offset of @field, which must be unsigned. */
+#define VSWAP_STORE_CFG_UINT(field) \
+    ((void *)(uintptr_t)(offsetof(VswapStoreConfig, field) + \
+        QEMU_BUILD_BUG_ON_ZERO(!__builtin_types_compatible_p( \
+            typeof(((VswapStoreConfig *)0)->field), unsigned))))
 
 static void vswap_store_prop_get_level(Object *obj, Visitor *v,
                                        const char *name, void *opaque,
@@ -775,20 +724,21 @@ static void vswap_store_class_init(ObjectClass *oc, void *data)
     object_class_property_set_description(oc, "segment-size",
         "log segment size: a power of 2 from 64 KiB to 64 MiB");
     object_class_property_add(oc, "compact-threshold", "uint32",
-                              vswap_store_prop_get_compact_threshold,
-                              vswap_store_prop_set_compact_threshold,
-                              NULL, NULL);
+                              vswap_store_prop_get_uint,
+                              vswap_store_prop_set_uint, NULL,
+                              VSWAP_STORE_CFG_UINT(compact_threshold));
     object_class_property_set_description(oc, "compact-threshold",
         "compact segments with less than this percentage live (0 to 99)");
     object_class_property_add(oc, "workers", "uint32",
-                              vswap_store_prop_get_workers,
-                              vswap_store_prop_set_workers, NULL, NULL);
+                              vswap_store_prop_get_uint,
+                              vswap_store_prop_set_uint, NULL,
+                              VSWAP_STORE_CFG_UINT(workers));
     object_class_property_set_description(oc, "workers",
         "compression threads; 0 compresses on the store's own thread");
     object_class_property_add(oc, "writeback-depth", "uint32",
-                              vswap_store_prop_get_writeback_depth,
-                              vswap_store_prop_set_writeback_depth,
-                              NULL, NULL);
+                              vswap_store_prop_get_uint,
+                              vswap_store_prop_set_uint, NULL,
+                              VSWAP_STORE_CFG_UINT(writeback_depth));
     object_class_property_set_description(oc, "writeback-depth",
         "segment writes in flight at most, 1 to 64; 0 (default): 16 on a"
         " network node (rbd, nbd, ...), 8 on a local file");
@@ -807,9 +757,9 @@ static void vswap_store_class_init(ObjectClass *oc, void *data)
         "auto: train a zstd dictionary on this VM's own pages and compress"
         " with it when it pays; off (default): none");
     object_class_property_add(oc, "dict-train-pages", "uint32",
-                              vswap_store_prop_get_dict_train_pages,
-                              vswap_store_prop_set_dict_train_pages, NULL,
-                              NULL);
+                              vswap_store_prop_get_uint,
+                              vswap_store_prop_set_uint, NULL,
+                              VSWAP_STORE_CFG_UINT(dict_train_pages));
     object_class_property_set_description(oc, "dict-train-pages",
         "compressible pages a dictionary is trained on (default 512)");
     object_class_property_add_bool(oc, "shared", vswap_store_prop_get_shared,
