@@ -12,6 +12,7 @@
 
 #include "codec.h"
 #include "dict.h"
+#include "test-pages.h"
 
 #define PAGE VSWAP_STORE_PAGE_SIZE
 
@@ -595,46 +596,13 @@ static void test_decompress_wrong_frames(void)
 
 /* --- dictionaries --- */
 
-/*
- * Pages of 64-byte "objects" as a heap holds them: a type word shared by
- * all, a random id, and words of a vocabulary of 384.  A page alone sees
- * few words twice, so it compresses poorly; the vocabulary is what a
- * dictionary can hold.
- */
-static uint8_t *vswap_codec_test_heap_pages(size_t npages)
+/* Heap pages [@first, @first + @npages) of test-pages.h, back to back. */
+static uint8_t *vswap_codec_test_heap_pages(unsigned first, size_t npages)
 {
-    /* A fixed vocabulary, so that separate calls share it. */
-    enum { NWORDS = 384, WORD_MAX = 12 };
-    static char words[NWORDS][WORD_MAX + 1];
     uint8_t *pages = g_malloc(npages * PAGE);
 
-    if (!words[0][0]) {
-        GRand *rand = g_rand_new_with_seed(42);
-
-        for (unsigned w = 0; w < NWORDS; w++) {
-            int n = g_rand_int_range(rand, 5, WORD_MAX + 1);
-
-            for (int k = 0; k < n; k++) {
-                words[w][k] = 'a' + g_rand_int_range(rand, 0, 26);
-            }
-        }
-        g_rand_free(rand);
-    }
-    for (size_t i = 0; i < npages * PAGE / 64; i++) {
-        uint8_t *obj = pages + i * 64;
-        uint64_t type = UINT64_C(0x00007f3a91c04e20);
-        uint32_t id = g_test_rand_int();
-        size_t pos = 12;
-
-        memcpy(obj, &type, 8);
-        memcpy(obj + 8, &id, 4);
-        while (pos < 64) {
-            const char *w = words[g_test_rand_int_range(0, NWORDS)];
-            size_t n = MIN(strlen(w) + 1, 64 - pos);
-
-            memcpy(obj + pos, w, n);
-            pos += n;
-        }
+    for (size_t i = 0; i < npages; i++) {
+        test_pages_heap(pages + i * PAGE, first + i);
     }
     return pages;
 }
@@ -642,8 +610,8 @@ static uint8_t *vswap_codec_test_heap_pages(size_t npages)
 static void test_dict_round_trip(void)
 {
     const size_t ntrain = 512, ntest = 256;
-    g_autofree uint8_t *train = vswap_codec_test_heap_pages(ntrain);
-    g_autofree uint8_t *test = vswap_codec_test_heap_pages(ntest);
+    g_autofree uint8_t *train = vswap_codec_test_heap_pages(0, ntrain);
+    g_autofree uint8_t *test = vswap_codec_test_heap_pages(ntrain, ntest);
     g_autofree uint8_t *out = g_malloc(PAGE);
     g_autofree uint8_t *back = g_malloc(PAGE);
     g_autoptr(GError) err = NULL;
@@ -702,7 +670,7 @@ static void test_dict_round_trip(void)
 static void test_dict_load(void)
 {
     const size_t ntrain = 256;
-    g_autofree uint8_t *train = vswap_codec_test_heap_pages(ntrain);
+    g_autofree uint8_t *train = vswap_codec_test_heap_pages(0, ntrain);
     g_autofree uint8_t *out1 = g_malloc(PAGE);
     g_autofree uint8_t *out2 = g_malloc(PAGE);
     g_autofree uint8_t *back = g_malloc(PAGE);
@@ -742,7 +710,7 @@ static void test_dict_load(void)
 static void test_dict_load_hostile(void)
 {
     const size_t ntrain = 256;
-    g_autofree uint8_t *train = vswap_codec_test_heap_pages(ntrain);
+    g_autofree uint8_t *train = vswap_codec_test_heap_pages(0, ntrain);
     g_autofree uint8_t *junk = g_malloc(VSWAP_DICT_MAX_SIZE + 1);
     g_autofree uint8_t *out = g_malloc(PAGE);
     g_autofree uint8_t *back = g_malloc(PAGE);
@@ -826,7 +794,7 @@ static void test_dict_load_hostile(void)
  */
 static void test_dict_untrainable(void)
 {
-    g_autofree uint8_t *pages = vswap_codec_test_heap_pages(4);
+    g_autofree uint8_t *pages = vswap_codec_test_heap_pages(0, 4);
     GError *err = NULL;
 
     for (size_t n = 1; n <= 4; n++) {

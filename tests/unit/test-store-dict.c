@@ -24,12 +24,6 @@
 #define NPAGES 1024
 #define TRAIN 64
 
-/* Page @i: objects whose words a dictionary learns (test-pages.h). */
-static void heap_page(uint8_t *page, unsigned i)
-{
-    test_pages_heap(page, i);
-}
-
 static VswapStore *open_dict_store(const char *path, uint64_t budget,
                                    bool dict_auto, unsigned workers)
 {
@@ -60,7 +54,7 @@ static void write_pages(VswapStore *s, unsigned n)
         unsigned k = MIN(32, n - base);
 
         for (unsigned i = 0; i < k; i++) {
-            heap_page(pages + i * PAGE, base + i);
+            test_pages_heap(pages + i * PAGE, base + i);
             ops[i] = (VswapPageOp) { .slot = base + i,
                                      .page = pages + i * PAGE };
         }
@@ -77,7 +71,7 @@ static void check_pages(VswapStore *s, unsigned n)
     for (unsigned i = 0; i < n; i++) {
         VswapPageOp op = { .slot = i, .page = got };
 
-        heap_page(want, i);
+        test_pages_heap(want, i);
         memset(got, 0xa5, PAGE);
         g_assert_cmpint(vswap_store_read_sync(s, &op, 1), ==, 0);
         g_assert_cmpint(op.status, ==, 0);
@@ -288,7 +282,7 @@ static void test_import_hostile(void)
         g_autofree uint8_t *want = g_malloc(PAGE);
         VswapPageOp op = { .slot = rec_info.slot, .page = junk };
 
-        heap_page(want, rec_info.slot);
+        test_pages_heap(want, rec_info.slot);
         g_assert_cmpint(vswap_store_read_sync(dst, &op, 1), ==, 0);
         g_assert_cmpmem(junk, PAGE, want, PAGE);
     }
