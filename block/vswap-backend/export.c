@@ -312,7 +312,7 @@ int vswap_store_check(VswapStore *s, VswapCheckReport *rep)
             rep->pages++;
             if (vswap_export_record(s, ent, buf, &rec) < 0 ||
                 vswap_rec_verify(rec, slot, len, &kind, &dict) < 0 ||
-                (dict && !vswap_dicts_get(s, dict)) ||
+                /* A dictionary the store lacks is NULL: -EBADMSG. */
                 vswap_codec_decompress_dict(codec, vswap_dicts_get(s, dict),
                                             kind, rec + VSWAP_REC_HDR_SIZE,
                                             len, page) < 0) {
