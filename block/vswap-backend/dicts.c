@@ -41,8 +41,7 @@ struct VswapDictTraining {
     unsigned n;
     uint16_t id;
     int level;
-    VswapDict *dict;            /* the result, or NULL */
-    char *error;                /* why there is none */
+    VswapDict *dict;            /* the result, or NULL: zstd could not train */
     uint64_t with, without;     /* payload of the held-out pages */
 };
 
@@ -130,8 +129,7 @@ static void vswap_dicts_run_train(VswapJob *j, VswapCodec *codec)
     t->dict = vswap_dict_train(t->pages, ntrain, VSWAP_STORE_DICT_SIZE, t->id,
                                t->level, &err);
     if (!t->dict) {
-        t->error = g_strdup(err->message);
-        return;
+        return;     /* counted as rejected, like one that does not pay */
     }
     for (unsigned i = 0; i < ntest; i++) {
         const uint8_t *page = held + (size_t)i * VSWAP_STORE_PAGE_SIZE;
@@ -214,7 +212,6 @@ void vswap_dicts_train_done(VswapStore *s, VswapPageJob *job)
         s->dict_skip = (uint64_t)t->n * VSWAP_DICT_SAMPLE_STRIDE *
                        VSWAP_DICT_RETRY_FACTOR;
     }
-    g_free(t->error);
     g_free(t->pages);
     g_free(t);
     vswap_store_put_job(s, job);
