@@ -31,6 +31,11 @@
 /* Addresses in map entries are 41 bits of 8-byte units (store-int.h). */
 #define VSWAP_CKPT_ADDR_LIMIT (UINT64_C(1) << 44)
 
+/* The writer puts every dictionary in one chunk, under one table. */
+_Static_assert(VSWAP_STORE_MAX_DICTS == VSWAP_CKPT_MAX_DICTS &&
+               VSWAP_CKPT_MAX_DICTS * VSWAP_DICT_MAX_SIZE <= VSWAP_CKPT_CHUNK,
+               "checkpoint dictionaries");
+
 static void *vswap_ckpt_alloc(size_t size)
 {
     /* Aligned for O_DIRECT; zeroed so that padding is deterministic. */
@@ -863,9 +868,14 @@ static int vswap_ckpt_write(VswapStore *s, GError **errp)
         }
         written += padded;
     }
-    /* The dictionaries that records may need, a 4 KiB block each. */
+    /*
+     * The dictionaries that records may need, a 4 KiB block each, in one
+     * write; the checksum covers what the reader checks: the table, then
+     * each content.
+     */
     for (unsigned i = 0; i < VSWAP_STORE_MAX_DICTS; i++) {
         VswapDict *dict = s->dicts[i].dict;
+        uint8_t *block = buf + (size_t)ndicts * VSWAP_DICT_MAX_SIZE;
         const void *content;
         size_t len;
 
@@ -873,28 +883,27 @@ static int vswap_ckpt_write(VswapStore *s, GError **errp)
             continue;
         }
         content = vswap_dict_content(dict, &len);
-        memset(buf, 0, VSWAP_DICT_MAX_SIZE);
-        memcpy(buf, content, len);
+        memset(block, 0, VSWAP_DICT_MAX_SIZE);
+        memcpy(block, content, len);
         table[ndicts++] = (VswapCkptDict) {
             .id = htole16(vswap_dict_id(dict)),
             .len = htole16(len),
             .crc = htole32(vswap_crc32c(0, content, len)),
         };
-        ret = vswap_store_io(s, VSWAP_IO_WRITE, buf, VSWAP_DICT_MAX_SIZE,
+    }
+    dicts_crc = vswap_crc32c(0, table, ndicts * sizeof(table[0]));
+    for (unsigned i = 0; i < ndicts; i++) {
+        dicts_crc = vswap_crc32c(dicts_crc, buf + i * VSWAP_DICT_MAX_SIZE,
+                                 le16toh(table[i].len));
+    }
+    if (ndicts) {
+        ret = vswap_store_io(s, VSWAP_IO_WRITE, buf,
+                             ndicts * VSWAP_DICT_MAX_SIZE,
                              off + VSWAP_CKPT_HDR_SIZE + written);
         if (ret < 0) {
             goto fail;
         }
-        written += VSWAP_DICT_MAX_SIZE;
-    }
-    dicts_crc = vswap_crc32c(0, table, ndicts * sizeof(table[0]));
-    for (unsigned i = 0; i < VSWAP_STORE_MAX_DICTS; i++) {
-        if (s->dicts[i].dict) {
-            size_t len;
-            const void *content = vswap_dict_content(s->dicts[i].dict, &len);
-
-            dicts_crc = vswap_crc32c(dicts_crc, content, len);
-        }
+        written += ndicts * VSWAP_DICT_MAX_SIZE;
     }
     memset(buf, 0, VSWAP_CKPT_HDR_SIZE);
     memcpy(buf + sizeof(VswapCkptHdr), table, ndicts * sizeof(table[0]));
