@@ -56,9 +56,10 @@ TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NODE = shutil.which("node") or shutil.which("nodejs") or "node"
 PYTHON = "/usr/bin/python3"
 
-# The words: identifiers and prose from the standard library's sources.
-PYTHON_WORKLOAD = r"""
-import collections, glob, json, random, sys, sysconfig
+# The Python workloads' words: identifiers and prose from the standard
+# library's sources.
+PYTHON_WORDS = r"""
+import glob, random, sys, sysconfig
 random.seed(1)
 words = []
 for path in sorted(glob.glob(sysconfig.get_paths()['stdlib'] + '/*.py')):
@@ -66,6 +67,10 @@ for path in sorted(glob.glob(sysconfig.get_paths()['stdlib'] + '/*.py')):
         words.extend(f.read().split())
     if len(words) > 400000:
         break
+"""
+
+PYTHON_WORKLOAD = PYTHON_WORDS + r"""
+import collections, json
 records = []
 for i in range(120000):
     w = words[(i * 7919) % len(words)]
@@ -91,15 +96,8 @@ sys.stdin.read()
 # A database: SQLite's page cache of an in-memory database (4 KiB pages,
 # tables and indexes of customers and orders), as a database server holds
 # its buffer pool.
-SQLITE_WORKLOAD = r"""
-import glob, random, sqlite3, sys, sysconfig
-random.seed(1)
-words = []
-for path in sorted(glob.glob(sysconfig.get_paths()['stdlib'] + '/*.py')):
-    with open(path, encoding='utf-8', errors='replace') as f:
-        words.extend(f.read().split())
-    if len(words) > 400000:
-        break
+SQLITE_WORKLOAD = PYTHON_WORDS + r"""
+import sqlite3
 db = sqlite3.connect(':memory:')
 db.execute('PRAGMA page_size = 4096')
 db.execute('PRAGMA cache_size = -262144')
