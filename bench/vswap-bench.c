@@ -67,6 +67,7 @@ typedef struct Options {
     unsigned reps;
     bool quick;
     bool dict_only;             /* only the dictionary figures */
+    bool mem_only;              /* only the memory tier's figures */
     size_t max_pages;           /* per corpus file, 0: all */
     uint64_t wb_bytes;          /* compressed bytes to write back */
     uint64_t seq_bytes;         /* sequential write limit size */
@@ -1111,6 +1112,33 @@ static void bench_corpus(const Corpus *c)
         }
     }
     print_mem(c, m);
+    /*
+     * Inline (0 workers): the store's own work costs at most a tenth, a
+     * seventh for the shorter decompression.  1 worker, what QEMU runs:
+     * handing pages over costs at most 5% (issue 15).  2 workers on 2
+     * cores: 1.8x raw for writes, 1.6x for reads.
+     */
+    static const double target_write[NWORKERS] = { 0.90, 0.95, 1.80 };
+    static const double target_read[NWORKERS] = { 0.85, 0.95, 1.60 };
+
+    for (unsigned w = 0; w < NWORKERS; w++) {
+        const SetFigures *nf = &m->set[1];
+        g_autofree char *wr = g_strdup_printf(
+            "writes/raw compress, %u worker%s", w, w == 1 ? "" : "s");
+        g_autofree char *rd = g_strdup_printf(
+            "reads/raw decompress, %u worker%s", w, w == 1 ? "" : "s");
+
+        if (!nf->n) {
+            continue;
+        }
+        target_add(c->name, wr, samples_median(&nf->st[w][OP_WRITE].ratio),
+                   target_write[w], false);
+        target_add(c->name, rd, samples_median(&nf->st[w][OP_READ].ratio),
+                   target_read[w], false);
+    }
+    if (opt.mem_only) {
+        goto done;
+    }
     bench_dict(dictf, c, dst);
     print_dict(dictf);
 
@@ -1127,21 +1155,6 @@ static void bench_corpus(const Corpus *c)
         print_disk(&disk[d]);
     }
 
-    for (unsigned w = 0; w <= 1; w++) {
-        const SetFigures *nf = &m->set[1];
-        g_autofree char *wr = g_strdup_printf(
-            "writes/raw compress, %u worker%s", w, w == 1 ? "" : "s");
-        g_autofree char *rd = g_strdup_printf(
-            "reads/raw decompress, %u worker%s", w, w == 1 ? "" : "s");
-
-        if (!nf->n) {
-            continue;
-        }
-        target_add(c->name, wr, samples_median(&nf->st[w][OP_WRITE].ratio),
-                   0.90, false);
-        target_add(c->name, rd, samples_median(&nf->st[w][OP_READ].ratio),
-                   0.85, false);
-    }
     {
         DiskFigures *f = opt.direct_ok ? &disk[0] : &disk[1];
         g_autofree char *what = g_strdup_printf(
@@ -1150,12 +1163,12 @@ static void bench_corpus(const Corpus *c)
         VswapStoreStats *st = &m->stats;
 
         if (f->direct) {
-            target_add(c->name, what, samples_median(&f->wb_ratio), 0.80,
+            target_add(c->name, what, samples_median(&f->wb_ratio), 0.85,
                        false);
         } else {
             /* Without O_DIRECT, both sides count until the data is synced. */
             target_add(c->name, what, samples_median(&f->wb_sync_ratio),
-                       0.80, false);
+                       0.85, false);
         }
         target_add(c->name, "metadata bytes per stored page",
                    (double)st->meta_bytes /
@@ -1190,6 +1203,7 @@ targets:
         }
     }
 
+done:
     raw_destroy(&raw);
     free(dst);
     g_free(lat);
@@ -1207,7 +1221,9 @@ static void usage(FILE *out)
             "  --reps N       repetitions, medians reported (default 5)\n"
             "  --quick        fewer pages, less data, 1 repetition\n"
             "  --dict-only    only the dictionary figures (dict=auto/off,"
-            " lz4)\n",
+            " lz4)\n"
+            "  --mem-only     only the memory tier (raw zstd against 0, 1"
+            " and 2 workers)\n",
             VSWAP_DEFAULT_CORPUS);
 }
 
@@ -1220,6 +1236,7 @@ int main(int argc, char **argv)
         { "reps", required_argument, NULL, 'r' },
         { "quick", no_argument, NULL, 'q' },
         { "dict-only", no_argument, NULL, 'd' },
+        { "mem-only", no_argument, NULL, 'm' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
@@ -1256,6 +1273,9 @@ int main(int argc, char **argv)
             break;
         case 'd':
             opt.dict_only = true;
+            break;
+        case 'm':
+            opt.mem_only = true;
             break;
         case 'h':
             usage(stdout);

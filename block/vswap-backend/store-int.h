@@ -238,6 +238,11 @@ struct VswapStore {
     VswapPageJob *free_jobs;
     unsigned njobs;             /* allocated */
     unsigned jobs_busy;
+    /* Jobs started inside vswap_store_batch_begin/end(), not yet submitted */
+    unsigned batch_depth;
+    VswapJob *batch_head;
+    VswapJob *batch_tail;
+    unsigned batch_n;
     GQueue backlog;             /* VswapRequest with ops not yet started */
     /*
      * The write ops of the backlog not yet started (VswapPageOp *, by slot

@@ -397,10 +397,50 @@ static void vswap_store_run_decompress(VswapJob *j, VswapCodec *codec)
     }
 }
 
+/*
+ * Jobs started between vswap_store_batch_begin() and _end() go to the
+ * workers as one batch, which wakes the owner once, when all are done:
+ * the pages of one request, or the records that one round of I/O
+ * completions read.  Batches nest; the outermost end submits.
+ */
+static void vswap_store_batch_begin(VswapStore *s)
+{
+    s->batch_depth++;
+}
+
+static void vswap_store_batch_end(VswapStore *s)
+{
+    g_assert(s->batch_depth > 0);
+    if (--s->batch_depth > 0 || !s->batch_head) {
+        return;
+    }
+    /* Never fails: the queue holds as many jobs as can exist. */
+    if (!vswap_pool_submit_batch(s->pool, s->batch_head, s->batch_n)) {
+        g_assert_not_reached();
+    }
+    s->batch_head = s->batch_tail = NULL;
+    s->batch_n = 0;
+}
+
 void vswap_store_start_job(VswapStore *s, VswapPageJob *job,
                            VswapJobFunc *run)
 {
     job->job.run = run;
+    job->job.next = NULL;
+    /*
+     * A job no request waits for (dictionary training, which takes a
+     * worker for a good part of a second) goes alone, not in a batch.
+     */
+    if (s->batch_depth && job->req) {
+        if (s->batch_tail) {
+            s->batch_tail->next = &job->job;
+        } else {
+            s->batch_head = &job->job;
+        }
+        s->batch_tail = &job->job;
+        s->batch_n++;
+        return;
+    }
     /* Never fails: the queue holds as many jobs as can exist. */
     if (!vswap_pool_submit(s->pool, &job->job)) {
         g_assert_not_reached();
@@ -668,17 +708,22 @@ static bool vswap_store_start_read(VswapStore *s, VswapRequest *req,
 /* Start ops of @req in order until done or out of jobs. */
 static bool vswap_store_start_ops(VswapStore *s, VswapRequest *req)
 {
+    bool all = true;
+
+    vswap_store_batch_begin(s);
     while (req->next < req->n) {
         VswapPageOp *op = &req->ops[req->next];
         bool started = req->is_write ? vswap_store_start_write(s, req, op) :
                                        vswap_store_start_read(s, req, op);
 
         if (!started) {
-            return false;
+            all = false;
+            break;
         }
         req->next++;
     }
-    return true;
+    vswap_store_batch_end(s);
+    return all;
 }
 
 static unsigned vswap_store_run_backlog(VswapStore *s)
@@ -919,7 +964,10 @@ void vswap_store_process(VswapStore *s)
     do {
         progress = 0;
         if (s->io) {
+            /* Records read from disk are decompressed as one batch. */
+            vswap_store_batch_begin(s);
             progress += vswap_io_process(s->io);
+            vswap_store_batch_end(s);
         }
         while ((j = vswap_pool_take_done(s->pool))) {
             VswapPageJob *job = (VswapPageJob *)j;

@@ -21,10 +21,13 @@
 typedef struct VswapJob VswapJob;
 typedef void VswapJobFunc(VswapJob *job, VswapCodec *codec);
 
+typedef struct VswapJobBatch VswapJobBatch;
+
 /* Embed in the caller's own job structure. */
 struct VswapJob {
     VswapJobFunc *run;          /* runs on a worker (or inline) */
     VswapJob *next;             /* owned by the pool while queued */
+    VswapJobBatch *batch;       /* owned by the pool */
 };
 
 typedef struct VswapWorkerPool VswapWorkerPool;
@@ -41,8 +44,21 @@ VswapWorkerPool *vswap_pool_new(unsigned nthreads, int level,
 /* Stop the workers after they finish queued jobs; done jobs are dropped. */
 void vswap_pool_free(VswapWorkerPool *pool);
 
-/* Returns false (job not taken) when the queue already holds max_queued. */
+/*
+ * Returns false (job not taken) when the queue already holds max_queued.
+ * The owner is woken when the job is done.
+ */
 bool vswap_pool_submit(VswapWorkerPool *pool, VswapJob *job);
+
+/*
+ * Submit the @n jobs of the list @first (linked by ->next) together, or
+ * none of them: returns false when they do not all fit in the queue.  The
+ * owner is woken once, when the last of them is done, not per job: an
+ * owner that needs all of them before it can act (the pages of one guest
+ * request) is not woken for nothing.
+ */
+bool vswap_pool_submit_batch(VswapWorkerPool *pool, VswapJob *first,
+                             unsigned n);
 
 /* Returns a finished job, or NULL.  Owner thread only. */
 VswapJob *vswap_pool_take_done(VswapWorkerPool *pool);

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Unit tests of the worker pool: every job runs once and comes back through
- * the eventfd and done list, the queue bound holds, levels change, and the
- * pool stops cleanly.
+ * the eventfd and done list, a batch wakes the owner once, when its last
+ * job is done, the queue bound holds, levels change, and the pool stops
+ * cleanly.
  */
 
 #include <errno.h>
@@ -351,6 +352,137 @@ static void test_queue_full(void)
     close(efd);
 }
 
+/* Links @n jobs for vswap_pool_submit_batch(); returns the first. */
+static VswapJob *vswap_pool_test_link(TestJob *jobs, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++) {
+        jobs[i].job.next = i + 1 < n ? &jobs[i + 1].job : NULL;
+    }
+    return &jobs[0].job;
+}
+
+/* Waits until @job has run, without taking it. */
+static void vswap_pool_test_wait_ran(TestJob *job)
+{
+    for (unsigned i = 0; atomic_load(&job->runs) == 0; i++) {
+        g_assert_cmpuint(i, <, 30000);
+        g_usleep(1000);
+    }
+}
+
+/*
+ * A batch wakes the owner once, when its last job is done, whichever
+ * worker ran it: here the first job, held at a gate while the others run.
+ */
+static void test_batch(gconstpointer data)
+{
+    unsigned nthreads = GPOINTER_TO_UINT(data);
+    g_autofree uint8_t *pages = vswap_pool_test_pages(8);
+    TestJob jobs[8];
+    TestGate gate;
+    int efd = vswap_pool_test_eventfd();
+    VswapWorkerPool *pool = vswap_pool_new(nthreads, 1, 8, efd);
+    unsigned done = 0;
+    uint64_t count;
+
+    g_assert_nonnull(pool);
+    vswap_pool_test_gate_init(&gate);
+    for (int i = 0; i < 8; i++) {
+        vswap_pool_test_job_init(&jobs[i], pages + i * PAGE);
+    }
+    jobs[0].gate = &gate;
+    g_assert_true(vswap_pool_submit_batch(pool, vswap_pool_test_link(jobs, 8),
+                                          8));
+    vswap_pool_test_gate_wait_started(&gate, 1);
+    if (nthreads > 1) {
+        /* The other worker runs the rest while the first job waits. */
+        for (int i = 1; i < 8; i++) {
+            vswap_pool_test_wait_ran(&jobs[i]);
+        }
+        g_usleep(10000);
+        g_assert_false(vswap_pool_test_readable(efd));
+    }
+    vswap_pool_test_gate_open(&gate);
+    while (done < 8) {
+        done += vswap_pool_test_wait_done(pool, efd);
+    }
+    /* Every wake-up was read by now: there was exactly one. */
+    g_assert_cmpint(read(efd, &count, sizeof(count)), <, 0);
+    g_assert_cmpint(errno, ==, EAGAIN);
+    for (int i = 0; i < 8; i++) {
+        g_assert_cmpuint(atomic_load(&jobs[i].runs), ==, 1);
+        g_assert_cmpuint(jobs[i].taken, ==, 1);
+    }
+    vswap_pool_free(pool);
+    vswap_pool_test_gate_destroy(&gate);
+    close(efd);
+}
+
+/* With no threads, a batch runs in submit, in order, and wakes once. */
+static void test_batch_inline(void)
+{
+    g_autofree uint8_t *pages = vswap_pool_test_pages(3);
+    TestJob jobs[3];
+    int efd = vswap_pool_test_eventfd();
+    VswapWorkerPool *pool = vswap_pool_new(0, 1, 0, efd);
+    uint64_t count;
+
+    g_assert_nonnull(pool);
+    for (int i = 0; i < 3; i++) {
+        vswap_pool_test_job_init(&jobs[i], pages + i * PAGE);
+    }
+    g_assert_true(vswap_pool_submit_batch(pool, vswap_pool_test_link(jobs, 3),
+                                          3));
+    g_assert_cmpint(read(efd, &count, sizeof(count)), ==, sizeof(count));
+    g_assert_cmpuint(count, ==, 1);
+    for (int i = 0; i < 3; i++) {
+        g_assert_cmpuint(atomic_load(&jobs[i].runs), ==, 1);
+        g_assert_true(vswap_pool_take_done(pool) == &jobs[i].job);
+    }
+    g_assert_null(vswap_pool_take_done(pool));
+    vswap_pool_free(pool);
+    close(efd);
+}
+
+/* A batch that does not fit is refused whole; one that fits is taken. */
+static void test_batch_full(void)
+{
+    g_autofree uint8_t *pages = vswap_pool_test_pages(6);
+    TestJob jobs[6];
+    TestGate gate;
+    int efd = vswap_pool_test_eventfd();
+    VswapWorkerPool *pool = vswap_pool_new(1, 1, 4, efd);
+    unsigned done = 0;
+
+    g_assert_nonnull(pool);
+    vswap_pool_test_gate_init(&gate);
+    for (int i = 0; i < 6; i++) {
+        vswap_pool_test_job_init(&jobs[i], pages + i * PAGE);
+    }
+    jobs[0].gate = &gate;
+    g_assert_true(vswap_pool_submit(pool, &jobs[0].job));
+    vswap_pool_test_gate_wait_started(&gate, 1);
+
+    g_assert_false(vswap_pool_submit_batch(pool,
+                                           vswap_pool_test_link(&jobs[1], 5),
+                                           5));
+    g_assert_true(vswap_pool_submit_batch(pool,
+                                          vswap_pool_test_link(&jobs[1], 4),
+                                          4));
+    g_assert_false(vswap_pool_submit(pool, &jobs[5].job));
+    vswap_pool_test_gate_open(&gate);
+    while (done < 5) {
+        done += vswap_pool_test_wait_done(pool, efd);
+    }
+    for (int i = 0; i < 5; i++) {
+        g_assert_cmpuint(atomic_load(&jobs[i].runs), ==, 1);
+    }
+    g_assert_cmpuint(atomic_load(&jobs[5].runs), ==, 0);
+    vswap_pool_free(pool);
+    vswap_pool_test_gate_destroy(&gate);
+    close(efd);
+}
+
 /* A page whose size depends on the level: words from a small vocabulary. */
 static void vswap_pool_test_text_page(uint8_t *page)
 {
@@ -535,6 +667,13 @@ int main(int argc, char **argv)
     }
     g_test_add_func("/workers/inline", test_inline);
     g_test_add_func("/workers/queue-full", test_queue_full);
+    for (unsigned n = 1; n <= 2; n++) {
+        g_autofree char *path = g_strdup_printf("/workers/batch/%u", n);
+
+        g_test_add_data_func(path, GUINT_TO_POINTER(n), test_batch);
+    }
+    g_test_add_func("/workers/batch-inline", test_batch_inline);
+    g_test_add_func("/workers/batch-full", test_batch_full);
     for (unsigned n = 0; n <= 2; n++) {
         g_autofree char *path = g_strdup_printf("/workers/free-queued/%u", n);
 
