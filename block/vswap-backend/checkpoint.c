@@ -704,6 +704,7 @@ static bool vswap_ckpt_load(VswapStore *s, GError **errp)
             goto out;
         }
     }
+    vswap_dicts_hold_disk(s);
     /* Free segments are handed out lowest index first. */
     for (uint32_t i = hdr.nsegs; i-- > 0;) {
         if (s->disk.segs[i].state == VSWAP_SEG_FREE) {

@@ -288,7 +288,20 @@ static bool vswap_check_accounting(VswapStore *s)
     }
     return pages[VSWAP_ENT_FILL] == s->st.pages_fill &&
            pages[VSWAP_ENT_MEM] == s->mem.pages &&
-           pages[VSWAP_ENT_DISK] == s->disk.pages;
+           pages[VSWAP_ENT_DISK] == s->disk.pages && vswap_dicts_check(s);
+}
+
+/* Does the segment of @ent count dictionary @dict, which it names? */
+static bool vswap_check_dict_counted(VswapStore *s, uint64_t ent,
+                                     uint16_t dict)
+{
+    VswapSegment *seg = vswap_log_segment(s, vswap_log_of(s, ent),
+                                          vswap_ent_addr(ent), NULL);
+
+    /* Migration references are outside the accounting until activation. */
+    return dict == 0 || (vswap_ent_state(ent) == VSWAP_ENT_DISK &&
+                         s->incoming_refs) ||
+           (seg->dicts & (1u << (dict - 1) % VSWAP_STORE_MAX_DICTS));
 }
 
 int vswap_store_check(VswapStore *s, VswapCheckReport *rep)
@@ -297,6 +310,7 @@ int vswap_store_check(VswapStore *s, VswapCheckReport *rep)
     g_autofree uint8_t *page = g_malloc(VSWAP_STORE_PAGE_SIZE);
     VswapCodec *codec = vswap_pool_owner_codec(s->pool);
     uint64_t slot = 0, ent;
+    bool counted = true;
 
     vswap_store_drain(s);
     memset(rep, 0, sizeof(*rep));
@@ -319,11 +333,13 @@ int vswap_store_check(VswapStore *s, VswapCheckReport *rep)
                 if (rep->bad++ == 0) {
                     rep->first_bad_slot = slot;
                 }
+            } else {
+                counted &= vswap_check_dict_counted(s, ent, dict);
             }
         }
         slot++;
     }
-    if (!vswap_check_accounting(s)) {
+    if (!counted || !vswap_check_accounting(s)) {
         return -EUCLEAN;
     }
     return rep->bad ? -EIO : 0;

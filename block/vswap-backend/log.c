@@ -228,6 +228,7 @@ int vswap_log_append(VswapStore *s, VswapLog *log, const void *rec,
     }
     seg = &log->segs[log->open];
     memcpy(seg->buf + seg->used, rec, size);
+    vswap_dicts_seg_add(s, seg, rec);
     *addr = ((uint64_t)log->open << s->seg_shift) + seg->used;
     seg->used += size;
     seg->live += size;
@@ -261,6 +262,7 @@ void vswap_log_free_segment(VswapStore *s, VswapLog *log, uint32_t index)
         s->disk_failed--;
     }
     log->used_bytes -= seg->used;
+    vswap_dicts_seg_drop(s, seg);
     *seg = (VswapSegment) { .state = VSWAP_SEG_FREE };
     if (log->open == index) {
         log->open = -1;

@@ -210,6 +210,8 @@ void vswap_store_activate(VswapStore *s)
     }
     s->incoming_refs = false;
     s->fenced = false;
+    vswap_dicts_hold_disk(s);
+    vswap_dicts_end_import(s);
     s->compact_wanted = true;
     vswap_store_notify(s);
 }

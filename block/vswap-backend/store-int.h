@@ -102,6 +102,11 @@ typedef struct VswapSegment {
      * in flight included); see disk_failed
      */
     bool write_failed;
+    /*
+     * table entries (bit (id - 1) % VSWAP_STORE_MAX_DICTS) of the
+     * dictionaries its records, live or dead, name (dicts.c)
+     */
+    uint16_t dicts;
 } VswapSegment;
 
 /*
@@ -191,6 +196,12 @@ typedef struct VswapPageJob {
 typedef struct VswapStoreDict {
     VswapDict *dict;            /* NULL: a free entry */
     unsigned jobs;              /* page jobs using it */
+    uint32_t segs;              /* segments whose dicts has this entry */
+    /*
+     * came in a migration stream: kept until the stream is over (the
+     * store's first compressed write, or activation), whatever its records
+     */
+    bool imported;
 } VswapStoreDict;
 
 typedef struct VswapCompaction {
@@ -317,14 +328,27 @@ struct VswapStore {
     /* dicts.c */
     VswapStoreDict dicts[VSWAP_STORE_MAX_DICTS];
     uint16_t dict_cur;          /* id new pages are compressed with; 0 none */
-    uint16_t dict_last_id;      /* ids are never reused */
+    uint16_t dict_last_id;      /* ids only grow: never reused */
     uint8_t *dict_sample;       /* pages collected for training */
     unsigned dict_nsample;
     uint64_t dict_stride;       /* compressible pages seen while sampling */
     bool dict_training;         /* a training job is in flight */
     /* compressible pages to let pass before collecting again */
     uint64_t dict_skip;
-    uint16_t dict_exported;     /* entries an export has sent */
+    /*
+     * entries an export has sent; a retired one keeps its bit, and its
+     * entry is not reused while that export runs: the peer may hold it
+     */
+    uint16_t dict_exported;
+    bool dict_pinned;           /* some entry is imported */
+    bool dict_drifted;          /* the current one's ratio fell: retrain */
+    /*
+     * Drift: payload of the current dictionary's held-out pages when it
+     * was measured (base; 0 pages: not yet, the first window sets it), and
+     * of the compressible pages written with it since the window began.
+     */
+    uint64_t dict_base_bytes, dict_base_pages;
+    uint64_t dict_win_bytes, dict_win_pages;
 };
 
 /*
@@ -550,6 +574,23 @@ bool vswap_dicts_job_take(VswapStore *s, VswapPageJob *job, uint16_t id);
 void vswap_dicts_job_put(VswapStore *s, VswapPageJob *job);
 /* A compressible page is being written: collect it for training. */
 void vswap_dicts_sample(VswapStore *s, const void *page);
+/* A compression job finished (owner thread): measure the drift. */
+void vswap_dicts_note_write(VswapStore *s, const VswapPageJob *job);
+/*
+ * Segment accounting (log.c): the record at @rec goes into @seg; @seg is
+ * freed, so its dictionaries lose it (and may be retired).
+ */
+void vswap_dicts_seg_add(VswapStore *s, VswapSegment *seg, const void *rec);
+void vswap_dicts_seg_drop(VswapStore *s, VswapSegment *seg);
+/*
+ * Disk segments whose records were not seen (reopen, shared activation)
+ * may name any dictionary the store holds: count them for each.
+ */
+void vswap_dicts_hold_disk(VswapStore *s);
+/* The migration stream is over: imported dictionaries may retire. */
+void vswap_dicts_end_import(VswapStore *s);
+/* Does every count of segments per dictionary match the segments? */
+bool vswap_dicts_check(VswapStore *s);
 /* A training job finished (owner thread). */
 void vswap_dicts_train_done(VswapStore *s, VswapPageJob *job);
 /*

@@ -974,6 +974,7 @@ void vswap_store_process(VswapStore *s)
 
             switch (job->type) {
             case VSWAP_JOB_COMPRESS:
+                vswap_dicts_note_write(s, job);
                 vswap_store_write_done(s, job);
                 break;
             case VSWAP_JOB_DECOMPRESS:

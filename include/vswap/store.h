@@ -158,8 +158,12 @@ typedef struct VswapStoreConfig {
      * not trained on, it keeps the payload within 1% of what they take
      * without one: zstd then also compresses about 1.5 times faster.  A
      * dictionary is this store's own, never shared with another: it holds
-     * data of the guest.  It travels in migration streams before the
-     * records that need it, and in checkpoints (version 2).
+     * data of the guest.  When the pages it compresses drift (8% more
+     * payload than when it was measured), the store samples and trains
+     * again, and takes the new one if it beats the current one on pages
+     * neither was trained on.  A dictionary no record names any more is
+     * retired.  Dictionaries travel in migration streams before the
+     * records that need them, and in checkpoints (version 2).
      */
     bool dict_auto;
     unsigned dict_train_pages;  /* 0: 512; at least 64 */
@@ -317,6 +321,16 @@ typedef struct VswapStoreStats {
      * was not trained on, x1000; 0: none trained
      */
     uint64_t dict_gain_permille;
+    /* of the trainings, those started because the ratio drifted */
+    uint64_t dict_retrainings;
+    /* dictionaries dropped once no record named them any more */
+    uint64_t dict_retired;
+    /*
+     * payload per page of the latest pages compressed with the current
+     * dictionary / that of the held-out pages it was measured on, x1000;
+     * 0: not measured yet.  Above 1080 the store trains a new one.
+     */
+    uint64_t dict_drift_permille;
 } VswapStoreStats;
 
 void vswap_store_get_stats(VswapStore *s, VswapStoreStats *st);
