@@ -130,25 +130,33 @@ static inline const uint8_t *test_pages_get(TestPages *tp, uint64_t index,
     return p;
 }
 
+/* Vocabularies of test_pages_heap_vocab(): memory of different programs. */
+#define TEST_PAGES_VOCABS 4
+
 /*
- * test_pages_heap: page @i of a heap of 64-byte objects, each a shared
- * type word, a random id and words of one vocabulary of 384 that fits a
- * 4 KiB zstd dictionary: pages that a dictionary measurably helps, the
- * same in every run whatever the corpus.
+ * test_pages_heap_vocab: page @i of a heap of 64-byte objects, each a
+ * type word, a random id and words of vocabulary @vocab (one of
+ * TEST_PAGES_VOCABS, 384 words each, which fit a 4 KiB zstd dictionary):
+ * pages that a dictionary trained on the same vocabulary measurably
+ * helps, and one trained on another does not, the same in every run.
  */
-static inline void test_pages_heap(uint8_t *page, unsigned i)
+static inline void test_pages_heap_vocab(uint8_t *page, unsigned i,
+                                         unsigned vocab)
 {
     enum { NWORDS = 384, WORD_MAX = 12 };
-    static char words[NWORDS][WORD_MAX + 1];
+    static char words[TEST_PAGES_VOCABS][NWORDS][WORD_MAX + 1];
+    char (*vw)[WORD_MAX + 1];
     GRand *rand;
 
-    if (!words[0][0]) {
-        rand = g_rand_new_with_seed(42);
+    g_assert(vocab < TEST_PAGES_VOCABS);
+    vw = words[vocab];
+    if (!vw[0][0]) {
+        rand = g_rand_new_with_seed(42 + vocab);
         for (unsigned w = 0; w < NWORDS; w++) {
             int n = g_rand_int_range(rand, 5, WORD_MAX + 1);
 
             for (int k = 0; k < n; k++) {
-                words[w][k] = 'a' + g_rand_int_range(rand, 0, 26);
+                vw[w][k] = 'a' + g_rand_int_range(rand, 0, 26);
             }
         }
         g_rand_free(rand);
@@ -156,14 +164,14 @@ static inline void test_pages_heap(uint8_t *page, unsigned i)
     rand = g_rand_new_with_seed(i + 1);
     for (unsigned o = 0; o < TEST_PAGE_SIZE / 64; o++) {
         uint8_t *obj = page + o * 64;
-        uint64_t type = UINT64_C(0x00007f3a91c04e20);
+        uint64_t type = UINT64_C(0x00007f3a91c04e20) + vocab * 0x1010;
         uint32_t id = g_rand_int(rand);
         size_t pos = 12;
 
         memcpy(obj, &type, 8);
         memcpy(obj + 8, &id, 4);
         while (pos < 64) {
-            const char *w = words[g_rand_int_range(rand, 0, NWORDS)];
+            const char *w = vw[g_rand_int_range(rand, 0, NWORDS)];
             size_t n = MIN(strlen(w) + 1, 64 - pos);
 
             memcpy(obj + pos, w, n);
@@ -171,6 +179,12 @@ static inline void test_pages_heap(uint8_t *page, unsigned i)
         }
     }
     g_rand_free(rand);
+}
+
+/* test_pages_heap_vocab() of the first vocabulary. */
+static inline void test_pages_heap(uint8_t *page, unsigned i)
+{
+    test_pages_heap_vocab(page, i, 0);
 }
 
 #endif /* VSWAP_TEST_PAGES_H */

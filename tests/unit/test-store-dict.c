@@ -44,17 +44,21 @@ static VswapStore *open_dict_store(const char *path, uint64_t budget,
     return s;
 }
 
-/* Write heap pages [0, n) to slots [0, n), 32 per request. */
-static void write_pages(VswapStore *s, unsigned n)
+/*
+ * Write heap pages of vocabulary @vocab to slots [first, first + n), page
+ * i to slot i, 32 per request.
+ */
+static void write_vocab(VswapStore *s, unsigned first, unsigned n,
+                        unsigned vocab)
 {
     g_autofree uint8_t *pages = g_malloc(32 * PAGE);
     VswapPageOp ops[32];
 
-    for (unsigned base = 0; base < n; base += 32) {
-        unsigned k = MIN(32, n - base);
+    for (unsigned base = first; base < first + n; base += 32) {
+        unsigned k = MIN(32, first + n - base);
 
         for (unsigned i = 0; i < k; i++) {
-            test_pages_heap(pages + i * PAGE, base + i);
+            test_pages_heap_vocab(pages + i * PAGE, base + i, vocab);
             ops[i] = (VswapPageOp) { .slot = base + i,
                                      .page = pages + i * PAGE };
         }
@@ -62,21 +66,32 @@ static void write_pages(VswapStore *s, unsigned n)
     }
 }
 
-/* Every slot of [0, n) reads back as its heap page. */
-static void check_pages(VswapStore *s, unsigned n)
+/* Every slot of [first, first + n) reads back as its page of @vocab. */
+static void check_vocab(VswapStore *s, unsigned first, unsigned n,
+                        unsigned vocab)
 {
     g_autofree uint8_t *want = g_malloc(PAGE);
     g_autofree uint8_t *got = g_malloc(PAGE);
 
-    for (unsigned i = 0; i < n; i++) {
+    for (unsigned i = first; i < first + n; i++) {
         VswapPageOp op = { .slot = i, .page = got };
 
-        test_pages_heap(want, i);
+        test_pages_heap_vocab(want, i, vocab);
         memset(got, 0xa5, PAGE);
         g_assert_cmpint(vswap_store_read_sync(s, &op, 1), ==, 0);
         g_assert_cmpint(op.status, ==, 0);
         g_assert_cmpmem(got, PAGE, want, PAGE);
     }
+}
+
+static void write_pages(VswapStore *s, unsigned n)
+{
+    write_vocab(s, 0, n, 0);
+}
+
+static void check_pages(VswapStore *s, unsigned n)
+{
+    check_vocab(s, 0, n, 0);
 }
 
 static void test_train_and_use(gconstpointer data)
@@ -143,6 +158,169 @@ static void test_disk_tier(void)
     g_assert_cmpint(vswap_store_check(s, &rep), ==, 0);
     vswap_store_close(s);
     g_unlink(path);
+}
+
+static VswapStoreStats stats(VswapStore *s)
+{
+    VswapStoreStats st;
+
+    vswap_store_drain(s);
+    vswap_store_get_stats(s, &st);
+    return st;
+}
+
+/* Compact every segment with dead space, memory and disk, to the end. */
+static void compact_all(VswapStore *s)
+{
+    g_assert_cmpint(vswap_store_compact(s, true, NULL, NULL), ==, 0);
+    vswap_store_drain(s);
+}
+
+/*
+ * Train dictionary 1 on vocabulary 0 in slots [0, NPAGES), then switch
+ * slots [NPAGES, 3 * NPAGES) to vocabulary 1: the ratio drifts, the store
+ * trains dictionary 2 and takes it.
+ */
+static void drift_to_second(VswapStore *s)
+{
+    VswapStoreStats st;
+
+    write_pages(s, NPAGES);
+    vswap_store_drain(s);
+    write_pages(s, NPAGES);
+    st = stats(s);
+    g_assert_cmpuint(st.dict_id, ==, 1);
+    /* The same kind of pages: no drift, no retraining. */
+    g_assert_cmpuint(st.dict_retrainings, ==, 0);
+    g_assert_cmpuint(st.dict_drift_permille, >, 0);
+    g_assert_cmpuint(st.dict_drift_permille, <, 1080);
+
+    write_vocab(s, NPAGES, 2 * NPAGES, 1);
+    st = stats(s);
+    g_test_message("after the switch: dict %" PRIu64 ", %" PRIu64
+                   " trainings, %" PRIu64 " rejected, drift %" PRIu64,
+                   st.dict_id, st.dict_trainings, st.dict_rejected,
+                   st.dict_drift_permille);
+    g_assert_cmpuint(st.dict_retrainings, ==, 1);
+    g_assert_cmpuint(st.dict_trainings, ==, 2);
+    g_assert_cmpuint(st.dict_id, ==, 2);
+    /* Dictionary 1 still has records: slots [0, NPAGES). */
+    g_assert_cmpuint(st.dicts, ==, 2);
+    g_assert_cmpuint(st.dict_retired, ==, 0);
+}
+
+/*
+ * A switch of the pages' kind makes the store retrain; the old
+ * dictionary is retired once its records are overwritten and compaction
+ * freed their segments, and not before.
+ */
+static void test_drift_and_retire(gconstpointer data)
+{
+    unsigned workers = GPOINTER_TO_UINT(data);
+    VswapStore *s = open_dict_store(NULL, 64 << 20, true, workers);
+    VswapStoreStats st;
+    VswapCheckReport rep;
+
+    drift_to_second(s);
+    check_pages(s, NPAGES);
+    check_vocab(s, NPAGES, 2 * NPAGES, 1);
+    /*
+     * Rewritten, every slot now names dictionary 2, but the dead records
+     * of dictionary 1 sit in segments not yet compacted.
+     */
+    write_vocab(s, 0, 3 * NPAGES, 1);
+    st = stats(s);
+    g_assert_cmpuint(st.dict_id, ==, 2);
+    g_assert_cmpint(vswap_store_check(s, &rep), ==, 0);
+    compact_all(s);
+    st = stats(s);
+    g_assert_cmpuint(st.dicts, ==, 1);
+    g_assert_cmpuint(st.dict_retired, ==, 1);
+    g_assert_null(vswap_dicts_get(s, 1));
+    g_assert_nonnull(vswap_dicts_get(s, 2));
+    check_vocab(s, 0, 3 * NPAGES, 1);
+    g_assert_cmpint(vswap_store_check(s, &rep), ==, 0);
+    vswap_store_close(s);
+}
+
+/* Discarded records free their dictionary as well. */
+static void test_discard_retires(void)
+{
+    VswapStore *s = open_dict_store(NULL, 64 << 20, true, 1);
+    VswapStoreStats st;
+    VswapCheckReport rep;
+
+    drift_to_second(s);
+    /* Slots written with dictionary 1: vocabulary 0 and the switch's. */
+    g_assert_cmpint(vswap_store_discard(s, 0, 3 * NPAGES), ==, 0);
+    write_vocab(s, 4 * NPAGES, NPAGES, 1);
+    compact_all(s);
+    st = stats(s);
+    g_assert_cmpuint(st.dict_retired, ==, 1);
+    g_assert_cmpuint(st.dicts, ==, 1);
+    g_assert_cmpuint(st.dict_id, ==, 2);
+    check_vocab(s, 4 * NPAGES, NPAGES, 1);
+    g_assert_cmpint(vswap_store_check(s, &rep), ==, 0);
+    vswap_store_close(s);
+}
+
+/*
+ * A new id skips table entries that are held: with dictionary 1 live and
+ * ids up to 16 used, the next one is 18, not 17 (entry 0, dictionary 1's).
+ */
+static void test_id_skips_held_entry(void)
+{
+    VswapStore *s = open_dict_store(NULL, 64 << 20, true, 1);
+    VswapStoreStats st;
+
+    write_pages(s, NPAGES);
+    vswap_store_drain(s);
+    write_pages(s, NPAGES);
+    g_assert_cmpuint(stats(s).dict_id, ==, 1);
+    /* As if dictionaries 2 to 16 had come and been retired. */
+    s->dict_last_id = 16;
+    write_vocab(s, NPAGES, 2 * NPAGES, 1);
+    st = stats(s);
+    g_assert_cmpuint(st.dict_retrainings, ==, 1);
+    g_assert_cmpuint(st.dict_id, ==, 18);
+    g_assert_nonnull(vswap_dicts_get(s, 1));
+    g_assert_nonnull(vswap_dicts_get(s, 18));
+    g_assert_null(vswap_dicts_get(s, 17));
+    check_pages(s, NPAGES);
+    check_vocab(s, NPAGES, 2 * NPAGES, 1);
+    vswap_store_close(s);
+}
+
+/*
+ * The id after the last one while an export that sent its entry's old
+ * dictionary runs: the peer may hold that one still, so it is skipped.
+ */
+static void test_id_skips_exported_entry(void)
+{
+    VswapStore *s = open_dict_store(NULL, 64 << 20, true, 1);
+    g_autofree uint8_t *payload = g_malloc(PAGE);
+    VswapRecordInfo info;
+    VswapStoreStats st;
+
+    drift_to_second(s);
+    vswap_store_export_start(s);
+    g_assert_cmpint(vswap_store_export_next(s, &info, payload), ==, 1);
+    g_assert_cmpint(info.kind, ==, VSWAP_RECORD_DICT);
+    g_assert_cmpint(vswap_store_export_next(s, &info, payload), ==, 1);
+    g_assert_cmpint(info.kind, ==, VSWAP_RECORD_DICT);
+    /* Dictionary 1 goes; ids 3 to 16 are used up; then a drift. */
+    write_vocab(s, 0, 3 * NPAGES, 1);
+    compact_all(s);
+    g_assert_null(vswap_dicts_get(s, 1));
+    s->dict_last_id = 16;
+    write_vocab(s, 0, 3 * NPAGES, 2);
+    st = stats(s);
+    g_assert_cmpuint(st.dict_retrainings, ==, 2);
+    /* 17 is entry 0, which the export sent dictionary 1 in. */
+    g_assert_cmpuint(st.dict_id, ==, 19);
+    vswap_store_export_stop(s);
+    check_vocab(s, 0, 3 * NPAGES, 2);
+    vswap_store_close(s);
 }
 
 /* Export everything from @src and import it into @dst; count dictionaries. */
@@ -420,5 +598,14 @@ int main(int argc, char **argv)
                     test_unknown_dict_is_an_error);
     g_test_add_func("/store-dict/persist", test_persist);
     g_test_add_func("/store-dict/config", test_config);
+    g_test_add_data_func("/store-dict/drift-and-retire/0-workers",
+                         GUINT_TO_POINTER(0), test_drift_and_retire);
+    g_test_add_data_func("/store-dict/drift-and-retire/2-workers",
+                         GUINT_TO_POINTER(2), test_drift_and_retire);
+    g_test_add_func("/store-dict/discard-retires", test_discard_retires);
+    g_test_add_func("/store-dict/id-skips-held-entry",
+                    test_id_skips_held_entry);
+    g_test_add_func("/store-dict/id-skips-exported-entry",
+                    test_id_skips_exported_entry);
     return g_test_run();
 }
