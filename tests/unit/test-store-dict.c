@@ -44,6 +44,20 @@ static VswapStore *open_dict_store(const char *path, uint64_t budget,
     return s;
 }
 
+/* A persistent dict=auto store at @path with a @budget of memory. */
+static void persist_config(VswapStoreConfig *cfg, const char *path,
+                           uint64_t budget)
+{
+    vswap_store_config_init(cfg);
+    cfg->path = path;
+    cfg->capacity = 1 << 16;
+    cfg->segment_size = 64 * 1024;
+    cfg->mem_budget = budget;
+    cfg->dict_auto = true;
+    cfg->dict_train_pages = TRAIN;
+    cfg->persist = true;
+}
+
 /*
  * Write heap pages of vocabulary @vocab to slots [first, first + n), page
  * i to slot i, 32 per request.
@@ -323,6 +337,195 @@ static void test_id_skips_exported_entry(void)
     vswap_store_close(s);
 }
 
+/*
+ * From drift_to_second(), drift again to vocabulary 2 in slots [NPAGES,
+ * 3 * NPAGES) and retire dictionary 2: dictionaries 1 (slots [0, NPAGES))
+ * and 3 are left, and id 2 is retired.
+ */
+static void retire_second(VswapStore *s)
+{
+    VswapStoreStats st;
+
+    drift_to_second(s);
+    write_vocab(s, NPAGES, 2 * NPAGES, 2);
+    write_vocab(s, NPAGES, 2 * NPAGES, 2);
+    compact_all(s);
+    st = stats(s);
+    g_assert_cmpuint(st.dict_id, ==, 3);
+    g_assert_cmpuint(st.dicts, ==, 2);
+    g_assert_cmpuint(st.dict_retired, ==, 1);
+    g_assert_nonnull(vswap_dicts_get(s, 1));
+    g_assert_null(vswap_dicts_get(s, 2));
+}
+
+/* Export all of @src into @dst; returns the dictionary ids sent, a bit each. */
+static uint32_t migrate_all(VswapStore *src, VswapStore *dst)
+{
+    g_autofree uint8_t *payload = g_malloc(PAGE);
+    uint32_t sent = 0, named = 0;
+    VswapRecordInfo info;
+    int ret;
+
+    vswap_store_export_start(src);
+    while ((ret = vswap_store_export_next(src, &info, payload)) > 0) {
+        if (info.kind == VSWAP_RECORD_DICT) {
+            sent |= 1u << info.dict;
+        } else if (info.kind == VSWAP_RECORD_ZSTD_DICT) {
+            g_assert_true(sent & (1u << info.dict));
+            named |= 1u << info.dict;
+        }
+        g_assert_cmpint(vswap_store_import(dst, &info, payload), ==, 0);
+    }
+    g_assert_cmpint(ret, ==, 0);
+    vswap_store_export_stop(src);
+    g_assert_cmphex(named, ==, sent);
+    return sent;
+}
+
+/* Two live dictionaries and a retired id travel; both read back. */
+static void test_migrate_retired(void)
+{
+    VswapStore *src = open_dict_store(NULL, 64 << 20, true, 1);
+    VswapStore *dst = open_dict_store(NULL, 64 << 20, true, 1);
+    VswapCheckReport rep;
+    VswapStoreStats st;
+
+    retire_second(src);
+    g_assert_cmphex(migrate_all(src, dst), ==, (1u << 1) | (1u << 3));
+    st = stats(dst);
+    g_assert_cmpuint(st.dicts, ==, 2);
+    g_assert_cmpuint(st.dict_id, ==, 3);
+    check_pages(dst, NPAGES);
+    check_vocab(dst, NPAGES, 2 * NPAGES, 2);
+    g_assert_cmpint(vswap_store_check(dst, &rep), ==, 0);
+    /* Once the guest runs there, dictionary 1 goes with its records. */
+    write_vocab(dst, 0, NPAGES, 2);
+    compact_all(dst);
+    st = stats(dst);
+    g_assert_cmpuint(st.dicts, ==, 1);
+    g_assert_cmpuint(st.dict_retired, ==, 1);
+    g_assert_null(vswap_dicts_get(dst, 1));
+    check_vocab(dst, 0, 3 * NPAGES, 2);
+    vswap_store_close(src);
+    vswap_store_close(dst);
+}
+
+/*
+ * The checkpoint holds the live dictionaries only; after reopening, disk
+ * segments count as naming each, so dictionary 1 is kept until they are
+ * all gone, and then retired.
+ */
+static void test_persist_retired(void)
+{
+    g_autofree char *path = g_build_filename(g_get_tmp_dir(),
+                                             "vswap-dict-XXXXXX", NULL);
+    g_autoptr(GError) err = NULL;
+    VswapStoreConfig cfg;
+    VswapCheckReport rep;
+    VswapStoreStats st;
+    VswapStore *s;
+
+    g_close(g_mkstemp(path), NULL);
+    persist_config(&cfg, path, 256 * 1024);
+    cfg.workers = 1;
+    s = vswap_store_open(&cfg, &err);
+    g_assert_no_error(err);
+    retire_second(s);
+    g_assert_cmpuint(stats(s).pages_disk, >, NPAGES);
+    vswap_store_close(s);
+
+    cfg.reopen = true;
+    s = vswap_store_open(&cfg, &err);
+    g_assert_no_error(err);
+    st = stats(s);
+    g_assert_cmpuint(st.dicts, ==, 2);
+    g_assert_cmpuint(st.dict_id, ==, 3);
+    g_assert_null(vswap_dicts_get(s, 2));
+    check_pages(s, NPAGES);
+    check_vocab(s, NPAGES, 2 * NPAGES, 2);
+    g_assert_cmpint(vswap_store_check(s, &rep), ==, 0);
+    /*
+     * Every slot rewritten: no segment from before the reopen is left, and
+     * none of those after names dictionary 1.
+     */
+    write_vocab(s, 0, 3 * NPAGES, 2);
+    compact_all(s);
+    st = stats(s);
+    g_assert_cmpuint(st.dicts, ==, 1);
+    g_assert_cmpuint(st.dict_retired, ==, 1);
+    check_vocab(s, 0, 3 * NPAGES, 2);
+    g_assert_cmpint(vswap_store_check(s, &rep), ==, 0);
+    vswap_store_close(s);
+    g_unlink(path);
+}
+
+/*
+ * A stream brings 16 dictionaries, each with a record: the store's table
+ * is full, so however its pages drift it does not train, until a
+ * dictionary's last record is gone; the new one takes that entry.
+ */
+static void test_full_table(void)
+{
+    VswapStore *s = open_dict_store(NULL, 64 << 20, true, 1);
+    g_autofree uint8_t *pages = g_malloc((size_t)TRAIN * 8 * PAGE);
+    g_autofree uint8_t *payload = g_malloc(PAGE);
+    g_autofree uint8_t *page = g_malloc(PAGE);
+    g_autoptr(VswapDict) trained = NULL;
+    g_autoptr(GError) err = NULL;
+    VswapCodec *codec = vswap_codec_new(1);
+    const void *content;
+    VswapStoreStats st;
+    size_t len;
+
+    for (unsigned i = 0; i < TRAIN * 8; i++) {
+        test_pages_heap(pages + (size_t)i * PAGE, 100000 + i);
+    }
+    trained = vswap_dict_train(pages, TRAIN * 8, VSWAP_STORE_DICT_SIZE, 1, 1,
+                               &err);
+    g_assert_no_error(err);
+    content = vswap_dict_content(trained, &len);
+    for (uint32_t id = 1; id <= VSWAP_STORE_MAX_DICTS; id++) {
+        g_autoptr(VswapDict) d = vswap_dict_load(content, len, id, 1, &err);
+        VswapRecordInfo info = {
+            .kind = VSWAP_RECORD_DICT, .dict = id, .len = len,
+            .crc = vswap_crc32c(0, content, len),
+        };
+        VswapPayloadKind kind;
+
+        g_assert_no_error(err);
+        g_assert_cmpint(vswap_store_import(s, &info, content), ==, 0);
+        test_pages_heap(page, 8 * NPAGES + id);
+        info = (VswapRecordInfo) { .slot = 8 * NPAGES + id, .dict = id };
+        info.len = vswap_codec_compress_dict(codec, d, page, payload, &kind);
+        g_assert_cmpint(kind, ==, VSWAP_PAYLOAD_ZSTD_DICT);
+        info.kind = VSWAP_RECORD_ZSTD_DICT;
+        info.crc = vswap_crc32c(0, payload, info.len);
+        g_assert_cmpint(vswap_store_import(s, &info, payload), ==, 0);
+    }
+    vswap_codec_free(codec);
+    /* The first window measures dictionary 16; the switch drifts. */
+    write_pages(s, NPAGES);
+    write_vocab(s, NPAGES, 2 * NPAGES, 1);
+    st = stats(s);
+    g_assert_cmpuint(st.dict_id, ==, 16);
+    g_assert_cmpuint(st.dicts, ==, 16);
+    g_assert_cmpuint(st.dict_drift_permille, >=, 1080);
+    g_assert_cmpuint(st.dict_trainings, ==, 0);
+
+    /* Dictionary 1's only record goes: its entry is free again. */
+    g_assert_cmpint(vswap_store_discard(s, 8 * NPAGES + 1, 1), ==, 0);
+    compact_all(s);
+    g_assert_null(vswap_dicts_get(s, 1));
+    write_vocab(s, NPAGES, 2 * NPAGES, 1);
+    st = stats(s);
+    g_assert_cmpuint(st.dict_trainings, ==, 1);
+    g_assert_cmpuint(st.dict_id, ==, 17);
+    g_assert_cmpuint(st.dicts, ==, 16);
+    check_vocab(s, NPAGES, 2 * NPAGES, 1);
+    check_vocab(s, 8 * NPAGES + 2, 1, 0);
+    vswap_store_close(s);
+}
+
 /* Export everything from @src and import it into @dst; count dictionaries. */
 static unsigned migrate(VswapStore *src, VswapStore *dst)
 {
@@ -512,14 +715,7 @@ static void test_persist(void)
     uint64_t dict_off = 0;
 
     g_close(g_mkstemp(path), NULL);
-    vswap_store_config_init(&cfg);
-    cfg.path = path;
-    cfg.capacity = 1 << 16;
-    cfg.segment_size = 64 * 1024;
-    cfg.mem_budget = 128 * 1024;
-    cfg.dict_auto = true;
-    cfg.dict_train_pages = TRAIN;
-    cfg.persist = true;
+    persist_config(&cfg, path, 128 * 1024);
     s = vswap_store_open(&cfg, &err);
     g_assert_no_error(err);
     write_pages(s, NPAGES);
@@ -603,6 +799,9 @@ int main(int argc, char **argv)
     g_test_add_data_func("/store-dict/drift-and-retire/2-workers",
                          GUINT_TO_POINTER(2), test_drift_and_retire);
     g_test_add_func("/store-dict/discard-retires", test_discard_retires);
+    g_test_add_func("/store-dict/migrate-retired", test_migrate_retired);
+    g_test_add_func("/store-dict/persist-retired", test_persist_retired);
+    g_test_add_func("/store-dict/full-table", test_full_table);
     g_test_add_func("/store-dict/id-skips-held-entry",
                     test_id_skips_held_entry);
     g_test_add_func("/store-dict/id-skips-exported-entry",
