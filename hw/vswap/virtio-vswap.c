@@ -566,6 +566,9 @@ static void virtio_vswap_query_bh(void *opaque)
     info->dict_trainings = st.dict_trainings;
     info->dict_rejected = st.dict_rejected;
     info->dict_gain = st.dict_gain_permille / 1000.0;
+    info->dict_retrainings = st.dict_retrainings;
+    info->dict_retired = st.dict_retired;
+    info->dict_drift = st.dict_drift_permille / 1000.0;
 }
 
 static void virtio_vswap_qmp_query(void *opaque, VswapInfo *info)

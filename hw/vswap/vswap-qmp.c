@@ -158,6 +158,10 @@ void hmp_info_vswap(Monitor *mon, const QDict *qdict)
                            PRIu64 " not used; gain %.3f\n", i->dict_id,
                            i->dicts, i->dict_bytes, i->dict_trainings,
                            i->dict_rejected, i->dict_gain);
+            monitor_printf(mon, "           %" PRIu64 " retrained on drift, %"
+                           PRIu64 " retired; drift %.3f\n",
+                           i->dict_retrainings, i->dict_retired,
+                           i->dict_drift);
         }
     }
     qapi_free_VswapInfoList(list);
