@@ -3,6 +3,8 @@
 #include "policy.h"
 
 #define OC_MIB (1024 * 1024)
+/* The longest spare-window that is kept. */
+#define OC_SPARE_WINDOW_MAX 120
 
 typedef enum {
     OC_PRESSURE_LOW,
@@ -15,6 +17,26 @@ typedef struct OcStall {
     guint64 actual;
     guint ticks;
 } OcStall;
+
+/*
+ * What the policy remembers of one guest between ticks: how long it has
+ * been idle, and the memory it used (its size less its available memory)
+ * over the last spare_window ticks.  A guest's free memory is spare only
+ * beyond its peak use: a checker that frees 48 MiB between rounds has
+ * that much available for a moment, and needs it back the next.
+ */
+typedef struct OcVmHistory {
+    guint idle_ticks;                   /* quiet ticks in a row */
+    guint64 used[OC_SPARE_WINDOW_MAX];  /* ring of the last readings */
+    guint n_used;                       /* readings in @used */
+    guint next;                         /* where the next one goes */
+} OcVmHistory;
+
+/* A balloon step moving from an idle guest to a thrashing one. */
+typedef struct OcTransfer {
+    char *donor;
+    guint64 donor_from;     /* the donor's balloon before the step */
+} OcTransfer;
 
 /* A VM that an action could apply to, with the key it is ordered by. */
 typedef struct OcCandidate {
@@ -44,7 +66,18 @@ void oc_policy_config_defaults(OcPolicyConfig *cfg)
         .backoff_ticks = 5,
         .balloon_stall_ticks = 10,
         .store_hot_reads = 512.0,
+        .spare_window = 10,
+        .idle_ticks = 10,
+        .cg_lead_ticks = 2,
     };
+}
+
+static void oc_transfer_free(gpointer p)
+{
+    OcTransfer *t = p;
+
+    g_free(t->donor);
+    g_free(t);
 }
 
 OcPolicy *oc_policy_new(const OcPolicyConfig *cfg)
@@ -57,6 +90,11 @@ OcPolicy *oc_policy_new(const OcPolicyConfig *cfg)
     policy->backoff = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     policy->stall = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
                                           g_free);
+    policy->history = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+                                            g_free);
+    policy->transfers = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+                                              oc_transfer_free);
+    policy->last_cg_current = OC_UNKNOWN;
     return policy;
 }
 
@@ -65,6 +103,8 @@ void oc_policy_free(OcPolicy *policy)
     if (policy) {
         g_hash_table_unref(policy->backoff);
         g_hash_table_unref(policy->stall);
+        g_hash_table_unref(policy->history);
+        g_hash_table_unref(policy->transfers);
         g_free(policy->why);
         g_free(policy);
     }
@@ -203,6 +243,13 @@ static guint64 oc_vm_balloon_base(const OcVm *vm)
     return vm->target != OC_UNKNOWN ? vm->target : vm->actual;
 }
 
+/* Returns: TRUE while @vm's balloon is more than a MiB from its target. */
+static gboolean oc_vm_balloon_moving(const OcVm *vm)
+{
+    return vm->target != OC_UNKNOWN &&
+           (vm->actual > vm->target + OC_MIB || vm->actual + OC_MIB < vm->target);
+}
+
 static guint64 oc_vm_floor(const OcPolicyConfig *cfg, const OcVm *vm)
 {
     return vm->floor ? vm->floor : cfg->guest_floor;
@@ -211,6 +258,73 @@ static guint64 oc_vm_floor(const OcPolicyConfig *cfg, const OcVm *vm)
 gboolean oc_policy_backing_off(OcPolicy *policy, const char *vm)
 {
     return GPOINTER_TO_UINT(g_hash_table_lookup(policy->backoff, vm)) > 0;
+}
+
+/*
+ * A guest is quiet in a tick when it reads back (swap-in) and faults in
+ * (major faults) less than an eighth of what makes it back off: an idle
+ * guest's memory is cold, whatever it reports as available.
+ */
+static gboolean oc_vm_quiet(const OcPolicyConfig *cfg, const OcVm *vm)
+{
+    return vm->has_stats && vm->swapin_rate <= cfg->swapin_backoff / 8 &&
+           vm->majflt_rate <= cfg->majflt_backoff / 8;
+}
+
+/* Records this tick's reading of every guest; forgets the guests that left. */
+static void oc_policy_update_history(OcPolicy *p, const OcVm *vms, guint n)
+{
+    guint window = CLAMP(p->cfg.spare_window, 1, OC_SPARE_WINDOW_MAX);
+
+    for (guint i = 0; i < n; i++) {
+        const OcVm *vm = &vms[i];
+        OcVmHistory *h = g_hash_table_lookup(p->history, vm->name);
+
+        if (!vm->up || !vm->has_stats) {
+            /* A guest that comes back (or reboots) starts afresh. */
+            g_hash_table_remove(p->history, vm->name);
+            continue;
+        }
+        if (!h) {
+            h = g_new0(OcVmHistory, 1);
+            g_hash_table_insert(p->history, g_strdup(vm->name), h);
+        }
+        h->idle_ticks = oc_vm_quiet(&p->cfg, vm) ? h->idle_ticks + 1 : 0;
+        if (oc_vm_balloon_moving(vm)) {
+            /* The guest's statistics and query-balloon disagree meanwhile. */
+            continue;
+        }
+        h->used[h->next] = vm->actual > vm->guest_avail ?
+                           vm->actual - vm->guest_avail : 0;
+        h->next = (h->next + 1) % window;
+        h->n_used = MIN(h->n_used + 1, window);
+    }
+}
+
+/* Returns: the most memory @vm used over its window (now, if unknown). */
+static guint64 oc_policy_peak_use(OcPolicy *p, const OcVm *vm)
+{
+    OcVmHistory *h = g_hash_table_lookup(p->history, vm->name);
+    guint64 peak = vm->actual > vm->guest_avail ? vm->actual - vm->guest_avail : 0;
+
+    for (guint i = 0; h && i < h->n_used; i++) {
+        peak = MAX(peak, h->used[i]);
+    }
+    return peak;
+}
+
+guint oc_policy_idle_ticks(OcPolicy *policy, const char *vm)
+{
+    OcVmHistory *h = g_hash_table_lookup(policy->history, vm);
+
+    return h ? h->idle_ticks : 0;
+}
+
+/* Returns: TRUE when @vm has been quiet for idle_ticks ticks in a row. */
+static gboolean oc_policy_idle(OcPolicy *p, const OcVm *vm)
+{
+    return p->cfg.idle_ticks &&
+           oc_policy_idle_ticks(p, vm->name) >= p->cfg.idle_ticks;
 }
 
 /* Returns: why @vm must back off (static storage in @buf), or NULL. */
@@ -354,30 +468,52 @@ static gint oc_candidate_cmp(gconstpointer a, gconstpointer b)
     return g_strcmp0(x->vm->name, y->vm->name);
 }
 
-/* Returns: bytes that @vm's balloon may take now (0: none), and why. */
-static guint64 oc_policy_balloon_room(const OcPolicyConfig *cfg, const OcVm *vm,
+/*
+ * Returns: bytes that @vm's balloon may take now (0: none), and why.
+ *
+ * Free memory: what the guest has available beyond its reserve, and
+ * beyond the most it used over the last spare_window ticks (its peak
+ * use), so that memory it freed a moment ago and will use again is not
+ * taken.  Cold memory: a guest that has been idle for idle_ticks gives
+ * half a step a tick whatever it reports as available (an idle guest's
+ * tmpfs or anonymous memory is not "available", but it goes to vswap
+ * without being read back); a guest that swaps to vswap, reads little
+ * back and keeps its reserve, now and at its peak use, gives half a step
+ * too.  Memory that a busy guest used a moment ago is not taken: it
+ * would read it back.
+ */
+static guint64 oc_policy_balloon_room(OcPolicy *p, const OcVm *vm,
                                       const char **why)
 {
+    const OcPolicyConfig *cfg = &p->cfg;
     guint64 base = oc_vm_balloon_base(vm), floor = oc_vm_floor(cfg, vm);
     guint64 room = base > floor ? base - floor : 0;
+    guint64 in_use = MAX(oc_policy_peak_use(p, vm), cfg->guest_reserve / 2);
     guint64 spare = vm->guest_avail > cfg->guest_reserve ?
                     vm->guest_avail - cfg->guest_reserve : 0;
     guint64 take;
 
+    /* What the guest may still lose and cover its peak use and reserve. */
+    spare = MIN(spare, base > in_use + cfg->guest_reserve ?
+                       base - in_use - cfg->guest_reserve : 0);
     if (spare >= OC_MIB) {
         take = MIN(cfg->balloon_step, spare);
         *why = "free memory";
+    } else if (vm->has_store && oc_policy_idle(p, vm)) {
+        take = cfg->balloon_step / 2;
+        *why = "cold memory (idle)";
     } else if (vm->has_store && vm->swapin_rate <= cfg->swapin_backoff / 4 &&
-               vm->guest_avail >= cfg->guest_reserve) {
+               vm->guest_avail >= cfg->guest_reserve &&
+               base >= in_use + cfg->guest_reserve) {
         /*
          * Cold: the guest swaps to vswap and reads little back, so the
-         * balloon may push its coldest pages out, while it keeps its reserve.
+         * balloon may push its coldest pages out, while it keeps its reserve
+         * now and at its peak use.  Even if the guest paid for it all from
+         * its available memory, it would keep half its reserve and not need
+         * to back off.
          */
-        /*
-         * Even if the guest paid for it all from its available memory, it
-         * would keep half its reserve and not need to back off.
-         */
-        take = MIN(cfg->balloon_step / 2, vm->guest_avail - cfg->guest_reserve / 2);
+        take = MIN(cfg->balloon_step / 2,
+                   MIN(vm->guest_avail, base - in_use) - cfg->guest_reserve / 2);
         *why = "cold memory";
     } else {
         return 0;
@@ -404,7 +540,7 @@ static gboolean oc_policy_inflate(OcPolicy *p, const OcVm *vms, guint n,
         if (vm->target != OC_UNKNOWN && vm->actual > vm->target + OC_MIB) {
             continue;
         }
-        c.amount = oc_policy_balloon_room(&p->cfg, vm, &c.why);
+        c.amount = oc_policy_balloon_room(p, vm, &c.why);
         if (c.amount) {
             c.key = (double)vm->guest_avail;
             g_array_append_val(cands, c);
@@ -416,10 +552,13 @@ static gboolean oc_policy_inflate(OcPolicy *p, const OcVm *vms, guint n,
         guint64 base = oc_vm_balloon_base(c->vm);
 
         oc_policy_emit(actions, OC_ACTION_BALLOON, c->vm, base, base - c->amount,
-                       "%s; inflate: guest has %s (available %.0f MiB, "
-                       "swap-in %.0f pages/s), floor %.0f MiB",
+                       "%s; inflate: guest has %s (available %.0f MiB, peak "
+                       "use %.0f MiB, swap-in %.0f pages/s, idle %u ticks), "
+                       "floor %.0f MiB",
                        p->why, c->why, oc_mib(c->vm->guest_avail),
-                       c->vm->swapin_rate, oc_mib(oc_vm_floor(&p->cfg, c->vm)));
+                       oc_mib(oc_policy_peak_use(p, c->vm)), c->vm->swapin_rate,
+                       oc_policy_idle_ticks(p, c->vm->name),
+                       oc_mib(oc_vm_floor(&p->cfg, c->vm)));
     }
     return cands->len > 0;
 }
@@ -520,6 +659,7 @@ GPtrArray *oc_policy_decide(OcPolicy *policy, const OcHost *host,
     GPtrArray *actions = g_ptr_array_new_with_free_func(oc_action_free);
 
     oc_policy_update_mode(policy, host);
+    oc_policy_update_history(policy, vms, n_vms);
     oc_policy_backoff(policy, host, vms, n_vms, actions);
     oc_policy_stalls(policy, vms, n_vms, actions);
     switch (policy->mode) {

@@ -73,6 +73,9 @@ typedef struct OcPolicyConfig {
     guint backoff_ticks;        /* ticks a VM is left alone after backing off */
     guint balloon_stall_ticks;  /* ticks an inflating balloon may not move */
     double store_hot_reads;     /* pages/s: a store read more keeps its budget */
+    guint spare_window;         /* ticks of peak use that free memory must exceed */
+    guint idle_ticks;           /* quiet ticks that make a guest idle */
+    guint cg_lead_ticks;        /* ticks ahead that the cgroup's growth is projected */
 } OcPolicyConfig;
 
 typedef enum {
@@ -101,6 +104,9 @@ typedef struct OcPolicy {
     char *why;                  /* the pressure reading behind the mode */
     GHashTable *backoff;        /* VM name -> ticks left (GUINT_TO_POINTER) */
     GHashTable *stall;          /* VM name -> OcStall, balloons short of target */
+    GHashTable *history;        /* VM name -> OcVmHistory (policy.c) */
+    GHashTable *transfers;      /* recipient VM name -> OcTransfer (policy.c) */
+    guint64 last_cg_current;    /* the cgroup's reading a tick ago, or OC_UNKNOWN */
 } OcPolicy;
 
 void oc_policy_config_defaults(OcPolicyConfig *cfg);
@@ -118,6 +124,8 @@ const char *oc_mode_name(OcMode mode);
 const char *oc_action_kind_name(OcActionKind kind);
 /* Returns: TRUE while @vm is backing off. */
 gboolean oc_policy_backing_off(OcPolicy *policy, const char *vm);
+/* Returns: how many ticks in a row @vm has been idle (see policy.c). */
+guint oc_policy_idle_ticks(OcPolicy *policy, const char *vm);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(OcPolicy, oc_policy_free)
 
