@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* The overcommit policy (see policy.h for what it decides and why). */
+#include <string.h>
+
 #include "policy.h"
 
 #define OC_MIB (1024 * 1024)
@@ -375,11 +377,161 @@ static gboolean oc_policy_cgroup_room(const OcPolicyConfig *cfg,
            h->cg_max / 100.0 * (cfg->cg_high + (100 - cfg->cg_high) / 2);
 }
 
+/* Returns: TRUE if @name gives a balloon step to a thrashing guest now. */
+static gboolean oc_policy_donating(OcPolicy *p, const char *name)
+{
+    GHashTableIter it;
+    gpointer value;
+
+    g_hash_table_iter_init(&it, p->transfers);
+    while (g_hash_table_iter_next(&it, NULL, &value)) {
+        if (!strcmp(((OcTransfer *)value)->donor, name)) {
+            return TRUE;
+        }
+    }
+    return FALSE;
+}
+
+/*
+ * Returns: the guest to move memory from to @to, which thrashes with no
+ * room in the cgroup: the one idle longest (then the one with the most
+ * above its floor), whose balloon is settled and not already moving
+ * memory; NULL if none has a MiB above its floor.
+ */
+static const OcVm *oc_policy_donor(OcPolicy *p, const OcVm *vms, guint n,
+                                   const OcVm *to)
+{
+    const OcVm *best = NULL;
+    guint best_idle = 0;
+    guint64 best_room = 0;
+
+    for (guint i = 0; i < n; i++) {
+        const OcVm *vm = &vms[i];
+        guint64 base = oc_vm_balloon_base(vm), floor = oc_vm_floor(&p->cfg, vm);
+        guint idle = oc_policy_idle_ticks(p, vm->name);
+
+        if (vm == to || !vm->up || !vm->has_balloon || !oc_policy_idle(p, vm) ||
+            oc_policy_backing_off(p, vm->name) || oc_vm_balloon_moving(vm) ||
+            base < floor + OC_MIB || oc_policy_donating(p, vm->name) ||
+            g_hash_table_contains(p->transfers, vm->name)) {
+            continue;
+        }
+        if (!best || idle > best_idle ||
+            (idle == best_idle && base - floor > best_room)) {
+            best = vm;
+            best_idle = idle;
+            best_room = base - floor;
+        }
+    }
+    return best;
+}
+
+/*
+ * @vm thrashes and the cgroup has no room to give it a step: inflate an
+ * idle guest's balloon by a step instead, and give @vm what that balloon
+ * took once it has taken it (oc_policy_settle_transfers()), so that the
+ * VMs' total stays where it is.
+ */
+static void oc_policy_start_transfer(OcPolicy *p, const OcVm *vms, guint n,
+                                     const OcVm *vm, const char *trouble,
+                                     GPtrArray *actions)
+{
+    const OcVm *donor;
+    OcTransfer *t;
+    guint64 base, amount;
+
+    if (g_hash_table_contains(p->transfers, vm->name) ||
+        !(donor = oc_policy_donor(p, vms, n, vm))) {
+        return;
+    }
+    base = oc_vm_balloon_base(donor);
+    amount = MIN(p->cfg.balloon_step, base - oc_vm_floor(&p->cfg, donor));
+    amount = MIN(amount, vm->ram - oc_vm_balloon_base(vm)) & ~(guint64)(OC_MIB - 1);
+    if (!amount) {
+        return;
+    }
+    oc_policy_emit(actions, OC_ACTION_BALLOON, donor, base, base - amount,
+                   "move %.0f MiB to %s, which thrashes (%s) with no room in "
+                   "the cgroup: %s has been idle for %u ticks (swap-in %.0f "
+                   "pages/s), floor %.0f MiB", oc_mib(amount), vm->name,
+                   trouble, donor->name, oc_policy_idle_ticks(p, donor->name),
+                   donor->swapin_rate, oc_mib(oc_vm_floor(&p->cfg, donor)));
+    t = g_new0(OcTransfer, 1);
+    t->donor = g_strdup(donor->name);
+    t->donor_from = base;
+    g_hash_table_insert(p->transfers, g_strdup(vm->name), t);
+}
+
+static const OcVm *oc_vm_find(const OcVm *vms, guint n, const char *name)
+{
+    for (guint i = 0; i < n; i++) {
+        if (!strcmp(vms[i].name, name)) {
+            return &vms[i];
+        }
+    }
+    return NULL;
+}
+
+/*
+ * Gives each thrashing guest what its donor's balloon took, once that
+ * balloon has stopped moving (reached its target, or stalled and been
+ * taken as it is).  A transfer whose donor or recipient went away ends:
+ * a VM that goes away takes all its memory out of the cgroup.
+ */
+static gint oc_name_cmp(gconstpointer a, gconstpointer b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void oc_policy_settle_transfers(OcPolicy *p, const OcVm *vms, guint n,
+                                       GPtrArray *actions)
+{
+    g_autoptr(GPtrArray) names = g_ptr_array_new();
+    g_autoptr(GPtrArray) done = g_ptr_array_new_with_free_func(g_free);
+    GHashTableIter it;
+    gpointer key;
+
+    g_hash_table_iter_init(&it, p->transfers);
+    while (g_hash_table_iter_next(&it, &key, NULL)) {
+        g_ptr_array_add(names, key);
+    }
+    /* In name order, so that a trace replays the same. */
+    g_ptr_array_sort(names, oc_name_cmp);
+    for (guint i = 0; i < names->len; i++) {
+        OcTransfer *t = g_hash_table_lookup(p->transfers, names->pdata[i]);
+        const OcVm *vm = oc_vm_find(vms, n, names->pdata[i]);
+        const OcVm *donor = oc_vm_find(vms, n, t->donor);
+        guint64 given, base;
+
+        if (vm && vm->up && donor && donor->up && oc_vm_balloon_moving(donor)) {
+            continue;
+        }
+        g_ptr_array_add(done, g_strdup(names->pdata[i]));
+        if (!vm || !vm->up || !vm->has_balloon || !donor || !donor->up) {
+            continue;
+        }
+        given = t->donor_from > donor->actual ?
+                (t->donor_from - donor->actual) & ~(guint64)(OC_MIB - 1) : 0;
+        base = oc_vm_balloon_base(vm);
+        if (given && base < vm->ram) {
+            oc_policy_emit(actions, OC_ACTION_BALLOON, vm, base,
+                           MIN(vm->ram, base + given),
+                           "memory moved from %s: its balloon took %.0f MiB; "
+                           "deflate (swap-in %.0f pages/s)", donor->name,
+                           oc_mib(given), vm->swapin_rate);
+        }
+    }
+    for (guint i = 0; i < done->len; i++) {
+        g_hash_table_remove(p->transfers, done->pdata[i]);
+    }
+}
+
 /*
  * Counts down every VM's back-off and starts new ones: a VM in trouble
  * gets a balloon step back at once, whatever the host's pressure, as
- * long as the VMs' cgroup has room for it; without room it is only left
- * alone (no more inflating) until the back-off ends.
+ * long as the VMs' cgroup has room for it; without room it gets a step
+ * moved from an idle guest if there is one, and is left alone (no more
+ * inflating) until the back-off ends.
  */
 static void oc_policy_backoff(OcPolicy *p, const OcHost *host, const OcVm *vms,
                               guint n, GPtrArray *actions)
@@ -411,6 +563,8 @@ static void oc_policy_backoff(OcPolicy *p, const OcHost *host, const OcVm *vms,
                            MIN(vm->ram, base + p->cfg.balloon_step),
                            "back off: %s; left alone for %u ticks",
                            trouble, p->cfg.backoff_ticks);
+        } else if (vm->has_balloon && oc_vm_balloon_base(vm) < vm->ram) {
+            oc_policy_start_transfer(p, vms, n, vm, trouble, actions);
         }
     }
 }
@@ -533,7 +687,8 @@ static gboolean oc_policy_inflate(OcPolicy *p, const OcVm *vms, guint n,
         OcCandidate c = { .vm = vm };
 
         if (!vm->up || !vm->has_balloon || !vm->has_stats ||
-            oc_policy_backing_off(p, vm->name)) {
+            oc_policy_backing_off(p, vm->name) ||
+            oc_policy_donating(p, vm->name)) {
             continue;
         }
         /* A balloon still on its way to the last target: wait for it. */
@@ -660,6 +815,7 @@ GPtrArray *oc_policy_decide(OcPolicy *policy, const OcHost *host,
 
     oc_policy_update_mode(policy, host);
     oc_policy_update_history(policy, vms, n_vms);
+    oc_policy_settle_transfers(policy, vms, n_vms, actions);
     oc_policy_backoff(policy, host, vms, n_vms, actions);
     oc_policy_stalls(policy, vms, n_vms, actions);
     switch (policy->mode) {
