@@ -37,6 +37,7 @@ static const struct {
     K("store-hot-reads", OC_KEY_DOUBLE, store_hot_reads),
     K("spare-window", OC_KEY_UINT, spare_window),
     K("idle-ticks", OC_KEY_UINT, idle_ticks),
+    K("cgroup-lead-ticks", OC_KEY_UINT, cg_lead_ticks),
 #undef K
 };
 

@@ -132,8 +132,25 @@ static double oc_mib(guint64 bytes)
     return (double)bytes / OC_MIB;
 }
 
+/*
+ * Returns: the cgroup's usage in % of its limit, cg_lead_ticks ticks
+ * ahead if it goes on growing as it did since the last tick (@growth,
+ * bytes a tick); -1 without a cgroup limit.  Guests that boot fill a
+ * cgroup by tens of MiB a second, faster than balloons empty it: reclaim
+ * must start before the high mark is reached, not when it is.
+ */
+static double oc_policy_cg_projected(const OcPolicyConfig *cfg,
+                                     const OcHost *h, guint64 growth)
+{
+    if (!h->has_cgroup || h->cg_max == OC_UNKNOWN || !h->cg_max) {
+        return -1;
+    }
+    return 100.0 * (h->cg_current + growth * cfg->cg_lead_ticks) / h->cg_max;
+}
+
 /* The host's readings, for reasons: "PSI some 12.0%, MemAvailable 300 MiB". */
-static char *oc_policy_readings(const OcHost *h)
+static char *oc_policy_readings(const OcPolicyConfig *cfg, const OcHost *h,
+                                guint64 growth)
 {
     GString *s = g_string_new(NULL);
 
@@ -148,6 +165,12 @@ static char *oc_policy_readings(const OcHost *h)
         g_string_append_printf(s, "%scgroup %.0f%% of memory.max",
                                s->len ? ", " : "",
                                100.0 * h->cg_current / h->cg_max);
+        if (growth && cfg->cg_lead_ticks) {
+            g_string_append_printf(s, " rising %.0f MiB a tick (%.0f%% in %u)",
+                                   oc_mib(growth),
+                                   oc_policy_cg_projected(cfg, h, growth),
+                                   cfg->cg_lead_ticks);
+        }
     }
     if (h->has_cgroup && h->cg_some >= 0) {
         g_string_append_printf(s, "%scgroup PSI some %.1f%%",
@@ -156,13 +179,11 @@ static char *oc_policy_readings(const OcHost *h)
     return g_string_free(s, FALSE);
 }
 
-static OcPressure oc_policy_pressure(const OcPolicyConfig *cfg, const OcHost *h)
+static OcPressure oc_policy_pressure(const OcPolicyConfig *cfg, const OcHost *h,
+                                     guint64 growth)
 {
-    double cg_pct = -1;
+    double cg_pct = oc_policy_cg_projected(cfg, h, growth);
 
-    if (h->has_cgroup && h->cg_max != OC_UNKNOWN && h->cg_max) {
-        cg_pct = 100.0 * h->cg_current / h->cg_max;
-    }
     if (h->psi_some >= cfg->psi_high ||
         (h->mem_available != OC_UNKNOWN && h->mem_available < cfg->avail_low) ||
         cg_pct >= cfg->cg_high ||
@@ -181,9 +202,19 @@ static OcPressure oc_policy_pressure(const OcPolicyConfig *cfg, const OcHost *h)
 /* Moves the mode with the pressure; hysteresis lives here. */
 static void oc_policy_update_mode(OcPolicy *p, const OcHost *host)
 {
-    OcPressure pressure = oc_policy_pressure(&p->cfg, host);
-    g_autofree char *readings = oc_policy_readings(host);
+    guint64 growth = 0;
+    OcPressure pressure;
+    g_autofree char *readings = NULL;
 
+    /* Growth under 1% of the limit a tick is noise, not a guest booting. */
+    if (host->has_cgroup && p->last_cg_current != OC_UNKNOWN &&
+        host->cg_max != OC_UNKNOWN &&
+        host->cg_current > p->last_cg_current + host->cg_max / 100) {
+        growth = host->cg_current - p->last_cg_current;
+    }
+    p->last_cg_current = host->has_cgroup ? host->cg_current : OC_UNKNOWN;
+    pressure = oc_policy_pressure(&p->cfg, host, growth);
+    readings = oc_policy_readings(&p->cfg, host, growth);
     switch (pressure) {
     case OC_PRESSURE_HIGH:
         p->low_ticks = 0;
