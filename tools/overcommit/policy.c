@@ -839,6 +839,40 @@ static void oc_policy_deflate(OcPolicy *p, const OcVm *vms, guint n,
     }
 }
 
+char *oc_policy_describe_vm(OcPolicy *p, const char *vm)
+{
+    OcVmHistory *h = g_hash_table_lookup(p->history, vm);
+    OcTransfer *t = g_hash_table_lookup(p->transfers, vm);
+    GString *s = g_string_new(NULL);
+    GHashTableIter it;
+    gpointer key, value;
+
+    if (h) {
+        guint64 peak = 0;
+
+        for (guint i = 0; i < h->n_used; i++) {
+            peak = MAX(peak, h->used[i]);
+        }
+        g_string_append_printf(s, "idle %u ticks, peak use %.0f MiB",
+                               h->idle_ticks, oc_mib(peak));
+    }
+    if (oc_policy_backing_off(p, vm)) {
+        g_string_append_printf(s, "%sbacking off", s->len ? ", " : "");
+    }
+    if (t) {
+        g_string_append_printf(s, "%sgets a step from %s", s->len ? ", " : "",
+                               t->donor);
+    }
+    g_hash_table_iter_init(&it, p->transfers);
+    while (g_hash_table_iter_next(&it, &key, &value)) {
+        if (!strcmp(((OcTransfer *)value)->donor, vm)) {
+            g_string_append_printf(s, "%sgives a step to %s",
+                                   s->len ? ", " : "", (char *)key);
+        }
+    }
+    return g_string_free(s, FALSE);
+}
+
 GPtrArray *oc_policy_decide(OcPolicy *policy, const OcHost *host,
                             const OcVm *vms, guint n_vms)
 {

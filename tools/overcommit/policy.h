@@ -126,6 +126,12 @@ const char *oc_action_kind_name(OcActionKind kind);
 gboolean oc_policy_backing_off(OcPolicy *policy, const char *vm);
 /* Returns: how many ticks in a row @vm has been idle (see policy.c). */
 guint oc_policy_idle_ticks(OcPolicy *policy, const char *vm);
+/*
+ * Returns: what the policy holds about @vm, for the status command:
+ * "idle 12 ticks, peak use 140 MiB, backing off, giving a step to b";
+ * free with g_free().
+ */
+char *oc_policy_describe_vm(OcPolicy *policy, const char *vm);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(OcPolicy, oc_policy_free)
 
