@@ -5,17 +5,23 @@
  *
  * It does no I/O and reads no clock, so recorded traces replay exactly
  * (tests/unit/test-overcommit-policy.c).  Its only memory is OcPolicy:
- * the mode that gives it hysteresis and the VMs that are backing off.
+ * the mode that gives it hysteresis, the cgroup's last reading, each
+ * guest's recent use and idleness, the VMs that are backing off and the
+ * steps moving between VMs.
  *
- * Under pressure it first inflates the balloons of guests with memory
- * to spare, then lowers the budget of the store read least; when
+ * Under pressure (or when the cgroup's growth would bring it within a
+ * few ticks) it first inflates the balloons of guests with memory to
+ * spare (free memory beyond their recent peak use, or the cold memory of
+ * idle guests), then lowers the budget of the store read least; when
  * pressure has stayed low for a while it gives back in the reverse order.
  * A guest whose swap-in or major-fault rate climbs, or whose available
  * memory runs short while it swaps in, gets memory back at once (if the
- * VMs' cgroup has room for it) and is left alone for a while.  A balloon that stays short of its target without moving (the
- * guest gives no more) is taken at its word after a while: its target is
- * set back to where it is, and the VM is left alone too.  A balloon never
- * goes below the guest's floor, nor a budget below the store floor.
+ * VMs' cgroup has room for it; otherwise a step moved from an idle
+ * guest) and is left alone for a while.  A balloon that stays short of
+ * its target without moving (the guest gives no more) is taken at its
+ * word after a while: its target is set back to where it is, and the VM
+ * is left alone too.  A balloon never goes below the guest's floor, nor a
+ * budget below the store floor.
  */
 #ifndef OC_POLICY_H
 #define OC_POLICY_H
