@@ -29,6 +29,7 @@ typedef struct OcStall {
  */
 typedef struct OcVmHistory {
     guint idle_ticks;                   /* quiet ticks in a row */
+    guint64 last_used;                  /* the last reading, or OC_UNKNOWN */
     guint64 used[OC_SPARE_WINDOW_MAX];  /* ring of the last readings */
     guint n_used;                       /* readings in @used */
     guint next;                         /* where the next one goes */
@@ -295,8 +296,10 @@ gboolean oc_policy_backing_off(OcPolicy *policy, const char *vm)
 
 /*
  * A guest is quiet in a tick when it reads back (swap-in) and faults in
- * (major faults) less than an eighth of what makes it back off: an idle
- * guest's memory is cold, whatever it reports as available.
+ * (major faults) less than an eighth of what makes it back off, and its
+ * use does not grow by more than 1% of its RAM (checked in
+ * oc_policy_update_history()): an idle guest's memory is cold, whatever
+ * it reports as available.
  */
 static gboolean oc_vm_quiet(const OcPolicyConfig *cfg, const OcVm *vm)
 {
@@ -312,6 +315,7 @@ static void oc_policy_update_history(OcPolicy *p, const OcVm *vms, guint n)
     for (guint i = 0; i < n; i++) {
         const OcVm *vm = &vms[i];
         OcVmHistory *h = g_hash_table_lookup(p->history, vm->name);
+        gboolean quiet;
 
         if (!vm->up || !vm->has_stats) {
             /* A guest that comes back (or reboots) starts afresh. */
@@ -320,17 +324,29 @@ static void oc_policy_update_history(OcPolicy *p, const OcVm *vms, guint n)
         }
         if (!h) {
             h = g_new0(OcVmHistory, 1);
+            h->last_used = OC_UNKNOWN;
             g_hash_table_insert(p->history, g_strdup(vm->name), h);
         }
-        h->idle_ticks = oc_vm_quiet(&p->cfg, vm) ? h->idle_ticks + 1 : 0;
-        if (oc_vm_balloon_moving(vm)) {
-            /* The guest's statistics and query-balloon disagree meanwhile. */
-            continue;
-        }
-        h->used[h->next] = vm->actual > vm->guest_avail ?
+        quiet = oc_vm_quiet(&p->cfg, vm);
+        /* The guest's statistics and query-balloon disagree meanwhile. */
+        if (!oc_vm_balloon_moving(vm)) {
+            guint64 used = vm->actual > vm->guest_avail ?
                            vm->actual - vm->guest_avail : 0;
-        h->next = (h->next + 1) % window;
-        h->n_used = MIN(h->n_used + 1, window);
+
+            /*
+             * A guest whose use grows is busy, even if it reads nothing
+             * back: it is booting, or filling its memory.
+             */
+            if (h->last_used != OC_UNKNOWN &&
+                used > h->last_used + vm->ram / 100) {
+                quiet = FALSE;
+            }
+            h->last_used = used;
+            h->used[h->next] = used;
+            h->next = (h->next + 1) % window;
+            h->n_used = MIN(h->n_used + 1, window);
+        }
+        h->idle_ticks = quiet ? h->idle_ticks + 1 : 0;
     }
 }
 
