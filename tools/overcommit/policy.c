@@ -681,10 +681,11 @@ static gint oc_candidate_cmp(gconstpointer a, gconstpointer b)
  * without being read back); a guest that swaps to vswap, reads little
  * back and keeps its reserve, now and at its peak use, gives half a step
  * too.  Memory that a busy guest used a moment ago is not taken: it
- * would read it back.
+ * would read it back.  With @last_resort, free memory is what the guest
+ * has available now beyond its reserve, whatever it used lately.
  */
 static guint64 oc_policy_balloon_room(OcPolicy *p, const OcVm *vm,
-                                      const char **why)
+                                      gboolean last_resort, const char **why)
 {
     const OcPolicyConfig *cfg = &p->cfg;
     guint64 base = oc_vm_balloon_base(vm), floor = oc_vm_floor(cfg, vm);
@@ -694,6 +695,12 @@ static guint64 oc_policy_balloon_room(OcPolicy *p, const OcVm *vm,
                     vm->guest_avail - cfg->guest_reserve : 0;
     guint64 take;
 
+    if (last_resort) {
+        take = MIN(cfg->balloon_step, spare);
+        *why = "free memory now, though it used more of it lately (last "
+               "resort: the cgroup is near its limit)";
+        return MIN(take, room) & ~(guint64)(OC_MIB - 1);
+    }
     /* What the guest may still lose and cover its peak use and reserve. */
     spare = MIN(spare, base > in_use + cfg->guest_reserve ?
                        base - in_use - cfg->guest_reserve : 0);
@@ -723,9 +730,14 @@ static guint64 oc_policy_balloon_room(OcPolicy *p, const OcVm *vm,
     return take;
 }
 
-/* Step 1 of reclaim: every balloon that may take more, most spare first. */
+/*
+ * Step 1 of reclaim: every balloon that may take more, most spare first.
+ * Step 3, @last_resort: when no balloon nor budget could give and the
+ * cgroup is past half-way from its high mark to its limit, the free
+ * memory that guests have now, even if they used it lately.
+ */
 static gboolean oc_policy_inflate(OcPolicy *p, const OcVm *vms, guint n,
-                                  GPtrArray *actions)
+                                  gboolean last_resort, GPtrArray *actions)
 {
     g_autoptr(GArray) cands = g_array_new(FALSE, FALSE, sizeof(OcCandidate));
 
@@ -742,7 +754,7 @@ static gboolean oc_policy_inflate(OcPolicy *p, const OcVm *vms, guint n,
         if (vm->target != OC_UNKNOWN && vm->actual > vm->target + OC_MIB) {
             continue;
         }
-        c.amount = oc_policy_balloon_room(p, vm, &c.why);
+        c.amount = oc_policy_balloon_room(p, vm, last_resort, &c.why);
         if (c.amount) {
             c.key = (double)vm->guest_avail;
             g_array_append_val(cands, c);
@@ -766,7 +778,7 @@ static gboolean oc_policy_inflate(OcPolicy *p, const OcVm *vms, guint n,
 }
 
 /* Step 2 of reclaim: the budget of the store read least, one per tick. */
-static void oc_policy_lower_budget(OcPolicy *p, const OcVm *vms, guint n,
+static gboolean oc_policy_lower_budget(OcPolicy *p, const OcVm *vms, guint n,
                                    GPtrArray *actions)
 {
     const OcVm *best = NULL;
@@ -794,6 +806,7 @@ static void oc_policy_lower_budget(OcPolicy *p, const OcVm *vms, guint n,
                        "store read least (%.0f pages/s), floor %.0f MiB",
                        p->why, best->read_rate, oc_mib(p->cfg.budget_floor));
     }
+    return best != NULL;
 }
 
 /* Give-back step 1: the budget of the store read most, one per tick. */
@@ -901,8 +914,10 @@ GPtrArray *oc_policy_decide(OcPolicy *policy, const OcHost *host,
     oc_policy_stalls(policy, vms, n_vms, actions);
     switch (policy->mode) {
     case OC_MODE_RECLAIM:
-        if (!oc_policy_inflate(policy, vms, n_vms, actions)) {
-            oc_policy_lower_budget(policy, vms, n_vms, actions);
+        if (!oc_policy_inflate(policy, vms, n_vms, FALSE, actions) &&
+            !oc_policy_lower_budget(policy, vms, n_vms, actions) &&
+            !oc_policy_cgroup_room(&policy->cfg, host, 0)) {
+            oc_policy_inflate(policy, vms, n_vms, TRUE, actions);
         }
         break;
     case OC_MODE_GIVEBACK:
