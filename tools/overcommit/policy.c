@@ -519,17 +519,17 @@ static const OcVm *oc_vm_find(const OcVm *vms, guint n, const char *name)
     return NULL;
 }
 
+static gint oc_name_cmp(gconstpointer a, gconstpointer b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
 /*
  * Gives each thrashing guest what its donor's balloon took, once that
  * balloon has stopped moving (reached its target, or stalled and been
  * taken as it is).  A transfer whose donor or recipient went away ends:
  * a VM that goes away takes all its memory out of the cgroup.
  */
-static gint oc_name_cmp(gconstpointer a, gconstpointer b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 static void oc_policy_settle_transfers(OcPolicy *p, const OcVm *vms, guint n,
                                        GPtrArray *actions)
 {
