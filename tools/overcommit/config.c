@@ -35,6 +35,9 @@ static const struct {
     K("backoff-ticks", OC_KEY_UINT, backoff_ticks),
     K("balloon-stall-ticks", OC_KEY_UINT, balloon_stall_ticks),
     K("store-hot-reads", OC_KEY_DOUBLE, store_hot_reads),
+    K("spare-window", OC_KEY_UINT, spare_window),
+    K("idle-ticks", OC_KEY_UINT, idle_ticks),
+    K("cgroup-lead-ticks", OC_KEY_UINT, cg_lead_ticks),
 #undef K
 };
 
@@ -208,6 +211,11 @@ static gboolean oc_config_policy(GKeyFile *kf, OcPolicyConfig *p, GError **err)
     if (!p->balloon_step || !p->budget_step) {
         g_set_error(err, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
                     "[policy]: balloon-step and budget-step must not be 0");
+        return FALSE;
+    }
+    if (p->spare_window < 1 || p->spare_window > 120) {
+        g_set_error(err, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                    "[policy]: spare-window must be 1 to 120 ticks");
         return FALSE;
     }
     return TRUE;

@@ -1,8 +1,12 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* The overcommit policy (see policy.h for what it decides and why). */
+#include <string.h>
+
 #include "policy.h"
 
 #define OC_MIB (1024 * 1024)
+/* The longest spare-window that is kept. */
+#define OC_SPARE_WINDOW_MAX 120
 
 typedef enum {
     OC_PRESSURE_LOW,
@@ -15,6 +19,27 @@ typedef struct OcStall {
     guint64 actual;
     guint ticks;
 } OcStall;
+
+/*
+ * What the policy remembers of one guest between ticks: how long it has
+ * been idle, and the memory it used (its size less its available memory)
+ * over the last spare_window ticks.  A guest's free memory is spare only
+ * beyond its peak use: a checker that frees 48 MiB between rounds has
+ * that much available for a moment, and needs it back the next.
+ */
+typedef struct OcVmHistory {
+    guint idle_ticks;                   /* quiet ticks in a row */
+    guint64 last_used;                  /* the last reading, or OC_UNKNOWN */
+    guint64 used[OC_SPARE_WINDOW_MAX];  /* ring of the last readings */
+    guint n_used;                       /* readings in @used */
+    guint next;                         /* where the next one goes */
+} OcVmHistory;
+
+/* A balloon step moving from an idle guest to a thrashing one. */
+typedef struct OcTransfer {
+    char *donor;
+    guint64 donor_from;     /* the donor's balloon before the step */
+} OcTransfer;
 
 /* A VM that an action could apply to, with the key it is ordered by. */
 typedef struct OcCandidate {
@@ -44,7 +69,18 @@ void oc_policy_config_defaults(OcPolicyConfig *cfg)
         .backoff_ticks = 5,
         .balloon_stall_ticks = 10,
         .store_hot_reads = 512.0,
+        .spare_window = 10,
+        .idle_ticks = 10,
+        .cg_lead_ticks = 2,
     };
+}
+
+static void oc_transfer_free(gpointer p)
+{
+    OcTransfer *t = p;
+
+    g_free(t->donor);
+    g_free(t);
 }
 
 OcPolicy *oc_policy_new(const OcPolicyConfig *cfg)
@@ -57,6 +93,11 @@ OcPolicy *oc_policy_new(const OcPolicyConfig *cfg)
     policy->backoff = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     policy->stall = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
                                           g_free);
+    policy->history = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+                                            g_free);
+    policy->transfers = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+                                              oc_transfer_free);
+    policy->last_cg_current = OC_UNKNOWN;
     return policy;
 }
 
@@ -65,6 +106,8 @@ void oc_policy_free(OcPolicy *policy)
     if (policy) {
         g_hash_table_unref(policy->backoff);
         g_hash_table_unref(policy->stall);
+        g_hash_table_unref(policy->history);
+        g_hash_table_unref(policy->transfers);
         g_free(policy->why);
         g_free(policy);
     }
@@ -90,8 +133,25 @@ static double oc_mib(guint64 bytes)
     return (double)bytes / OC_MIB;
 }
 
+/*
+ * Returns: the cgroup's usage in % of its limit, cg_lead_ticks ticks
+ * ahead if it goes on growing as it did since the last tick (@growth,
+ * bytes a tick); -1 without a cgroup limit.  Guests that boot fill a
+ * cgroup by tens of MiB a second, faster than balloons empty it: reclaim
+ * must start before the high mark is reached, not when it is.
+ */
+static double oc_policy_cg_projected(const OcPolicyConfig *cfg,
+                                     const OcHost *h, guint64 growth)
+{
+    if (!h->has_cgroup || h->cg_max == OC_UNKNOWN || !h->cg_max) {
+        return -1;
+    }
+    return 100.0 * (h->cg_current + growth * cfg->cg_lead_ticks) / h->cg_max;
+}
+
 /* The host's readings, for reasons: "PSI some 12.0%, MemAvailable 300 MiB". */
-static char *oc_policy_readings(const OcHost *h)
+static char *oc_policy_readings(const OcPolicyConfig *cfg, const OcHost *h,
+                                guint64 growth)
 {
     GString *s = g_string_new(NULL);
 
@@ -106,6 +166,12 @@ static char *oc_policy_readings(const OcHost *h)
         g_string_append_printf(s, "%scgroup %.0f%% of memory.max",
                                s->len ? ", " : "",
                                100.0 * h->cg_current / h->cg_max);
+        if (growth && cfg->cg_lead_ticks) {
+            g_string_append_printf(s, " rising %.0f MiB a tick (%.0f%% in %u)",
+                                   oc_mib(growth),
+                                   oc_policy_cg_projected(cfg, h, growth),
+                                   cfg->cg_lead_ticks);
+        }
     }
     if (h->has_cgroup && h->cg_some >= 0) {
         g_string_append_printf(s, "%scgroup PSI some %.1f%%",
@@ -114,13 +180,11 @@ static char *oc_policy_readings(const OcHost *h)
     return g_string_free(s, FALSE);
 }
 
-static OcPressure oc_policy_pressure(const OcPolicyConfig *cfg, const OcHost *h)
+static OcPressure oc_policy_pressure(const OcPolicyConfig *cfg, const OcHost *h,
+                                     guint64 growth)
 {
-    double cg_pct = -1;
+    double cg_pct = oc_policy_cg_projected(cfg, h, growth);
 
-    if (h->has_cgroup && h->cg_max != OC_UNKNOWN && h->cg_max) {
-        cg_pct = 100.0 * h->cg_current / h->cg_max;
-    }
     if (h->psi_some >= cfg->psi_high ||
         (h->mem_available != OC_UNKNOWN && h->mem_available < cfg->avail_low) ||
         cg_pct >= cfg->cg_high ||
@@ -139,9 +203,19 @@ static OcPressure oc_policy_pressure(const OcPolicyConfig *cfg, const OcHost *h)
 /* Moves the mode with the pressure; hysteresis lives here. */
 static void oc_policy_update_mode(OcPolicy *p, const OcHost *host)
 {
-    OcPressure pressure = oc_policy_pressure(&p->cfg, host);
-    g_autofree char *readings = oc_policy_readings(host);
+    guint64 growth = 0;
+    OcPressure pressure;
+    g_autofree char *readings = NULL;
 
+    /* Growth under 1% of the limit a tick is noise, not a guest booting. */
+    if (host->has_cgroup && p->last_cg_current != OC_UNKNOWN &&
+        host->cg_max != OC_UNKNOWN &&
+        host->cg_current > p->last_cg_current + host->cg_max / 100) {
+        growth = host->cg_current - p->last_cg_current;
+    }
+    p->last_cg_current = host->has_cgroup ? host->cg_current : OC_UNKNOWN;
+    pressure = oc_policy_pressure(&p->cfg, host, growth);
+    readings = oc_policy_readings(&p->cfg, host, growth);
     switch (pressure) {
     case OC_PRESSURE_HIGH:
         p->low_ticks = 0;
@@ -203,6 +277,13 @@ static guint64 oc_vm_balloon_base(const OcVm *vm)
     return vm->target != OC_UNKNOWN ? vm->target : vm->actual;
 }
 
+/* Returns: TRUE while @vm's balloon is more than a MiB from its target. */
+static gboolean oc_vm_balloon_moving(const OcVm *vm)
+{
+    return vm->target != OC_UNKNOWN &&
+           (vm->actual > vm->target + OC_MIB || vm->actual + OC_MIB < vm->target);
+}
+
 static guint64 oc_vm_floor(const OcPolicyConfig *cfg, const OcVm *vm)
 {
     return vm->floor ? vm->floor : cfg->guest_floor;
@@ -211,6 +292,88 @@ static guint64 oc_vm_floor(const OcPolicyConfig *cfg, const OcVm *vm)
 gboolean oc_policy_backing_off(OcPolicy *policy, const char *vm)
 {
     return GPOINTER_TO_UINT(g_hash_table_lookup(policy->backoff, vm)) > 0;
+}
+
+/*
+ * A guest is quiet in a tick when it reads back (swap-in) and faults in
+ * (major faults) less than an eighth of what makes it back off, and its
+ * use does not grow by more than 1% of its RAM (checked in
+ * oc_policy_update_history()): an idle guest's memory is cold, whatever
+ * it reports as available.
+ */
+static gboolean oc_vm_quiet(const OcPolicyConfig *cfg, const OcVm *vm)
+{
+    return vm->has_stats && vm->swapin_rate <= cfg->swapin_backoff / 8 &&
+           vm->majflt_rate <= cfg->majflt_backoff / 8;
+}
+
+/* Records this tick's reading of every guest; forgets the guests that left. */
+static void oc_policy_update_history(OcPolicy *p, const OcVm *vms, guint n)
+{
+    guint window = CLAMP(p->cfg.spare_window, 1, OC_SPARE_WINDOW_MAX);
+
+    for (guint i = 0; i < n; i++) {
+        const OcVm *vm = &vms[i];
+        OcVmHistory *h = g_hash_table_lookup(p->history, vm->name);
+        gboolean quiet;
+
+        if (!vm->up || !vm->has_stats) {
+            /* A guest that comes back (or reboots) starts afresh. */
+            g_hash_table_remove(p->history, vm->name);
+            continue;
+        }
+        if (!h) {
+            h = g_new0(OcVmHistory, 1);
+            h->last_used = OC_UNKNOWN;
+            g_hash_table_insert(p->history, g_strdup(vm->name), h);
+        }
+        quiet = oc_vm_quiet(&p->cfg, vm);
+        /* The guest's statistics and query-balloon disagree meanwhile. */
+        if (!oc_vm_balloon_moving(vm)) {
+            guint64 used = vm->actual > vm->guest_avail ?
+                           vm->actual - vm->guest_avail : 0;
+
+            /*
+             * A guest whose use grows is busy, even if it reads nothing
+             * back: it is booting, or filling its memory.
+             */
+            if (h->last_used != OC_UNKNOWN &&
+                used > h->last_used + vm->ram / 100) {
+                quiet = FALSE;
+            }
+            h->last_used = used;
+            h->used[h->next] = used;
+            h->next = (h->next + 1) % window;
+            h->n_used = MIN(h->n_used + 1, window);
+        }
+        h->idle_ticks = quiet ? h->idle_ticks + 1 : 0;
+    }
+}
+
+/* Returns: the most memory @vm used over its window (now, if unknown). */
+static guint64 oc_policy_peak_use(OcPolicy *p, const OcVm *vm)
+{
+    OcVmHistory *h = g_hash_table_lookup(p->history, vm->name);
+    guint64 peak = vm->actual > vm->guest_avail ? vm->actual - vm->guest_avail : 0;
+
+    for (guint i = 0; h && i < h->n_used; i++) {
+        peak = MAX(peak, h->used[i]);
+    }
+    return peak;
+}
+
+guint oc_policy_idle_ticks(OcPolicy *policy, const char *vm)
+{
+    OcVmHistory *h = g_hash_table_lookup(policy->history, vm);
+
+    return h ? h->idle_ticks : 0;
+}
+
+/* Returns: TRUE when @vm has been quiet for idle_ticks ticks in a row. */
+static gboolean oc_policy_idle(OcPolicy *p, const OcVm *vm)
+{
+    return p->cfg.idle_ticks &&
+           oc_policy_idle_ticks(p, vm->name) >= p->cfg.idle_ticks;
 }
 
 /* Returns: why @vm must back off (static storage in @buf), or NULL. */
@@ -261,11 +424,161 @@ static gboolean oc_policy_cgroup_room(const OcPolicyConfig *cfg,
            h->cg_max / 100.0 * (cfg->cg_high + (100 - cfg->cg_high) / 2);
 }
 
+/* Returns: TRUE if @name gives a balloon step to a thrashing guest now. */
+static gboolean oc_policy_donating(OcPolicy *p, const char *name)
+{
+    GHashTableIter it;
+    gpointer value;
+
+    g_hash_table_iter_init(&it, p->transfers);
+    while (g_hash_table_iter_next(&it, NULL, &value)) {
+        if (!strcmp(((OcTransfer *)value)->donor, name)) {
+            return TRUE;
+        }
+    }
+    return FALSE;
+}
+
+/*
+ * Returns: the guest to move memory from to @to, which thrashes with no
+ * room in the cgroup: the one idle longest (then the one with the most
+ * above its floor), whose balloon is settled and not already moving
+ * memory; NULL if none has a MiB above its floor.
+ */
+static const OcVm *oc_policy_donor(OcPolicy *p, const OcVm *vms, guint n,
+                                   const OcVm *to)
+{
+    const OcVm *best = NULL;
+    guint best_idle = 0;
+    guint64 best_room = 0;
+
+    for (guint i = 0; i < n; i++) {
+        const OcVm *vm = &vms[i];
+        guint64 base = oc_vm_balloon_base(vm), floor = oc_vm_floor(&p->cfg, vm);
+        guint idle = oc_policy_idle_ticks(p, vm->name);
+
+        if (vm == to || !vm->up || !vm->has_balloon || !oc_policy_idle(p, vm) ||
+            oc_policy_backing_off(p, vm->name) || oc_vm_balloon_moving(vm) ||
+            base < floor + OC_MIB || oc_policy_donating(p, vm->name) ||
+            g_hash_table_contains(p->transfers, vm->name)) {
+            continue;
+        }
+        if (!best || idle > best_idle ||
+            (idle == best_idle && base - floor > best_room)) {
+            best = vm;
+            best_idle = idle;
+            best_room = base - floor;
+        }
+    }
+    return best;
+}
+
+/*
+ * @vm thrashes and the cgroup has no room to give it a step: inflate an
+ * idle guest's balloon by a step instead, and give @vm what that balloon
+ * took once it has taken it (oc_policy_settle_transfers()), so that the
+ * VMs' total stays where it is.
+ */
+static void oc_policy_start_transfer(OcPolicy *p, const OcVm *vms, guint n,
+                                     const OcVm *vm, const char *trouble,
+                                     GPtrArray *actions)
+{
+    const OcVm *donor;
+    OcTransfer *t;
+    guint64 base, amount;
+
+    if (g_hash_table_contains(p->transfers, vm->name) ||
+        !(donor = oc_policy_donor(p, vms, n, vm))) {
+        return;
+    }
+    base = oc_vm_balloon_base(donor);
+    amount = MIN(p->cfg.balloon_step, base - oc_vm_floor(&p->cfg, donor));
+    amount = MIN(amount, vm->ram - oc_vm_balloon_base(vm)) & ~(guint64)(OC_MIB - 1);
+    if (!amount) {
+        return;
+    }
+    oc_policy_emit(actions, OC_ACTION_BALLOON, donor, base, base - amount,
+                   "move %.0f MiB to %s, which thrashes (%s) with no room in "
+                   "the cgroup: %s has been idle for %u ticks (swap-in %.0f "
+                   "pages/s), floor %.0f MiB", oc_mib(amount), vm->name,
+                   trouble, donor->name, oc_policy_idle_ticks(p, donor->name),
+                   donor->swapin_rate, oc_mib(oc_vm_floor(&p->cfg, donor)));
+    t = g_new0(OcTransfer, 1);
+    t->donor = g_strdup(donor->name);
+    t->donor_from = base;
+    g_hash_table_insert(p->transfers, g_strdup(vm->name), t);
+}
+
+static const OcVm *oc_vm_find(const OcVm *vms, guint n, const char *name)
+{
+    for (guint i = 0; i < n; i++) {
+        if (!strcmp(vms[i].name, name)) {
+            return &vms[i];
+        }
+    }
+    return NULL;
+}
+
+static gint oc_name_cmp(gconstpointer a, gconstpointer b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/*
+ * Gives each thrashing guest what its donor's balloon took, once that
+ * balloon has stopped moving (reached its target, or stalled and been
+ * taken as it is).  A transfer whose donor or recipient went away ends:
+ * a VM that goes away takes all its memory out of the cgroup.
+ */
+static void oc_policy_settle_transfers(OcPolicy *p, const OcVm *vms, guint n,
+                                       GPtrArray *actions)
+{
+    g_autoptr(GPtrArray) names = g_ptr_array_new();
+    g_autoptr(GPtrArray) done = g_ptr_array_new_with_free_func(g_free);
+    GHashTableIter it;
+    gpointer key;
+
+    g_hash_table_iter_init(&it, p->transfers);
+    while (g_hash_table_iter_next(&it, &key, NULL)) {
+        g_ptr_array_add(names, key);
+    }
+    /* In name order, so that a trace replays the same. */
+    g_ptr_array_sort(names, oc_name_cmp);
+    for (guint i = 0; i < names->len; i++) {
+        OcTransfer *t = g_hash_table_lookup(p->transfers, names->pdata[i]);
+        const OcVm *vm = oc_vm_find(vms, n, names->pdata[i]);
+        const OcVm *donor = oc_vm_find(vms, n, t->donor);
+        guint64 given, base;
+
+        if (vm && vm->up && donor && donor->up && oc_vm_balloon_moving(donor)) {
+            continue;
+        }
+        g_ptr_array_add(done, g_strdup(names->pdata[i]));
+        if (!vm || !vm->up || !vm->has_balloon || !donor || !donor->up) {
+            continue;
+        }
+        given = t->donor_from > donor->actual ?
+                (t->donor_from - donor->actual) & ~(guint64)(OC_MIB - 1) : 0;
+        base = oc_vm_balloon_base(vm);
+        if (given && base < vm->ram) {
+            oc_policy_emit(actions, OC_ACTION_BALLOON, vm, base,
+                           MIN(vm->ram, base + given),
+                           "memory moved from %s: its balloon took %.0f MiB; "
+                           "deflate (swap-in %.0f pages/s)", donor->name,
+                           oc_mib(given), vm->swapin_rate);
+        }
+    }
+    for (guint i = 0; i < done->len; i++) {
+        g_hash_table_remove(p->transfers, done->pdata[i]);
+    }
+}
+
 /*
  * Counts down every VM's back-off and starts new ones: a VM in trouble
  * gets a balloon step back at once, whatever the host's pressure, as
- * long as the VMs' cgroup has room for it; without room it is only left
- * alone (no more inflating) until the back-off ends.
+ * long as the VMs' cgroup has room for it; without room it gets a step
+ * moved from an idle guest if there is one, and is left alone (no more
+ * inflating) until the back-off ends.
  */
 static void oc_policy_backoff(OcPolicy *p, const OcHost *host, const OcVm *vms,
                               guint n, GPtrArray *actions)
@@ -297,6 +610,8 @@ static void oc_policy_backoff(OcPolicy *p, const OcHost *host, const OcVm *vms,
                            MIN(vm->ram, base + p->cfg.balloon_step),
                            "back off: %s; left alone for %u ticks",
                            trouble, p->cfg.backoff_ticks);
+        } else if (vm->has_balloon && oc_vm_balloon_base(vm) < vm->ram) {
+            oc_policy_start_transfer(p, vms, n, vm, trouble, actions);
         }
     }
 }
@@ -354,30 +669,59 @@ static gint oc_candidate_cmp(gconstpointer a, gconstpointer b)
     return g_strcmp0(x->vm->name, y->vm->name);
 }
 
-/* Returns: bytes that @vm's balloon may take now (0: none), and why. */
-static guint64 oc_policy_balloon_room(const OcPolicyConfig *cfg, const OcVm *vm,
-                                      const char **why)
+/*
+ * Returns: bytes that @vm's balloon may take now (0: none), and why.
+ *
+ * Free memory: what the guest has available beyond its reserve, and
+ * beyond the most it used over the last spare_window ticks (its peak
+ * use), so that memory it freed a moment ago and will use again is not
+ * taken.  Cold memory: a guest that has been idle for idle_ticks gives
+ * half a step a tick whatever it reports as available (an idle guest's
+ * tmpfs or anonymous memory is not "available", but it goes to vswap
+ * without being read back); a guest that swaps to vswap, reads little
+ * back and keeps its reserve, now and at its peak use, gives half a step
+ * too.  Memory that a busy guest used a moment ago is not taken: it
+ * would read it back.  With @last_resort, free memory is what the guest
+ * has available now beyond its reserve, whatever it used lately.
+ */
+static guint64 oc_policy_balloon_room(OcPolicy *p, const OcVm *vm,
+                                      gboolean last_resort, const char **why)
 {
+    const OcPolicyConfig *cfg = &p->cfg;
     guint64 base = oc_vm_balloon_base(vm), floor = oc_vm_floor(cfg, vm);
     guint64 room = base > floor ? base - floor : 0;
+    guint64 in_use = MAX(oc_policy_peak_use(p, vm), cfg->guest_reserve / 2);
     guint64 spare = vm->guest_avail > cfg->guest_reserve ?
                     vm->guest_avail - cfg->guest_reserve : 0;
     guint64 take;
 
+    if (last_resort) {
+        take = MIN(cfg->balloon_step, spare);
+        *why = "free memory now, though it used more of it lately (last "
+               "resort: the cgroup is near its limit)";
+        return MIN(take, room) & ~(guint64)(OC_MIB - 1);
+    }
+    /* What the guest may still lose and cover its peak use and reserve. */
+    spare = MIN(spare, base > in_use + cfg->guest_reserve ?
+                       base - in_use - cfg->guest_reserve : 0);
     if (spare >= OC_MIB) {
         take = MIN(cfg->balloon_step, spare);
         *why = "free memory";
+    } else if (vm->has_store && oc_policy_idle(p, vm)) {
+        take = cfg->balloon_step / 2;
+        *why = "cold memory (idle)";
     } else if (vm->has_store && vm->swapin_rate <= cfg->swapin_backoff / 4 &&
-               vm->guest_avail >= cfg->guest_reserve) {
+               vm->guest_avail >= cfg->guest_reserve &&
+               base >= in_use + cfg->guest_reserve) {
         /*
          * Cold: the guest swaps to vswap and reads little back, so the
-         * balloon may push its coldest pages out, while it keeps its reserve.
+         * balloon may push its coldest pages out, while it keeps its reserve
+         * now and at its peak use.  Even if the guest paid for it all from
+         * its available memory, it would keep half its reserve and not need
+         * to back off.
          */
-        /*
-         * Even if the guest paid for it all from its available memory, it
-         * would keep half its reserve and not need to back off.
-         */
-        take = MIN(cfg->balloon_step / 2, vm->guest_avail - cfg->guest_reserve / 2);
+        take = MIN(cfg->balloon_step / 2,
+                   MIN(vm->guest_avail, base - in_use) - cfg->guest_reserve / 2);
         *why = "cold memory";
     } else {
         return 0;
@@ -386,9 +730,14 @@ static guint64 oc_policy_balloon_room(const OcPolicyConfig *cfg, const OcVm *vm,
     return take;
 }
 
-/* Step 1 of reclaim: every balloon that may take more, most spare first. */
+/*
+ * Step 1 of reclaim: every balloon that may take more, most spare first.
+ * Step 3, @last_resort: when no balloon nor budget could give and the
+ * cgroup is past half-way from its high mark to its limit, the free
+ * memory that guests have now, even if they used it lately.
+ */
 static gboolean oc_policy_inflate(OcPolicy *p, const OcVm *vms, guint n,
-                                  GPtrArray *actions)
+                                  gboolean last_resort, GPtrArray *actions)
 {
     g_autoptr(GArray) cands = g_array_new(FALSE, FALSE, sizeof(OcCandidate));
 
@@ -397,14 +746,15 @@ static gboolean oc_policy_inflate(OcPolicy *p, const OcVm *vms, guint n,
         OcCandidate c = { .vm = vm };
 
         if (!vm->up || !vm->has_balloon || !vm->has_stats ||
-            oc_policy_backing_off(p, vm->name)) {
+            oc_policy_backing_off(p, vm->name) ||
+            oc_policy_donating(p, vm->name)) {
             continue;
         }
         /* A balloon still on its way to the last target: wait for it. */
         if (vm->target != OC_UNKNOWN && vm->actual > vm->target + OC_MIB) {
             continue;
         }
-        c.amount = oc_policy_balloon_room(&p->cfg, vm, &c.why);
+        c.amount = oc_policy_balloon_room(p, vm, last_resort, &c.why);
         if (c.amount) {
             c.key = (double)vm->guest_avail;
             g_array_append_val(cands, c);
@@ -416,16 +766,19 @@ static gboolean oc_policy_inflate(OcPolicy *p, const OcVm *vms, guint n,
         guint64 base = oc_vm_balloon_base(c->vm);
 
         oc_policy_emit(actions, OC_ACTION_BALLOON, c->vm, base, base - c->amount,
-                       "%s; inflate: guest has %s (available %.0f MiB, "
-                       "swap-in %.0f pages/s), floor %.0f MiB",
+                       "%s; inflate: guest has %s (available %.0f MiB, peak "
+                       "use %.0f MiB, swap-in %.0f pages/s, idle %u ticks), "
+                       "floor %.0f MiB",
                        p->why, c->why, oc_mib(c->vm->guest_avail),
-                       c->vm->swapin_rate, oc_mib(oc_vm_floor(&p->cfg, c->vm)));
+                       oc_mib(oc_policy_peak_use(p, c->vm)), c->vm->swapin_rate,
+                       oc_policy_idle_ticks(p, c->vm->name),
+                       oc_mib(oc_vm_floor(&p->cfg, c->vm)));
     }
     return cands->len > 0;
 }
 
 /* Step 2 of reclaim: the budget of the store read least, one per tick. */
-static void oc_policy_lower_budget(OcPolicy *p, const OcVm *vms, guint n,
+static gboolean oc_policy_lower_budget(OcPolicy *p, const OcVm *vms, guint n,
                                    GPtrArray *actions)
 {
     const OcVm *best = NULL;
@@ -453,6 +806,7 @@ static void oc_policy_lower_budget(OcPolicy *p, const OcVm *vms, guint n,
                        "store read least (%.0f pages/s), floor %.0f MiB",
                        p->why, best->read_rate, oc_mib(p->cfg.budget_floor));
     }
+    return best != NULL;
 }
 
 /* Give-back step 1: the budget of the store read most, one per tick. */
@@ -514,18 +868,56 @@ static void oc_policy_deflate(OcPolicy *p, const OcVm *vms, guint n,
     }
 }
 
+char *oc_policy_describe_vm(OcPolicy *p, const char *vm)
+{
+    OcVmHistory *h = g_hash_table_lookup(p->history, vm);
+    OcTransfer *t = g_hash_table_lookup(p->transfers, vm);
+    GString *s = g_string_new(NULL);
+    GHashTableIter it;
+    gpointer key, value;
+
+    if (h) {
+        guint64 peak = 0;
+
+        for (guint i = 0; i < h->n_used; i++) {
+            peak = MAX(peak, h->used[i]);
+        }
+        g_string_append_printf(s, "idle %u ticks, peak use %.0f MiB",
+                               h->idle_ticks, oc_mib(peak));
+    }
+    if (oc_policy_backing_off(p, vm)) {
+        g_string_append_printf(s, "%sbacking off", s->len ? ", " : "");
+    }
+    if (t) {
+        g_string_append_printf(s, "%sgets a step from %s", s->len ? ", " : "",
+                               t->donor);
+    }
+    g_hash_table_iter_init(&it, p->transfers);
+    while (g_hash_table_iter_next(&it, &key, &value)) {
+        if (!strcmp(((OcTransfer *)value)->donor, vm)) {
+            g_string_append_printf(s, "%sgives a step to %s",
+                                   s->len ? ", " : "", (char *)key);
+        }
+    }
+    return g_string_free(s, FALSE);
+}
+
 GPtrArray *oc_policy_decide(OcPolicy *policy, const OcHost *host,
                             const OcVm *vms, guint n_vms)
 {
     GPtrArray *actions = g_ptr_array_new_with_free_func(oc_action_free);
 
     oc_policy_update_mode(policy, host);
+    oc_policy_update_history(policy, vms, n_vms);
+    oc_policy_settle_transfers(policy, vms, n_vms, actions);
     oc_policy_backoff(policy, host, vms, n_vms, actions);
     oc_policy_stalls(policy, vms, n_vms, actions);
     switch (policy->mode) {
     case OC_MODE_RECLAIM:
-        if (!oc_policy_inflate(policy, vms, n_vms, actions)) {
-            oc_policy_lower_budget(policy, vms, n_vms, actions);
+        if (!oc_policy_inflate(policy, vms, n_vms, FALSE, actions) &&
+            !oc_policy_lower_budget(policy, vms, n_vms, actions) &&
+            !oc_policy_cgroup_room(&policy->cfg, host, 0)) {
+            oc_policy_inflate(policy, vms, n_vms, TRUE, actions);
         }
         break;
     case OC_MODE_GIVEBACK:

@@ -5,17 +5,23 @@
  *
  * It does no I/O and reads no clock, so recorded traces replay exactly
  * (tests/unit/test-overcommit-policy.c).  Its only memory is OcPolicy:
- * the mode that gives it hysteresis and the VMs that are backing off.
+ * the mode that gives it hysteresis, the cgroup's last reading, each
+ * guest's recent use and idleness, the VMs that are backing off and the
+ * steps moving between VMs.
  *
- * Under pressure it first inflates the balloons of guests with memory
- * to spare, then lowers the budget of the store read least; when
+ * Under pressure (or when the cgroup's growth would bring it within a
+ * few ticks) it first inflates the balloons of guests with memory to
+ * spare (free memory beyond their recent peak use, or the cold memory of
+ * idle guests), then lowers the budget of the store read least; when
  * pressure has stayed low for a while it gives back in the reverse order.
  * A guest whose swap-in or major-fault rate climbs, or whose available
  * memory runs short while it swaps in, gets memory back at once (if the
- * VMs' cgroup has room for it) and is left alone for a while.  A balloon that stays short of its target without moving (the
- * guest gives no more) is taken at its word after a while: its target is
- * set back to where it is, and the VM is left alone too.  A balloon never
- * goes below the guest's floor, nor a budget below the store floor.
+ * VMs' cgroup has room for it; otherwise a step moved from an idle
+ * guest) and is left alone for a while.  A balloon that stays short of
+ * its target without moving (the guest gives no more) is taken at its
+ * word after a while: its target is set back to where it is, and the VM
+ * is left alone too.  A balloon never goes below the guest's floor, nor a
+ * budget below the store floor.
  */
 #ifndef OC_POLICY_H
 #define OC_POLICY_H
@@ -73,6 +79,9 @@ typedef struct OcPolicyConfig {
     guint backoff_ticks;        /* ticks a VM is left alone after backing off */
     guint balloon_stall_ticks;  /* ticks an inflating balloon may not move */
     double store_hot_reads;     /* pages/s: a store read more keeps its budget */
+    guint spare_window;         /* ticks of peak use that free memory must exceed */
+    guint idle_ticks;           /* quiet ticks that make a guest idle */
+    guint cg_lead_ticks;        /* ticks ahead that the cgroup's growth is projected */
 } OcPolicyConfig;
 
 typedef enum {
@@ -101,6 +110,9 @@ typedef struct OcPolicy {
     char *why;                  /* the pressure reading behind the mode */
     GHashTable *backoff;        /* VM name -> ticks left (GUINT_TO_POINTER) */
     GHashTable *stall;          /* VM name -> OcStall, balloons short of target */
+    GHashTable *history;        /* VM name -> OcVmHistory (policy.c) */
+    GHashTable *transfers;      /* recipient VM name -> OcTransfer (policy.c) */
+    guint64 last_cg_current;    /* the cgroup's reading a tick ago, or OC_UNKNOWN */
 } OcPolicy;
 
 void oc_policy_config_defaults(OcPolicyConfig *cfg);
@@ -118,6 +130,14 @@ const char *oc_mode_name(OcMode mode);
 const char *oc_action_kind_name(OcActionKind kind);
 /* Returns: TRUE while @vm is backing off. */
 gboolean oc_policy_backing_off(OcPolicy *policy, const char *vm);
+/* Returns: how many ticks in a row @vm has been idle (see policy.c). */
+guint oc_policy_idle_ticks(OcPolicy *policy, const char *vm);
+/*
+ * Returns: what the policy holds about @vm, for the status command:
+ * "idle 12 ticks, peak use 140 MiB, backing off, giving a step to b";
+ * free with g_free().
+ */
+char *oc_policy_describe_vm(OcPolicy *policy, const char *vm);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(OcPolicy, oc_policy_free)
 

@@ -59,7 +59,10 @@ char *oc_status_build(guint64 tick, const OcHost *host, OcPolicy *policy,
     json_builder_set_member_name(b, "vms");
     json_builder_begin_array(b);
     for (guint i = 0; i < n_vms; i++) {
-        oc_vm_link_status(vms[i], b);
+        g_autofree char *state = oc_policy_describe_vm(
+            policy, oc_vm_link_snapshot(vms[i])->name);
+
+        oc_vm_link_status(vms[i], b, state);
     }
     json_builder_end_array(b);
     json_builder_end_object(b);
@@ -177,7 +180,11 @@ gboolean oc_status_print_table(const char *json, GError **err)
         JsonNode *n = json_array_get_element(vms, i);
         JsonObject *vm = JSON_NODE_HOLDS_OBJECT(n) ? json_node_get_object(n) : NULL;
         const char *error = oc_json_get_string(vm, "error");
+        const char *state = oc_json_get_string(vm, "policy-state");
 
+        if (state && *state) {
+            printf("%s: %s\n", oc_status_str(vm, "name"), state);
+        }
         if (error) {
             printf("%s: %s\n", oc_status_str(vm, "name"), error);
         }

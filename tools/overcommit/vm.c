@@ -584,7 +584,7 @@ static void oc_vm_status_u64(JsonBuilder *b, const char *name, guint64 v)
     }
 }
 
-void oc_vm_link_status(OcVmLink *vm, JsonBuilder *b)
+void oc_vm_link_status(OcVmLink *vm, JsonBuilder *b, const char *policy_state)
 {
     const OcVm *s = &vm->snap;
     gboolean up = vm->phase == OC_VM_READY;
@@ -627,6 +627,8 @@ void oc_vm_link_status(OcVmLink *vm, JsonBuilder *b)
     } else {
         json_builder_add_null_value(b);
     }
+    json_builder_set_member_name(b, "policy-state");
+    json_builder_add_string_value(b, policy_state ? policy_state : "");
     json_builder_end_object(b);
 }
 

@@ -35,6 +35,6 @@ const OcVm *oc_vm_link_snapshot(OcVmLink *vm);
 void oc_vm_link_apply(OcVmLink *vm, const OcAction *action);
 
 /* Adds the VM's status as an object to @b. */
-void oc_vm_link_status(OcVmLink *vm, JsonBuilder *b);
+void oc_vm_link_status(OcVmLink *vm, JsonBuilder *b, const char *policy_state);
 
 #endif
