@@ -6,7 +6,9 @@
  * records that need them.
  *
  * Training: dict_train_pages compressible pages are copied aside, one in
- * VSWAP_DICT_SAMPLE_STRIDE of those written; a worker trains a dictionary
+ * VSWAP_DICT_SAMPLE_STRIDE of those written; a thread of its own (not a
+ * worker: page jobs would queue behind it for the 0.3 to 0.7 s it takes,
+ * and with no workers the event loop would) trains a dictionary
  * of VSWAP_STORE_DICT_SIZE bytes on seven eighths of them and compresses
  * the other eighth (every eighth page) with and without it, and with the
  * current one if there is one.  The store adopts it when it keeps that
@@ -302,7 +304,7 @@ static unsigned vswap_dicts_train_pages(VswapStore *s)
 }
 
 /*
- * Context: worker thread.  Move every eighth page to the end, train on
+ * Context: a thread of its own.  Move every eighth page to the end, train on
  * the others, then measure on those held out.
  */
 static void vswap_dicts_run_train(VswapJob *j, VswapCodec *codec)

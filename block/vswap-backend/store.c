@@ -422,16 +422,29 @@ static void vswap_store_batch_end(VswapStore *s)
     s->batch_n = 0;
 }
 
+static void vswap_store_start_long_job(VswapStore *s, VswapPageJob *job)
+{
+    /* Never fails: it falls back to the queue, which has room for all. */
+    if (!vswap_pool_submit_long(s->pool, &job->job)) {
+        g_assert_not_reached();
+    }
+}
+
 void vswap_store_start_job(VswapStore *s, VswapPageJob *job,
                            VswapJobFunc *run)
 {
     job->job.run = run;
     job->job.next = NULL;
     /*
-     * A job no request waits for (dictionary training, which takes a
-     * worker for a good part of a second) goes alone, not in a batch.
+     * A job no request waits for is dictionary training, which takes a
+     * good part of a second: on a thread of its own, so that neither the
+     * page jobs queued behind it nor, with no workers, the event loop wait.
      */
-    if (s->batch_depth && job->req) {
+    if (!job->req) {
+        vswap_store_start_long_job(s, job);
+        return;
+    }
+    if (s->batch_depth) {
         if (s->batch_tail) {
             s->batch_tail->next = &job->job;
         } else {

@@ -71,6 +71,9 @@ struct VswapWorkerPool {
     _Atomic(VswapJob *) done;   /* stack of finished jobs, newest first */
     VswapJob *done_head;        /* owner only: taken from @done, oldest first */
 
+    unsigned long_running;      /* vswap_pool_submit_long() threads, @lock */
+    pthread_cond_t long_done;   /* one of those finished */
+
     atomic_int level;           /* the level jobs started from now use */
     unsigned max_queued;
     int notify_fd;
@@ -181,12 +184,18 @@ static void *vswap_pool_worker_main(void *opaque)
     return NULL;
 }
 
-/* Stops and joins the started workers; queued jobs are run first. */
+/*
+ * Stops and joins the started workers; queued jobs are run first.  Waits
+ * for long jobs too: their threads use the pool until they finish.
+ */
 static void vswap_pool_stop(VswapWorkerPool *pool)
 {
     pthread_mutex_lock(&pool->lock);
     pool->stopping = true;
     pthread_cond_broadcast(&pool->cond);
+    while (pool->long_running) {
+        pthread_cond_wait(&pool->long_done, &pool->lock);
+    }
     pthread_mutex_unlock(&pool->lock);
 
     for (unsigned i = 0; i < pool->nthreads; i++) {
@@ -203,6 +212,7 @@ static void vswap_pool_destroy(VswapWorkerPool *pool)
         vswap_codec_free(pool->workers[i].codec);
     }
     vswap_codec_free(pool->owner.codec);
+    pthread_cond_destroy(&pool->long_done);
     pthread_cond_destroy(&pool->cond);
     pthread_mutex_destroy(&pool->lock);
     free(pool);
@@ -221,6 +231,7 @@ VswapWorkerPool *vswap_pool_new(unsigned nthreads, int level,
     }
     pthread_mutex_init(&pool->lock, NULL);
     pthread_cond_init(&pool->cond, NULL);
+    pthread_cond_init(&pool->long_done, NULL);
     atomic_init(&pool->done, NULL);
     atomic_init(&pool->level, level);
     pool->max_queued = max_queued;
@@ -355,6 +366,75 @@ bool vswap_pool_submit(VswapWorkerPool *pool, VswapJob *job)
 {
     job->next = NULL;
     return vswap_pool_submit_batch(pool, job, 1);
+}
+
+typedef struct VswapPoolLong {
+    VswapWorkerPool *pool;
+    VswapJob *job;
+    VswapCodec *codec;
+} VswapPoolLong;
+
+static void *vswap_pool_long_main(void *opaque)
+{
+    VswapPoolLong *l = opaque;
+    VswapWorkerPool *pool = l->pool;
+
+    l->job->run(l->job, l->codec);
+    vswap_codec_free(l->codec);
+    vswap_pool_push_done(pool, l->job);
+    g_free(l);
+    vswap_pool_notify(pool);
+
+    /* The last use of @pool: vswap_pool_stop() waits for this. */
+    pthread_mutex_lock(&pool->lock);
+    pool->long_running--;
+    pthread_cond_signal(&pool->long_done);
+    pthread_mutex_unlock(&pool->lock);
+    return NULL;
+}
+
+bool vswap_pool_submit_long(VswapWorkerPool *pool, VswapJob *job)
+{
+    VswapPoolLong *l = g_new(VswapPoolLong, 1);
+    pthread_attr_t attr;
+    sigset_t all, old;
+    pthread_t thread;
+    int ret;
+
+    *l = (VswapPoolLong) {
+        .pool = pool,
+        .job = job,
+        .codec = vswap_codec_new(atomic_load_explicit(&pool->level,
+                                                      memory_order_relaxed)),
+    };
+    job->next = NULL;
+    job->batch = NULL;
+    if (!l->codec) {
+        g_free(l);
+        return vswap_pool_submit(pool, job);
+    }
+    pthread_mutex_lock(&pool->lock);
+    pool->long_running++;
+    pthread_mutex_unlock(&pool->lock);
+
+    /* Like the workers: detached, and no signals of the host's. */
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    ret = pthread_create(&thread, &attr, vswap_pool_long_main, l);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    pthread_attr_destroy(&attr);
+    if (ret) {
+        pthread_mutex_lock(&pool->lock);
+        pool->long_running--;
+        pthread_mutex_unlock(&pool->lock);
+        vswap_codec_free(l->codec);
+        g_free(l);
+        return vswap_pool_submit(pool, job);
+    }
+    pthread_setname_np(thread, "vswap-train");
+    return true;
 }
 
 VswapJob *vswap_pool_take_done(VswapWorkerPool *pool)

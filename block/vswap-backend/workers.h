@@ -60,6 +60,15 @@ bool vswap_pool_submit(VswapWorkerPool *pool, VswapJob *job);
 bool vswap_pool_submit_batch(VswapWorkerPool *pool, VswapJob *first,
                              unsigned n);
 
+/*
+ * Run @job, which takes long (dictionary training: a good part of a
+ * second), on a thread of its own rather than on a worker or inline, so
+ * that the page jobs behind it, or the owner's event loop, do not wait
+ * for it.  The owner is woken when it is done.  Falls back to
+ * vswap_pool_submit() if no thread can be started.
+ */
+bool vswap_pool_submit_long(VswapWorkerPool *pool, VswapJob *job);
+
 /* Returns a finished job, or NULL.  Owner thread only. */
 VswapJob *vswap_pool_take_done(VswapWorkerPool *pool);
 

@@ -78,6 +78,11 @@ static void write_vocab(VswapStore *s, unsigned first, unsigned n,
         }
         g_assert_cmpint(vswap_store_write_sync(s, ops, k), ==, 0);
     }
+    /*
+     * A training these pages started runs on a thread of its own; let it
+     * finish, so that what follows sees its outcome whatever the timing.
+     */
+    vswap_store_drain(s);
 }
 
 /* Every slot of [first, first + n) reads back as its page of @vocab. */
@@ -101,6 +106,13 @@ static void check_vocab(VswapStore *s, unsigned first, unsigned n,
 static void write_pages(VswapStore *s, unsigned n)
 {
     write_vocab(s, 0, n, 0);
+}
+
+/* Write @n pages, which train a dictionary, then again with it. */
+static void write_trained(VswapStore *s, unsigned n)
+{
+    write_pages(s, n);
+    write_pages(s, n);
 }
 
 static void check_pages(VswapStore *s, unsigned n)
@@ -564,8 +576,7 @@ static void test_migrate(void)
     VswapStore *dst = open_dict_store(NULL, 64 << 20, true, 1);
     VswapStoreStats st;
 
-    write_pages(src, NPAGES);
-    vswap_store_drain(src);
+    write_trained(src, NPAGES);
     g_assert_cmpuint(migrate(src, plain), ==, 1);
     check_pages(plain, NPAGES);
     vswap_store_get_stats(plain, &st);
@@ -597,7 +608,7 @@ static void test_import_hostile(void)
     VswapStoreStats st;
     int ret;
 
-    write_pages(src, NPAGES);
+    write_trained(src, NPAGES);
     vswap_store_export_start(src);
     while ((ret = vswap_store_export_next(src, &bad, payload)) > 0) {
         if (bad.kind == VSWAP_RECORD_DICT) {
@@ -683,8 +694,7 @@ static void test_unknown_dict_is_an_error(void)
     VswapStoreStats st;
     VswapStoreDict *e;
 
-    write_pages(s, NPAGES);
-    vswap_store_drain(s);
+    write_trained(s, NPAGES);
     /* Take the dictionary out of its entry, as corruption of the id would. */
     e = &s->dicts[0];
     g_assert_nonnull(e->dict);

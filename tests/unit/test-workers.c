@@ -483,6 +483,81 @@ static void test_batch_full(void)
     close(efd);
 }
 
+static gpointer vswap_pool_test_open_later(gpointer opaque)
+{
+    g_usleep(100 * 1000);
+    vswap_pool_test_gate_open(opaque);
+    return NULL;
+}
+
+/*
+ * A long job runs on a thread of its own: with the one worker, or with
+ * none, the jobs submitted after it finish while it is still running,
+ * and the pool is freed only after it finished.
+ */
+static void test_long_job(gconstpointer data)
+{
+    unsigned nthreads = GPOINTER_TO_UINT(data);
+    g_autofree uint8_t *pages = vswap_pool_test_pages(4);
+    TestJob jobs[4];
+    TestGate gate;
+    int efd = vswap_pool_test_eventfd();
+    VswapWorkerPool *pool = vswap_pool_new(nthreads, 1, 4, efd);
+    unsigned done = 0;
+
+    g_assert_nonnull(pool);
+    vswap_pool_test_gate_init(&gate);
+    for (int i = 0; i < 4; i++) {
+        vswap_pool_test_job_init(&jobs[i], pages + i * PAGE);
+    }
+    jobs[0].gate = &gate;
+    g_assert_true(vswap_pool_submit_long(pool, &jobs[0].job));
+    vswap_pool_test_gate_wait_started(&gate, 1);
+    g_assert_true(vswap_pool_submit_batch(pool, vswap_pool_test_link(&jobs[1], 3),
+                                          3));
+    while (done < 3) {
+        done += vswap_pool_test_wait_done(pool, efd);
+    }
+    for (int i = 1; i < 4; i++) {
+        g_assert_cmpuint(jobs[i].taken, ==, 1);
+    }
+    g_assert_cmpuint(atomic_load(&jobs[0].runs), ==, 0);
+
+    vswap_pool_test_gate_open(&gate);
+    done += vswap_pool_test_wait_done(pool, efd);
+    g_assert_cmpuint(done, ==, 4);
+    g_assert_cmpuint(jobs[0].taken, ==, 1);
+    g_assert_cmpuint(atomic_load(&jobs[0].runs), ==, 1);
+    g_assert_false(pthread_equal(jobs[0].thread, pthread_self()));
+    g_assert_true(jobs[0].codec != vswap_pool_owner_codec(pool));
+    vswap_pool_free(pool);
+    vswap_pool_test_gate_destroy(&gate);
+    close(efd);
+}
+
+/* Freeing the pool waits for a long job still running. */
+static void test_long_job_free(void)
+{
+    g_autofree uint8_t *pages = vswap_pool_test_pages(1);
+    TestJob job;
+    TestGate gate;
+    int efd = vswap_pool_test_eventfd();
+    VswapWorkerPool *pool = vswap_pool_new(1, 1, 4, efd);
+    GThread *opener;
+
+    vswap_pool_test_gate_init(&gate);
+    vswap_pool_test_job_init(&job, pages);
+    job.gate = &gate;
+    g_assert_true(vswap_pool_submit_long(pool, &job.job));
+    vswap_pool_test_gate_wait_started(&gate, 1);
+    opener = g_thread_new("open-later", vswap_pool_test_open_later, &gate);
+    vswap_pool_free(pool);
+    g_assert_cmpuint(atomic_load(&job.runs), ==, 1);
+    g_thread_join(opener);
+    vswap_pool_test_gate_destroy(&gate);
+    close(efd);
+}
+
 /* A page whose size depends on the level: words from a small vocabulary. */
 static void vswap_pool_test_text_page(uint8_t *page)
 {
@@ -554,13 +629,6 @@ static void test_set_level(gconstpointer data)
     g_assert_null(vswap_pool_new(nthreads, 1000, 8, efd));
     vswap_pool_free(pool);
     close(efd);
-}
-
-static gpointer vswap_pool_test_open_later(gpointer opaque)
-{
-    g_usleep(100 * 1000);
-    vswap_pool_test_gate_open(opaque);
-    return NULL;
 }
 
 /* Freeing the pool waits for the running job and runs the queued ones. */
@@ -673,6 +741,12 @@ int main(int argc, char **argv)
         g_test_add_data_func(path, GUINT_TO_POINTER(n), test_batch);
     }
     g_test_add_func("/workers/batch-inline", test_batch_inline);
+    for (unsigned n = 0; n <= 1; n++) {
+        g_autofree char *path = g_strdup_printf("/workers/long-job/%u", n);
+
+        g_test_add_data_func(path, GUINT_TO_POINTER(n), test_long_job);
+    }
+    g_test_add_func("/workers/long-job-free", test_long_job_free);
     g_test_add_func("/workers/batch-full", test_batch_full);
     for (unsigned n = 0; n <= 2; n++) {
         g_autofree char *path = g_strdup_printf("/workers/free-queued/%u", n);
