@@ -87,6 +87,9 @@ def parse_args():
                     help='guest b: sort -S (default 0.25 x mem)')
     ap.add_argument('--budget', type=rg.parse_size, default='32M',
                     help='each store\'s mem-budget (default 32M)')
+    ap.add_argument('--buffered-store', action='store_true',
+                    help='open the store files without direct-io: their'
+                    ' page cache then counts against the cgroup too')
     ap.add_argument('--limit', type=rg.parse_size, default=None,
                     help='the cgroup limit (default --limit-frac of the'
                     ' sum of the guests\' peaks alone)')
@@ -359,7 +362,8 @@ class Guest:
                '-nographic', '-nodefaults', '-serial', 'stdio',
                '-no-reboot', '-no-shutdown',
                '-object', 'vswap-store,id=vs0,path=%s,size=1G,mem-budget=%d,'
-               'segment-size=1M' % (self.store, a.budget),
+               'segment-size=1M,direct-io=%s'
+               % (self.store, a.budget, 'off' if a.buffered_store else 'on'),
                '-device', 'virtio-vswap-pci,id=vswap0,store=vs0',
                '-qmp', 'unix:%s,server=on,wait=off' % self.qmp_sock,
                '-qmp', 'unix:%s,server=on,wait=off' % self.daemon_sock]
@@ -904,7 +908,8 @@ def main():
             'rounds': args.rounds, 'idle_a': args.idle_a,
             'idle_c': args.idle_c, 'sort_input': args.sort_input,
             'sort_buffer': args.sort_buffer, 'budget': args.budget,
-            'policy': args.policy, 'interval': args.interval}
+            'policy': args.policy, 'interval': args.interval,
+            'direct_io': not args.buffered_store}
     bl.log('machine: %s; load %s' % (meta['machine'], meta['load_start']))
     runs, failures = [], []
     limit = args.limit
