@@ -464,7 +464,20 @@ a cancelled migration leaves the source working, and that a corrupt
 or truncated stream fails the migration, not QEMU.
 EOF
 
-# --- 10: documentation ---
+# --- 10: generic-fuzz configurations ---
+take tests/qtest/fuzz/generic_fuzz_configs.h
+commit <<'EOF'
+tests/qtest/fuzz: add generic-fuzz configurations for virtio-vswap
+
+Let the generic fuzzer drive virtio-vswap as a guest would: PCI and
+MMIO accesses and DMA to its rings and request buffers.  The fuzzer
+forks for every input and threads do not survive a fork, so the store
+compresses in the main loop (workers=0), keeps no file, and has a
+small budget and small segments so that inputs reach a full store.  A
+second configuration trains zstd dictionaries on the fuzzer's pages.
+EOF
+
+# --- 11: documentation ---
 for f in docs/specs/virtio-vswap.rst docs/system/vswap.rst; do
     mkdir -p "$(dirname "$f")"
     cp "$top/$f" "$f"
@@ -552,7 +565,8 @@ their compressed form, all without the guest's help.
 Patch 1 imports the device ABI header, as update-linux-headers.sh
 would once Linux has it; the device ID is provisional.  Patches 2-7
 add the store, its QOM object, the monitor commands, the device, its
-PCI proxy and migration; 8-9 the qtests; 10 the documentation.
+PCI proxy and migration; 8-9 the qtests; 10 generic-fuzz
+configurations; 11 the documentation.
 Each patch builds on its own.
 EOF
 )"

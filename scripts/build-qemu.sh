@@ -16,7 +16,8 @@
 #
 # Environment: VSWAP_BUILD (default: ./build), VSWAP_CACHE (default:
 # /var/cache/vswap), VSWAP_QEMU_ASAN=1 for an AddressSanitizer build in
-# build/qemu-asan.
+# build/qemu-asan, VSWAP_QEMU_FUZZ=1 for QEMU's libFuzzer binary
+# (qemu-fuzz-x86_64: clang, ASan) in build/qemu-fuzz.
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -25,9 +26,16 @@ cache=${VSWAP_CACHE:-/var/cache/vswap}
 tree=$build/qemu-src
 qbuild=$build/qemu
 configure_extra=()
+targets=(qemu-system-x86_64 storage-daemon/qemu-storage-daemon qemu-img
+         tests/qtest/qos-test tests/qtest/vswap-migration-test)
 if [ "${VSWAP_QEMU_ASAN:-0}" = 1 ]; then
     qbuild=$build/qemu-asan
     configure_extra=(--enable-asan --enable-ubsan)
+fi
+if [ "${VSWAP_QEMU_FUZZ:-0}" = 1 ]; then
+    qbuild=$build/qemu-fuzz
+    configure_extra=(--cc=clang --cxx=clang++ --enable-fuzzing --enable-asan)
+    targets=(qemu-fuzz-x86_64)
 fi
 
 # Files and directories that the project owns inside the QEMU tree.
@@ -235,11 +243,9 @@ overlay
 bench_overlay
 standard_header
 configure
-log "building qemu-system-x86_64, qemu-storage-daemon, qemu-img and qtests"
+log "building ${targets[*]##*/} in $qbuild"
 set +e
-ninja -C "$qbuild" qemu-system-x86_64 storage-daemon/qemu-storage-daemon \
-    qemu-img tests/qtest/qos-test \
-    tests/qtest/vswap-migration-test "$@" |
+ninja -C "$qbuild" "${targets[@]}" "$@" |
     grep -v -e '^\[' -e 'WARNING: Source item .* cannot be converted to File'
 rc=${PIPESTATUS[0]}
 set -e
@@ -248,4 +254,4 @@ if [ "$rc" -ne 0 ]; then
     exit "$rc"
 fi
 link_firmware
-log "done: $qbuild/qemu-system-x86_64"
+log "done: $qbuild/${targets[0]}"

@@ -36,6 +36,11 @@
 #   qtest-asan the device's qtests on a QEMU built with ASan and UBSan
 #              (build/qemu-asan); not run by default, as its first build
 #              takes 15-25 minutes on 2 cores
+#   qemu-fuzz  QEMU's generic-fuzz target on virtio-vswap (its two
+#              configurations from qemu/0004-*.patch), $VSWAP_FUZZ_SECONDS
+#              (default 60) each, in a libFuzzer + ASan build of QEMU
+#              (build/qemu-fuzz, scripts/fuzz-qemu.sh); not run by default,
+#              as its first build takes 20-30 minutes on 2 cores
 #   qemu-series-check  the QEMU patch series (qemu/make-series.sh) is
 #              generated, its last tree is the overlay tree, and QEMU's
 #              checkpatch finds no error; no compilation (about 15 s),
@@ -336,6 +341,21 @@ suite_qtest_asan() {
         "$qos_vswap/virtio-vswap/virtio-vswap-tests/iothread" \
         "$qos_vswap/virtio-vswap/virtio-vswap-tests/no-ioeventfd" \
         "$qos_vswap/virtio-vswap-pci-tests"
+}
+
+# QEMU's own way of fuzzing a device, short form (scripts/fuzz-qemu.sh
+# runs it for longer).  A crash or sanitizer report fails it.
+suite_qemu_fuzz() {
+    local start=$SECONDS out rc=0 passed failed
+    out=$(bash "$top/scripts/fuzz-qemu.sh" "${VSWAP_FUZZ_SECONDS:-60}") || rc=1
+    echo "$out"
+    passed=$(grep -c ', ok$' <<<"$out" || true)
+    failed=$(grep -c ', FAILED$' <<<"$out" || true)
+    [ "$rc" = 0 ] || [ "$failed" -gt 0 ] || failed=1
+    while IFS= read -r l; do
+        failures+=("qemu-fuzz: $l")
+    done < <(grep ', FAILED$' <<<"$out")
+    record qemu-fuzz "$rc" "$passed" "$failed" 0 $((SECONDS - start))
 }
 
 # The guest module the way distributions ship it (guest-kernel-patch/dkms,
