@@ -352,6 +352,42 @@ static void test_queue_full(void)
     close(efd);
 }
 
+/*
+ * A pool of @nthreads with a queue of @max_queued, and @njobs jobs on
+ * pages of their own, none gated yet.
+ */
+typedef struct TestPool {
+    uint8_t *pages;
+    TestJob *jobs;
+    TestGate gate;
+    int efd;
+    VswapWorkerPool *pool;
+} TestPool;
+
+static void vswap_pool_test_setup(TestPool *t, unsigned nthreads,
+                                  unsigned max_queued, unsigned njobs)
+{
+    t->pages = vswap_pool_test_pages(njobs);
+    t->jobs = g_new(TestJob, njobs);
+    for (unsigned i = 0; i < njobs; i++) {
+        vswap_pool_test_job_init(&t->jobs[i], t->pages + i * PAGE);
+    }
+    vswap_pool_test_gate_init(&t->gate);
+    t->efd = vswap_pool_test_eventfd();
+    t->pool = vswap_pool_new(nthreads, 1, max_queued, t->efd);
+    g_assert_nonnull(t->pool);
+}
+
+/* Frees the pool (which waits for its jobs), then the rest. */
+static void vswap_pool_test_teardown(TestPool *t)
+{
+    vswap_pool_free(t->pool);
+    vswap_pool_test_gate_destroy(&t->gate);
+    close(t->efd);
+    g_free(t->jobs);
+    g_free(t->pages);
+}
+
 /* Links @n jobs for vswap_pool_submit_batch(); returns the first. */
 static VswapJob *vswap_pool_test_link(TestJob *jobs, unsigned n)
 {
@@ -377,45 +413,37 @@ static void vswap_pool_test_wait_ran(TestJob *job)
 static void test_batch(gconstpointer data)
 {
     unsigned nthreads = GPOINTER_TO_UINT(data);
-    g_autofree uint8_t *pages = vswap_pool_test_pages(8);
-    TestJob jobs[8];
-    TestGate gate;
-    int efd = vswap_pool_test_eventfd();
-    VswapWorkerPool *pool = vswap_pool_new(nthreads, 1, 8, efd);
+    TestPool t;
+    TestJob *jobs;
     unsigned done = 0;
     uint64_t count;
 
-    g_assert_nonnull(pool);
-    vswap_pool_test_gate_init(&gate);
-    for (int i = 0; i < 8; i++) {
-        vswap_pool_test_job_init(&jobs[i], pages + i * PAGE);
-    }
-    jobs[0].gate = &gate;
-    g_assert_true(vswap_pool_submit_batch(pool, vswap_pool_test_link(jobs, 8),
-                                          8));
-    vswap_pool_test_gate_wait_started(&gate, 1);
+    vswap_pool_test_setup(&t, nthreads, 8, 8);
+    jobs = t.jobs;
+    jobs[0].gate = &t.gate;
+    g_assert_true(vswap_pool_submit_batch(t.pool,
+                                          vswap_pool_test_link(jobs, 8), 8));
+    vswap_pool_test_gate_wait_started(&t.gate, 1);
     if (nthreads > 1) {
         /* The other worker runs the rest while the first job waits. */
         for (int i = 1; i < 8; i++) {
             vswap_pool_test_wait_ran(&jobs[i]);
         }
         g_usleep(10000);
-        g_assert_false(vswap_pool_test_readable(efd));
+        g_assert_false(vswap_pool_test_readable(t.efd));
     }
-    vswap_pool_test_gate_open(&gate);
+    vswap_pool_test_gate_open(&t.gate);
     while (done < 8) {
-        done += vswap_pool_test_wait_done(pool, efd);
+        done += vswap_pool_test_wait_done(t.pool, t.efd);
     }
     /* Every wake-up was read by now: there was exactly one. */
-    g_assert_cmpint(read(efd, &count, sizeof(count)), <, 0);
+    g_assert_cmpint(read(t.efd, &count, sizeof(count)), <, 0);
     g_assert_cmpint(errno, ==, EAGAIN);
     for (int i = 0; i < 8; i++) {
         g_assert_cmpuint(atomic_load(&jobs[i].runs), ==, 1);
         g_assert_cmpuint(jobs[i].taken, ==, 1);
     }
-    vswap_pool_free(pool);
-    vswap_pool_test_gate_destroy(&gate);
-    close(efd);
+    vswap_pool_test_teardown(&t);
 }
 
 /* With no threads, a batch runs in submit, in order, and wakes once. */
@@ -447,40 +475,32 @@ static void test_batch_inline(void)
 /* A batch that does not fit is refused whole; one that fits is taken. */
 static void test_batch_full(void)
 {
-    g_autofree uint8_t *pages = vswap_pool_test_pages(6);
-    TestJob jobs[6];
-    TestGate gate;
-    int efd = vswap_pool_test_eventfd();
-    VswapWorkerPool *pool = vswap_pool_new(1, 1, 4, efd);
+    TestPool t;
+    TestJob *jobs;
     unsigned done = 0;
 
-    g_assert_nonnull(pool);
-    vswap_pool_test_gate_init(&gate);
-    for (int i = 0; i < 6; i++) {
-        vswap_pool_test_job_init(&jobs[i], pages + i * PAGE);
-    }
-    jobs[0].gate = &gate;
-    g_assert_true(vswap_pool_submit(pool, &jobs[0].job));
-    vswap_pool_test_gate_wait_started(&gate, 1);
+    vswap_pool_test_setup(&t, 1, 4, 6);
+    jobs = t.jobs;
+    jobs[0].gate = &t.gate;
+    g_assert_true(vswap_pool_submit(t.pool, &jobs[0].job));
+    vswap_pool_test_gate_wait_started(&t.gate, 1);
 
-    g_assert_false(vswap_pool_submit_batch(pool,
+    g_assert_false(vswap_pool_submit_batch(t.pool,
                                            vswap_pool_test_link(&jobs[1], 5),
                                            5));
-    g_assert_true(vswap_pool_submit_batch(pool,
+    g_assert_true(vswap_pool_submit_batch(t.pool,
                                           vswap_pool_test_link(&jobs[1], 4),
                                           4));
-    g_assert_false(vswap_pool_submit(pool, &jobs[5].job));
-    vswap_pool_test_gate_open(&gate);
+    g_assert_false(vswap_pool_submit(t.pool, &jobs[5].job));
+    vswap_pool_test_gate_open(&t.gate);
     while (done < 5) {
-        done += vswap_pool_test_wait_done(pool, efd);
+        done += vswap_pool_test_wait_done(t.pool, t.efd);
     }
     for (int i = 0; i < 5; i++) {
         g_assert_cmpuint(atomic_load(&jobs[i].runs), ==, 1);
     }
     g_assert_cmpuint(atomic_load(&jobs[5].runs), ==, 0);
-    vswap_pool_free(pool);
-    vswap_pool_test_gate_destroy(&gate);
-    close(efd);
+    vswap_pool_test_teardown(&t);
 }
 
 static gpointer vswap_pool_test_open_later(gpointer opaque)
@@ -498,64 +518,52 @@ static gpointer vswap_pool_test_open_later(gpointer opaque)
 static void test_long_job(gconstpointer data)
 {
     unsigned nthreads = GPOINTER_TO_UINT(data);
-    g_autofree uint8_t *pages = vswap_pool_test_pages(4);
-    TestJob jobs[4];
-    TestGate gate;
-    int efd = vswap_pool_test_eventfd();
-    VswapWorkerPool *pool = vswap_pool_new(nthreads, 1, 4, efd);
+    TestPool t;
+    TestJob *jobs;
     unsigned done = 0;
 
-    g_assert_nonnull(pool);
-    vswap_pool_test_gate_init(&gate);
-    for (int i = 0; i < 4; i++) {
-        vswap_pool_test_job_init(&jobs[i], pages + i * PAGE);
-    }
-    jobs[0].gate = &gate;
-    g_assert_true(vswap_pool_submit_long(pool, &jobs[0].job));
-    vswap_pool_test_gate_wait_started(&gate, 1);
-    g_assert_true(vswap_pool_submit_batch(pool, vswap_pool_test_link(&jobs[1], 3),
+    vswap_pool_test_setup(&t, nthreads, 4, 4);
+    jobs = t.jobs;
+    jobs[0].gate = &t.gate;
+    g_assert_true(vswap_pool_submit_long(t.pool, &jobs[0].job));
+    vswap_pool_test_gate_wait_started(&t.gate, 1);
+    g_assert_true(vswap_pool_submit_batch(t.pool,
+                                          vswap_pool_test_link(&jobs[1], 3),
                                           3));
     while (done < 3) {
-        done += vswap_pool_test_wait_done(pool, efd);
+        done += vswap_pool_test_wait_done(t.pool, t.efd);
     }
     for (int i = 1; i < 4; i++) {
         g_assert_cmpuint(jobs[i].taken, ==, 1);
     }
     g_assert_cmpuint(atomic_load(&jobs[0].runs), ==, 0);
 
-    vswap_pool_test_gate_open(&gate);
-    done += vswap_pool_test_wait_done(pool, efd);
+    vswap_pool_test_gate_open(&t.gate);
+    done += vswap_pool_test_wait_done(t.pool, t.efd);
     g_assert_cmpuint(done, ==, 4);
     g_assert_cmpuint(jobs[0].taken, ==, 1);
     g_assert_cmpuint(atomic_load(&jobs[0].runs), ==, 1);
     g_assert_false(pthread_equal(jobs[0].thread, pthread_self()));
-    g_assert_true(jobs[0].codec != vswap_pool_owner_codec(pool));
-    vswap_pool_free(pool);
-    vswap_pool_test_gate_destroy(&gate);
-    close(efd);
+    g_assert_true(jobs[0].codec != vswap_pool_owner_codec(t.pool));
+    vswap_pool_test_teardown(&t);
 }
 
 /* Freeing the pool waits for a long job still running. */
 static void test_long_job_free(void)
 {
-    g_autofree uint8_t *pages = vswap_pool_test_pages(1);
-    TestJob job;
-    TestGate gate;
-    int efd = vswap_pool_test_eventfd();
-    VswapWorkerPool *pool = vswap_pool_new(1, 1, 4, efd);
+    TestPool t;
     GThread *opener;
 
-    vswap_pool_test_gate_init(&gate);
-    vswap_pool_test_job_init(&job, pages);
-    job.gate = &gate;
-    g_assert_true(vswap_pool_submit_long(pool, &job.job));
-    vswap_pool_test_gate_wait_started(&gate, 1);
-    opener = g_thread_new("open-later", vswap_pool_test_open_later, &gate);
-    vswap_pool_free(pool);
-    g_assert_cmpuint(atomic_load(&job.runs), ==, 1);
+    vswap_pool_test_setup(&t, 1, 4, 1);
+    t.jobs[0].gate = &t.gate;
+    g_assert_true(vswap_pool_submit_long(t.pool, &t.jobs[0].job));
+    vswap_pool_test_gate_wait_started(&t.gate, 1);
+    opener = g_thread_new("open-later", vswap_pool_test_open_later, &t.gate);
+    vswap_pool_free(t.pool);
+    t.pool = NULL;
+    g_assert_cmpuint(atomic_load(&t.jobs[0].runs), ==, 1);
     g_thread_join(opener);
-    vswap_pool_test_gate_destroy(&gate);
-    close(efd);
+    vswap_pool_test_teardown(&t);
 }
 
 /* A page whose size depends on the level: words from a small vocabulary. */
