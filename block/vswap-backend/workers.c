@@ -218,11 +218,35 @@ static void vswap_pool_destroy(VswapWorkerPool *pool)
     free(pool);
 }
 
+/*
+ * Starts @fn(@arg) on a thread that takes none of the host's signals: the
+ * pool's threads belong to whatever process embeds the store, whose
+ * signals are its own.  Detached if @detached.  Returns pthread_create()'s
+ * result.
+ */
+static int vswap_pool_start_thread(pthread_t *thread, bool detached,
+                                   void *(*fn)(void *), void *arg)
+{
+    pthread_attr_t attr;
+    sigset_t all, old;
+    int ret;
+
+    pthread_attr_init(&attr);
+    if (detached) {
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    }
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    ret = pthread_create(thread, &attr, fn, arg);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    pthread_attr_destroy(&attr);
+    return ret;
+}
+
 VswapWorkerPool *vswap_pool_new(unsigned nthreads, int level,
                                 unsigned max_queued, int notify_fd)
 {
     VswapWorkerPool *pool;
-    sigset_t all, old;
     bool ok = true;
 
     pool = calloc(1, sizeof(*pool) + nthreads * sizeof(pool->workers[0]));
@@ -253,20 +277,16 @@ VswapWorkerPool *vswap_pool_new(unsigned nthreads, int level,
         return NULL;
     }
 
-    /* Workers take no signals: they belong to the threads of the host. */
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
     for (unsigned i = 0; ok && i < nthreads; i++) {
         VswapPoolWorker *w = &pool->workers[i];
 
-        w->started = pthread_create(&w->thread, NULL,
-                                    vswap_pool_worker_main, w) == 0;
+        w->started = vswap_pool_start_thread(&w->thread, false,
+                                             vswap_pool_worker_main, w) == 0;
         ok = w->started;
         if (ok) {
             pthread_setname_np(w->thread, "vswap-worker");
         }
     }
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (!ok) {
         vswap_pool_stop(pool);
         vswap_pool_destroy(pool);
@@ -379,6 +399,8 @@ static void *vswap_pool_long_main(void *opaque)
     VswapPoolLong *l = opaque;
     VswapWorkerPool *pool = l->pool;
 
+    /* Named here: a detached thread's handle may be gone once it started. */
+    pthread_setname_np(pthread_self(), "vswap-train");
     l->job->run(l->job, l->codec);
     vswap_codec_free(l->codec);
     vswap_pool_push_done(pool, l->job);
@@ -396,10 +418,7 @@ static void *vswap_pool_long_main(void *opaque)
 bool vswap_pool_submit_long(VswapWorkerPool *pool, VswapJob *job)
 {
     VswapPoolLong *l = g_new(VswapPoolLong, 1);
-    pthread_attr_t attr;
-    sigset_t all, old;
     pthread_t thread;
-    int ret;
 
     *l = (VswapPoolLong) {
         .pool = pool,
@@ -417,15 +436,7 @@ bool vswap_pool_submit_long(VswapWorkerPool *pool, VswapJob *job)
     pool->long_running++;
     pthread_mutex_unlock(&pool->lock);
 
-    /* Like the workers: detached, and no signals of the host's. */
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    ret = pthread_create(&thread, &attr, vswap_pool_long_main, l);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    pthread_attr_destroy(&attr);
-    if (ret) {
+    if (vswap_pool_start_thread(&thread, true, vswap_pool_long_main, l)) {
         pthread_mutex_lock(&pool->lock);
         pool->long_running--;
         pthread_mutex_unlock(&pool->lock);
@@ -433,7 +444,6 @@ bool vswap_pool_submit_long(VswapWorkerPool *pool, VswapJob *job)
         g_free(l);
         return vswap_pool_submit(pool, job);
     }
-    pthread_setname_np(thread, "vswap-train");
     return true;
 }
 
