@@ -352,7 +352,7 @@ static void discard(void *obj, void *data, QGuestAllocator *t_alloc)
 static void capacity_limit(void *obj, void *data, QGuestAllocator *t_alloc)
 {
     uint64_t slots[2] = { VSWAP_TEST_CAPACITY - 1, VSWAP_TEST_CAPACITY };
-    uint8_t page[PAGE];
+    uint8_t page[PAGE], buf[2 * PAGE];
     const uint8_t *pages[2] = { page, page };
     uint8_t st[2];
     VswapT t;
@@ -368,6 +368,20 @@ static void capacity_limit(void *obj, void *data, QGuestAllocator *t_alloc)
     g_assert_cmpint(vswap_discard(&t, UINT64_MAX, 2), ==, VIRTIO_VSWAP_S_INVAL);
     g_assert_cmpint(vswap_discard(&t, 0, 0), ==, VIRTIO_VSWAP_S_INVAL);
     vswap_check_one(&t, VSWAP_TEST_CAPACITY - 1, 1);
+
+    /*
+     * The invalid entry of a READ reads zeros.  Bounce pages start
+     * uninitialised, and the WRITE above left two pages of its own in
+     * QEMU's heap for the READ's bounce buffer to reuse.
+     */
+    g_assert_cmpint(vswap_write(&t, slots, pages, NULL, 2, st), ==,
+                    VIRTIO_VSWAP_S_INVAL);
+    g_assert_cmpint(vswap_read(&t, slots, 2, buf, st), ==,
+                    VIRTIO_VSWAP_S_INVAL);
+    g_assert_cmpint(st[0], ==, VIRTIO_VSWAP_S_OK);
+    g_assert_cmpint(st[1], ==, VIRTIO_VSWAP_S_INVAL);
+    g_assert_cmpmem(buf, PAGE, page, PAGE);
+    g_assert(buffer_is_zero(buf + PAGE, PAGE));
     vswap_stop(&t);
 }
 
