@@ -1688,6 +1688,7 @@ static void queue_reset_unoffered(void *obj, void *data,
     assert_alive();
     qvirtio_reset(vswap->vdev);
     assert_alive();
+    vswap_stop(&t);
     guest_free(t_alloc, payload_addr);
     guest_free(t_alloc, other_addr);
     qvirtio_start_device(vswap->vdev);
