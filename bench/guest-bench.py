@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""One guest, five ways to swap: virtio-blk, zram, zswap, vswap (memory), vswap (disk); and zram with the RAM its pool takes.
+"""One guest, five ways to swap: virtio-blk, zram, zswap, vswap (memory), vswap (disk); vswap (disk) with a dictionary; and zram with the RAM its pool takes.
 
 The same guest (Debian's 6.1 kernel, --mem of RAM, the initramfs of
 tests/guest built with --bench) runs each workload once per set-up and
@@ -17,6 +17,9 @@ repetition:
   vswap-mem   virtio-vswap with the device's memory-only store
   vswap-disk  virtio-vswap with a store file and a small memory budget
               (--disk-store-opts), so that the disk tier is used
+  vswap-dict  vswap-disk with dict=auto: the store trains a zstd
+              dictionary on the guest's own pages (not in the default
+              set; --setups names it)
   zram-fit    zram as above, in a guest given --zram-fit-mem of RAM
               (default 1.5 x --mem) instead of --mem, with the same
               workloads: zram's pool takes about that much of the guest's
@@ -70,6 +73,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import benchlib as bl  # noqa: E402
 
 SETUPS = ('blk', 'zram', 'zswap', 'vswap-mem', 'vswap-disk', 'zram-fit')
+# Set-ups that --setups may name besides the default ones.
+EXTRA_SETUPS = ('vswap-dict',)
+DISK_STORES = ('vswap-disk', 'vswap-dict')
 WORKLOADS = ('checker', 'sort')
 GUEST_HZ = 100          # USER_HZ of /proc/stat in the guest
 
@@ -114,7 +120,7 @@ def parse_args():
     args.setups = args.setups.split(',')
     args.workloads = args.workloads.split(',')
     for s in args.setups:
-        if s not in SETUPS:
+        if s not in SETUPS + EXTRA_SETUPS:
             ap.error('unknown set-up %r' % s)
     for w in args.workloads:
         if w not in WORKLOADS:
@@ -186,7 +192,7 @@ class GuestRun:
                   'zswap.enabled=%d' % (self.setup == 'zswap'),
                   'vswap.monitor=1']
         dev = []
-        if a.rbd_conf and self.setup in ('blk', 'zswap', 'vswap-disk'):
+        if a.rbd_conf and self.setup in ('blk', 'zswap') + DISK_STORES:
             dev = self.rbd_devices(append)
             return base_cmd(a, self.initrd, self.qmp_sock, append) + dev
         if self.setup in ('blk', 'zswap'):
@@ -207,10 +213,15 @@ class GuestRun:
         else:
             self.swapfile = os.path.join(self.dir, 'store.vswap')
             dev = ['-object', 'vswap-store,id=vs0,path=%s,size=%d,%s' % (
-                self.swapfile, a.swap_size, a.disk_store_opts),
+                self.swapfile, a.swap_size, self.store_opts()),
                 '-device', 'virtio-vswap-pci,id=vswap0,store=vs0']
         mem = a.zram_fit_mem if self.setup == 'zram-fit' else a.mem
         return base_cmd(a, self.initrd, self.qmp_sock, append, mem) + dev
+
+    def store_opts(self):
+        """The disk store's options: --disk-store-opts, plus a dictionary."""
+        opts = self.args.disk_store_opts
+        return opts + ',dict=auto' if self.setup == 'vswap-dict' else opts
 
     def rbd(self, *args):
         subprocess.run(['rbd', '-c', self.args.rbd_conf] + list(args),
@@ -224,12 +235,12 @@ class GuestRun:
         pool, image = self.rbd_image.split('/')
         node = 'driver=rbd,pool=%s,image=%s,conf=%s' % (pool, image,
                                                          a.rbd_conf)
-        if self.setup == 'vswap-disk':
+        if self.setup in DISK_STORES:
             # The store grows its image as it appends segments.
             self.rbd('create', self.rbd_image, '--size', '0')
             return ['-blockdev', node + ',node-name=store0,discard=unmap',
                     '-object', 'vswap-store,id=vs0,file=store0,size=%d,%s' % (
-                        a.swap_size, a.disk_store_opts),
+                        a.swap_size, self.store_opts()),
                     '-device', 'virtio-vswap-pci,id=vswap0,store=vs0']
         self.rbd('create', self.rbd_image, '--size', '%dM' % (a.swap_size >> 20))
         append.append('vswap.swapdev=/dev/vda')
