@@ -445,6 +445,47 @@ static void test_write_faults(Fixture *f, gconstpointer data)
     vswap_store_close(s);
 }
 
+/*
+ * A clean file whose superblock cannot be rewritten to say "changed":
+ * writes, discards and compaction fail with -EIO (which the device
+ * answers as IOERR; it once answered a DISCARD's as INVAL), nothing
+ * changes, and once the superblock can be written they go through.
+ */
+static void test_mark_dirty_fails(Fixture *f, gconstpointer data)
+{
+    VswapIoFault fault = {
+        .op = VSWAP_IO_WRITE, .offset_hi = VSWAP_SB_SIZE, .error = -EIO,
+    };
+    g_autoptr(GError) err = NULL;
+    VswapStoreConfig cfg;
+    VswapPageOp op = {
+        .slot = 3, .page = (void *)test_pages_get(f->pages, 3, 7),
+    };
+    VswapStore *s;
+
+    config(f, &cfg, false);
+    cfg.fault_injection = true;
+    s = open_cfg(&cfg);
+    populate(f, s, 1);
+    g_assert_cmpint(vswap_store_checkpoint(s, &err), ==, 0);
+    g_assert_no_error(err);
+    g_assert_true(file_is_clean(f));
+    vswap_io_faulty_add(vswap_store_io_engine(s), &fault);
+    g_assert_cmpint(vswap_store_discard(s, 2, 1), ==, -EIO);
+    g_assert_cmpint(vswap_store_write_sync(s, &op, 1), ==, -EIO);
+    g_assert_cmpint(vswap_store_compact(s, true, NULL, NULL), ==, -EIO);
+    g_assert_true(file_is_clean(f));
+    verify(f, s);
+
+    vswap_io_faulty_clear(vswap_store_io_engine(s));
+    g_assert_cmpint(vswap_store_discard(s, 2, 1), ==, 0);
+    f->ver[2] = 0;
+    g_assert_false(file_is_clean(f));
+    write_page(f, s, 3, 7);
+    verify(f, s);
+    vswap_store_close(s);
+}
+
 /* The disk limit leaves no room for the memory records: -ENOSPC. */
 static void test_disk_full(Fixture *f, gconstpointer data)
 {
@@ -617,6 +658,7 @@ int main(int argc, char **argv)
     ADD("corrupt", test_corrupt_checkpoint);
     ADD("not-a-store", test_not_a_store);
     ADD("write-faults", test_write_faults);
+    ADD("mark-dirty-fails", test_mark_dirty_fails);
     ADD("disk-full", test_disk_full);
     ADD("changes-between-reads", test_changes_between_reads);
     ADD("live-overflow", test_live_overflow);
