@@ -190,10 +190,10 @@ static void virtio_vswap_x_forget(VirtIOVswap *s, VirtIOVswapReq *req)
 }
 
 /*
- * A READ's bounce pages start uninitialised (zeroing them first cost a
- * fourth of the device's time in READ floods): the store fills every page
- * it answers OK or UNMAPPED, and what a failed or invalid entry left there,
- * stale heap or a partly decompressed page, becomes zeros here.
+ * A READ's bounce pages start uninitialised (zeroed up front, an unmapped
+ * page was written twice, since the store zeroes it too): the store fills
+ * every page it answers OK or UNMAPPED, and what a failed or invalid entry
+ * left there, stale heap or a partly decompressed page, becomes zeros here.
  */
 static void virtio_vswap_zero_failed_pages(VirtIOVswapReq *req)
 {
