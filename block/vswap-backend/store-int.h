@@ -145,9 +145,23 @@ typedef struct VswapRequest {
      * backlog_writes
      */
     bool queued;
+    /* pages of a read that the owner may still decompress itself */
+    unsigned owner_reads;
     VswapCompleteFunc *cb;
     void *opaque;
 } VswapRequest;
+
+/*
+ * The first pages of each read from the memory tier are decompressed by
+ * the owner thread itself, after it has handed the rest to the workers:
+ * at zstd's 4 to 6 us a page, at most about 25 us of the event loop per
+ * request.  A read of that few pages, as a guest's swap-in usually is,
+ * then costs no hand-off at all: no wake-up of a sleeping worker, none of
+ * the owner when it is done (an inter-processor interrupt each, 12 us in
+ * a VM), and no record read on another core.  Larger reads finish sooner,
+ * the owner decompressing beside the workers.
+ */
+#define VSWAP_STORE_OWNER_READS 4
 
 typedef enum VswapPageJobType {
     VSWAP_JOB_COMPRESS,
@@ -177,6 +191,8 @@ typedef struct VswapPageJob {
      */
     VswapDict *dict;
     VswapDictTraining *train;   /* VSWAP_JOB_TRAIN */
+    bool owner_runs;            /* decompressed by the owner, not a worker */
+    struct VswapPageJob *owner_next;    /* VswapStore.owner_jobs */
     struct VswapPageJob *next_free;
 } VswapPageJob;
 
@@ -254,6 +270,8 @@ struct VswapStore {
     VswapJob *batch_head;
     VswapJob *batch_tail;
     unsigned batch_n;
+    /* Reads of the batch that the owner runs once it is submitted */
+    struct VswapPageJob *owner_jobs;
     GQueue backlog;             /* VswapRequest with ops not yet started */
     /*
      * The write ops of the backlog not yet started (VswapPageOp *, by slot

@@ -6,11 +6,13 @@
  *
  * Each page of a request becomes, at most, one page job.  Same-filled
  * pages, empty slots and bad arguments finish at once.  Compressions and
- * decompressions run on the worker pool; records on disk are first read
- * through the I/O engine.  The owner thread alone touches the map and the
- * logs: job results come back to it through the done list, and a write
- * result is applied only if no later write, fill or discard of its slot
- * overtook it (inflight_writes).  When memory is at its hard limit but
+ * decompressions run on the worker pool, but for the first pages of each
+ * read from memory, which the owner decompresses itself once the rest
+ * went to the workers (VSWAP_STORE_OWNER_READS); records on disk are read
+ * first through the I/O engine.  The owner thread alone touches the map
+ * and the logs: job results come back to it through the done list, and a
+ * write result is applied only if no later write, fill or discard of its
+ * slot overtook it (inflight_writes).  When memory is at its hard limit but
  * writeback is under way, a finished compression waits in the parked list
  * for memory instead of failing.
  */
@@ -342,6 +344,7 @@ VswapPageJob *vswap_store_get_job(VswapStore *s)
     } else {
         return NULL;
     }
+    job->owner_runs = false;
     s->jobs_busy++;
     return job;
 }
@@ -401,25 +404,44 @@ static void vswap_store_run_decompress(VswapJob *j, VswapCodec *codec)
  * Jobs started between vswap_store_batch_begin() and _end() go to the
  * workers as one batch, which wakes the owner once, when all are done:
  * the pages of one request, or the records that one round of I/O
- * completions read.  Batches nest; the outermost end submits.
+ * completions read.  Batches nest; the outermost end submits, then runs
+ * the owner's own share of the reads.
  */
 static void vswap_store_batch_begin(VswapStore *s)
 {
     s->batch_depth++;
 }
 
+/* The owner's share of the reads (VSWAP_STORE_OWNER_READS), now. */
+static void vswap_store_run_owner_jobs(VswapStore *s)
+{
+    VswapCodec *codec = vswap_pool_owner_codec(s->pool);
+    VswapPageJob *job;
+
+    while ((job = s->owner_jobs)) {
+        s->owner_jobs = job->owner_next;
+        job->owner_next = NULL;
+        vswap_store_run_decompress(&job->job, codec);
+        vswap_store_read_done(s, job);
+    }
+}
+
 static void vswap_store_batch_end(VswapStore *s)
 {
     g_assert(s->batch_depth > 0);
-    if (--s->batch_depth > 0 || !s->batch_head) {
+    if (--s->batch_depth > 0) {
         return;
     }
-    /* Never fails: the queue holds as many jobs as can exist. */
-    if (!vswap_pool_submit_batch(s->pool, s->batch_head, s->batch_n)) {
-        g_assert_not_reached();
+    if (s->batch_head) {
+        /* Never fails: the queue holds as many jobs as can exist. */
+        if (!vswap_pool_submit_batch(s->pool, s->batch_head, s->batch_n)) {
+            g_assert_not_reached();
+        }
+        s->batch_head = s->batch_tail = NULL;
+        s->batch_n = 0;
     }
-    s->batch_head = s->batch_tail = NULL;
-    s->batch_n = 0;
+    /* The workers have theirs: the owner decompresses beside them. */
+    vswap_store_run_owner_jobs(s);
 }
 
 static void vswap_store_start_long_job(VswapStore *s, VswapPageJob *job)
@@ -615,6 +637,15 @@ static void vswap_store_start_decompress(VswapStore *s, VswapPageJob *job)
         vswap_store_read_done(s, job);
         return;
     }
+    if (job->owner_runs) {
+        /* After the batch goes to the workers (vswap_store_batch_end()). */
+        job->owner_next = s->owner_jobs;
+        s->owner_jobs = job;
+        if (!s->batch_depth) {
+            vswap_store_run_owner_jobs(s);
+        }
+        return;
+    }
     vswap_store_start_job(s, job, vswap_store_run_decompress);
 }
 
@@ -708,6 +739,11 @@ static bool vswap_store_start_read(VswapStore *s, VswapRequest *req,
     if (rec) {
         memcpy(job->buf, rec, vswap_rec_size(job->len));
         job->rec = job->buf;
+        /* With no workers every job runs on the owner anyway. */
+        if (req->owner_reads && vswap_pool_threads(s->pool)) {
+            req->owner_reads--;
+            job->owner_runs = true;
+        }
         if (vswap_ent_state(ent) == VSWAP_ENT_MEM) {
             vswap_map_replace(s->map, op->slot, ent | VSWAP_ENT_REF);
         }
@@ -778,6 +814,7 @@ static int vswap_store_submit(VswapStore *s, VswapPageOp *ops, unsigned n,
         .n = n,
         .pending = n,
         .is_write = is_write,
+        .owner_reads = is_write ? 0 : VSWAP_STORE_OWNER_READS,
         .cb = cb,
         .opaque = opaque,
     };

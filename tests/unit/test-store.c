@@ -158,6 +158,78 @@ static void assert_check_clean(VswapStore *s)
     g_assert_cmpuint(rep.bad, ==, 0);
 }
 
+static void count_done(void *opaque)
+{
+    (*(unsigned *)opaque)++;
+}
+
+/*
+ * With a worker, the owner decompresses the first VSWAP_STORE_OWNER_READS
+ * pages of a read from memory itself: they are in place when
+ * vswap_store_read() returns, even with the worker busy for milliseconds
+ * with compressions, and the callback still waits for
+ * vswap_store_process().  So are the first pages of a larger read.
+ */
+static void test_owner_reads(Fixture *f, gconstpointer data)
+{
+    enum { BUSY = 200, SMALL = VSWAP_STORE_OWNER_READS, LARGE = 32 };
+    VswapStore *s = open_store(f, false, 64 << 20, 1, false);
+    g_autofree VswapPageOp *busy = g_new0(VswapPageOp, BUSY);
+    g_autofree uint8_t *buf = g_malloc(LARGE * PAGE);
+    VswapPageOp small[SMALL], large[LARGE];
+    unsigned busy_done = 0, small_done = 0, large_done = 0;
+
+    write_range(s, f->pages, SMALL + LARGE, 0);
+    /* Keep the worker busy: BUSY compressions, 3 ms or more. */
+    for (unsigned i = 0; i < BUSY; i += LARGE) {
+        unsigned k = MIN(LARGE, BUSY - i);
+
+        for (unsigned j = 0; j < k; j++) {
+            busy[i + j] = (VswapPageOp) {
+                .slot = 1000 + i + j,
+                .page = (void *)test_pages_get(f->pages, i + j, 1),
+            };
+        }
+        g_assert_cmpint(vswap_store_write(s, busy + i, k, count_done,
+                                          &busy_done), ==, 0);
+    }
+
+    for (unsigned i = 0; i < SMALL; i++) {
+        small[i] = (VswapPageOp) {
+            .slot = i, .page = buf + i * PAGE, .status = -EINPROGRESS,
+        };
+    }
+    g_assert_cmpint(vswap_store_read(s, small, SMALL, count_done,
+                                     &small_done), ==, 0);
+    for (unsigned i = 0; i < SMALL; i++) {
+        g_assert_cmpint(small[i].status, ==, 0);
+        g_assert(memcmp(buf + i * PAGE, test_pages_get(f->pages, i, 0),
+                        PAGE) == 0);
+    }
+    g_assert_cmpuint(small_done, ==, 0);
+
+    for (unsigned i = 0; i < LARGE; i++) {
+        large[i] = (VswapPageOp) {
+            .slot = SMALL + i, .page = buf + i * PAGE,
+            .status = -EINPROGRESS,
+        };
+    }
+    g_assert_cmpint(vswap_store_read(s, large, LARGE, count_done,
+                                     &large_done), ==, 0);
+    for (unsigned i = 0; i < SMALL; i++) {
+        g_assert_cmpint(large[i].status, ==, 0);
+    }
+    vswap_store_drain(s);
+    g_assert_cmpuint(small_done, ==, 1);
+    g_assert_cmpuint(large_done, ==, 1);
+    g_assert_cmpuint(busy_done, ==, (BUSY + LARGE - 1) / LARGE);
+    for (unsigned i = 0; i < LARGE; i++) {
+        g_assert_cmpint(large[i].status, ==, 0);
+        g_assert(memcmp(buf + i * PAGE,
+                        test_pages_get(f->pages, SMALL + i, 0), PAGE) == 0);
+    }
+}
+
 static void test_memory_round_trip(Fixture *f, gconstpointer data)
 {
     unsigned workers = GPOINTER_TO_UINT(data);
@@ -1152,6 +1224,7 @@ int main(int argc, char **argv)
     ADD("memory/round-trip/2-workers", test_memory_round_trip, 2);
     ADD("memory/compaction/inline", test_memory_compaction, 0);
     ADD("memory/compaction/2-workers", test_memory_compaction, 2);
+    ADD("memory/owner-reads", test_owner_reads, 0);
     ADD("memory/fill-pages", test_fill_pages, 0);
     ADD("memory/unmapped-and-discard", test_unmapped_and_discard, 0);
     ADD("bad-arguments", test_bad_arguments, 0);
