@@ -13,7 +13,9 @@ cgroup directory, so the test sets it.  Checked, in order:
      the floor (there are no guest stats to balloon on), each decision
      logged with its reason; the missing VM and the hostile one get a
      clear error each and the daemon keeps going;
-  2. status (control socket): a table and --json showing all three;
+  2. status (control socket): a table and --json showing all three, and
+     the real QEMU's own memory (its PID from the QMP socket's peer, its
+     smaps through the private proc root, which links to the real one);
   3. pressure low: the budget is given back to where it started;
   4. the QEMU killed: the daemon logs it, keeps running, and shows the
      VM as unreachable; status from the state file once it stops;
@@ -175,6 +177,8 @@ qmp={work}/hostile.qmp
         '-qmp', f'unix:{qmp_sock},server=on,wait=off',
         '-qmp', f'unix:{mon_sock},server=on,wait=off'],
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # The daemon reads the QEMU's smaps under its proc root.
+    os.symlink(f'/proc/{qemu.pid}', os.path.join(proc_root, str(qemu.pid)))
     daemon = None
     try:
         wait_for(lambda: os.path.exists(mon_sock), 20)
@@ -221,6 +225,16 @@ qmp={work}/hostile.qmp
         except (ValueError, KeyError, IndexError) as e:
             ok, st = False, f'{e}: {st.stdout}'
         check(ok, 'status --json has the mode, host and per-VM state', st)
+        try:
+            ok = (real['qemu-pid'] == qemu.pid and real['overhead'] > 0 and
+                  real['guest-rss'] >= 0 and
+                  real['qemu-rss'] == real['guest-rss'] + real['overhead'] and
+                  doc['commit']['overhead'] == real['overhead'])
+        except (KeyError, TypeError, NameError) as e:
+            ok, st = False, f'{e}: {st}'
+        check(ok and "QEMUs' own memory" in text() and 'OVERHEAD' in
+              status(args.daemon, conf).stdout,
+              "status and the reasons show the QEMU's own memory", st)
 
         # 3. Low pressure: after 2 low ticks, the budget comes back.
         set_pressure(proc_root, cgroup, high=False)

@@ -27,6 +27,7 @@
 #include "config.h"
 #include "host-pressure.h"
 #include "policy.h"
+#include "qemu-memory.h"
 #include "trace.h"
 
 typedef struct Replay {
@@ -386,6 +387,72 @@ static void test_config(void)
     }
 }
 
+/* x-query-ramblock and smaps as QEMU 10.0 and Linux 6.18 write them. */
+static void test_qemu_memory(void)
+{
+    static const char ramblocks[] =
+        "              Block Name    PSize              Offset               "
+        "Used              Total                HVA  RO\n"
+        "                  pc.ram    4 KiB  0x0000000000000000 0x0000000010000000"
+        " 0x0000000010000000 0x00007f4c27e00000  rw\n"
+        "    /rom@etc/acpi/tables    4 KiB  0x0000000010080000 0x0000000000020000"
+        " 0x0000000000200000 0x00007f4c4a200000  ro\n"
+        "                 pc.bios    4 KiB  0x0000000010000000 0x0000000000040000"
+        " 0x0000000000040000 0x00007f4c50600000  ro\n";
+    static const char smaps[] =
+        "55d0c0000000-55d0c1000000 r-xp 00000000 08:01 123 /usr/bin/qemu\n"
+        "Size:              16384 kB\nRss:                8192 kB\n"
+        "Anonymous:             0 kB\nVmFlags: rd ex mr mw me sd\n"
+        "7f4c27e00000-7f4c37e00000 rw-p 00000000 00:00 0 \n"
+        "Size:             262144 kB\nRss:              102400 kB\n"
+        "AnonHugePages:     0 kB\nFilePmdMapped:  0 kB\n"
+        "7f4c37e00000-7f4c37e01000 ---p 00000000 00:00 0 \n"
+        "Size:                  4 kB\nRss:                   0 kB\n"
+        "7f4c40000000-7f4c42000000 rw-p 00000000 00:00 0 \n"
+        "Size:              32768 kB\nRss:               20480 kB\n";
+    static const char *const bad_ramblocks[] = {
+        "",
+        "pc.ram 4 KiB 0x0 0x10000000 0x10000000 0x7f4c27e00000 rw\n",
+        "Block Name PSize Offset Used Total HVA RO\n"
+        "pc.ram 4 KiB 0x0 0x10000000 0x10000000 0x7f4c27e00000 maybe\n",
+        "Block Name PSize Offset Used Total HVA RO\n"
+        "pc.ram 4 KiB 0x0 0x10000000 0x10000000 7f4c27e00000 rw\n",
+        "Block Name PSize Offset Used Total HVA RO\n"
+        "pc.ram 4 KiB 0x0 0x1 0xffffffffffffffff 0xffffffffffff0000 rw\n",
+        "Block Name PSize Offset Used Total HVA RO\n"
+        "pc.bios 4 KiB 0x0 0x40000 0x40000 0x7f4c50600000 ro\n",
+    };
+    static const char *const bad_smaps[] = {
+        "",
+        "Rss: 4 kB\n",
+        "7f4c27e00000-7f4c37e00000 rw-p 0 00:00 0\nRss: lots kB\n",
+        "7f4c27e00000-7f4c37e00000 rw-p 0 00:00 0\nRss: 99999999999999999999 kB\n",
+        "7f4c37e00000-7f4c27e00000 rw-p 0 00:00 0\nRss: 4 kB\n",
+        "7f4c27e00000-zz rw-p 0 00:00 0\nRss: 4 kB\n",
+    };
+    g_autoptr(GArray) ranges = g_array_new(FALSE, FALSE, sizeof(OcRamRange));
+    guint64 rss = 0, guest = 0;
+
+    g_assert_true(oc_qemu_parse_ramblocks(ramblocks, ranges));
+    g_assert_cmpuint(ranges->len, ==, 1);
+    g_assert_cmphex(g_array_index(ranges, OcRamRange, 0).start, ==,
+                    0x7f4c27e00000ull);
+    g_assert_cmphex(g_array_index(ranges, OcRamRange, 0).end, ==,
+                    0x7f4c37e00000ull);
+    g_assert_true(oc_qemu_parse_smaps(smaps, ranges, &rss, &guest));
+    g_assert_cmpuint(rss, ==, (8192 + 102400 + 20480) << 10);
+    g_assert_cmpuint(guest, ==, 102400 << 10);
+    for (guint i = 0; i < G_N_ELEMENTS(bad_ramblocks); i++) {
+        g_array_set_size(ranges, 0);
+        g_assert_false(oc_qemu_parse_ramblocks(bad_ramblocks[i], ranges));
+        g_assert_cmpuint(ranges->len, ==, 0);
+    }
+    g_assert_false(oc_qemu_parse_ramblocks(NULL, ranges));
+    for (guint i = 0; i < G_N_ELEMENTS(bad_smaps); i++) {
+        g_assert_false(oc_qemu_parse_smaps(bad_smaps[i], ranges, &rss, &guest));
+    }
+}
+
 static gint compare_paths(gconstpointer a, gconstpointer b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
@@ -403,6 +470,7 @@ int main(int argc, char **argv)
     g_test_add_func("/overcommit-policy/parse-psi-meminfo", test_parse_psi_meminfo);
     g_test_add_func("/overcommit-policy/config", test_config);
     g_test_add_func("/overcommit-policy/cgroup-versions", test_cgroup_versions);
+    g_test_add_func("/overcommit-policy/qemu-memory", test_qemu_memory);
     dir = g_dir_open(dir_path ? dir_path : "traces", 0, NULL);
     g_assert_nonnull(dir);
     while ((name = g_dir_read_name(dir))) {

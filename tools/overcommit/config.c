@@ -38,6 +38,8 @@ static const struct {
     K("spare-window", OC_KEY_UINT, spare_window),
     K("idle-ticks", OC_KEY_UINT, idle_ticks),
     K("cgroup-lead-ticks", OC_KEY_UINT, cg_lead_ticks),
+    K("cgroup-commit-high", OC_KEY_DOUBLE, commit_high),
+    K("cgroup-commit-low", OC_KEY_DOUBLE, commit_low),
 #undef K
 };
 
@@ -201,10 +203,11 @@ static gboolean oc_config_policy(GKeyFile *kf, OcPolicyConfig *p, GError **err)
         return FALSE;
     }
     if (p->psi_low > p->psi_high || p->cg_low > p->cg_high ||
-        p->avail_low > p->avail_high) {
+        p->commit_low > p->commit_high || p->avail_low > p->avail_high) {
         g_set_error(err, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
                     "[policy]: each low mark must be on the calm side of its "
                     "high mark (psi-low <= psi-high, cgroup-low <= cgroup-high, "
+                    "cgroup-commit-low <= cgroup-commit-high, "
                     "mem-available-low <= mem-available-high)");
         return FALSE;
     }

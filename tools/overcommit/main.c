@@ -197,7 +197,8 @@ static int oc_run(OcConfig *cfg, guint64 max_ticks)
     d.vms = g_ptr_array_new_with_free_func((GDestroyNotify)oc_vm_link_free);
     for (guint i = 0; i < cfg->vms->len; i++) {
         g_ptr_array_add(d.vms, oc_vm_link_new(cfg->vms->pdata[i],
-                                              cfg->retry_interval, cfg->interval));
+                                              cfg->retry_interval, cfg->interval,
+                                              cfg->proc_root));
     }
     d.loop = g_main_loop_new(NULL, FALSE);
     if (!oc_daemon_open_trace(&d, &err) ||

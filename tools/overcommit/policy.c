@@ -72,6 +72,8 @@ void oc_policy_config_defaults(OcPolicyConfig *cfg)
         .spare_window = 10,
         .idle_ticks = 10,
         .cg_lead_ticks = 2,
+        .commit_high = 100.0,
+        .commit_low = 90.0,
     };
 }
 
@@ -149,10 +151,69 @@ static double oc_policy_cg_projected(const OcPolicyConfig *cfg,
     return 100.0 * (h->cg_current + growth * cfg->cg_lead_ticks) / h->cg_max;
 }
 
+/*
+ * Fills p->commit.  Each QEMU holds its guest's resident RAM and memory of
+ * its own (TCG's translation cache, devices, the store's memory tier)
+ * that no balloon reaches; its guest may still make resident what its
+ * balloon leaves it beyond that.  With 3 guests of 256 MiB, the QEMUs'
+ * own memory was about half of an 804 MiB limit: a cgroup below its high
+ * mark can still be filled to its limit by guests that only use what
+ * they were given.  Unknown without a cgroup limit, or when a VM that is
+ * up has no reading of its QEMU's memory.
+ */
+static void oc_policy_update_commit(OcPolicy *p, const OcHost *h,
+                                    const OcVm *vms, guint n)
+{
+    OcCommit *c = &p->commit;
+
+    *c = (OcCommit) { .known = h->has_cgroup && h->cg_max != OC_UNKNOWN &&
+                               h->cg_max };
+    for (guint i = 0; i < n && c->known; i++) {
+        const OcVm *vm = &vms[i];
+        guint64 size = vm->has_balloon ? vm->actual : vm->ram;
+
+        if (!vm->up) {
+            continue;
+        }
+        if (!vm->has_qemu_mem) {
+            c->known = FALSE;
+            break;
+        }
+        c->guest_rss += vm->guest_rss;
+        c->overhead += vm->overhead;
+        c->headroom += size > vm->guest_rss ? size - vm->guest_rss : 0;
+    }
+    c->known = c->known && n > 0;
+    c->worst = c->known ? h->cg_current + c->headroom : 0;
+}
+
+/* Returns: the worst case in % of memory.max; -1 when unknown or unused. */
+static double oc_policy_commit_pct(const OcPolicy *p, const OcHost *h)
+{
+    if (!p->commit.known || p->cfg.commit_high <= 0) {
+        return -1;
+    }
+    return 100.0 * p->commit.worst / h->cg_max;
+}
+
+/* Returns: bytes of the worst case left below @pct % of memory.max. */
+static guint64 oc_policy_commit_room(const OcPolicy *p, const OcHost *h,
+                                     double pct)
+{
+    guint64 mark;
+
+    if (oc_policy_commit_pct(p, h) < 0) {
+        return G_MAXUINT64;
+    }
+    mark = h->cg_max / 100.0 * pct;
+    return mark > p->commit.worst ? mark - p->commit.worst : 0;
+}
+
 /* The host's readings, for reasons: "PSI some 12.0%, MemAvailable 300 MiB". */
-static char *oc_policy_readings(const OcPolicyConfig *cfg, const OcHost *h,
+static char *oc_policy_readings(const OcPolicy *p, const OcHost *h,
                                 guint64 growth)
 {
+    const OcPolicyConfig *cfg = &p->cfg;
     GString *s = g_string_new(NULL);
 
     if (h->psi_some >= 0) {
@@ -172,6 +233,16 @@ static char *oc_policy_readings(const OcPolicyConfig *cfg, const OcHost *h,
                                    oc_policy_cg_projected(cfg, h, growth),
                                    cfg->cg_lead_ticks);
         }
+        if (oc_policy_commit_pct(p, h) >= 0) {
+            g_string_append_printf(s, "; guests could fill it to %.0f%% "
+                                   "(guest RAM resident %.0f MiB, %.0f MiB "
+                                   "more left to them; QEMUs' own memory "
+                                   "%.0f MiB, beyond any balloon)",
+                                   oc_policy_commit_pct(p, h),
+                                   oc_mib(p->commit.guest_rss),
+                                   oc_mib(p->commit.headroom),
+                                   oc_mib(p->commit.overhead));
+        }
     }
     if (h->has_cgroup && h->cg_some >= 0) {
         g_string_append_printf(s, "%scgroup PSI some %.1f%%",
@@ -180,20 +251,22 @@ static char *oc_policy_readings(const OcPolicyConfig *cfg, const OcHost *h,
     return g_string_free(s, FALSE);
 }
 
-static OcPressure oc_policy_pressure(const OcPolicyConfig *cfg, const OcHost *h,
+static OcPressure oc_policy_pressure(const OcPolicy *p, const OcHost *h,
                                      guint64 growth)
 {
+    const OcPolicyConfig *cfg = &p->cfg;
     double cg_pct = oc_policy_cg_projected(cfg, h, growth);
+    double commit_pct = oc_policy_commit_pct(p, h);
 
     if (h->psi_some >= cfg->psi_high ||
         (h->mem_available != OC_UNKNOWN && h->mem_available < cfg->avail_low) ||
-        cg_pct >= cfg->cg_high ||
+        cg_pct >= cfg->cg_high || commit_pct >= cfg->commit_high ||
         (h->has_cgroup && h->cg_some >= cfg->psi_high)) {
         return OC_PRESSURE_HIGH;
     }
     if (h->psi_some < cfg->psi_low &&
         (h->mem_available == OC_UNKNOWN || h->mem_available > cfg->avail_high) &&
-        cg_pct < cfg->cg_low &&
+        cg_pct < cfg->cg_low && commit_pct < cfg->commit_low &&
         (!h->has_cgroup || h->cg_some < cfg->psi_low)) {
         return OC_PRESSURE_LOW;
     }
@@ -214,8 +287,8 @@ static void oc_policy_update_mode(OcPolicy *p, const OcHost *host)
         growth = host->cg_current - p->last_cg_current;
     }
     p->last_cg_current = host->has_cgroup ? host->cg_current : OC_UNKNOWN;
-    pressure = oc_policy_pressure(&p->cfg, host, growth);
-    readings = oc_policy_readings(&p->cfg, host, growth);
+    pressure = oc_policy_pressure(p, host, growth);
+    readings = oc_policy_readings(p, host, growth);
     switch (pressure) {
     case OC_PRESSURE_HIGH:
         p->low_ticks = 0;
@@ -735,11 +808,13 @@ static guint64 oc_policy_balloon_room(OcPolicy *p, const OcVm *vm,
  * Step 3, @last_resort: when no balloon nor budget could give and the
  * cgroup is past half-way from its high mark to its limit, the free
  * memory that guests have now, even if they used it lately.
+ * Returns: the bytes the balloons are asked to take (0: none can).
  */
-static gboolean oc_policy_inflate(OcPolicy *p, const OcVm *vms, guint n,
-                                  gboolean last_resort, GPtrArray *actions)
+static guint64 oc_policy_inflate(OcPolicy *p, const OcVm *vms, guint n,
+                                 gboolean last_resort, GPtrArray *actions)
 {
     g_autoptr(GArray) cands = g_array_new(FALSE, FALSE, sizeof(OcCandidate));
+    guint64 taken = 0;
 
     for (guint i = 0; i < n; i++) {
         const OcVm *vm = &vms[i];
@@ -765,6 +840,7 @@ static gboolean oc_policy_inflate(OcPolicy *p, const OcVm *vms, guint n,
         OcCandidate *c = &g_array_index(cands, OcCandidate, i);
         guint64 base = oc_vm_balloon_base(c->vm);
 
+        taken += c->amount;
         oc_policy_emit(actions, OC_ACTION_BALLOON, c->vm, base, base - c->amount,
                        "%s; inflate: guest has %s (available %.0f MiB, peak "
                        "use %.0f MiB, swap-in %.0f pages/s, idle %u ticks), "
@@ -774,14 +850,45 @@ static gboolean oc_policy_inflate(OcPolicy *p, const OcVm *vms, guint n,
                        oc_policy_idle_ticks(p, c->vm->name),
                        oc_mib(oc_vm_floor(&p->cfg, c->vm)));
     }
-    return cands->len > 0;
+    return taken;
 }
 
-/* Step 2 of reclaim: the budget of the store read least, one per tick. */
+/*
+ * Returns: the bytes the VMs must give this tick to bring the cgroup below
+ * its low mark and their worst case below its own; 0 when the QEMUs'
+ * memory is not known (the balloons alone are asked first, then).
+ */
+static guint64 oc_policy_need(const OcPolicy *p, const OcHost *h)
+{
+    guint64 low, need;
+
+    if (!p->commit.known) {
+        return 0;
+    }
+    low = h->cg_max / 100.0 * p->cfg.cg_low;
+    need = h->cg_current > low ? h->cg_current - low : 0;
+    if (oc_policy_commit_pct(p, h) >= 0) {
+        guint64 commit_low = h->cg_max / 100.0 * p->cfg.commit_low;
+
+        if (p->commit.worst > commit_low) {
+            need = MAX(need, p->commit.worst - commit_low);
+        }
+    }
+    return need;
+}
+
+/*
+ * Step 2 of reclaim: the budget of the store read least, one per tick:
+ * when no balloon can take more (@taken 0), or when the balloons take
+ * less than the VMs must give (@need).  A store's memory tier is QEMU's
+ * own memory, which no balloon reaches; its cold pages go to disk.
+ */
 static gboolean oc_policy_lower_budget(OcPolicy *p, const OcVm *vms, guint n,
-                                   GPtrArray *actions)
+                                       guint64 taken, guint64 need,
+                                       GPtrArray *actions)
 {
     const OcVm *best = NULL;
+    guint64 to;
 
     for (guint i = 0; i < n; i++) {
         const OcVm *vm = &vms[i];
@@ -797,23 +904,37 @@ static gboolean oc_policy_lower_budget(OcPolicy *p, const OcVm *vms, guint n,
             best = vm;
         }
     }
-    if (best) {
-        guint64 to = best->budget > p->cfg.budget_floor + p->cfg.budget_step ?
-                     best->budget - p->cfg.budget_step : p->cfg.budget_floor;
-
+    if (!best) {
+        return FALSE;
+    }
+    to = best->budget > p->cfg.budget_floor + p->cfg.budget_step ?
+         best->budget - p->cfg.budget_step : p->cfg.budget_floor;
+    if (!taken) {
         oc_policy_emit(actions, OC_ACTION_BUDGET, best, best->budget, to,
                        "%s; no balloon can take more; lower the budget of the "
                        "store read least (%.0f pages/s), floor %.0f MiB",
                        p->why, best->read_rate, oc_mib(p->cfg.budget_floor));
+    } else {
+        oc_policy_emit(actions, OC_ACTION_BUDGET, best, best->budget, to,
+                       "%s; the balloons take %.0f MiB of the %.0f MiB the VMs "
+                       "must give; lower the budget of the store read least "
+                       "(%.0f pages/s) too, floor %.0f MiB", p->why,
+                       oc_mib(taken), oc_mib(need), best->read_rate,
+                       oc_mib(p->cfg.budget_floor));
     }
-    return best != NULL;
+    return TRUE;
 }
 
-/* Give-back step 1: the budget of the store read most, one per tick. */
+/*
+ * Give-back step 1: the budget of the store read most, one per tick, if
+ * the VMs' worst case stays below its low mark (@room bytes, taken from).
+ * Returns: TRUE when a budget was still below its maximum.
+ */
 static gboolean oc_policy_raise_budget(OcPolicy *p, const OcVm *vms, guint n,
-                                       GPtrArray *actions)
+                                       guint64 *room, GPtrArray *actions)
 {
     const OcVm *best = NULL;
+    guint64 to;
 
     for (guint i = 0; i < n; i++) {
         const OcVm *vm = &vms[i];
@@ -830,8 +951,12 @@ static gboolean oc_policy_raise_budget(OcPolicy *p, const OcVm *vms, guint n,
     if (!best) {
         return FALSE;
     }
-    oc_policy_emit(actions, OC_ACTION_BUDGET, best, best->budget,
-                   MIN(best->budget_max, best->budget + p->cfg.budget_step),
+    to = MIN(best->budget_max, best->budget + p->cfg.budget_step);
+    if (to - best->budget > *room) {
+        return TRUE;
+    }
+    *room -= to - best->budget;
+    oc_policy_emit(actions, OC_ACTION_BUDGET, best, best->budget, to,
                    "%s for %u ticks; give back: raise the budget of the store "
                    "read most (%.0f pages/s) toward %.0f MiB",
                    p->why, p->low_ticks, best->read_rate,
@@ -839,9 +964,14 @@ static gboolean oc_policy_raise_budget(OcPolicy *p, const OcVm *vms, guint n,
     return TRUE;
 }
 
-/* Give-back step 2: deflate every balloon, the VM swapping in most first. */
+/*
+ * Give-back step 2: deflate every balloon, the VM swapping in most first,
+ * as long as the VMs' worst case stays below its low mark (@room bytes):
+ * a guest fills what it is given, and a cgroup filled past its limit
+ * costs a whole VM.
+ */
 static void oc_policy_deflate(OcPolicy *p, const OcVm *vms, guint n,
-                              GPtrArray *actions)
+                              guint64 room, GPtrArray *actions)
 {
     g_autoptr(GArray) cands = g_array_new(FALSE, FALSE, sizeof(OcCandidate));
 
@@ -859,9 +989,13 @@ static void oc_policy_deflate(OcPolicy *p, const OcVm *vms, guint n,
     for (guint i = 0; i < cands->len; i++) {
         const OcVm *vm = g_array_index(cands, OcCandidate, i).vm;
         guint64 base = oc_vm_balloon_base(vm);
+        guint64 to = MIN(vm->ram, base + p->cfg.balloon_step);
 
-        oc_policy_emit(actions, OC_ACTION_BALLOON, vm, base,
-                       MIN(vm->ram, base + p->cfg.balloon_step),
+        if (to - base > room) {
+            break;
+        }
+        room -= to - base;
+        oc_policy_emit(actions, OC_ACTION_BALLOON, vm, base, to,
                        "%s for %u ticks; give back: deflate toward %.0f MiB "
                        "(swap-in %.0f pages/s)",
                        p->why, p->low_ticks, oc_mib(vm->ram), vm->swapin_rate);
@@ -906,7 +1040,9 @@ GPtrArray *oc_policy_decide(OcPolicy *policy, const OcHost *host,
                             const OcVm *vms, guint n_vms)
 {
     GPtrArray *actions = g_ptr_array_new_with_free_func(oc_action_free);
+    guint64 taken, need, room;
 
+    oc_policy_update_commit(policy, host, vms, n_vms);
     oc_policy_update_mode(policy, host);
     oc_policy_update_history(policy, vms, n_vms);
     oc_policy_settle_transfers(policy, vms, n_vms, actions);
@@ -914,15 +1050,20 @@ GPtrArray *oc_policy_decide(OcPolicy *policy, const OcHost *host,
     oc_policy_stalls(policy, vms, n_vms, actions);
     switch (policy->mode) {
     case OC_MODE_RECLAIM:
-        if (!oc_policy_inflate(policy, vms, n_vms, FALSE, actions) &&
-            !oc_policy_lower_budget(policy, vms, n_vms, actions) &&
-            !oc_policy_cgroup_room(&policy->cfg, host, 0)) {
+        taken = oc_policy_inflate(policy, vms, n_vms, FALSE, actions);
+        need = oc_policy_need(policy, host);
+        if ((!taken || need > taken) &&
+            oc_policy_lower_budget(policy, vms, n_vms, taken, need, actions)) {
+            break;
+        }
+        if (!taken && !oc_policy_cgroup_room(&policy->cfg, host, 0)) {
             oc_policy_inflate(policy, vms, n_vms, TRUE, actions);
         }
         break;
     case OC_MODE_GIVEBACK:
-        if (!oc_policy_raise_budget(policy, vms, n_vms, actions)) {
-            oc_policy_deflate(policy, vms, n_vms, actions);
+        room = oc_policy_commit_room(policy, host, policy->cfg.commit_low);
+        if (!oc_policy_raise_budget(policy, vms, n_vms, &room, actions)) {
+            oc_policy_deflate(policy, vms, n_vms, room, actions);
         }
         break;
     case OC_MODE_HOLD:

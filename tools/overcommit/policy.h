@@ -10,10 +10,14 @@
  * steps moving between VMs.
  *
  * Under pressure (or when the cgroup's growth would bring it within a
- * few ticks) it first inflates the balloons of guests with memory to
- * spare (free memory beyond their recent peak use, or the cold memory of
- * idle guests), then lowers the budget of the store read least; when
- * pressure has stayed low for a while it gives back in the reverse order.
+ * few ticks, or when the guests could fill it past its limit with the
+ * memory their balloons leave them, on top of what each QEMU holds for
+ * itself) it first inflates the balloons of guests with memory to spare
+ * (free memory beyond their recent peak use, or the cold memory of idle
+ * guests), then lowers the budget of the store read least, in the same
+ * tick when the balloons cannot take what the guests must give; when
+ * pressure has stayed low for a while it gives back in the reverse order,
+ * as far as the guests' worst case stays below its low mark.
  * A guest whose swap-in or major-fault rate climbs, or whose available
  * memory runs short while it swaps in, gets memory back at once (if the
  * VMs' cgroup has room for it; otherwise a step moved from an idle
@@ -59,6 +63,9 @@ typedef struct OcVm {
     guint64 budget;         /* the store's mem-budget now */
     guint64 budget_max;     /* the budget it started with (give back to) */
     double read_rate;       /* pages read from the store per second */
+    gboolean has_qemu_mem;  /* the two fields below were read */
+    guint64 guest_rss;      /* guest RAM resident in QEMU, bytes */
+    guint64 overhead;       /* QEMU's resident memory besides guest RAM */
 } OcVm;
 
 typedef struct OcPolicyConfig {
@@ -82,6 +89,9 @@ typedef struct OcPolicyConfig {
     guint spare_window;         /* ticks of peak use that free memory must exceed */
     guint idle_ticks;           /* quiet ticks that make a guest idle */
     guint cg_lead_ticks;        /* ticks ahead that the cgroup's growth is projected */
+    double commit_high;         /* the VMs' worst case, % of memory.max, that
+                                   starts reclaim; 0: not used */
+    double commit_low;          /* ... below which it is low */
 } OcPolicyConfig;
 
 typedef enum {
@@ -103,6 +113,18 @@ typedef struct OcAction {
     char *reason;       /* why, for the log */
 } OcAction;
 
+/*
+ * The VMs' worst case, from this tick's readings: what their cgroup would
+ * hold if every guest made resident all the memory its balloon leaves it.
+ */
+typedef struct OcCommit {
+    gboolean known;         /* a cgroup limit, and every QEMU's memory read */
+    guint64 worst;          /* the cgroup now, plus @headroom */
+    guint64 headroom;       /* what the guests may still make resident */
+    guint64 guest_rss;      /* guest RAM resident, over all VMs */
+    guint64 overhead;       /* the QEMUs' own memory, over all VMs */
+} OcCommit;
+
 typedef struct OcPolicy {
     OcPolicyConfig cfg;
     OcMode mode;
@@ -113,6 +135,7 @@ typedef struct OcPolicy {
     GHashTable *history;        /* VM name -> OcVmHistory (policy.c) */
     GHashTable *transfers;      /* recipient VM name -> OcTransfer (policy.c) */
     guint64 last_cg_current;    /* the cgroup's reading a tick ago, or OC_UNKNOWN */
+    OcCommit commit;            /* this tick's worst case */
 } OcPolicy;
 
 void oc_policy_config_defaults(OcPolicyConfig *cfg);

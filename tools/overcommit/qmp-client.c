@@ -52,6 +52,7 @@ struct OcQmp {
     GHashTable *pending;        /* id (gint64 *) -> OcQmpPending */
     guint timer;                /* checks deadlines while connected */
     gint64 phase_deadline;      /* for CONNECTING..NEGOTIATING */
+    gint64 peer_pid;            /* the peer's PID (SO_PEERCRED), or 0 */
 };
 
 static void oc_qmp_read_next(OcQmpConn *conn);
@@ -113,6 +114,7 @@ static void oc_qmp_end(OcQmp *qmp, const char *why, gboolean notify)
     }
     qmp->phase = OC_QMP_IDLE;
     qmp->conn = NULL;
+    qmp->peer_pid = 0;
     if (qmp->timer) {
         g_source_remove(qmp->timer);
         qmp->timer = 0;
@@ -403,6 +405,23 @@ static void oc_qmp_read_next(OcQmpConn *conn)
                               oc_qmp_read_done, oc_qmp_conn_ref(conn));
 }
 
+/*
+ * Returns: the PID of the process that listens on the socket (SO_PEERCRED,
+ * taken when it called listen()), or 0 when the kernel does not say.
+ */
+static gint64 oc_qmp_peer_credentials(GSocketConnection *sock)
+{
+    g_autoptr(GCredentials) cred = NULL;
+    pid_t pid;
+
+    cred = g_socket_get_credentials(g_socket_connection_get_socket(sock), NULL);
+    if (!cred) {
+        return 0;
+    }
+    pid = g_credentials_get_unix_pid(cred, NULL);
+    return pid > 0 ? pid : 0;
+}
+
 static void oc_qmp_connect_done(GObject *src, GAsyncResult *res,
                                 gpointer opaque)
 {
@@ -417,6 +436,7 @@ static void oc_qmp_connect_done(GObject *src, GAsyncResult *res,
         oc_qmp_end(conn->qmp, err->message, TRUE);
     } else {
         conn->sock = sock;
+        conn->qmp->peer_pid = oc_qmp_peer_credentials(sock);
         conn->qmp->phase = OC_QMP_GREETING;
         oc_qmp_read_next(conn);
     }
@@ -459,6 +479,11 @@ gboolean oc_qmp_is_ready(OcQmp *qmp)
 const char *oc_qmp_path(OcQmp *qmp)
 {
     return qmp->path;
+}
+
+gint64 oc_qmp_peer_pid(OcQmp *qmp)
+{
+    return qmp->phase == OC_QMP_IDLE ? 0 : qmp->peer_pid;
 }
 
 OcQmp *oc_qmp_new(const char *name, const char *socket_path,

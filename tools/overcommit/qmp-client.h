@@ -49,6 +49,13 @@ void oc_qmp_connect(OcQmp *qmp);
 void oc_qmp_disconnect(OcQmp *qmp, const char *why);
 gboolean oc_qmp_is_ready(OcQmp *qmp);
 const char *oc_qmp_path(OcQmp *qmp);
+/*
+ * Returns: the PID of the process at the other end (SO_PEERCRED: whoever
+ * listens on the socket, QEMU itself unless a proxy sits between), or 0
+ * when not connected or unknown.  It names a process, not a QEMU: a
+ * hostile peer may be anything.
+ */
+gint64 oc_qmp_peer_pid(OcQmp *qmp);
 
 /*
  * Sends @command with @args (a JSON object node, consumed; may be NULL).

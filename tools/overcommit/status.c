@@ -56,6 +56,18 @@ char *oc_status_build(guint64 tick, const OcHost *host, OcPolicy *policy,
     json_builder_set_member_name(b, "why");
     json_builder_add_string_value(b, policy->why);
     oc_status_host(b, host);
+    /* The VMs' worst case (policy.h, OcCommit), in bytes. */
+    json_builder_set_member_name(b, "commit");
+    json_builder_begin_object(b);
+    oc_status_u64(b, "worst", policy->commit.known ? policy->commit.worst :
+                                                     OC_UNKNOWN);
+    oc_status_u64(b, "guest-rss", policy->commit.known ?
+                                  policy->commit.guest_rss : OC_UNKNOWN);
+    oc_status_u64(b, "headroom", policy->commit.known ?
+                                 policy->commit.headroom : OC_UNKNOWN);
+    oc_status_u64(b, "overhead", policy->commit.known ?
+                                 policy->commit.overhead : OC_UNKNOWN);
+    json_builder_end_object(b);
     json_builder_set_member_name(b, "vms");
     json_builder_begin_array(b);
     for (guint i = 0; i < n_vms; i++) {
@@ -107,7 +119,8 @@ static const char *oc_status_str(JsonObject *o, const char *name)
 static void oc_status_print_host(JsonObject *root)
 {
     JsonObject *h = oc_json_get_object(root, "host");
-    char a[32], t[32], c[32], m[32];
+    JsonObject *commit = oc_json_get_object(root, "commit");
+    char a[32], t[32], c[32], m[32], w[32], g[32], r[32], o[32];
 
     printf("host: PSI some %.1f%% full %.1f%%, MemAvailable %s of %s",
            oc_status_double(h, "psi-some"), oc_status_double(h, "psi-full"),
@@ -120,6 +133,14 @@ static void oc_status_print_host(JsonObject *root)
                oc_status_mib(h, "cgroup-max", m, sizeof(m)),
                oc_status_double(h, "cgroup-psi-some"));
     }
+    if (oc_json_get_u64(commit, "worst", &(guint64){0})) {
+        printf("\nguests' worst case %s: guest RAM resident %s, %s more left "
+               "to them, QEMUs' own memory %s",
+               oc_status_mib(commit, "worst", w, sizeof(w)),
+               oc_status_mib(commit, "guest-rss", g, sizeof(g)),
+               oc_status_mib(commit, "headroom", r, sizeof(r)),
+               oc_status_mib(commit, "overhead", o, sizeof(o)));
+    }
     printf("\nmode: %s: %s (tick %" G_GINT64_FORMAT ")\n\n",
            oc_status_str(root, "mode"), oc_status_str(root, "why"),
            json_object_get_int_member_with_default(root, "tick", 0));
@@ -128,12 +149,12 @@ static void oc_status_print_host(JsonObject *root)
 static void oc_status_print_vm(JsonObject *vm)
 {
     char ram[32], act[32], tgt[32], avail[32], bud[32], bmax[32], mem[32];
-    char budget[72];
+    char own[32], budget[72];
 
     g_snprintf(budget, sizeof(budget), "%s/%s",
                oc_status_mib(vm, "budget", bud, sizeof(bud)),
                oc_status_mib(vm, "budget-max", bmax, sizeof(bmax)));
-    printf("%-12s %-12s %6s %7s %6s %6s %8.0f %11s %9s %7.0f  %s\n",
+    printf("%-12s %-12s %6s %7s %6s %6s %8.0f %11s %9s %7.0f %8s  %s\n",
            oc_status_str(vm, "name"), oc_status_str(vm, "state"),
            oc_status_mib(vm, "ram", ram, sizeof(ram)),
            oc_status_mib(vm, "actual", act, sizeof(act)),
@@ -141,7 +162,9 @@ static void oc_status_print_vm(JsonObject *vm)
            oc_status_mib(vm, "guest-available", avail, sizeof(avail)),
            oc_status_double(vm, "swapin-rate"), budget,
            oc_status_mib(vm, "store-mem-bytes", mem, sizeof(mem)),
-           oc_status_double(vm, "read-rate"), oc_status_str(vm, "last-action"));
+           oc_status_double(vm, "read-rate"),
+           oc_status_mib(vm, "overhead", own, sizeof(own)),
+           oc_status_str(vm, "last-action"));
 }
 
 gboolean oc_status_print_table(const char *json, GError **err)
@@ -166,9 +189,9 @@ gboolean oc_status_print_table(const char *json, GError **err)
     vms = vms_node && JSON_NODE_HOLDS_ARRAY(vms_node) ?
           json_node_get_array(vms_node) : NULL;
     oc_status_print_host(root);
-    printf("%-12s %-12s %6s %7s %6s %6s %8s %11s %9s %7s  %s\n", "VM", "STATE",
-           "RAM", "BALLOON", "TARGET", "AVAIL", "SWAPIN/s", "BUDGET",
-           "STORE-MEM", "READS/s", "LAST ACTION");
+    printf("%-12s %-12s %6s %7s %6s %6s %8s %11s %9s %7s %8s  %s\n", "VM",
+           "STATE", "RAM", "BALLOON", "TARGET", "AVAIL", "SWAPIN/s", "BUDGET",
+           "STORE-MEM", "READS/s", "OVERHEAD", "LAST ACTION");
     for (guint i = 0; vms && i < json_array_get_length(vms); i++) {
         JsonNode *n = json_array_get_element(vms, i);
 

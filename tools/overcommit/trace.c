@@ -60,6 +60,9 @@ void oc_trace_format_tick(GString *out, guint64 tick, const OcHost *h,
         oc_trace_size(out, "budget", vm->budget);
         oc_trace_size(out, "budget-max", vm->budget_max);
         oc_trace_double(out, "reads", vm->read_rate);
+        g_string_append_printf(out, " qemu-mem=%d", vm->has_qemu_mem);
+        oc_trace_size(out, "guest-rss", vm->guest_rss);
+        oc_trace_size(out, "overhead", vm->overhead);
         g_string_append_c(out, '\n');
     }
     for (guint i = 0; actions && i < actions->len; i++) {
@@ -158,6 +161,10 @@ static const struct {
     F("budget", OC_TF_SIZE, budget),
     F("budget-max", OC_TF_SIZE, budget_max),
     F("reads", OC_TF_DOUBLE, read_rate),
+    /* Since issue 16's third round; older traces leave qemu-mem at 0. */
+    F("qemu-mem", OC_TF_BOOL, has_qemu_mem),
+    F("guest-rss", OC_TF_SIZE, guest_rss),
+    F("overhead", OC_TF_SIZE, overhead),
 #undef F
 };
 

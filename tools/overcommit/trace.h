@@ -9,13 +9,16 @@
  *   host psi-some=12.5 psi-full=0 avail=300M total=4G cg-current=- ...
  *   vm name=a up=1 balloon=1 ram=256M actual=256M target=- floor=0 stats=1
  *      avail=120M swapin=0 majflt=0 store=1 budget=64M budget-max=64M reads=0
+ *      qemu-mem=1 guest-rss=200M overhead=120M
  *   action balloon a 256M 224M
  *
  * (a vm line is one line).  "-" is an unknown value.  The action lines of
  * a tick are the policy's decisions, in order; a tick without any decided
  * nothing.  The daemon writes every field; a hand-written trace may give
  * only what changes, and a replay keeps the rest (see
- * tests/unit/test-overcommit-policy.c).
+ * tests/unit/test-overcommit-policy.c).  Traces from before the QEMU's own
+ * memory was read have no qemu-mem, guest-rss and overhead: a replay
+ * then takes that memory as unknown, as the daemon did.
  */
 #ifndef OC_TRACE_H
 #define OC_TRACE_H

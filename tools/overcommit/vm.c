@@ -12,6 +12,7 @@
 
 #include "vm.h"
 #include "oc-json.h"
+#include "qemu-memory.h"
 #include "qmp-client.h"
 
 #define OC_PAGE_SIZE 4096.0
@@ -27,6 +28,7 @@ struct OcVmLink {
     const OcVmConfig *cfg;
     guint retry_interval;       /* seconds */
     guint stats_interval;       /* guest-stats-polling-interval, seconds */
+    const char *proc_root;      /* "/proc" */
     OcQmp *qmp;
     OcVmPhase phase;
     gint64 retry_at;            /* monotonic time of the next connect */
@@ -37,6 +39,10 @@ struct OcVmLink {
     char *device;               /* QOM path of the device using the store */
     guint batch;                /* replies outstanding in the batch */
     gboolean batch_failed;
+    GArray *ram_ranges;         /* OcRamRange: the guest RAM's host mappings */
+    gint64 pid;                 /* the QMP peer's PID, or 0 */
+    guint64 qemu_rss;           /* its resident memory, or OC_UNKNOWN */
+    char *mem_error;            /* why its memory is not known, or NULL */
 
     OcVm snap;                  /* what the policy sees */
     /* Counters behind the rates, from the previous reading. */
@@ -69,6 +75,10 @@ static void oc_vm_forget(OcVmLink *vm)
     g_clear_pointer(&vm->device, g_free);
     vm->snap.up = vm->snap.has_balloon = vm->snap.has_stats = FALSE;
     vm->snap.has_store = FALSE;
+    vm->snap.has_qemu_mem = FALSE;
+    vm->snap.guest_rss = vm->snap.overhead = vm->qemu_rss = OC_UNKNOWN;
+    vm->pid = 0;
+    g_array_set_size(vm->ram_ranges, 0);
     vm->snap.target = OC_UNKNOWN;
     vm->snap.swapin_rate = vm->snap.majflt_rate = vm->snap.read_rate = 0;
     vm->prev_stats_update = 0;
@@ -306,6 +316,51 @@ static void oc_vm_list_peripherals(OcVmLink *vm, const char *dir)
                     oc_vm_got_peripherals, probe);
 }
 
+/* Logs why the QEMU's own memory is not known, when that is news. */
+static void oc_vm_set_mem_error(OcVmLink *vm, const char *msg)
+{
+    if (g_strcmp0(vm->mem_error, msg)) {
+        if (msg) {
+            g_warning("vm %s: %s: its QEMU's own memory is not counted",
+                      vm->cfg->name, msg);
+        } else {
+            g_message("vm %s: its QEMU's own memory is counted again",
+                      vm->cfg->name);
+        }
+        g_free(vm->mem_error);
+        vm->mem_error = g_strdup(msg);
+    }
+}
+
+/*
+ * x-query-ramblock: the host mappings of the guest's RAM.  Its text is
+ * parsed as untrusted; a QEMU without the command (or not a QEMU) only
+ * leaves the QEMU's own memory unknown.
+ */
+static void oc_vm_got_ramblocks(OcQmp *qmp, JsonNode *ret, const GError *err,
+                                gpointer opaque)
+{
+    OcVmLink *vm = opaque;
+    JsonObject *obj = ret && JSON_NODE_HOLDS_OBJECT(ret) ?
+                      json_node_get_object(ret) : NULL;
+    const char *text = oc_json_get_string(obj, "human-readable-text");
+
+    g_array_set_size(vm->ram_ranges, 0);
+    vm->pid = oc_qmp_peer_pid(qmp);
+    if (err && !oc_qmp_is_ready(qmp)) {
+        /* The connection ended: that is logged as such. */
+    } else if (err) {
+        g_autofree char *msg = g_strdup_printf("x-query-ramblock: %s",
+                                               err->message);
+        oc_vm_set_mem_error(vm, msg);
+    } else if (!oc_qemu_parse_ramblocks(text, vm->ram_ranges)) {
+        oc_vm_set_mem_error(vm, "x-query-ramblock: no RAM block found");
+    } else if (!vm->pid) {
+        oc_vm_set_mem_error(vm, "the QMP socket does not name its peer's PID");
+    }
+    oc_vm_discovery_reply(vm, "x-query-ramblock", NULL);
+}
+
 static void oc_vm_start_discovery(OcVmLink *vm)
 {
     vm->phase = OC_VM_DISCOVERING;
@@ -313,6 +368,7 @@ static void oc_vm_start_discovery(OcVmLink *vm)
     vm->batch_failed = FALSE;
     oc_vm_batch_add(vm, "query-memory-size-summary", NULL,
                     oc_vm_got_memory_size, vm);
+    oc_vm_batch_add(vm, "x-query-ramblock", NULL, oc_vm_got_ramblocks, vm);
     if (vm->cfg->balloon) {
         oc_vm_use_balloon(vm, vm->cfg->balloon);
     } else {
@@ -454,9 +510,35 @@ static void oc_vm_got_vswap(OcQmp *qmp, JsonNode *ret, const GError *err,
     oc_vm_poll_reply(vm, "query-vswap", err);
 }
 
+/*
+ * The QEMU's resident memory (smaps), split into its guest's RAM and the
+ * rest, QEMU's own.  Read at the poll, beside the balloon's reading.
+ */
+static void oc_vm_read_qemu_memory(OcVmLink *vm)
+{
+    g_autoptr(GError) err = NULL;
+    guint64 rss, guest_rss;
+
+    vm->snap.has_qemu_mem = FALSE;
+    if (!vm->pid || !vm->ram_ranges->len) {
+        return;     /* said at discovery */
+    }
+    if (!oc_qemu_read_memory(vm->proc_root, vm->pid, vm->ram_ranges, &rss,
+                             &guest_rss, &err)) {
+        oc_vm_set_mem_error(vm, err->message);
+        return;
+    }
+    oc_vm_set_mem_error(vm, NULL);
+    vm->qemu_rss = rss;
+    vm->snap.guest_rss = guest_rss;
+    vm->snap.overhead = rss - guest_rss;
+    vm->snap.has_qemu_mem = TRUE;
+}
+
 static void oc_vm_poll(OcVmLink *vm)
 {
     vm->batch_failed = FALSE;
+    oc_vm_read_qemu_memory(vm);
     if (vm->balloon) {
         oc_vm_batch_add(vm, "query-balloon", NULL, oc_vm_got_balloon, vm);
         oc_vm_batch_add(vm, "qom-get",
@@ -621,6 +703,10 @@ void oc_vm_link_status(OcVmLink *vm, JsonBuilder *b, const char *policy_state)
     oc_vm_status_u64(b, "pages-disk", up && s->has_store ? vm->pages_disk : OC_UNKNOWN);
     json_builder_set_member_name(b, "read-rate");
     json_builder_add_double_value(b, s->read_rate);
+    oc_vm_status_u64(b, "qemu-pid", up && vm->pid ? (guint64)vm->pid : OC_UNKNOWN);
+    oc_vm_status_u64(b, "qemu-rss", up && s->has_qemu_mem ? vm->qemu_rss : OC_UNKNOWN);
+    oc_vm_status_u64(b, "guest-rss", up && s->has_qemu_mem ? s->guest_rss : OC_UNKNOWN);
+    oc_vm_status_u64(b, "overhead", up && s->has_qemu_mem ? s->overhead : OC_UNKNOWN);
     json_builder_set_member_name(b, "last-action");
     if (vm->last_action) {
         json_builder_add_string_value(b, vm->last_action);
@@ -635,11 +721,13 @@ void oc_vm_link_status(OcVmLink *vm, JsonBuilder *b, const char *policy_state)
 /* ---- life cycle ---- */
 
 OcVmLink *oc_vm_link_new(const OcVmConfig *cfg, guint retry_interval,
-                         guint stats_interval)
+                         guint stats_interval, const char *proc_root)
 {
     OcVmLink *vm = g_new0(OcVmLink, 1);
 
     vm->cfg = cfg;
+    vm->proc_root = proc_root;
+    vm->ram_ranges = g_array_new(FALSE, FALSE, sizeof(OcRamRange));
     vm->retry_interval = retry_interval;
     vm->stats_interval = stats_interval;
     vm->qmp = oc_qmp_new(cfg->name, cfg->qmp, oc_vm_state_changed, vm);
@@ -662,5 +750,7 @@ void oc_vm_link_free(OcVmLink *vm)
     g_free(vm->store);
     g_free(vm->device);
     g_free(vm->last_action);
+    g_free(vm->mem_error);
+    g_array_unref(vm->ram_ranges);
     g_free(vm);
 }

@@ -6,7 +6,9 @@
  *
  * Reads: query-balloon, the balloon's guest-stats (with stats polling
  * turned on through guest-stats-polling-interval), query-memory-size-
- * summary, query-vswap and the store's mem-budget.  Writes: balloon, and
+ * summary, query-vswap, the store's mem-budget, and x-query-ramblock
+ * with the QEMU's /proc/PID/smaps (PID from the QMP socket's peer) for
+ * how much of QEMU's memory is its guest's RAM.  Writes: balloon, and
  * qom-set of mem-budget.  A VM that cannot be reached is retried every
  * retry interval and reported as unreachable, with its error.
  */
@@ -20,9 +22,9 @@
 
 typedef struct OcVmLink OcVmLink;
 
-/* @cfg must outlive the link. */
+/* @cfg and @proc_root ("/proc") must outlive the link. */
 OcVmLink *oc_vm_link_new(const OcVmConfig *cfg, guint retry_interval,
-                         guint stats_interval);
+                         guint stats_interval, const char *proc_root);
 void oc_vm_link_free(OcVmLink *vm);
 
 /* Connects when due, or starts a poll when connected and none runs. */
