@@ -755,10 +755,14 @@ static gint oc_candidate_cmp(gconstpointer a, gconstpointer b)
  * back and keeps its reserve, now and at its peak use, gives half a step
  * too.  Memory that a busy guest used a moment ago is not taken: it
  * would read it back.  With @last_resort, free memory is what the guest
- * has available now beyond its reserve, whatever it used lately.
+ * has available now beyond its reserve, whatever it used lately.  Free
+ * memory goes in steps of @step, which is more than balloon_step when the
+ * VMs must give more (oc_policy_need()): memory beyond the guest's peak
+ * use and reserve is as safe to take at once as a step at a time.
  */
 static guint64 oc_policy_balloon_room(OcPolicy *p, const OcVm *vm,
-                                      gboolean last_resort, const char **why)
+                                      gboolean last_resort, guint64 step,
+                                      const char **why)
 {
     const OcPolicyConfig *cfg = &p->cfg;
     guint64 base = oc_vm_balloon_base(vm), floor = oc_vm_floor(cfg, vm);
@@ -778,7 +782,7 @@ static guint64 oc_policy_balloon_room(OcPolicy *p, const OcVm *vm,
     spare = MIN(spare, base > in_use + cfg->guest_reserve ?
                        base - in_use - cfg->guest_reserve : 0);
     if (spare >= OC_MIB) {
-        take = MIN(cfg->balloon_step, spare);
+        take = MIN(step, spare);
         *why = "free memory";
     } else if (vm->has_store && oc_policy_idle(p, vm)) {
         take = cfg->balloon_step / 2;
@@ -808,12 +812,16 @@ static guint64 oc_policy_balloon_room(OcPolicy *p, const OcVm *vm,
  * Step 3, @last_resort: when no balloon nor budget could give and the
  * cgroup is past half-way from its high mark to its limit, the free
  * memory that guests have now, even if they used it lately.
+ * When the VMs must give more than a step (@need), a guest's free
+ * memory goes in one change, up to what is still needed.
  * Returns: the bytes the balloons are asked to take (0: none can).
  */
 static guint64 oc_policy_inflate(OcPolicy *p, const OcVm *vms, guint n,
-                                 gboolean last_resort, GPtrArray *actions)
+                                 gboolean last_resort, guint64 need,
+                                 GPtrArray *actions)
 {
     g_autoptr(GArray) cands = g_array_new(FALSE, FALSE, sizeof(OcCandidate));
+    guint64 step = MAX(p->cfg.balloon_step, need);
     guint64 taken = 0;
 
     for (guint i = 0; i < n; i++) {
@@ -829,7 +837,7 @@ static guint64 oc_policy_inflate(OcPolicy *p, const OcVm *vms, guint n,
         if (vm->target != OC_UNKNOWN && vm->actual > vm->target + OC_MIB) {
             continue;
         }
-        c.amount = oc_policy_balloon_room(p, vm, last_resort, &c.why);
+        c.amount = oc_policy_balloon_room(p, vm, last_resort, step, &c.why);
         if (c.amount) {
             c.key = (double)vm->guest_avail;
             g_array_append_val(cands, c);
@@ -840,6 +848,12 @@ static guint64 oc_policy_inflate(OcPolicy *p, const OcVm *vms, guint n,
         OcCandidate *c = &g_array_index(cands, OcCandidate, i);
         guint64 base = oc_vm_balloon_base(c->vm);
 
+        /* Beyond a step each, only what the VMs must still give. */
+        if (c->amount > p->cfg.balloon_step) {
+            c->amount = MAX(p->cfg.balloon_step, need > taken ? need - taken : 0);
+            c->amount = MIN(c->amount, oc_policy_balloon_room(
+                p, c->vm, last_resort, step, &c->why)) & ~(guint64)(OC_MIB - 1);
+        }
         taken += c->amount;
         oc_policy_emit(actions, OC_ACTION_BALLOON, c->vm, base, base - c->amount,
                        "%s; inflate: guest has %s (available %.0f MiB, peak "
@@ -877,38 +891,14 @@ static guint64 oc_policy_need(const OcPolicy *p, const OcHost *h)
     return need;
 }
 
-/*
- * Step 2 of reclaim: the budget of the store read least, one per tick:
- * when no balloon can take more (@taken 0), or when the balloons take
- * less than the VMs must give (@need).  A store's memory tier is QEMU's
- * own memory, which no balloon reaches; its cold pages go to disk.
- */
-static gboolean oc_policy_lower_budget(OcPolicy *p, const OcVm *vms, guint n,
+/* Lowers @best's budget by a step; the reason says why. */
+static void oc_policy_lower_one_budget(OcPolicy *p, const OcVm *best,
                                        guint64 taken, guint64 need,
                                        GPtrArray *actions)
 {
-    const OcVm *best = NULL;
-    guint64 to;
+    guint64 to = best->budget > p->cfg.budget_floor + p->cfg.budget_step ?
+                 best->budget - p->cfg.budget_step : p->cfg.budget_floor;
 
-    for (guint i = 0; i < n; i++) {
-        const OcVm *vm = &vms[i];
-
-        if (!vm->up || !vm->has_store || vm->budget <= p->cfg.budget_floor ||
-            vm->read_rate > p->cfg.store_hot_reads ||
-            oc_policy_backing_off(p, vm->name)) {
-            continue;
-        }
-        if (!best || vm->read_rate < best->read_rate ||
-            (vm->read_rate == best->read_rate &&
-             g_strcmp0(vm->name, best->name) < 0)) {
-            best = vm;
-        }
-    }
-    if (!best) {
-        return FALSE;
-    }
-    to = best->budget > p->cfg.budget_floor + p->cfg.budget_step ?
-         best->budget - p->cfg.budget_step : p->cfg.budget_floor;
     if (!taken) {
         oc_policy_emit(actions, OC_ACTION_BUDGET, best, best->budget, to,
                        "%s; no balloon can take more; lower the budget of the "
@@ -922,8 +912,42 @@ static gboolean oc_policy_lower_budget(OcPolicy *p, const OcVm *vms, guint n,
                        oc_mib(taken), oc_mib(need), best->read_rate,
                        oc_mib(p->cfg.budget_floor));
     }
-    return TRUE;
 }
+
+/*
+ * Step 2 of reclaim: the budget of the store read least, one per tick:
+ * when no balloon can take more (@taken 0), or when the balloons take
+ * less than the VMs must give (@need).  A store's memory tier is QEMU's
+ * own memory, which no balloon reaches; its cold pages go to disk.
+ */
+static gboolean oc_policy_lower_budget(OcPolicy *p, const OcVm *vms, guint n,
+                                       guint64 taken, guint64 need,
+                                       GPtrArray *actions)
+{
+    g_autoptr(GArray) cands = g_array_new(FALSE, FALSE, sizeof(OcCandidate));
+
+    for (guint i = 0; i < n; i++) {
+        const OcVm *vm = &vms[i];
+        /* Sorted descending: the store read least first. */
+        OcCandidate c = { .vm = vm, .key = -vm->read_rate };
+
+        if (!vm->up || !vm->has_store || vm->budget <= p->cfg.budget_floor ||
+            vm->read_rate > p->cfg.store_hot_reads ||
+            oc_policy_backing_off(p, vm->name)) {
+            continue;
+        }
+        g_array_append_val(cands, c);
+    }
+    g_array_sort(cands, oc_candidate_cmp);
+    /* One store a tick; more while the VMs must give more. */
+    for (guint i = 0; i < cands->len && (!i || need > taken); i++) {
+        oc_policy_lower_one_budget(p, g_array_index(cands, OcCandidate, i).vm,
+                                   taken, need, actions);
+        taken += p->cfg.budget_step;
+    }
+    return cands->len > 0;
+}
+
 
 /*
  * Give-back step 1: the budget of the store read most, one per tick, if
@@ -1050,14 +1074,14 @@ GPtrArray *oc_policy_decide(OcPolicy *policy, const OcHost *host,
     oc_policy_stalls(policy, vms, n_vms, actions);
     switch (policy->mode) {
     case OC_MODE_RECLAIM:
-        taken = oc_policy_inflate(policy, vms, n_vms, FALSE, actions);
         need = oc_policy_need(policy, host);
+        taken = oc_policy_inflate(policy, vms, n_vms, FALSE, need, actions);
         if ((!taken || need > taken) &&
             oc_policy_lower_budget(policy, vms, n_vms, taken, need, actions)) {
             break;
         }
         if (!taken && !oc_policy_cgroup_room(&policy->cfg, host, 0)) {
-            oc_policy_inflate(policy, vms, n_vms, TRUE, actions);
+            oc_policy_inflate(policy, vms, n_vms, TRUE, 0, actions);
         }
         break;
     case OC_MODE_GIVEBACK:
