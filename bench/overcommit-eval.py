@@ -38,6 +38,11 @@ guest's VSWAP-WORKLOAD line) as a ratio to running alone, the cgroup's
 memory peak against the limit, host disk bytes (swap file use, store
 files allocated), whether any QEMU was OOM-killed, and for the
 controller how fast it reclaims once the cgroup crosses its high mark.
+With --step-at and --step-mib, the cgroup's limit is lowered by a step
+at a known time in every set-up with a limit (a controlled rise in
+pressure), and the report says how fast the cgroup came back under the
+controller's marks of the new limit: seconds to the controller's first
+action, to under the high and the low mark, and MiB/s meanwhile.
 The controller's cgroup memory and balloon sizes over time go to an SVG
 (--svg, docs/img/overcommit-eval.svg by default), results to
 build/overcommit-eval/.  Exit status 0 when every run could be measured
@@ -106,6 +111,12 @@ def parse_args():
                     ' cgroup fills in seconds)')
     ap.add_argument('--stagger', type=float, default=8,
                     help='seconds between the starts of the guests')
+    ap.add_argument('--step-at', type=float, default=None,
+                    help='lower the cgroup limit by --step-mib this many'
+                    ' seconds after the first guest starts (every set-up'
+                    ' with a limit)')
+    ap.add_argument('--step-mib', type=int, default=64,
+                    help='the pressure step, MiB (default 64)')
     ap.add_argument('--reps', type=int, default=1)
     ap.add_argument('--setups', default=','.join(SETUPS))
     ap.add_argument('--timeout', type=float, default=1800,
@@ -230,6 +241,23 @@ class Cgroup:
         if memsw and limit and not swap:
             write(self.f('memory.memsw.limit_in_bytes'), limit)
         write(self.f('memory.max_usage_in_bytes'), 0)
+
+    def lower_limit(self, limit, swap):
+        """Lowers the limit to LIMIT while QEMUs run: the memory limit
+        first (v1 refuses memory+swap below it), then memory+swap.
+        Returns: None, or why the kernel refused (v1 says EBUSY when it
+        cannot reclaim down to the new limit)."""
+        try:
+            if self.v2:
+                write(self.f('memory.max'), limit)
+                return None
+            write(self.f('memory.limit_in_bytes'), limit)
+            if not swap and os.path.exists(self.f(
+                    'memory.memsw.limit_in_bytes')):
+                write(self.f('memory.memsw.limit_in_bytes'), limit)
+        except OSError as err:
+            return str(err)
+        return None
 
     def enter(self):
         """In a child before exec: move it into the cgroup."""
@@ -577,7 +605,30 @@ def run_setup(args, setup, rep, initrd, limit, md5, names=GUESTS):
                 guests, balloons, sampler.t0, stop_polls)).start()
         pressed = 0
         deadline = time.monotonic() + args.timeout
+        step_due = limit and args.step_at is not None
         while not all(g.finished() for g in guests):
+            if step_due and time.monotonic() - sampler.t0 >= args.step_at:
+                step_due = False
+                res['step'] = {'t': round(time.monotonic() - sampler.t0, 2),
+                               'wall': time.time(), 'mib': args.step_mib,
+                               'limit': limit - (args.step_mib << 20)}
+                res['step']['error'] = cg.lower_limit(
+                    res['step']['limit'], swap=setup == 'hostswap')
+                if res['step']['error'] and not cg.v2:
+                    # v1 refuses a limit below what it cannot reclaim
+                    # (EBUSY): take the lowest it accepts now instead.
+                    lowest = ((cg.usage() or 0) + 4 * MIB) & ~(MIB - 1)
+                    if lowest < limit:
+                        res['step']['refused'] = res['step']['error']
+                        res['step']['limit'] = lowest
+                        res['step']['error'] = cg.lower_limit(
+                            lowest, swap=setup == 'hostswap')
+                bl.log('%s rep %d: pressure step: limit %d -> %d MiB at'
+                       ' %.1f s%s' % (setup, rep, limit >> 20,
+                                      res['step']['limit'] >> 20,
+                                      res['step']['t'],
+                                      ': ' + res['step']['error']
+                                      if res['step']['error'] else ''))
             if time.monotonic() > deadline:
                 res['timeout'] = True
                 bl.log('%s rep %d: timeout after %.0f s' % (setup, rep,
@@ -631,6 +682,9 @@ def run_setup(args, setup, rep, initrd, limit, md5, names=GUESTS):
     if controller:
         res['daemon_log'] = os.path.join(rundir, 'daemon.log')
         res['reclaim'] = reclaim_speed(res, args)
+    if res.get('step'):
+        res['step'].update(step_response(res, args, rundir if controller
+                                         else None))
     return res
 
 
@@ -685,6 +739,67 @@ def reclaim_speed(res, args):
     return out
 
 
+def daemon_actions(rundir):
+    """Wall-clock times of the daemon's decisions (its log: HH:MM:SS)."""
+    times = []
+    try:
+        with open(os.path.join(rundir, 'daemon.log')) as f:
+            for line in f:
+                w = line.split()
+                if len(w) > 5 and w[2] == 'info:' and w[3] == 'vm' and \
+                        w[5] in ('balloon', 'budget'):
+                    times.append(w[0])
+    except OSError:
+        pass
+    return times
+
+
+def step_response(res, args, rundir):
+    """After the pressure step: seconds until the controller's first
+    action (its log, to the second, or a balloon seen moving), until the
+    cgroup is under the high and the low mark of the new limit, and how
+    fast it came down meanwhile (MiB/s of cgroup memory)."""
+    st = res['step']
+    high, low = policy_marks(args)
+    mem = [(t, u) for t, u in res['mem_series'] if t >= st['t']]
+    out = {'high_pct': high, 'low_pct': low}
+    if not mem:
+        return out
+    u0 = mem[0][1]
+    out['usage_at_step'] = u0
+    for name, pct in (('to_high_s', high), ('to_low_s', low)):
+        hit = next((t for t, u in mem if u < st['limit'] * pct / 100), None)
+        out[name] = round(hit - st['t'], 1) if hit is not None else None
+    end = st['t'] + out['to_low_s'] if out['to_low_s'] is not None \
+        else st['t'] + 60
+    window = [u for t, u in mem if t <= end]
+    if window and end > st['t']:
+        out['mib_s'] = round((u0 - min(window)) / MIB / (end - st['t']), 1)
+    firsts = []
+    if rundir:
+        day = time.strftime('%Y-%m-%d ', time.localtime(st['wall']))
+        for hms in daemon_actions(rundir):
+            try:
+                t = time.mktime(time.strptime(day + hms, '%Y-%m-%d %H:%M:%S'))
+            except ValueError:
+                continue
+            # The log has whole seconds: an action in the step's second
+            # counts from the step.
+            if t + 1 > st['wall']:
+                firsts.append(max(0.0, t - st['wall']))
+                break
+        rows = res['balloon_series']
+        before = [r for r in rows if r['t'] <= st['t']]
+        if before:
+            moved = next((r['t'] for r in rows if r['t'] > st['t'] and any(
+                n in r and n in before[-1] and r[n] < before[-1][n] - MIB
+                for n in GUESTS)), None)
+            if moved is not None:
+                firsts.append(moved - st['t'])
+    out['first_action_s'] = round(min(firsts), 1) if firsts else None
+    return out
+
+
 def expected_md5(args, rep):
     gen = os.path.join(bl.TOP, 'build/guest/genlines')
     p = subprocess.run('%s %d %d | LC_ALL=C sort -S 256M | md5sum' % (
@@ -733,6 +848,16 @@ def summarise(args, runs):
                                  (r['kernel_peak'] or 0) < r['limit']
                                  for r in rs)
         row['timeouts'] = sum(bool(r.get('timeout')) for r in rs)
+        steps = [r['step'] for r in rs if r.get('step')]
+        if steps:
+            row['step'] = {k: bl.median([x.get(k) for x in steps]) for k in
+                           ('mib', 'first_action_s', 'to_high_s', 'to_low_s',
+                            'mib_s', 't')}
+            row['step']['refused'] = sum(bool(x.get('error')) for x in steps)
+            row['step']['clamped'] = sum(bool(x.get('refused')) for x in steps)
+            row['step']['limit'] = bl.median([x.get('limit') for x in steps])
+            row['step']['under_low'] = sum(x.get('to_low_s') is not None
+                                           for x in steps)
         rec = [r['reclaim'] for r in rs if r.get('reclaim')]
         if rec:
             row['reclaim'] = {k: bl.median([x.get(k) for x in rec]) for k in
@@ -789,6 +914,26 @@ def render(args, summary, alone_s):
                                          bl.fmt(r['balloon_mib_s'], '%.1f'),
                                          bl.fmt(r['episodes'], '%.0f')))
     body.append(['reclaim after crossing the high mark'] + rec)
+    if any(row.get('step') for row in summary.values()):
+        cells = []
+        for row in summary.values():
+            st = row.get('step')
+            if not st:
+                cells.append('-')
+                continue
+            cells.append('first action %s s, under high mark %s s, under low'
+                         ' mark %s s (%d/%d), %s MiB/s%s' % (
+                             bl.fmt(st['first_action_s'], '%.1f'),
+                             bl.fmt(st['to_high_s'], '%.1f'),
+                             bl.fmt(st['to_low_s'], '%.1f'), st['under_low'],
+                             row['runs'], bl.fmt(st['mib_s'], '%.1f'),
+                             ', %d refused' % st['refused']
+                             if st['refused'] else '') +
+                         (', %d clamped to the usage' % st['clamped']
+                          if st['clamped'] else ''))
+        st = next(row['step'] for row in summary.values() if row.get('step'))
+        body.append(['pressure step: limit -%s MiB at %s s' % (
+            bl.fmt(st['mib'], '%.0f'), bl.fmt(st['t'], '%.0f'))] + cells)
     return bl.table(header, body)
 
 
@@ -836,12 +981,15 @@ def svg_plot(path, res, args):
                                                      (T + H - B) // 2))
     series = [('cgroup memory', '#000', [(t, u) for t, u in mem], None)]
     if res['limit']:
-        series.append(('limit', '#c00', [(0, res['limit']),
-                                         (tmax, res['limit'])], '6,4'))
+        st = res.get('step') or {}
+        lim = [(0, res['limit'])]
+        if st.get('limit') and not st.get('error'):
+            lim += [(st['t'], res['limit']), (st['t'], st['limit'])]
+        lim.append((tmax, lim[-1][1]))
+        series.append(('limit', '#c00', lim, '6,4'))
         high, _ = policy_marks(args)
-        series.append(('high mark', '#e90', [
-            (0, res['limit'] * high / 100), (tmax, res['limit'] * high / 100)],
-            '2,3'))
+        series.append(('high mark', '#e90', [(t, v * high / 100)
+                                             for t, v in lim], '2,3'))
     colours = {'a': '#1f77b4', 'b': '#2ca02c', 'c': '#9467bd'}
     for n in GUESTS:
         pts = [(r['t'], r[n]) for r in bal if n in r]
@@ -909,7 +1057,8 @@ def main():
             'idle_c': args.idle_c, 'sort_input': args.sort_input,
             'sort_buffer': args.sort_buffer, 'budget': args.budget,
             'policy': args.policy, 'interval': args.interval,
-            'direct_io': not args.buffered_store}
+            'direct_io': not args.buffered_store, 'step_at': args.step_at,
+            'step_mib': args.step_mib if args.step_at is not None else None}
     bl.log('machine: %s; load %s' % (meta['machine'], meta['load_start']))
     runs, failures = [], []
     limit = args.limit
