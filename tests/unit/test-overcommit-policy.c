@@ -374,6 +374,7 @@ static void test_config(void)
         "[policy]\nballon-step=64M\n",
         "[policy]\nballoon-step=64Q\n",
         "[policy]\npsi-high=1\npsi-low=5\n",
+        "[policy]\ncgroup-commit-high=80\ncgroup-commit-low=90\n",
         "[policy]\nspare-window=0\n",
         "[vm web]\nstore=vs0\n",
         "[vm two words]\nqmp=/a\n",
