@@ -746,8 +746,10 @@ def daemon_actions(rundir):
         with open(os.path.join(rundir, 'daemon.log')) as f:
             for line in f:
                 w = line.split()
-                if len(w) > 5 and w[2] == 'info:' and w[3] == 'vm' and \
-                        w[5] in ('balloon', 'budget'):
+                # "HH:MM:SS vswap-overcommitd: info: vm a: balloon 256 ->"
+                if len(w) > 7 and w[2] == 'info:' and w[3] == 'vm' and \
+                        w[5] in ('balloon', 'budget') and w[6].isdigit() \
+                        and w[7] == '->':
                     times.append(w[0])
     except OSError:
         pass
