@@ -948,7 +948,6 @@ static gboolean oc_policy_lower_budget(OcPolicy *p, const OcVm *vms, guint n,
     return cands->len > 0;
 }
 
-
 /*
  * Give-back step 1: the budget of the store read most, one per tick, if
  * the VMs' worst case stays below its low mark (@room bytes, taken from).
