@@ -812,6 +812,14 @@ def expected_md5(args, rep):
 
 # ---- report ----
 
+def under_step_limit(r):
+    """True without a step, or if no sample after it reached its limit."""
+    st = r.get('step')
+    if not st or st.get('error'):
+        return True
+    return all(u < st['limit'] for t, u in r['mem_series'] if t >= st['t'])
+
+
 def summarise(args, runs):
     """Per set-up and guest: medians over repetitions."""
     alone = {}
@@ -845,10 +853,11 @@ def summarise(args, runs):
         row['store_peak'] = bl.median([r['store_peak_bytes'] for r in rs])
         row['oom_kills'] = sum(r['oom_kills'] or 0 for r in rs)
         row['limit_hits'] = bl.median([r.get('limit_hits') for r in rs])
-        # The kernel's own peak reaches the limit exactly once hit.
+        # The kernel's own peak reaches the limit exactly once hit; after
+        # a pressure step, the samples must stay below the new limit.
         row['under_limit'] = sum(not r.get('limit_hits') and
-                                 (r['kernel_peak'] or 0) < r['limit']
-                                 for r in rs)
+                                 (r['kernel_peak'] or 0) < r['limit'] and
+                                 under_step_limit(r) for r in rs)
         row['timeouts'] = sum(bool(r.get('timeout')) for r in rs)
         steps = [r['step'] for r in rs if r.get('step')]
         if steps:
