@@ -17,8 +17,9 @@
  *
  * Threading: one owner thread calls every function here.  zstd runs on
  * worker threads (and on the owner for the first few pages of a read from
- * memory, so that a small swap-in needs no other thread); completions (workers and the I/O engine) are signalled
- * on one eventfd, vswap_store_fd().  The owner polls it and calls
+ * memory, so that a small swap-in needs no other thread); completions
+ * (workers and the I/O engine) are signalled on one eventfd,
+ * vswap_store_fd().  The owner polls it and calls
  * vswap_store_process(), which runs completion callbacks.  Callbacks never
  * run from inside a submitting call.  The calls that block (the
  * synchronous wrappers, drain, checkpoint, flush, export, check) wait
