@@ -708,17 +708,11 @@ static const unsigned group_pages[] = { 1, 2, 4, 8 };
  */
 static void bench_groups(DictFigures *f, const Corpus *c)
 {
-    size_t cap = ZSTD_compressBound(8 * PAGE), n = 0;
-    g_autofree uint8_t *pages = page_alloc(c->npages * PAGE);
+    size_t cap = ZSTD_compressBound(8 * PAGE), n = c->nnonfill;
+    const uint8_t *pages = c->nonfill;
     g_autofree uint8_t *out = g_malloc(cap);
     ZSTD_CCtx *cctx = ZSTD_createCCtx();
-    uint32_t value;
 
-    for (size_t i = 0; i < c->npages; i++) {
-        if (!vswap_page_fill_value(c->all + i * PAGE, &value)) {
-            memcpy(pages + n++ * PAGE, c->all + i * PAGE, PAGE);
-        }
-    }
     for (unsigned l = 0; l < G_N_ELEMENTS(group_levels); l++) {
         for (unsigned g = 0; g < G_N_ELEMENTS(group_pages); g++) {
             for (size_t i = 0; i < n; i += group_pages[g]) {
@@ -896,14 +890,10 @@ static void bench_dict(DictFigures *f, const Corpus *c, uint8_t *dst)
         f->lz4_payload += l > 0 && l < PAGE ? l : PAGE;
     }
     /* And on the whole corpus, which is what the store's ratio covers. */
-    for (size_t i = 0; i < c->npages; i++) {
-        int l;
+    for (size_t i = 0; i < c->nnonfill; i++) {
+        int l = LZ4_compress_default((const char *)c->nonfill + i * PAGE,
+                                     (char *)out, PAGE, PAGE);
 
-        if (vswap_page_fill_value(c->all + i * PAGE, &value)) {
-            continue;
-        }
-        l = LZ4_compress_default((const char *)c->all + i * PAGE,
-                                 (char *)out, PAGE, PAGE);
         f->lz4_payload_all += l > 0 && l < PAGE ? l : PAGE;
     }
 #endif
