@@ -638,12 +638,10 @@ static void vswap_store_start_decompress(VswapStore *s, VswapPageJob *job)
         return;
     }
     if (job->owner_runs) {
-        /* After the batch goes to the workers (vswap_store_batch_end()). */
+        /* After the batch goes to the workers: start_ops() is one batch. */
+        g_assert(s->batch_depth > 0);
         job->owner_next = s->owner_jobs;
         s->owner_jobs = job;
-        if (!s->batch_depth) {
-            vswap_store_run_owner_jobs(s);
-        }
         return;
     }
     vswap_store_start_job(s, job, vswap_store_run_decompress);
