@@ -236,9 +236,13 @@ class GuestRun:
         node = 'driver=rbd,pool=%s,image=%s,conf=%s' % (pool, image,
                                                          a.rbd_conf)
         if self.setup in DISK_STORES:
-            # The store grows its image as it appends segments.
-            self.rbd('create', self.rbd_image, '--size', '0')
-            return ['-blockdev', node + ',node-name=store0,discard=unmap',
+            # Sized as blk's disk, and set as the user guide says: librbd's
+            # cache off, and a client (scripts/ceph-cluster.sh) whose
+            # writes librbd sends without a copy.
+            self.rbd('create', self.rbd_image, '--size',
+                     '%dM' % (a.swap_size >> 20))
+            return ['-blockdev', node + ',user=vswap,cache.direct=on,'
+                    'node-name=store0,discard=unmap',
                     '-object', 'vswap-store,id=vs0,file=store0,size=%d,%s' % (
                         a.swap_size, self.store_opts()),
                     '-device', 'virtio-vswap-pci,id=vswap0,store=vs0']

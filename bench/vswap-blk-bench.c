@@ -73,6 +73,7 @@ typedef struct BenchOptions {
     uint64_t wb_bytes;
     bool rbd_bench;
     unsigned wb_depth;          /* --wb-depth; 0: the store's choice */
+    uint32_t segment_size;      /* --segment-kib; 0: the store's default */
     /* file nodes: the liburing engine's file */
     const char *path;
     bool direct;
@@ -194,6 +195,10 @@ static BenchResult bench_writeback(BlockBackend *blk,
                           opt.level);
     cfg.wait = bench_wait;
     cfg.writeback_depth = opt.wb_depth;
+    if (opt.segment_size) {
+        cfg.segment_size = opt.segment_size;
+        cfg.mem_budget = MAX(cfg.mem_budget, 2 * opt.segment_size);
+    }
     if (blk) {
         cfg.open_engine = bench_open_engine;
         cfg.engine_opaque = blk;
@@ -413,6 +418,8 @@ static void usage(FILE *out)
 "  --wb-mib N       MiB of records written back per run (default 128)\n"
 "  --wb-depth N     segment writes in flight, both sides (default: the\n"
 "                   node's, as vswap-store's writeback-depth=0)\n"
+"  --segment-kib N  the store's segment size, both sides (default: the\n"
+"                   store's, as vswap-store's segment-size)\n"
 "  --quick          2048 pages per corpus file, 16 MiB, 1 repetition\n");
 }
 
@@ -475,6 +482,7 @@ int main(int argc, char **argv)
         { "reps", required_argument, NULL, 'r' },
         { "wb-mib", required_argument, NULL, 'w' },
         { "wb-depth", required_argument, NULL, 'd' },
+        { "segment-kib", required_argument, NULL, 's' },
         { "quick", no_argument, NULL, 'q' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
@@ -519,6 +527,14 @@ int main(int argc, char **argv)
             break;
         case 'd':
             opt.wb_depth = atoi(optarg);
+            break;
+        case 's':
+            opt.segment_size = (uint32_t)atoi(optarg) << 10;
+            /* The store checks the range, as for segment-size=. */
+            if (!is_power_of_2(opt.segment_size)) {
+                error_report("--segment-kib must be a power of 2");
+                return 2;
+            }
             break;
         case 'q':
             quick = true;

@@ -90,6 +90,12 @@ osd_class_update_on_start = false
 
 [client]
 log_file = $dir/log/client.log
+
+# The client a vswap store connects as (user=vswap on its -blockdev): the
+# store never changes a segment's buffer while it is written, so librbd
+# may send it without a copy (docs/system/vswap.rst, "Network storage").
+[client.vswap]
+rbd_disable_zero_copy_writes = false
 EOF
 }
 

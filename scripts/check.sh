@@ -218,20 +218,31 @@ suite_guest() {
 # of qemu-storage-daemon.  Then a throttle filter node between the store
 # and a local file, whose cap must hold while the guest swaps.
 suite_guest_net() {
-    local start=$SECONDS rc=0 passed=0 failed=0 conf qsd_pid
+    local start=$SECONDS rc=0 passed=0 failed=0 conf qsd_pid size
     local ceph=$build/ceph nbd=$build/nbd
-    local opts=(--num-queues 2 --iothread
-                --store-opts mem-budget=16M,segment-size=1M)
+    # segment-size and writeback-depth are the node's: 2 MiB and 16 on RBD
+    # and NBD, 1 MiB and 8 on the throttled local file.
+    local opts=(--num-queues 2 --iothread --store-opts mem-budget=16M)
     bash scripts/build-qemu.sh >/dev/null ||
         { record guest-net 1 0 1 0 $((SECONDS - start)); return; }
 
     bash scripts/ceph-cluster.sh destroy "$ceph"
-    # Images of size 0: the store grows them as it appends segments.
+    # One image sized by its operator, which the store must keep (a
+    # network node is never shrunk: each resize would cost a drain of
+    # librbd's queue), and one of size 0, which the store grows as it
+    # appends segments.
     if conf=$(bash scripts/ceph-cluster.sh start "$ceph") &&
-       rbd -c "$conf" create vswap/guest --size 0 &&
+       rbd -c "$conf" create vswap/guest --size 1G &&
        rbd -c "$conf" create vswap/guest-shared --size 0; then
+        # As the user guide sets a store's RBD node: librbd's cache off,
+        # and the client section that lets librbd skip its copy.
         run_guest rbd "${opts[@]}" \
-            --store-node "driver=rbd,pool=vswap,image=guest,conf=$conf,discard=unmap"
+            --store-node "driver=rbd,pool=vswap,image=guest,conf=$conf,user=vswap,cache.direct=on,discard=unmap"
+        size=$(rbd -c "$conf" info vswap/guest | sed -n 's/^\tsize \(.*\) in .*/\1/p')
+        if [ "$size" != "1 GiB" ]; then
+            failed=$((failed + 1)); rc=1
+            failures+=("guest-net/rbd: the store changed the image's size from 1 GiB to ${size:-?}")
+        fi
         run_guest rbd-migrate-shared "${opts[@]}" --migrate-shared \
             --store-node "driver=rbd,pool=vswap,image=guest-shared,conf=$conf,discard=unmap"
     else

@@ -250,6 +250,7 @@ VswapIoEngine *vswap_io_faulty_new(VswapIoEngine *inner, int notify_fd)
     s->engine.ops = &vswap_io_faulty_ops;
     s->engine.align = inner->align;
     s->engine.queue_depth = inner->queue_depth;
+    s->engine.segment_size = inner->segment_size;
     s->inner = inner;
     s->notify_fd = notify_fd;
     s->rules = g_array_new(false, true, sizeof(VswapIoFaultyRule));

@@ -40,7 +40,7 @@ void vswap_store_config_init(VswapStoreConfig *cfg)
         .capacity = 1u << 20,
         .mem_budget = 64u << 20,
         .level = 1,
-        .segment_size = 1u << 20,
+        .segment_size = 0,      /* the engine's or VSWAP_STORE_SEGMENT_SIZE */
         .compact_threshold = 50,
         .workers = 1,
     };
@@ -59,19 +59,21 @@ static bool vswap_store_check_config(const VswapStoreConfig *cfg,
                                      GError **errp)
 {
     bool has_file = cfg->path || cfg->open_engine;
+    /* Automatic (0): checked again once settled, with the smallest now. */
+    uint64_t segment_size = cfg->segment_size ?: VSWAP_SEGMENT_MIN;
     const char *why = NULL;
 
     if (cfg->capacity == 0 || cfg->capacity > VSWAP_STORE_MAX_SLOTS) {
         why = "capacity must be 1 to 2^32 slots";
-    } else if (cfg->segment_size < VSWAP_SEGMENT_MIN ||
-               cfg->segment_size > VSWAP_SEGMENT_MAX ||
-               (cfg->segment_size & (cfg->segment_size - 1))) {
+    } else if (segment_size < VSWAP_SEGMENT_MIN ||
+               segment_size > VSWAP_SEGMENT_MAX ||
+               (segment_size & (segment_size - 1))) {
         why = "segment size must be a power of 2 from 64 KiB to 64 MiB";
     } else if (cfg->level < ZSTD_minCLevel() || cfg->level > ZSTD_maxCLevel()) {
         why = "zstd level out of range";
     } else if (cfg->compact_threshold > 99) {
         why = "compaction threshold must be 0 to 99 percent";
-    } else if (cfg->mem_budget < 2ull * cfg->segment_size) {
+    } else if (cfg->mem_budget < 2 * segment_size) {
         why = "memory budget must hold at least two segments";
     } else if (cfg->mem_limit && cfg->mem_limit < cfg->mem_budget) {
         why = "memory limit must not be below the memory budget";
@@ -126,6 +128,28 @@ bool vswap_store_open_engine(VswapStore *s, bool create, GError **errp)
                                            VSWAP_STORE_MAX_WRITEBACK_DEPTH) :
                   VSWAP_STORE_WRITEBACK_DEPTH;
     return true;
+}
+
+/*
+ * Settle an automatic segment size (cfg.segment_size 0): the engine's
+ * suggestion if the memory budget holds VSWAP_STORE_AUTO_SEGMENTS of
+ * them, else the default.  A reopened store already has the file's.  Both
+ * sides of a shared migration settle on the same size, as they open the
+ * same kind of node; if not, the destination refuses the file.
+ */
+static void vswap_store_settle_segment_size(VswapStore *s)
+{
+    uint32_t suggested = s->io ? s->io->segment_size : 0;
+
+    if (s->cfg.segment_size) {
+        return;
+    }
+    s->cfg.segment_size = VSWAP_STORE_SEGMENT_SIZE;
+    if (suggested >= VSWAP_SEGMENT_MIN && suggested <= VSWAP_SEGMENT_MAX &&
+        !(suggested & (suggested - 1)) &&
+        s->cfg.mem_budget >= (uint64_t)VSWAP_STORE_AUTO_SEGMENTS * suggested) {
+        s->cfg.segment_size = suggested;
+    }
 }
 
 /*
@@ -287,6 +311,17 @@ VswapStore *vswap_store_open(const VswapStoreConfig *cfg, GError **errp)
     if (!vswap_ckpt_prepare_config(s, errp) ||
         !vswap_store_check_config(&s->cfg, errp)) {
         goto fail;
+    }
+    /* An automatic segment size is the engine's: open it first. */
+    if (!s->cfg.segment_size) {
+        if (has_file && !s->io &&
+            !vswap_store_open_engine(s, !s->cfg.incoming, errp)) {
+            goto fail;
+        }
+        vswap_store_settle_segment_size(s);
+        if (!vswap_store_check_config(&s->cfg, errp)) {
+            goto fail;
+        }
     }
     cfg = &s->cfg;
     s->seg_shift = __builtin_ctz(cfg->segment_size);
@@ -1305,6 +1340,7 @@ void vswap_store_get_stats(VswapStore *s, VswapStoreStats *st)
     st->mem_bytes = vswap_store_mem_bytes(s);
     st->disk_live_bytes = s->disk.live_bytes;
     st->writeback_depth = s->io ? s->wb_depth : 0;
+    st->segment_size = s->cfg.segment_size;
     st->disk_bytes = s->disk.used_bytes;
     st->disk_file_bytes = s->io ? MAX(vswap_io_allocated(s->io), 0) : 0;
     st->meta_bytes = vswap_map_memory(s->map) +

@@ -589,6 +589,7 @@ static void virtio_vswap_query_bh(void *opaque)
     info->writeback_bytes = st.writeback_bytes;
     info->writeback_errors = st.writeback_errors;
     info->writeback_depth = st.writeback_depth;
+    info->segment_size = st.segment_size;
     info->compactions = st.compactions;
     info->compacted_bytes = st.compacted_bytes;
     info->mem_compacted_bytes = st.mem_compacted_bytes;

@@ -221,7 +221,10 @@ static void vswap_store_prop_set_segment_size(Object *obj, Visitor *v,
         error_setg(errp, "vswap-store: '%s' is too large", name);
         return;
     }
-    /* The store checks the range (64 KiB to 64 MiB, a power of 2). */
+    /*
+     * The store checks the range (64 KiB to 64 MiB, a power of 2; 0
+     * automatic).
+     */
     vso->cfg.segment_size = value;
 }
 
@@ -722,7 +725,8 @@ static void vswap_store_class_init(ObjectClass *oc, void *data)
                               vswap_store_prop_get_segment_size,
                               vswap_store_prop_set_segment_size, NULL, NULL);
     object_class_property_set_description(oc, "segment-size",
-        "log segment size: a power of 2 from 64 KiB to 64 MiB");
+        "log segment size: a power of 2 from 64 KiB to 64 MiB; 0 (default):"
+        " 2 MiB on network storage, 1 MiB on a local file");
     object_class_property_add(oc, "compact-threshold", "uint32",
                               vswap_store_prop_get_uint,
                               vswap_store_prop_set_uint, NULL,

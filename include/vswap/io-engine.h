@@ -128,6 +128,12 @@ struct VswapIoEngine {
      * one (VswapStoreConfig.writeback_depth).
      */
     unsigned queue_depth;
+    /*
+     * A segment size that suits the storage, a power of 2 that the store
+     * accepts, or 0 for no opinion: taken by a new store whose
+     * configuration leaves it open (VswapStoreConfig.segment_size 0).
+     */
+    uint32_t segment_size;
 };
 
 /*

@@ -50,6 +50,13 @@
 /* Writeback depth without a configured or suggested one; its maximum. */
 #define VSWAP_STORE_WRITEBACK_DEPTH 8
 #define VSWAP_STORE_MAX_WRITEBACK_DEPTH 64
+/*
+ * Segment size without a configured or suggested one; a suggested one is
+ * taken only if the memory budget holds this many of them, so that a
+ * small budget still keeps more than a few segments of records.
+ */
+#define VSWAP_STORE_SEGMENT_SIZE (1u << 20)
+#define VSWAP_STORE_AUTO_SEGMENTS 8
 
 /* Read status of a slot that holds no page: the buffer was zero-filled. */
 #define VSWAP_STORE_UNMAPPED 1
@@ -108,7 +115,12 @@ typedef struct VswapStoreConfig {
     uint64_t mem_limit;
     uint64_t disk_limit;        /* store file size limit; 0: unlimited */
     int level;                  /* zstd level */
-    uint32_t segment_size;      /* power of 2, 64 KiB .. 64 MiB */
+    /*
+     * power of 2, 64 KiB .. 64 MiB; 0: what the engine suggests
+     * (VswapIoEngine.segment_size) if the memory budget holds
+     * VSWAP_STORE_AUTO_SEGMENTS of them, else VSWAP_STORE_SEGMENT_SIZE
+     */
+    uint32_t segment_size;
     unsigned compact_threshold; /* compact below this % live, 0 .. 99 */
     unsigned workers;           /* compression threads; 0: owner thread */
     /*
@@ -310,6 +322,7 @@ typedef struct VswapStoreStats {
     uint64_t writeback_pages, writeback_bytes;
     uint64_t writeback_errors;  /* failed segment writes (pages kept) */
     uint64_t writeback_depth;   /* segment writes in flight at most */
+    uint64_t segment_size;      /* bytes per log segment */
     uint64_t compacted_segments, compacted_bytes;   /* disk */
     uint64_t mem_compacted_segments, mem_compacted_bytes;
     uint64_t compactions;       /* finished compaction passes */

@@ -28,6 +28,7 @@
 /* Offset of a field of the device's config space. */
 #define VSWAP_CFG(field) offsetof(struct virtio_vswap_config, field)
 #define PCI_SLOT_HP 0x06          /* a free slot for hot-plugging */
+#define PCI_SLOT_HP2 0x07         /* another, for a second device */
 
 /* One started device: the queue and allocator the requests go through. */
 typedef struct VswapT {
@@ -962,6 +963,35 @@ static void vswap_second_qemu_fails(const char *args)
 }
 
 /*
+ * What a store takes from its node when its configuration leaves it
+ * open: on network storage (here null-co, standing for rbd or nbd: not a
+ * local file) 2 MiB segments and 16 writes in flight, on a local file
+ * 1 MiB and the store's 8.
+ */
+static void node_defaults(void *obj, void *data, QGuestAllocator *t_alloc)
+{
+    QDict *resp = qtest_qmp(global_qtest, "{'execute': 'query-vswap'}");
+    QList *list = qdict_get_qlist(resp, "return");
+    unsigned seen = 0;
+    QListEntry *e;
+
+    QLIST_FOREACH_ENTRY(list, e) {
+        QDict *info = qobject_to(QDict, qlist_entry_obj(e));
+        const char *node = qdict_get_try_str(info, "node");
+        bool net = !g_strcmp0(node, "net0");
+
+        g_assert_true(net || !g_strcmp0(node, "loc0"));
+        g_assert_cmpint(qdict_get_int(info, "segment-size"), ==,
+                        net ? 2 << 20 : 1 << 20);
+        g_assert_cmpint(qdict_get_int(info, "writeback-depth"), ==,
+                        net ? 16 : 8);
+        seen |= net ? 1 : 2;
+    }
+    g_assert_cmpuint(seen, ==, 3);
+    qobject_unref(resp);
+}
+
+/*
  * Image locking: a second QEMU given the live store file, through path=
  * or through a node of its own, is refused instead of reinitialising
  * the file, which stays as it was.
@@ -1712,20 +1742,34 @@ static void vswap_unlink_store(void *path)
     g_free(path);
 }
 
-/* Add a disk-backed store with a tiny memory budget to the command line. */
-static void *vswap_disk_store_before(GString *cmd_line, void *arg)
+/*
+ * A fresh temporary file name, removed when the test ends; the file is
+ * made empty if @create (for a -blockdev file node, which needs it), else
+ * left for the store to make (path=).
+ */
+static char *vswap_tmp_path(bool create)
 {
     char *path = g_strdup_printf("%s/qtest-vswap-XXXXXX", g_get_tmp_dir());
     int fd = g_mkstemp(path);
 
     g_assert_cmpint(fd, >=, 0);
     close(fd);
-    unlink(path);
+    if (!create) {
+        unlink(path);
+    }
+    g_test_queue_destroy(vswap_unlink_store, path);
+    return path;
+}
+
+/* Add a disk-backed store with a tiny memory budget to the command line. */
+static void *vswap_disk_store_before(GString *cmd_line, void *arg)
+{
+    char *path = vswap_tmp_path(false);
+
     g_string_append_printf(cmd_line,
                            " -object vswap-store,id=vs0,path=%s,size=%d,"
                            "segment-size=65536,mem-budget=131072", path,
                            VSWAP_TEST_CAPACITY * PAGE);
-    g_test_queue_destroy(vswap_unlink_store, path);
     return arg;
 }
 
@@ -1750,17 +1794,12 @@ static void iothread_needs_ioeventfd(void *obj, void *data,
 /* A disk-backed store with room for everything in memory. */
 static void *vswap_roomy_store_before(GString *cmd_line, void *arg)
 {
-    char *path = g_strdup_printf("%s/qtest-vswap-XXXXXX", g_get_tmp_dir());
-    int fd = g_mkstemp(path);
+    char *path = vswap_tmp_path(false);
 
-    g_assert_cmpint(fd, >=, 0);
-    close(fd);
-    unlink(path);
     g_string_append_printf(cmd_line,
                            " -object vswap-store,id=vs0,path=%s,size=%d,"
                            "segment-size=65536,mem-budget=16M", path,
                            VSWAP_TEST_CAPACITY * PAGE);
-    g_test_queue_destroy(vswap_unlink_store, path);
     return arg;
 }
 
@@ -1791,29 +1830,45 @@ static void *vswap_roomy_store_iothread_before(GString *cmd_line, void *arg)
 /* A store file on a -blockdev node of its own (swap0). */
 static void *vswap_node_store_before(GString *cmd_line, void *arg)
 {
-    char *path = g_strdup_printf("%s/qtest-vswap-XXXXXX", g_get_tmp_dir());
-    int fd = g_mkstemp(path);
+    char *path = vswap_tmp_path(true);
 
-    g_assert_cmpint(fd, >=, 0);
-    close(fd);
     g_string_append_printf(cmd_line,
                            " -blockdev driver=file,filename=%s,"
                            "node-name=swap0,discard=unmap"
                            " -object vswap-store,id=vs0,file=swap0,size=%d,"
                            "segment-size=65536,mem-budget=131072", path,
                            VSWAP_TEST_CAPACITY * PAGE);
-    g_test_queue_destroy(vswap_unlink_store, path);
+    return arg;
+}
+
+/*
+ * Stores that leave segment-size and writeback-depth to their node: vs0
+ * on a null-co node (net0), which is not a local file, and vs-loc on a
+ * file node (loc0) with a second device, on a slot of its own.
+ */
+static void *vswap_node_defaults_before(GString *cmd_line, void *arg)
+{
+    char *path = vswap_tmp_path(true);
+
+    g_string_append_printf(cmd_line,
+                           " -blockdev driver=null-co,node-name=net0,"
+                           "read-zeroes=on,size=1073741824"
+                           " -object vswap-store,id=vs0,file=net0,size=%d"
+                           " -blockdev driver=file,filename=%s,"
+                           "node-name=loc0"
+                           " -object vswap-store,id=vs-loc,file=loc0,size=%d"
+                           " -device virtio-vswap-pci,store=vs-loc,addr=%s.0",
+                           VSWAP_TEST_CAPACITY * PAGE, path,
+                           VSWAP_TEST_CAPACITY * PAGE,
+                           stringify(PCI_SLOT_HP2));
     return arg;
 }
 
 /* The same file behind a throttle filter node (thr0) capped at 2 MiB/s. */
 static void *vswap_throttled_store_before(GString *cmd_line, void *arg)
 {
-    char *path = g_strdup_printf("%s/qtest-vswap-XXXXXX", g_get_tmp_dir());
-    int fd = g_mkstemp(path);
+    char *path = vswap_tmp_path(true);
 
-    g_assert_cmpint(fd, >=, 0);
-    close(fd);
     g_string_append_printf(cmd_line,
                            " -object throttle-group,id=tg0,x-bps-total=%d"
                            " -blockdev driver=file,filename=%s,"
@@ -1823,7 +1878,6 @@ static void *vswap_throttled_store_before(GString *cmd_line, void *arg)
                            " -object vswap-store,id=vs0,file=thr0,size=%d,"
                            "segment-size=65536,mem-budget=131072",
                            VSWAP_TEST_BPS, path, VSWAP_TEST_CAPACITY * PAGE);
-    g_test_queue_destroy(vswap_unlink_store, path);
     return arg;
 }
 
@@ -1962,6 +2016,10 @@ static void register_virtio_vswap_test(void)
         .before = vswap_node_store_before,
         .edge.extra_device_opts = "store=vs0",
     };
+    QOSGraphTestOptions node_defaults_opts = {
+        .before = vswap_node_defaults_before,
+        .edge.extra_device_opts = "store=vs0",
+    };
     QOSGraphTestOptions throttled_opts = {
         .before = vswap_throttled_store_before,
         .edge.extra_device_opts = "store=vs0",
@@ -1996,6 +2054,8 @@ static void register_virtio_vswap_test(void)
                  queue_reset_unoffered, &flood_opts);
     qos_add_test("blockdev-node", "virtio-vswap", blockdev_node, &node_opts);
     qos_add_test("store-locked", "virtio-vswap", store_locked, &disk_opts);
+    qos_add_test("node-defaults", "virtio-vswap-pci", node_defaults,
+                 &node_defaults_opts);
     qos_add_test("throttled", "virtio-vswap", throttled, &throttled_opts);
     register_iothread_tests();
     register_no_ioeventfd_tests();

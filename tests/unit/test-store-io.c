@@ -366,6 +366,7 @@ typedef struct TestEngine {
     const VswapIoFault *faults;
     unsigned nfaults;
     unsigned opened;
+    uint32_t segment_size;      /* the engine's suggestion */
 } TestEngine;
 
 static VswapIoEngine *test_open_engine(void *opaque, int notify_fd,
@@ -383,6 +384,7 @@ static VswapIoEngine *test_open_engine(void *opaque, int notify_fd,
     for (unsigned i = 0; i < te->nfaults; i++) {
         vswap_io_faulty_add(io, &te->faults[i]);
     }
+    io->segment_size = te->segment_size;
     return io;
 }
 
@@ -533,6 +535,65 @@ static void test_embedder_engine(Fixture *f, gconstpointer data)
     g_assert_cmpuint(te.opened, ==, 2);
 }
 
+/*
+ * Open a store through a test engine suggesting @suggested, with
+ * segment_size 0 and @budget; returns the size it settled on.
+ */
+static uint32_t auto_segment_size(Fixture *f, uint32_t suggested,
+                                  uint64_t budget, bool reopen)
+{
+    TestEngine te = {
+        .path = f->path, .flags = reopen ? 0 : VSWAP_IO_OPEN_CREATE,
+        .segment_size = suggested,
+    };
+    VswapStoreConfig cfg;
+    VswapStoreStats st;
+    VswapStore *s;
+
+    config(f, &cfg, reopen);
+    cfg.path = NULL;
+    cfg.open_engine = test_open_engine;
+    cfg.engine_opaque = &te;
+    cfg.segment_size = 0;
+    cfg.mem_budget = budget;
+    s = open_cfg(&cfg);
+    vswap_store_get_stats(s, &st);
+    if (!reopen) {
+        /* A store of that geometry, which a reopen must keep. */
+        populate(f, s, 1);
+        vswap_store_drain(s);
+    } else {
+        verify(f, s);
+    }
+    vswap_store_close(s);
+    g_assert_cmpuint(te.opened, ==, 1);
+    return st.segment_size;
+}
+
+/*
+ * An automatic segment size (0) is the engine's suggestion, seen through
+ * the fault engine that the store wraps around it, when the budget holds
+ * VSWAP_STORE_AUTO_SEGMENTS of them; else, or without a sound
+ * suggestion, the default.  A reopened store keeps the file's.
+ */
+static void test_auto_segment_size(Fixture *f, gconstpointer data)
+{
+    const uint32_t big = 2 * VSWAP_STORE_SEGMENT_SIZE;
+
+    g_assert_cmpuint(auto_segment_size(f, 0, 4 << 20, false), ==,
+                     VSWAP_STORE_SEGMENT_SIZE);
+    g_assert_cmpuint(auto_segment_size(f, big, 8 * big, false), ==, big);
+    g_assert_cmpuint(auto_segment_size(f, big, 8 * big - 1, false), ==,
+                     VSWAP_STORE_SEGMENT_SIZE);
+    g_assert_cmpuint(auto_segment_size(f, 3 << 16, 64 << 20, false), ==,
+                     VSWAP_STORE_SEGMENT_SIZE);
+    g_assert_cmpuint(auto_segment_size(f, 128 << 10, 1 << 20, false), ==,
+                     128 << 10);
+    /* The file's size wins over a different suggestion. */
+    g_assert_cmpuint(auto_segment_size(f, big, 8 * big, true), ==,
+                     128 << 10);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -546,6 +607,7 @@ int main(int argc, char **argv)
     ADD("open/create", test_open_create);
     ADD("open/reopen", test_open_reopen);
     ADD("embedder-engine", test_embedder_engine);
+    ADD("auto-segment-size", test_auto_segment_size);
     ADD("export-read", test_export_read);
     ADD("shared/flush-fsync", test_shared_flush_fsync);
     ADD("shared/header-read", test_shared_header_read);
