@@ -131,18 +131,31 @@ bool vswap_store_open_engine(VswapStore *s, bool create, GError **errp)
 }
 
 /*
- * Settle an automatic segment size (cfg.segment_size 0): the engine's
+ * Settle an automatic segment size (cfg.segment_size 0).  The destination
+ * of a shared migration takes its source's, from the file: the source may
+ * have settled otherwise (an older QEMU's 1 MiB on a network node, say).
+ * A reopened store already has the file's.  Otherwise the engine's
  * suggestion if the memory budget holds VSWAP_STORE_AUTO_SEGMENTS of
- * them, else the default.  A reopened store already has the file's.  Both
- * sides of a shared migration settle on the same size, as they open the
- * same kind of node; if not, the destination refuses the file.
+ * them, else the default.
  */
 static void vswap_store_settle_segment_size(VswapStore *s)
 {
     uint32_t suggested = s->io ? s->io->segment_size : 0;
+    g_autoptr(GError) err = NULL;
+    VswapFileReader rd;
+    VswapFileSb fsb;
 
     if (s->cfg.segment_size) {
         return;
+    }
+    /* A file that cannot be read here fails its checks in setup_file. */
+    if (s->cfg.incoming && s->io) {
+        vswap_store_reader(s, &rd);
+        if (vswap_file_read_sb(&rd, &fsb, &err) &&
+            s->cfg.mem_budget >= 2ull * fsb.segment_size) {
+            s->cfg.segment_size = fsb.segment_size;
+            return;
+        }
     }
     s->cfg.segment_size = VSWAP_STORE_SEGMENT_SIZE;
     if (suggested >= VSWAP_SEGMENT_MIN && suggested <= VSWAP_SEGMENT_MAX &&

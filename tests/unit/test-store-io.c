@@ -594,6 +594,52 @@ static void test_auto_segment_size(Fixture *f, gconstpointer data)
                      128 << 10);
 }
 
+/*
+ * The destination of a shared migration whose segment size is automatic
+ * takes its source's from the file, whatever its engine suggests, and
+ * reads every page.
+ */
+static void test_shared_auto_segment_size(Fixture *f, gconstpointer data)
+{
+    g_autofree uint8_t *payload = g_malloc(PAGE);
+    TestEngine te = { .path = f->path, .segment_size = 1 << 20 };
+    VswapStoreConfig cfg;
+    VswapRecordInfo info;
+    VswapStoreStats st;
+    VswapStore *src, *dst;
+    int ret;
+
+    config(f, &cfg, false);
+    cfg.persist = false;
+    cfg.shared = true;
+    cfg.fault_injection = false;
+    src = open_cfg(&cfg);
+    populate(f, src, 1);
+    g_assert_cmpint(vswap_store_flush(src), ==, 0);
+
+    cfg.incoming = true;
+    cfg.path = NULL;
+    cfg.open_engine = test_open_engine;
+    cfg.engine_opaque = &te;
+    cfg.segment_size = 0;
+    cfg.mem_budget = 8 << 20;
+    dst = open_cfg(&cfg);
+    vswap_store_get_stats(dst, &st);
+    g_assert_cmpuint(st.segment_size, ==, SEG);
+
+    vswap_store_export_start(src);
+    while ((ret = vswap_store_export_next(src, &info, payload)) == 1) {
+        g_assert_cmpint(vswap_store_import(dst, &info, payload), ==, 0);
+    }
+    g_assert_cmpint(ret, ==, 0);
+    vswap_store_fence(src, true);
+    vswap_store_export_stop(src);
+    vswap_store_close(src);
+    vswap_store_activate(dst);
+    verify(f, dst);
+    vswap_store_close(dst);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -608,6 +654,7 @@ int main(int argc, char **argv)
     ADD("open/reopen", test_open_reopen);
     ADD("embedder-engine", test_embedder_engine);
     ADD("auto-segment-size", test_auto_segment_size);
+    ADD("shared/auto-segment-size", test_shared_auto_segment_size);
     ADD("export-read", test_export_read);
     ADD("shared/flush-fsync", test_shared_flush_fsync);
     ADD("shared/header-read", test_shared_header_read);
