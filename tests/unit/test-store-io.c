@@ -298,28 +298,33 @@ static void test_shared_flush_fsync(Fixture *f, gconstpointer data)
 }
 
 /*
- * The destination of a shared-storage migration cannot read the segment
- * headers at activation: it says so, and reads every page all the same.
+ * A shared migration's source on @f's file, holding every page and
+ * flushed; @cfg is left as the source's configuration.
  */
-static void test_shared_header_read(Fixture *f, gconstpointer data)
+static VswapStore *open_shared_source(Fixture *f, VswapStoreConfig *cfg)
 {
-    g_autofree uint8_t *payload = g_malloc(PAGE);
-    VswapStoreConfig cfg;
-    VswapRecordInfo info;
-    VswapStore *src, *dst;
-    unsigned refs = 0;
-    int ret;
+    VswapStore *src;
 
-    config(f, &cfg, false);
-    cfg.persist = false;
-    cfg.shared = true;
-    cfg.fault_injection = false;
-    src = open_cfg(&cfg);
+    config(f, cfg, false);
+    cfg->persist = false;
+    cfg->shared = true;
+    cfg->fault_injection = false;
+    src = open_cfg(cfg);
     populate(f, src, 1);
     g_assert_cmpint(vswap_store_flush(src), ==, 0);
-    cfg.incoming = true;
-    cfg.fault_injection = true;
-    dst = open_cfg(&cfg);
+    return src;
+}
+
+/*
+ * Migrate @src into @dst, which was opened incoming on the same file, and
+ * close @src; @dst is not activated.  Returns the references sent.
+ */
+static unsigned migrate_shared(VswapStore *src, VswapStore *dst)
+{
+    g_autofree uint8_t *payload = g_malloc(PAGE);
+    VswapRecordInfo info;
+    unsigned refs = 0;
+    int ret;
 
     vswap_store_export_start(src);
     while ((ret = vswap_store_export_next(src, &info, payload)) == 1) {
@@ -327,10 +332,25 @@ static void test_shared_header_read(Fixture *f, gconstpointer data)
         g_assert_cmpint(vswap_store_import(dst, &info, payload), ==, 0);
     }
     g_assert_cmpint(ret, ==, 0);
-    g_assert_cmpuint(refs, >, 100);
     vswap_store_fence(src, true);
     vswap_store_export_stop(src);
     vswap_store_close(src);
+    return refs;
+}
+
+/*
+ * The destination of a shared-storage migration cannot read the segment
+ * headers at activation: it says so, and reads every page all the same.
+ */
+static void test_shared_header_read(Fixture *f, gconstpointer data)
+{
+    VswapStoreConfig cfg;
+    VswapStore *src = open_shared_source(f, &cfg), *dst;
+
+    cfg.incoming = true;
+    cfg.fault_injection = true;
+    dst = open_cfg(&cfg);
+    g_assert_cmpuint(migrate_shared(src, dst), >, 100);
 
     add_fault(dst, VSWAP_IO_READ, 0, 0);
     g_test_expect_message(NULL, G_LOG_LEVEL_WARNING, "*bad headers*");
@@ -601,21 +621,10 @@ static void test_auto_segment_size(Fixture *f, gconstpointer data)
  */
 static void test_shared_auto_segment_size(Fixture *f, gconstpointer data)
 {
-    g_autofree uint8_t *payload = g_malloc(PAGE);
     TestEngine te = { .path = f->path, .segment_size = 1 << 20 };
     VswapStoreConfig cfg;
-    VswapRecordInfo info;
     VswapStoreStats st;
-    VswapStore *src, *dst;
-    int ret;
-
-    config(f, &cfg, false);
-    cfg.persist = false;
-    cfg.shared = true;
-    cfg.fault_injection = false;
-    src = open_cfg(&cfg);
-    populate(f, src, 1);
-    g_assert_cmpint(vswap_store_flush(src), ==, 0);
+    VswapStore *src = open_shared_source(f, &cfg), *dst;
 
     cfg.incoming = true;
     cfg.path = NULL;
@@ -626,15 +635,7 @@ static void test_shared_auto_segment_size(Fixture *f, gconstpointer data)
     dst = open_cfg(&cfg);
     vswap_store_get_stats(dst, &st);
     g_assert_cmpuint(st.segment_size, ==, SEG);
-
-    vswap_store_export_start(src);
-    while ((ret = vswap_store_export_next(src, &info, payload)) == 1) {
-        g_assert_cmpint(vswap_store_import(dst, &info, payload), ==, 0);
-    }
-    g_assert_cmpint(ret, ==, 0);
-    vswap_store_fence(src, true);
-    vswap_store_export_stop(src);
-    vswap_store_close(src);
+    g_assert_cmpuint(migrate_shared(src, dst), >, 100);
     vswap_store_activate(dst);
     verify(f, dst);
     vswap_store_close(dst);
