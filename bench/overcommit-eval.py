@@ -106,7 +106,8 @@ def parse_args():
     ap.add_argument('--policy', default=None,
                     help='[policy] lines for the controller, commas between'
                     ' (default: the daemon\'s defaults, with guest-floor 0.5'
-                    ' x mem and guest-reserve 0.1 x mem for these small'
+                    ' x mem, guest-floor-min 5/16 x mem (an idle guest\'s'
+                    ' floor) and guest-reserve 0.1 x mem for these small'
                     ' guests, and cgroup marks of 80%% and 70%%: a small'
                     ' cgroup fills in seconds)')
     ap.add_argument('--stagger', type=float, default=8,
@@ -138,8 +139,9 @@ def parse_args():
     args.sort_input = args.sort_input or m * 3 // 4
     args.sort_buffer = args.sort_buffer or m // 4
     if args.policy is None:
-        args.policy = ('guest-floor=%dM,guest-reserve=%dM,cgroup-high=80,'
-                       'cgroup-low=70' % (m // 2 >> 20, m // 10 >> 20))
+        args.policy = ('guest-floor=%dM,guest-floor-min=%dM,'
+                       'guest-reserve=%dM,cgroup-high=80,cgroup-low=70' %
+                       (m // 2 >> 20, m * 5 // 16 >> 20, m // 10 >> 20))
     args.setups = args.setups.split(',')
     for s in args.setups:
         if s not in SETUPS:

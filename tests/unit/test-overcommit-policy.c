@@ -59,9 +59,16 @@ static OcVm *replay_vm(Replay *r, const char *name)
 static void replay_check_action(Replay *r, const OcAction *a, guint line)
 {
     const OcPolicyConfig *cfg = &r->policy->cfg;
-    OcVm *vm = replay_vm(r, a->vm);
-    guint64 floor = vm->floor ? vm->floor : cfg->guest_floor;
+    OcVm *vm;
+    guint64 floor;
 
+    if (a->kind == OC_ACTION_FLOORS) {
+        g_assert_cmpstr(a->vm, ==, "*");
+        g_assert_true(a->reason && *a->reason);
+        return;
+    }
+    vm = replay_vm(r, a->vm);
+    floor = oc_policy_floor(r->policy, vm);
     if (!vm->up) {
         g_error("line %u: an action on %s, which is down", line, a->vm);
     }
@@ -157,6 +164,9 @@ static void replay_tick(Replay *r, OcTraceTick *t, gboolean print)
     }
     for (guint i = 0; i < actions->len; i++) {
         replay_check_action(r, actions->pdata[i], t->line);
+        if (((OcAction *)actions->pdata[i])->kind == OC_ACTION_FLOORS) {
+            continue;
+        }
         replay_track_direction(r, actions->pdata[i]);
         replay_apply(r, actions->pdata[i]);
     }

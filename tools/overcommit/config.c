@@ -28,6 +28,8 @@ static const struct {
     K("balloon-step", OC_KEY_SIZE, balloon_step),
     K("budget-step", OC_KEY_SIZE, budget_step),
     K("guest-floor", OC_KEY_SIZE, guest_floor),
+    K("guest-floor-min", OC_KEY_SIZE, guest_floor_min),
+    K("floor-margin", OC_KEY_DOUBLE, floor_margin),
     K("guest-reserve", OC_KEY_SIZE, guest_reserve),
     K("budget-floor", OC_KEY_SIZE, budget_floor),
     K("swapin-backoff", OC_KEY_DOUBLE, swapin_backoff),

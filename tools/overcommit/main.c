@@ -98,6 +98,14 @@ static void oc_daemon_decide(OcDaemon *d)
     for (guint i = 0; i < actions->len; i++) {
         const OcAction *a = actions->pdata[i];
 
+        if (a->kind == OC_ACTION_FLOORS) {
+            if (a->from > a->to) {
+                g_warning("%s", a->reason);
+            } else {
+                g_message("%s", a->reason);
+            }
+            continue;
+        }
         g_message("vm %s: %s %" G_GUINT64_FORMAT " -> %" G_GUINT64_FORMAT
                   " MiB: %s", a->vm, oc_action_kind_name(a->kind),
                   a->from >> 20, a->to >> 20, a->reason);

@@ -33,6 +33,7 @@ typedef struct OcVmHistory {
     guint64 used[OC_SPARE_WINDOW_MAX];  /* ring of the last readings */
     guint n_used;                       /* readings in @used */
     guint next;                         /* where the next one goes */
+    guint64 floor;                      /* the floor at the last tick */
 } OcVmHistory;
 
 /* A balloon step moving from an idle guest to a thrashing one. */
@@ -62,6 +63,8 @@ void oc_policy_config_defaults(OcPolicyConfig *cfg)
         .balloon_step = 32ull * OC_MIB,
         .budget_step = 16ull * OC_MIB,
         .guest_floor = 128ull * OC_MIB,
+        .guest_floor_min = 64ull * OC_MIB,
+        .floor_margin = 25.0,
         .guest_reserve = 32ull * OC_MIB,
         .budget_floor = 4ull * OC_MIB,
         .swapin_backoff = 256.0,
@@ -127,7 +130,12 @@ const char *oc_mode_name(OcMode mode)
 
 const char *oc_action_kind_name(OcActionKind kind)
 {
-    return kind == OC_ACTION_BALLOON ? "balloon" : "budget";
+    static const char *const names[] = {
+        [OC_ACTION_BALLOON] = "balloon",
+        [OC_ACTION_BUDGET] = "budget",
+        [OC_ACTION_FLOORS] = "floors",
+    };
+    return names[kind];
 }
 
 static double oc_mib(guint64 bytes)
@@ -357,11 +365,6 @@ static gboolean oc_vm_balloon_moving(const OcVm *vm)
            (vm->actual > vm->target + OC_MIB || vm->actual + OC_MIB < vm->target);
 }
 
-static guint64 oc_vm_floor(const OcPolicyConfig *cfg, const OcVm *vm)
-{
-    return vm->floor ? vm->floor : cfg->guest_floor;
-}
-
 gboolean oc_policy_backing_off(OcPolicy *policy, const char *vm)
 {
     return GPOINTER_TO_UINT(g_hash_table_lookup(policy->backoff, vm)) > 0;
@@ -449,6 +452,38 @@ static gboolean oc_policy_idle(OcPolicy *p, const OcVm *vm)
            oc_policy_idle_ticks(p, vm->name) >= p->cfg.idle_ticks;
 }
 
+/*
+ * A fixed half of RAM as every guest's floor did not fit: three 256 MiB
+ * guests at 128 MiB each, beside 118 to 134 MiB of each QEMU's own
+ * memory, needed about 764 MiB, and a 753 MiB limit got a QEMU
+ * OOM-killed.  An idle guest's memory is cold: it goes to vswap and is
+ * not read back, so its floor is the hard minimum (the guest's kernel
+ * and what it keeps resident; deflate-on-oom covers a guest that is
+ * short).  A busy guest keeps its peak use over the spare window plus
+ * floor_margin, at least the minimum and at most guest_floor, so that
+ * the cold-memory steps stop short of its working set.  A guest that
+ * wakes up gets its use-based floor back at once.
+ */
+guint64 oc_policy_floor(OcPolicy *p, const OcVm *vm)
+{
+    const OcPolicyConfig *cfg = &p->cfg;
+    guint64 lo = MIN(cfg->guest_floor_min, cfg->guest_floor), use, floor;
+
+    if (vm->floor) {
+        return vm->floor;
+    }
+    if (!vm->has_stats) {
+        return cfg->guest_floor;
+    }
+    if (oc_policy_idle(p, vm)) {
+        return lo;
+    }
+    use = oc_policy_peak_use(p, vm);
+    floor = use + (guint64)(use * cfg->floor_margin / 100);
+    floor = (CLAMP(floor, lo, cfg->guest_floor) + OC_MIB - 1) & ~(guint64)(OC_MIB - 1);
+    return MIN(floor, MAX(vm->ram, lo));
+}
+
 /* Returns: why @vm must back off (static storage in @buf), or NULL. */
 static const char *oc_policy_vm_trouble(const OcPolicyConfig *cfg,
                                         const OcVm *vm, char *buf, gsize len)
@@ -527,7 +562,7 @@ static const OcVm *oc_policy_donor(OcPolicy *p, const OcVm *vms, guint n,
 
     for (guint i = 0; i < n; i++) {
         const OcVm *vm = &vms[i];
-        guint64 base = oc_vm_balloon_base(vm), floor = oc_vm_floor(&p->cfg, vm);
+        guint64 base = oc_vm_balloon_base(vm), floor = oc_policy_floor(p, vm);
         guint idle = oc_policy_idle_ticks(p, vm->name);
 
         if (vm == to || !vm->up || !vm->has_balloon || !oc_policy_idle(p, vm) ||
@@ -565,7 +600,7 @@ static void oc_policy_start_transfer(OcPolicy *p, const OcVm *vms, guint n,
         return;
     }
     base = oc_vm_balloon_base(donor);
-    amount = MIN(p->cfg.balloon_step, base - oc_vm_floor(&p->cfg, donor));
+    amount = MIN(p->cfg.balloon_step, base - oc_policy_floor(p, donor));
     amount = MIN(amount, vm->ram - oc_vm_balloon_base(vm)) & ~(guint64)(OC_MIB - 1);
     if (!amount) {
         return;
@@ -575,7 +610,7 @@ static void oc_policy_start_transfer(OcPolicy *p, const OcVm *vms, guint n,
                    "the cgroup: %s has been idle for %u ticks (swap-in %.0f "
                    "pages/s), floor %.0f MiB", oc_mib(amount), vm->name,
                    trouble, donor->name, oc_policy_idle_ticks(p, donor->name),
-                   donor->swapin_rate, oc_mib(oc_vm_floor(&p->cfg, donor)));
+                   donor->swapin_rate, oc_mib(oc_policy_floor(p, donor)));
     t = g_new0(OcTransfer, 1);
     t->donor = g_strdup(donor->name);
     t->donor_from = base;
@@ -765,7 +800,7 @@ static guint64 oc_policy_balloon_room(OcPolicy *p, const OcVm *vm,
                                       const char **why)
 {
     const OcPolicyConfig *cfg = &p->cfg;
-    guint64 base = oc_vm_balloon_base(vm), floor = oc_vm_floor(cfg, vm);
+    guint64 base = oc_vm_balloon_base(vm), floor = oc_policy_floor(p, vm);
     guint64 room = base > floor ? base - floor : 0;
     guint64 in_use = MAX(oc_policy_peak_use(p, vm), cfg->guest_reserve / 2);
     guint64 spare = vm->guest_avail > cfg->guest_reserve ?
@@ -862,7 +897,7 @@ static guint64 oc_policy_inflate(OcPolicy *p, const OcVm *vms, guint n,
                        p->why, c->why, oc_mib(c->vm->guest_avail),
                        oc_mib(oc_policy_peak_use(p, c->vm)), c->vm->swapin_rate,
                        oc_policy_idle_ticks(p, c->vm->name),
-                       oc_mib(oc_vm_floor(&p->cfg, c->vm)));
+                       oc_mib(oc_policy_floor(p, c->vm)));
     }
     return taken;
 }
@@ -1025,6 +1060,71 @@ static void oc_policy_deflate(OcPolicy *p, const OcVm *vms, guint n,
     }
 }
 
+/*
+ * Fills the floors of p->commit: the cgroup with every guest that has a
+ * balloon at its floor and filling it, the others at their RAM.  When
+ * that leaves less than a balloon step below the limit, the policy can
+ * take no more, and has no room for a step back to a guest that thrashes:
+ * the third run's 64 MiB step (817 to 753 MiB) left three 128 MiB floors
+ * and the QEMUs' own memory at the limit, and the kernel OOM-killed a
+ * QEMU.  Say so once, with the numbers, and again when they fit.
+ */
+static void oc_policy_check_floors(OcPolicy *p, const OcHost *h,
+                                   const OcVm *vms, guint n, GPtrArray *actions)
+{
+    OcCommit *c = &p->commit;
+    GString *each;
+    guint64 floors;
+
+    c->floors = 0;
+    c->floors_fit = TRUE;
+    if (!c->known) {
+        return;
+    }
+    each = g_string_new(NULL);
+    floors = h->cg_current > c->guest_rss ? h->cg_current - c->guest_rss : 0;
+    for (guint i = 0; i < n; i++) {
+        const OcVm *vm = &vms[i];
+        OcVmHistory *hist;
+        guint64 size, floor;
+
+        if (!vm->up) {
+            continue;
+        }
+        /* A balloon whose guest has not reported yet is counted at its
+         * floor too: a booting guest reports within a tick or two. */
+        floor = oc_policy_floor(p, vm);
+        size = vm->has_balloon ? MIN(vm->actual, floor) : vm->ram;
+        if ((hist = g_hash_table_lookup(p->history, vm->name))) {
+            hist->floor = floor;
+        }
+        floors += size;
+        g_string_append_printf(each, "%s%s %.0f MiB", each->len ? ", " : "",
+                               vm->name, oc_mib(size));
+    }
+    c->floors = floors;
+    c->floors_fit = floors + p->cfg.balloon_step <= h->cg_max;
+    if (c->floors_fit == !p->floors_unfit) {
+        g_string_free(each, TRUE);
+        return;
+    }
+    p->floors_unfit = !c->floors_fit;
+    oc_policy_emit(actions, OC_ACTION_FLOORS, &(OcVm) { .name = "*" },
+                   floors, h->cg_max,
+                   c->floors_fit ?
+                   "the guests' floors fit under the limit again: at their "
+                   "floors (%s) the VMs would hold %.0f MiB of %.0f MiB "
+                   "(QEMUs' own memory %.0f MiB)" :
+                   "the guests' floors do not fit under the limit: at their "
+                   "floors (%s) the VMs would hold %.0f MiB of %.0f MiB "
+                   "(QEMUs' own memory %.0f MiB), less than a balloon step "
+                   "below it; the policy can take no more, nor give a "
+                   "thrashing guest a step, and the kernel may OOM-kill a VM",
+                   each->str, oc_mib(floors), oc_mib(h->cg_max),
+                   oc_mib(c->overhead));
+    g_string_free(each, TRUE);
+}
+
 char *oc_policy_describe_vm(OcPolicy *p, const char *vm)
 {
     OcVmHistory *h = g_hash_table_lookup(p->history, vm);
@@ -1041,6 +1141,9 @@ char *oc_policy_describe_vm(OcPolicy *p, const char *vm)
         }
         g_string_append_printf(s, "idle %u ticks, peak use %.0f MiB",
                                h->idle_ticks, oc_mib(peak));
+        if (h->floor) {
+            g_string_append_printf(s, ", floor %.0f MiB", oc_mib(h->floor));
+        }
     }
     if (oc_policy_backing_off(p, vm)) {
         g_string_append_printf(s, "%sbacking off", s->len ? ", " : "");
@@ -1068,6 +1171,7 @@ GPtrArray *oc_policy_decide(OcPolicy *policy, const OcHost *host,
     oc_policy_update_commit(policy, host, vms, n_vms);
     oc_policy_update_mode(policy, host);
     oc_policy_update_history(policy, vms, n_vms);
+    oc_policy_check_floors(policy, host, vms, n_vms, actions);
     oc_policy_settle_transfers(policy, vms, n_vms, actions);
     oc_policy_backoff(policy, host, vms, n_vms, actions);
     oc_policy_stalls(policy, vms, n_vms, actions);

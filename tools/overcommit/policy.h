@@ -25,7 +25,12 @@
  * its target without moving (the guest gives no more) is taken at its
  * word after a while: its target is set back to where it is, and the VM
  * is left alone too.  A balloon never goes below the guest's floor, nor a
- * budget below the store floor.
+ * budget below the store floor.  A guest's floor follows what it uses:
+ * an idle guest's memory is cold and goes down to a hard minimum, a busy
+ * guest keeps its peak use plus a margin (at most guest_floor).  When
+ * even the floors do not fit under the cgroup's limit, the policy says so
+ * (an OC_ACTION_FLOORS decision, and OcCommit): past the limit the
+ * kernel OOM-kills a VM, and nothing is left to take.
  */
 #ifndef OC_POLICY_H
 #define OC_POLICY_H
@@ -78,7 +83,9 @@ typedef struct OcPolicyConfig {
     guint giveback_ticks;       /* low-pressure ticks before giving back */
     guint64 balloon_step;       /* bytes per balloon change */
     guint64 budget_step;        /* bytes per mem-budget change */
-    guint64 guest_floor;        /* default least guest memory */
+    guint64 guest_floor;        /* the most a guest's floor is (busy guests) */
+    guint64 guest_floor_min;    /* the least it is (idle guests): hard minimum */
+    double floor_margin;        /* % over a busy guest's peak use for its floor */
     guint64 guest_reserve;      /* guest available memory left unclaimed */
     guint64 budget_floor;       /* least mem-budget */
     double swapin_backoff;      /* pages/s of swap-in that make a VM back off */
@@ -103,6 +110,9 @@ typedef enum {
 typedef enum {
     OC_ACTION_BALLOON,  /* set the balloon target (guest memory size) */
     OC_ACTION_BUDGET,   /* set the store's mem-budget */
+    OC_ACTION_FLOORS,   /* none: the guests' floors stopped (or started)
+                           fitting under the limit; vm "*", @from the VMs'
+                           worst case at their floors, @to the limit */
 } OcActionKind;
 
 typedef struct OcAction {
@@ -123,6 +133,9 @@ typedef struct OcCommit {
     guint64 headroom;       /* what the guests may still make resident */
     guint64 guest_rss;      /* guest RAM resident, over all VMs */
     guint64 overhead;       /* the QEMUs' own memory, over all VMs */
+    guint64 floors;         /* the cgroup with every balloon at its floor and
+                               every guest filling it */
+    gboolean floors_fit;    /* @floors is within the cgroup's limit */
 } OcCommit;
 
 typedef struct OcPolicy {
@@ -136,6 +149,7 @@ typedef struct OcPolicy {
     GHashTable *transfers;      /* recipient VM name -> OcTransfer (policy.c) */
     guint64 last_cg_current;    /* the cgroup's reading a tick ago, or OC_UNKNOWN */
     OcCommit commit;            /* this tick's worst case */
+    gboolean floors_unfit;      /* reported that the floors do not fit */
 } OcPolicy;
 
 void oc_policy_config_defaults(OcPolicyConfig *cfg);
@@ -153,6 +167,13 @@ const char *oc_mode_name(OcMode mode);
 const char *oc_action_kind_name(OcActionKind kind);
 /* Returns: TRUE while @vm is backing off. */
 gboolean oc_policy_backing_off(OcPolicy *policy, const char *vm);
+/*
+ * Returns: the least memory the policy leaves @vm now: the VM's own
+ * floor if configured, else guest_floor_min for an idle guest and its
+ * peak use plus floor_margin, within [guest_floor_min, guest_floor], for
+ * a busy one (see policy.c).
+ */
+guint64 oc_policy_floor(OcPolicy *policy, const OcVm *vm);
 /* Returns: how many ticks in a row @vm has been idle (see policy.c). */
 guint oc_policy_idle_ticks(OcPolicy *policy, const char *vm);
 /*

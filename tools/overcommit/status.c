@@ -67,6 +67,15 @@ char *oc_status_build(guint64 tick, const OcHost *host, OcPolicy *policy,
                                  policy->commit.headroom : OC_UNKNOWN);
     oc_status_u64(b, "overhead", policy->commit.known ?
                                  policy->commit.overhead : OC_UNKNOWN);
+    /* The same with every guest at its floor, and whether that fits. */
+    oc_status_u64(b, "floors", policy->commit.known ?
+                               policy->commit.floors : OC_UNKNOWN);
+    json_builder_set_member_name(b, "floors-fit");
+    if (policy->commit.known) {
+        json_builder_add_boolean_value(b, policy->commit.floors_fit);
+    } else {
+        json_builder_add_null_value(b);
+    }
     json_builder_end_object(b);
     json_builder_set_member_name(b, "vms");
     json_builder_begin_array(b);
@@ -120,7 +129,7 @@ static void oc_status_print_host(JsonObject *root)
 {
     JsonObject *h = oc_json_get_object(root, "host");
     JsonObject *commit = oc_json_get_object(root, "commit");
-    char a[32], t[32], c[32], m[32], w[32], g[32], r[32], o[32];
+    char a[32], t[32], c[32], m[32], w[32], g[32], r[32], o[32], f[32];
 
     printf("host: PSI some %.1f%% full %.1f%%, MemAvailable %s of %s",
            oc_status_double(h, "psi-some"), oc_status_double(h, "psi-full"),
@@ -140,6 +149,15 @@ static void oc_status_print_host(JsonObject *root)
                oc_status_mib(commit, "guest-rss", g, sizeof(g)),
                oc_status_mib(commit, "headroom", r, sizeof(r)),
                oc_status_mib(commit, "overhead", o, sizeof(o)));
+    }
+    if (oc_json_get_u64(commit, "floors", &(guint64){0})) {
+        JsonNode *fit = json_object_get_member(commit, "floors-fit");
+
+        printf("\nat the guests' floors: %s, %s",
+               oc_status_mib(commit, "floors", f, sizeof(f)),
+               fit && JSON_NODE_HOLDS_VALUE(fit) && !json_node_get_boolean(fit) ?
+               "DOES NOT FIT under the limit (less than a balloon step "
+               "below it): the kernel may OOM-kill a VM" : "fits");
     }
     printf("\nmode: %s: %s (tick %" G_GINT64_FORMAT ")\n\n",
            oc_status_str(root, "mode"), oc_status_str(root, "why"),

@@ -253,11 +253,13 @@ static gboolean oc_trace_action(char **words, GPtrArray *actions)
         !g_str_has_prefix(words[4], "to=") ||
         !oc_trace_value_size(words[3] + 5, &from) ||
         !oc_trace_value_size(words[4] + 3, &to) ||
-        (strcmp(words[1], "balloon") && strcmp(words[1], "budget"))) {
+        (strcmp(words[1], "balloon") && strcmp(words[1], "budget") &&
+         strcmp(words[1], "floors"))) {
         return FALSE;
     }
     a = g_new0(OcAction, 1);
-    a->kind = !strcmp(words[1], "balloon") ? OC_ACTION_BALLOON : OC_ACTION_BUDGET;
+    a->kind = !strcmp(words[1], "balloon") ? OC_ACTION_BALLOON :
+              !strcmp(words[1], "budget") ? OC_ACTION_BUDGET : OC_ACTION_FLOORS;
     a->vm = g_strdup(words[2]);
     a->from = from;
     a->to = to;

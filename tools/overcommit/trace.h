@@ -10,7 +10,8 @@
  *   vm name=a up=1 balloon=1 ram=256M actual=256M target=- floor=0 stats=1
  *      avail=120M swapin=0 majflt=0 store=1 budget=64M budget-max=64M reads=0
  *      qemu-mem=1 guest-rss=200M overhead=120M
- *   action balloon a 256M 224M
+ *   action balloon a from=256M to=224M
+ *   action floors * from=790M to=753M       (the floors stopped fitting)
  *
  * (a vm line is one line).  "-" is an unknown value.  The action lines of
  * a tick are the policy's decisions, in order; a tick without any decided
