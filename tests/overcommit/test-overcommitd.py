@@ -14,8 +14,9 @@ cgroup directory, so the test sets it.  Checked, in order:
      logged with its reason; the missing VM and the hostile one get a
      clear error each and the daemon keeps going;
   2. status (control socket): a table and --json showing all three, and
-     the real QEMU's own memory (its PID from the QMP socket's peer, its
-     smaps through the private proc root, which links to the real one);
+     the real QEMU's own memory and CPU use (its PID from the QMP socket's
+     peer, its smaps and stat through the private proc root, which links
+     to the real one);
   3. pressure low: the budget is given back to where it started;
   4. the QEMU killed: the daemon logs it, keeps running, and shows the
      VM as unreachable; status from the state file once it stops;
@@ -235,6 +236,14 @@ qmp={work}/hostile.qmp
         check(ok and "QEMUs' own memory" in text() and 'OVERHEAD' in
               status(args.daemon, conf).stdout,
               "status and the reasons show the QEMU's own memory", st)
+        # Its CPU time from /proc/PID/stat, a rate from the second poll.
+        try:
+            cpu = real['qemu-cpu']
+            ok = isinstance(cpu, (int, float)) and 0 <= cpu <= 100 * os.cpu_count()
+        except (KeyError, NameError) as e:
+            ok, st = False, f'{e}: {st}'
+        check(ok and 'CPU' in status(args.daemon, conf).stdout,
+              "status shows the QEMU's CPU use", st)
 
         # 3. Low pressure: after 2 low ticks, the budget comes back.
         set_pressure(proc_root, cgroup, high=False)

@@ -27,6 +27,7 @@
 #include "config.h"
 #include "host-pressure.h"
 #include "policy.h"
+#include "qemu-cpu.h"
 #include "qemu-memory.h"
 #include "trace.h"
 
@@ -42,7 +43,7 @@ typedef struct Replay {
 
 static OcVm *replay_vm(Replay *r, const char *name)
 {
-    OcVm vm = { .target = OC_UNKNOWN };
+    OcVm vm = { .target = OC_UNKNOWN, .cpu = -1 };
 
     for (guint i = 0; i < r->vms->len; i++) {
         if (!strcmp(g_array_index(r->vms, OcVm, i).name, name)) {
@@ -464,6 +465,34 @@ static void test_qemu_memory(void)
     }
 }
 
+/* /proc/PID/stat as Linux 6.18 writes it, and hostile ones. */
+static void test_qemu_cpu(void)
+{
+    static const char *const bad[] = {
+        "",
+        "1234 qemu S 1 1234",
+        "1234 (qemu) S 1 1234 1234 0 -1 4194560 1 0 0 0 lots 20 0 0 20 0 5\n",
+        "1234 (qemu) S 1 1234 1234 0 -1 4194560 1 0 0 0 -5 20 0 0 20 0 5\n",
+        "1234 (qemu) S 1 1234 1234 0 -1 4194560 1 0 0 0 99999999999999999999 2\n",
+        "1234 (qemu) S 1 1234\n",
+    };
+    guint64 ticks = 0;
+
+    g_assert_true(oc_qemu_parse_stat(
+        "4242 (qemu-system-x86) S 1 4242 4242 0 -1 4194560 90210 0 312 0 "
+        "1500 250 0 0 20 0 9 0 1234567 1879048192 51200 18446744073709551615\n",
+        &ticks));
+    g_assert_cmpuint(ticks, ==, 1750);
+    /* A name with spaces and parentheses: the fields follow the last ')'. */
+    g_assert_true(oc_qemu_parse_stat(
+        "7 (a) b (c) S 1 7 7 0 -1 0 0 0 0 0 11 22 0 0 20 0 1 0 1 1 1\n", &ticks));
+    g_assert_cmpuint(ticks, ==, 33);
+    for (guint i = 0; i < G_N_ELEMENTS(bad); i++) {
+        g_assert_false(oc_qemu_parse_stat(bad[i], &ticks));
+    }
+    g_assert_false(oc_qemu_parse_stat(NULL, &ticks));
+}
+
 static gint compare_paths(gconstpointer a, gconstpointer b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
@@ -482,6 +511,7 @@ int main(int argc, char **argv)
     g_test_add_func("/overcommit-policy/config", test_config);
     g_test_add_func("/overcommit-policy/cgroup-versions", test_cgroup_versions);
     g_test_add_func("/overcommit-policy/qemu-memory", test_qemu_memory);
+    g_test_add_func("/overcommit-policy/qemu-cpu", test_qemu_cpu);
     dir = g_dir_open(dir_path ? dir_path : "traces", 0, NULL);
     g_assert_nonnull(dir);
     while ((name = g_dir_read_name(dir))) {

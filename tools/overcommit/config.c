@@ -39,6 +39,7 @@ static const struct {
     K("store-hot-reads", OC_KEY_DOUBLE, store_hot_reads),
     K("spare-window", OC_KEY_UINT, spare_window),
     K("idle-ticks", OC_KEY_UINT, idle_ticks),
+    K("idle-cpu", OC_KEY_DOUBLE, idle_cpu),
     K("cgroup-lead-ticks", OC_KEY_UINT, cg_lead_ticks),
     K("cgroup-commit-high", OC_KEY_DOUBLE, commit_high),
     K("cgroup-commit-low", OC_KEY_DOUBLE, commit_low),

@@ -74,6 +74,7 @@ void oc_policy_config_defaults(OcPolicyConfig *cfg)
         .store_hot_reads = 512.0,
         .spare_window = 10,
         .idle_ticks = 10,
+        .idle_cpu = 20.0,
         .cg_lead_ticks = 2,
         .commit_high = 100.0,
         .commit_low = 90.0,
@@ -372,15 +373,21 @@ gboolean oc_policy_backing_off(OcPolicy *policy, const char *vm)
 
 /*
  * A guest is quiet in a tick when it reads back (swap-in) and faults in
- * (major faults) less than an eighth of what makes it back off, and its
- * use does not grow by more than 1% of its RAM (checked in
+ * (major faults) less than an eighth of what makes it back off, its
+ * QEMU uses at most idle_cpu % of a CPU (when known), and its use does
+ * not grow by more than 1% of its RAM (checked in
  * oc_policy_update_history()): an idle guest's memory is cold, whatever
- * it reports as available.
+ * it reports as available.  The CPU tells a guest whose working set
+ * fits, which reads nothing back while it runs flat out, from one that
+ * does nothing: the checker of the 2026-12-05 runs was taken for idle,
+ * lost its working set to its balloon and to a thrashing guest, and read
+ * its swap back at 5000 pages a second.
  */
 static gboolean oc_vm_quiet(const OcPolicyConfig *cfg, const OcVm *vm)
 {
     return vm->has_stats && vm->swapin_rate <= cfg->swapin_backoff / 8 &&
-           vm->majflt_rate <= cfg->majflt_backoff / 8;
+           vm->majflt_rate <= cfg->majflt_backoff / 8 &&
+           (vm->cpu < 0 || vm->cpu <= cfg->idle_cpu);
 }
 
 /* Records this tick's reading of every guest; forgets the guests that left. */

@@ -71,6 +71,7 @@ typedef struct OcVm {
     gboolean has_qemu_mem;  /* the two fields below were read */
     guint64 guest_rss;      /* guest RAM resident in QEMU, bytes */
     guint64 overhead;       /* QEMU's resident memory besides guest RAM */
+    double cpu;             /* QEMU's CPU use, % of one CPU; <0: unknown */
 } OcVm;
 
 typedef struct OcPolicyConfig {
@@ -95,6 +96,7 @@ typedef struct OcPolicyConfig {
     double store_hot_reads;     /* pages/s: a store read more keeps its budget */
     guint spare_window;         /* ticks of peak use that free memory must exceed */
     guint idle_ticks;           /* quiet ticks that make a guest idle */
+    double idle_cpu;            /* QEMU CPU %: above it, a guest is busy */
     guint cg_lead_ticks;        /* ticks ahead that the cgroup's growth is projected */
     double commit_high;         /* the VMs' worst case, % of memory.max, that
                                    starts reclaim; 0: not used */

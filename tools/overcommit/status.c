@@ -167,12 +167,15 @@ static void oc_status_print_host(JsonObject *root)
 static void oc_status_print_vm(JsonObject *vm)
 {
     char ram[32], act[32], tgt[32], avail[32], bud[32], bmax[32], mem[32];
-    char own[32], budget[72];
+    char own[32], budget[72], cpu[16] = "-";
 
+    if (oc_status_double(vm, "qemu-cpu") >= 0) {
+        g_snprintf(cpu, sizeof(cpu), "%.0f%%", oc_status_double(vm, "qemu-cpu"));
+    }
     g_snprintf(budget, sizeof(budget), "%s/%s",
                oc_status_mib(vm, "budget", bud, sizeof(bud)),
                oc_status_mib(vm, "budget-max", bmax, sizeof(bmax)));
-    printf("%-12s %-12s %6s %7s %6s %6s %8.0f %11s %9s %7.0f %8s  %s\n",
+    printf("%-12s %-12s %6s %7s %6s %6s %8.0f %11s %9s %7.0f %8s %5s  %s\n",
            oc_status_str(vm, "name"), oc_status_str(vm, "state"),
            oc_status_mib(vm, "ram", ram, sizeof(ram)),
            oc_status_mib(vm, "actual", act, sizeof(act)),
@@ -181,7 +184,7 @@ static void oc_status_print_vm(JsonObject *vm)
            oc_status_double(vm, "swapin-rate"), budget,
            oc_status_mib(vm, "store-mem-bytes", mem, sizeof(mem)),
            oc_status_double(vm, "read-rate"),
-           oc_status_mib(vm, "overhead", own, sizeof(own)),
+           oc_status_mib(vm, "overhead", own, sizeof(own)), cpu,
            oc_status_str(vm, "last-action"));
 }
 
@@ -207,9 +210,9 @@ gboolean oc_status_print_table(const char *json, GError **err)
     vms = vms_node && JSON_NODE_HOLDS_ARRAY(vms_node) ?
           json_node_get_array(vms_node) : NULL;
     oc_status_print_host(root);
-    printf("%-12s %-12s %6s %7s %6s %6s %8s %11s %9s %7s %8s  %s\n", "VM",
+    printf("%-12s %-12s %6s %7s %6s %6s %8s %11s %9s %7s %8s %5s  %s\n", "VM",
            "STATE", "RAM", "BALLOON", "TARGET", "AVAIL", "SWAPIN/s", "BUDGET",
-           "STORE-MEM", "READS/s", "OVERHEAD", "LAST ACTION");
+           "STORE-MEM", "READS/s", "OVERHEAD", "CPU", "LAST ACTION");
     for (guint i = 0; vms && i < json_array_get_length(vms); i++) {
         JsonNode *n = json_array_get_element(vms, i);
 

@@ -63,6 +63,7 @@ void oc_trace_format_tick(GString *out, guint64 tick, const OcHost *h,
         g_string_append_printf(out, " qemu-mem=%d", vm->has_qemu_mem);
         oc_trace_size(out, "guest-rss", vm->guest_rss);
         oc_trace_size(out, "overhead", vm->overhead);
+        oc_trace_double(out, "cpu", vm->cpu);
         g_string_append_c(out, '\n');
     }
     for (guint i = 0; actions && i < actions->len; i++) {
@@ -165,6 +166,8 @@ static const struct {
     F("qemu-mem", OC_TF_BOOL, has_qemu_mem),
     F("guest-rss", OC_TF_SIZE, guest_rss),
     F("overhead", OC_TF_SIZE, overhead),
+    /* Since issue 16's fourth round; older traces leave it unknown. */
+    F("cpu", OC_TF_DOUBLE, cpu),
 #undef F
 };
 

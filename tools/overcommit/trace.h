@@ -9,7 +9,7 @@
  *   host psi-some=12.5 psi-full=0 avail=300M total=4G cg-current=- ...
  *   vm name=a up=1 balloon=1 ram=256M actual=256M target=- floor=0 stats=1
  *      avail=120M swapin=0 majflt=0 store=1 budget=64M budget-max=64M reads=0
- *      qemu-mem=1 guest-rss=200M overhead=120M
+ *      qemu-mem=1 guest-rss=200M overhead=120M cpu=95.5
  *   action balloon a from=256M to=224M
  *   action floors * from=790M to=753M       (the floors stopped fitting)
  *
@@ -19,7 +19,8 @@
  * only what changes, and a replay keeps the rest (see
  * tests/unit/test-overcommit-policy.c).  Traces from before the QEMU's own
  * memory was read have no qemu-mem, guest-rss and overhead: a replay
- * then takes that memory as unknown, as the daemon did.
+ * then takes that memory as unknown, as the daemon did; nor have those
+ * before its CPU was read a cpu (% of one CPU), taken as unknown too.
  */
 #ifndef OC_TRACE_H
 #define OC_TRACE_H

@@ -12,6 +12,7 @@
 
 #include "vm.h"
 #include "oc-json.h"
+#include "qemu-cpu.h"
 #include "qemu-memory.h"
 #include "qmp-client.h"
 
@@ -49,6 +50,8 @@ struct OcVmLink {
     guint64 prev_swapin, prev_majflt, prev_reads;
     gint64 prev_stats_update;   /* guest-stats last-update, seconds */
     gint64 prev_read_time;      /* monotonic time of prev_reads */
+    double prev_cpu;            /* the QEMU's CPU seconds, at prev_cpu_time */
+    gint64 prev_cpu_time;       /* monotonic; 0: no reading yet */
     /* For status only. */
     guint64 guest_free, oom_kills, store_mem, pages_mem, pages_disk;
     char *last_action;
@@ -83,6 +86,8 @@ static void oc_vm_forget(OcVmLink *vm)
     vm->snap.swapin_rate = vm->snap.majflt_rate = vm->snap.read_rate = 0;
     vm->prev_stats_update = 0;
     vm->prev_read_time = 0;
+    vm->snap.cpu = -1;
+    vm->prev_cpu_time = 0;
 }
 
 static void oc_vm_state_changed(OcQmp *qmp, gboolean ready, const GError *err,
@@ -535,10 +540,34 @@ static void oc_vm_read_qemu_memory(OcVmLink *vm)
     vm->snap.has_qemu_mem = TRUE;
 }
 
+/*
+ * The QEMU's CPU use since the last poll, in % of one CPU (qemu-cpu.h);
+ * unknown (-1) without a PID or a reading.  Not an error to log: it only
+ * leaves the guest's idleness to its statistics, as before.
+ */
+static void oc_vm_read_qemu_cpu(OcVmLink *vm)
+{
+    gint64 now = g_get_monotonic_time();
+    double seconds;
+
+    if (!vm->pid || !oc_qemu_read_cpu(vm->proc_root, vm->pid, &seconds, NULL)) {
+        vm->snap.cpu = -1;
+        vm->prev_cpu_time = 0;
+        return;
+    }
+    if (vm->prev_cpu_time && now > vm->prev_cpu_time) {
+        vm->snap.cpu = MAX(0, 100.0 * (seconds - vm->prev_cpu) * G_USEC_PER_SEC /
+                              (now - vm->prev_cpu_time));
+    }
+    vm->prev_cpu = seconds;
+    vm->prev_cpu_time = now;
+}
+
 static void oc_vm_poll(OcVmLink *vm)
 {
     vm->batch_failed = FALSE;
     oc_vm_read_qemu_memory(vm);
+    oc_vm_read_qemu_cpu(vm);
     if (vm->balloon) {
         oc_vm_batch_add(vm, "query-balloon", NULL, oc_vm_got_balloon, vm);
         oc_vm_batch_add(vm, "qom-get",
@@ -704,6 +733,12 @@ void oc_vm_link_status(OcVmLink *vm, JsonBuilder *b, const char *policy_state)
     json_builder_set_member_name(b, "read-rate");
     json_builder_add_double_value(b, s->read_rate);
     oc_vm_status_u64(b, "qemu-pid", up && vm->pid ? (guint64)vm->pid : OC_UNKNOWN);
+    json_builder_set_member_name(b, "qemu-cpu");
+    if (up && s->cpu >= 0) {
+        json_builder_add_double_value(b, s->cpu);
+    } else {
+        json_builder_add_null_value(b);
+    }
     oc_vm_status_u64(b, "qemu-rss", up && s->has_qemu_mem ? vm->qemu_rss : OC_UNKNOWN);
     oc_vm_status_u64(b, "guest-rss", up && s->has_qemu_mem ? s->guest_rss : OC_UNKNOWN);
     oc_vm_status_u64(b, "overhead", up && s->has_qemu_mem ? s->overhead : OC_UNKNOWN);
