@@ -1074,7 +1074,8 @@ static void oc_policy_deflate(OcPolicy *p, const OcVm *vms, guint n,
  * take no more, and has no room for a step back to a guest that thrashes:
  * the third run's 64 MiB step (817 to 753 MiB) left three 128 MiB floors
  * and the QEMUs' own memory at the limit, and the kernel OOM-killed a
- * QEMU.  Say so once, with the numbers, and again when they fit.
+ * QEMU.  Say so once, with the numbers, and again when they fit with
+ * room for two steps.
  */
 static void oc_policy_check_floors(OcPolicy *p, const OcHost *h,
                                    const OcVm *vms, guint n, GPtrArray *actions)
@@ -1111,14 +1112,16 @@ static void oc_policy_check_floors(OcPolicy *p, const OcHost *h,
     }
     c->floors = floors;
     c->floors_fit = floors + p->cfg.balloon_step <= h->cg_max;
-    if (c->floors_fit == !p->floors_unfit) {
+    /* Fit again only with room for two steps: the cgroup wanders by MiBs. */
+    if (p->floors_unfit ? floors + 2 * p->cfg.balloon_step > h->cg_max :
+                          c->floors_fit) {
         g_string_free(each, TRUE);
         return;
     }
-    p->floors_unfit = !c->floors_fit;
+    p->floors_unfit = !p->floors_unfit;
     oc_policy_emit(actions, OC_ACTION_FLOORS, &(OcVm) { .name = "*" },
                    floors, h->cg_max,
-                   c->floors_fit ?
+                   !p->floors_unfit ?
                    "the guests' floors fit under the limit again: at their "
                    "floors (%s) the VMs would hold %.0f MiB of %.0f MiB "
                    "(QEMUs' own memory %.0f MiB)" :
