@@ -16,8 +16,10 @@ cgroup directory, so the test sets it.  Checked, in order:
   2. status (control socket): a table and --json showing all three, and
      the real QEMU's own memory and CPU use (its PID from the QMP socket's
      peer, its smaps and stat through the private proc root, which links
-     to the real one);
-  3. pressure low: the budget is given back to where it started;
+     to the real one), and the floors that do not fit under the limit
+     (logged, and in status);
+  3. pressure low: the budget is given back to where it started, and
+     the floors fit again;
   4. the QEMU killed: the daemon logs it, keeps running, and shows the
      VM as unreachable; status from the state file once it stops;
   5. SIGTERM: a clean exit that removes the control socket;
@@ -247,12 +249,26 @@ qmp={work}/hostile.qmp
         check(ok and 'CPU' in status(args.daemon, conf).stdout,
               "status shows the QEMU's CPU use", st)
 
+        # The cgroup (950 MiB of 1 GiB) with the guest at its floor (no
+        # stats: guest-floor, 128 MiB) would pass the limit.
+        try:
+            ok = (doc['commit']['floors-fit'] is False and
+                  doc['commit']['floors'] > 1024 * MIB)
+        except (KeyError, TypeError, NameError) as e:
+            ok, st = False, f'{e}: {st}'
+        check(ok and "warning: the guests' floors do not fit" in text() and
+              'DOES NOT FIT' in status(args.daemon, conf).stdout,
+              'floors that do not fit are logged and shown in status',
+              f'{st}\n{text()}')
+
         # 3. Low pressure: after 2 low ticks, the budget comes back.
         set_pressure(proc_root, cgroup, high=False)
         ok = wait_for(lambda: qmp_budget(mon) == 32 * MIB, 30)
         check(ok and 'give back: raise the budget' in text(),
               'low pressure gives the budget back to 32 MiB',
               f'budget {qmp_budget(mon)}\n{text()}')
+        check("the guests' floors fit under the limit again" in text(),
+              'floors that fit again are logged', text())
 
         # 4. The QEMU dies under the daemon.
         mon.close()
