@@ -910,6 +910,63 @@ static guint64 oc_policy_inflate(OcPolicy *p, const OcVm *vms, guint n,
 }
 
 /*
+ * Step 4, when even the last resort found nothing and the cgroup, less
+ * what the balloons still inflating will take, is less than a balloon
+ * step below its limit: a balloon step from the guest that reads its swap
+ * back least, down to its floor.  That guest
+ * will swap, but past the limit the kernel OOM-kills a whole VM: in the
+ * fourth run the cgroup sat at 99% of its limit for 16 s with the sort
+ * 47 MiB above its floor and reading nothing back, and the kernel killed
+ * the checker's QEMU.  A guest backing off is left alone (it thrashes),
+ * and so is one giving a step to another.
+ * Returns: TRUE if a balloon was asked to take a step.
+ */
+static gboolean oc_policy_squeeze(OcPolicy *p, const OcHost *h,
+                                  const OcVm *vms, guint n, GPtrArray *actions)
+{
+    const OcVm *best = NULL;
+    guint64 base, floor, amount, pending = 0;
+
+    for (guint i = 0; i < n; i++) {
+        const OcVm *vm = &vms[i];
+
+        if (vm->up && vm->has_balloon && vm->target != OC_UNKNOWN &&
+            vm->actual > vm->target) {
+            pending += vm->actual - vm->target;
+        }
+        if (!vm->up || !vm->has_balloon || !vm->has_stats ||
+            oc_policy_backing_off(p, vm->name) ||
+            oc_policy_donating(p, vm->name) || oc_vm_balloon_moving(vm) ||
+            oc_vm_balloon_base(vm) < oc_policy_floor(p, vm) + OC_MIB) {
+            continue;
+        }
+        if (!best || vm->swapin_rate < best->swapin_rate ||
+            (vm->swapin_rate == best->swapin_rate &&
+             g_strcmp0(vm->name, best->name) < 0)) {
+            best = vm;
+        }
+    }
+    if (!best || h->cg_current < pending ||
+        h->cg_current - pending + p->cfg.balloon_step <= h->cg_max) {
+        return FALSE;
+    }
+    base = oc_vm_balloon_base(best);
+    floor = oc_policy_floor(p, best);
+    amount = MIN(p->cfg.balloon_step, base - floor) & ~(guint64)(OC_MIB - 1);
+    if (!amount) {
+        return FALSE;
+    }
+    oc_policy_emit(actions, OC_ACTION_BALLOON, best, base, base - amount,
+                   "%s; nothing else to take with the cgroup at %.0f%% of its "
+                   "limit: squeeze the guest that reads back least (swap-in "
+                   "%.0f pages/s, available %.0f MiB) toward its floor %.0f "
+                   "MiB; past the limit the kernel OOM-kills a VM", p->why,
+                   100.0 * h->cg_current / h->cg_max, best->swapin_rate,
+                   oc_mib(best->guest_avail), oc_mib(floor));
+    return TRUE;
+}
+
+/*
  * Returns: the bytes the VMs must give this tick to bring the cgroup below
  * its low mark and their worst case below its own; 0 when the QEMUs'
  * memory is not known (the balloons alone are asked first, then).
@@ -1193,8 +1250,9 @@ GPtrArray *oc_policy_decide(OcPolicy *policy, const OcHost *host,
             oc_policy_lower_budget(policy, vms, n_vms, taken, need, actions)) {
             break;
         }
-        if (!taken && !oc_policy_cgroup_room(&policy->cfg, host, 0)) {
-            oc_policy_inflate(policy, vms, n_vms, TRUE, 0, actions);
+        if (!taken && !oc_policy_cgroup_room(&policy->cfg, host, 0) &&
+            !oc_policy_inflate(policy, vms, n_vms, TRUE, 0, actions)) {
+            oc_policy_squeeze(policy, host, vms, n_vms, actions);
         }
         break;
     case OC_MODE_GIVEBACK:
