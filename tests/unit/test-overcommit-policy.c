@@ -66,6 +66,8 @@ static void replay_check_action(Replay *r, const OcAction *a, guint line)
     if (a->kind == OC_ACTION_FLOORS) {
         g_assert_cmpstr(a->vm, ==, "*");
         g_assert_true(a->reason && *a->reason);
+        /* Floors that do not fit are a warning, with room or without. */
+        g_assert_cmpint(a->warn, ==, strstr(a->reason, "do not fit") != NULL);
         return;
     }
     vm = replay_vm(r, a->vm);

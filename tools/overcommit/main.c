@@ -99,7 +99,7 @@ static void oc_daemon_decide(OcDaemon *d)
         const OcAction *a = actions->pdata[i];
 
         if (a->kind == OC_ACTION_FLOORS) {
-            if (a->from > a->to) {
+            if (a->warn) {
                 g_warning("%s", a->reason);
             } else {
                 g_message("%s", a->reason);

@@ -1189,6 +1189,8 @@ static void oc_policy_check_floors(OcPolicy *p, const OcHost *h,
                    "thrashing guest a step, and the kernel may OOM-kill a VM",
                    each->str, oc_mib(floors), oc_mib(h->cg_max),
                    oc_mib(c->overhead));
+    ((OcAction *)g_ptr_array_index(actions, actions->len - 1))->warn =
+        p->floors_unfit;
     g_string_free(each, TRUE);
 }
 

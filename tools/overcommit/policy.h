@@ -126,6 +126,7 @@ typedef struct OcAction {
     guint64 from;
     guint64 to;
     char *reason;       /* why, for the log */
+    gboolean warn;      /* log it as a warning: the policy is out of reach */
 } OcAction;
 
 /*
