@@ -469,7 +469,8 @@ static gboolean oc_policy_idle(OcPolicy *p, const OcVm *vm)
  * short).  A busy guest keeps its peak use over the spare window plus
  * floor_margin, at least the minimum and at most guest_floor, so that
  * the cold-memory steps stop short of its working set.  A guest that
- * wakes up gets its use-based floor back at once.
+ * wakes up, or grows, has its floor go up at once; its balloon follows
+ * only by backing off, when the cgroup has room.
  */
 guint64 oc_policy_floor(OcPolicy *p, const OcVm *vm)
 {
