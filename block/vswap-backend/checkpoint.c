@@ -166,8 +166,7 @@ bool vswap_file_read_sb(const VswapFileReader *rd, VswapFileSb *fsb,
     fsb->data_offset = le64toh(sb->data_offset);
     fsb->flags = le64toh(sb->flags);
     fsb->ckpt_segment = le32toh(sb->ckpt_segment);
-    if (seg < VSWAP_SEGMENT_MIN || seg > VSWAP_SEGMENT_MAX ||
-        (seg & (seg - 1)) != 0) {
+    if (!vswap_segment_size_ok(seg)) {
         g_set_error(errp, VSWAP_STORE_ERROR, EBADMSG,
                     "%s: corrupt superblock (segment size %u)", name, seg);
         return false;

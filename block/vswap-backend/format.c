@@ -197,8 +197,8 @@ int vswap_sb_verify(const VswapSuperblock *sb)
     if (le32toh(sb->version) != VSWAP_FORMAT_VERSION) {
         return -ENOTSUP;
     }
-    if (seg < VSWAP_SEGMENT_MIN || seg > VSWAP_SEGMENT_MAX ||
-        (seg & (seg - 1)) != 0 || le64toh(sb->data_offset) < VSWAP_SB_SIZE) {
+    if (!vswap_segment_size_ok(seg) ||
+        le64toh(sb->data_offset) < VSWAP_SB_SIZE) {
         return -EBADMSG;
     }
     return 0;

@@ -62,6 +62,13 @@
 #define VSWAP_SEGMENT_MIN (64 * 1024)
 #define VSWAP_SEGMENT_MAX (64 * 1024 * 1024)
 
+/* A segment size the format allows: a power of 2 from 64 KiB to 64 MiB. */
+static inline bool vswap_segment_size_ok(uint64_t size)
+{
+    return size >= VSWAP_SEGMENT_MIN && size <= VSWAP_SEGMENT_MAX &&
+           !(size & (size - 1));
+}
+
 typedef struct VswapSuperblock {
     char magic[8];              /* VSWAP_SB_MAGIC */
     uint32_t version;           /* VSWAP_FORMAT_VERSION */

@@ -65,9 +65,7 @@ static bool vswap_store_check_config(const VswapStoreConfig *cfg,
 
     if (cfg->capacity == 0 || cfg->capacity > VSWAP_STORE_MAX_SLOTS) {
         why = "capacity must be 1 to 2^32 slots";
-    } else if (segment_size < VSWAP_SEGMENT_MIN ||
-               segment_size > VSWAP_SEGMENT_MAX ||
-               (segment_size & (segment_size - 1))) {
+    } else if (!vswap_segment_size_ok(segment_size)) {
         why = "segment size must be a power of 2 from 64 KiB to 64 MiB";
     } else if (cfg->level < ZSTD_minCLevel() || cfg->level > ZSTD_maxCLevel()) {
         why = "zstd level out of range";
@@ -158,8 +156,7 @@ static void vswap_store_settle_segment_size(VswapStore *s)
         }
     }
     s->cfg.segment_size = VSWAP_STORE_SEGMENT_SIZE;
-    if (suggested >= VSWAP_SEGMENT_MIN && suggested <= VSWAP_SEGMENT_MAX &&
-        !(suggested & (suggested - 1)) &&
+    if (vswap_segment_size_ok(suggested) &&
         s->cfg.mem_budget >= (uint64_t)VSWAP_STORE_AUTO_SEGMENTS * suggested) {
         s->cfg.segment_size = suggested;
     }
