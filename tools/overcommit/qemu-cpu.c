@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include "qemu-cpu.h"
+#include "qemu-memory.h"
 
 /* /proc/PID/stat is one line of well under 1 KiB; more is not stat. */
 #define OC_QEMU_MAX_STAT 4096
@@ -36,7 +37,6 @@ gboolean oc_qemu_read_cpu(const char *proc_root, gint64 pid, double *seconds,
     g_autofree char *name = g_strdup_printf("%" G_GINT64_FORMAT, pid);
     g_autofree char *path = NULL, *text = NULL;
     long hz = sysconf(_SC_CLK_TCK);
-    gsize len;
     guint64 ticks;
 
     if (pid <= 0 || hz <= 0) {
@@ -44,11 +44,11 @@ gboolean oc_qemu_read_cpu(const char *proc_root, gint64 pid, double *seconds,
         return FALSE;
     }
     path = g_build_filename(proc_root, name, "stat", NULL);
-    if (!g_file_get_contents(path, &text, &len, err)) {
+    text = oc_proc_read_bounded(path, OC_QEMU_MAX_STAT, err);
+    if (!text) {
         return FALSE;
     }
-    if (len > OC_QEMU_MAX_STAT || memchr(text, '\0', len) ||
-        !oc_qemu_parse_stat(text, &ticks)) {
+    if (!oc_qemu_parse_stat(text, &ticks)) {
         g_set_error(err, G_FILE_ERROR, G_FILE_ERROR_INVAL, "%s: malformed",
                     path);
         return FALSE;

@@ -175,10 +175,9 @@ gboolean oc_qemu_parse_smaps(const char *text, const GArray *ranges,
     return TRUE;
 }
 
-/* Reads at most OC_QEMU_MAX_SMAPS of @path.  Returns: the text, or NULL. */
-static char *oc_qemu_read_bounded(const char *path, GError **err)
+char *oc_proc_read_bounded(const char *path, gsize max, GError **err)
 {
-    g_autoptr(GString) s = g_string_sized_new(256 * 1024);
+    g_autoptr(GString) s = g_string_sized_new(MIN(max, 256 * 1024));
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     char buf[65536];
     gssize n;
@@ -192,9 +191,15 @@ static char *oc_qemu_read_bounded(const char *path, GError **err)
         if (n < 0 && errno == EINTR) {
             continue;
         }
-        if (n < 0 || s->len + n > OC_QEMU_MAX_SMAPS) {
-            g_set_error(err, G_FILE_ERROR, G_FILE_ERROR_FAILED, "%s: %s", path,
-                        n < 0 ? g_strerror(errno) : "longer than 16 MiB");
+        if (n < 0 || s->len + n > max) {
+            if (n < 0) {
+                g_set_error(err, G_FILE_ERROR, G_FILE_ERROR_FAILED, "%s: %s",
+                            path, g_strerror(errno));
+            } else {
+                g_set_error(err, G_FILE_ERROR, G_FILE_ERROR_FAILED,
+                            "%s: longer than %" G_GSIZE_FORMAT " bytes", path,
+                            max);
+            }
             close(fd);
             return NULL;
         }
@@ -220,7 +225,7 @@ gboolean oc_qemu_read_memory(const char *proc_root, gint64 pid,
         return FALSE;
     }
     path = g_build_filename(proc_root, name, "smaps", NULL);
-    text = oc_qemu_read_bounded(path, err);
+    text = oc_proc_read_bounded(path, OC_QEMU_MAX_SMAPS, err);
     if (!text) {
         return FALSE;
     }

@@ -45,6 +45,14 @@ gboolean oc_qemu_parse_smaps(const char *text, const GArray *ranges,
                              guint64 *rss, guint64 *guest_rss);
 
 /*
+ * Reads a text file of /proc, which may be as long as the process makes it
+ * (smaps grows with its mappings), but at most @max bytes.
+ * Returns: the text, or NULL with @err when it cannot be read, is longer,
+ * or holds a NUL.
+ */
+char *oc_proc_read_bounded(const char *path, gsize max, GError **err);
+
+/*
  * Reads @proc_root/@pid/smaps and parses it as above.
  * Returns: FALSE with @err when it cannot be read or parsed.
  */
