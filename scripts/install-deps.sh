@@ -23,8 +23,10 @@ PACKAGES=(
     # standalone build and tools
     build-essential pkgconf ninja-build python3 python3-venv git ccache
     # the page corpus (scripts/make-corpus.py): Node.js is one of its
-    # workloads, procps's pgrep finds cc1
-    nodejs procps
+    # workloads, procps's pgrep finds cc1, and redis-tools ships the Redis
+    # server (as redis-check-rdb) for the key-value heap; redis-server's
+    # own package would enable and start a system service
+    nodejs procps redis-tools
     libglib2.0-dev liburing-dev libzstd-dev zstd
     # zram's default compressor, which the store benchmark compares with
     liblz4-dev

@@ -16,23 +16,29 @@ clone of the project needs nothing beside it:
   sqlite-heap.pages  SQLite (Python's sqlite3) holding an in-memory
                      database of 60k customers and 240k orders with two
                      indexes: database pages in its page cache
+  kv-heap.pages      Redis (redis-tools' server) holding a web service's
+                     311k keys, written through its protocol: sessions
+                     as JSON strings with a TTL, user hashes, feed lists,
+                     follower and tag sets, counters, leaderboards (sorted
+                     sets), sessions rewritten and deleted among the
+                     writes; jemalloc's arenas
 
-Each workload runs as a child process.  Once it is ready (or, for cc1, once
-its anonymous memory reaches a threshold), the child is stopped with
-SIGSTOP, and the pages that are present in its private anonymous mappings
-(the heap and anonymous mmaps; /proc/PID/pagemap says which are present)
-are read from /proc/PID/mem.  A file holds 8192 of them, 32 MiB, picked
+Each workload runs as a child process (Redis beside a client that fills
+it through its Unix socket).  Once it is ready (or, for cc1, once its
+anonymous memory reaches a threshold), the child is stopped with SIGSTOP,
+and the pages that are present in its private anonymous mappings (the
+heap and anonymous mmaps; /proc/PID/pagemap says which are present) are
+read from /proc/PID/mem.  A file holds 8192 of them, 32 MiB, picked
 evenly over all present pages, as a plain concatenation of 4096-byte pages
 with no header: the format the tests and the bench read.
 
 The result is cached under /var/cache/vswap/corpus/KEY (or the build
 directory when /var/cache is not writable), where KEY hashes every input:
-this script, the cc1 input, and the versions of python3, node and gcc;
-the five newest are kept.  OUT (default build/corpus) becomes a link to
-it.  A run with a cached
-corpus takes milliseconds.  When VSWAP_CORPUS names a directory of
-*.pages files (such as a reference corpus), OUT links to it instead and
-nothing is captured.
+this script, the cc1 input, and the versions of python3, node, gcc,
+SQLite and Redis; the five newest are kept.  OUT (default build/corpus)
+becomes a link to it.  A run with a cached corpus takes milliseconds.
+When VSWAP_CORPUS names a directory of *.pages files (such as a reference
+corpus), OUT links to it instead and nothing is captured.
 
 Usage: scripts/make-corpus.py [--out DIR] [--force]
 Prints the corpus directory on stdout.
@@ -55,6 +61,10 @@ PAGES_PER_FILE = 8192
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NODE = shutil.which("node") or shutil.which("nodejs") or "node"
 PYTHON = "/usr/bin/python3"
+# Debian's redis-tools ships the whole server as redis-check-rdb, which
+# runs as the server when its argv[0] says redis-server.  redis-server's
+# own package would also start a system service.
+REDIS = shutil.which("redis-check-rdb") or "redis-check-rdb"
 
 # The Python workloads' words: identifiers and prose from the standard
 # library's sources.
@@ -122,6 +132,125 @@ n = db.execute('SELECT count(*), sum(qty * price) FROM orders JOIN customer ON c
 sys.stdout.write('ready %d orders %d groups\n' % (240000, len(n)))
 sys.stdout.flush()
 sys.stdin.read()
+"""
+
+# A key-value store: Redis holding the data of a web service, written
+# through its protocol (RESP, pipelined) by a client of its own: sessions
+# as JSON strings with a TTL, users as hashes, feeds as lists, followers
+# (integers) and tags as sets, counters, and a few leaderboards.  Among
+# the 150k session writes are 50k rewrites and 13.6k deletions of random
+# earlier sessions, as live traffic does, so that the allocator's slabs
+# are reused, not just filled.
+KV_WORKLOAD = PYTHON_WORDS + r"""
+import json, socket
+names = [w for w in words if w.isalpha() and len(w) > 2]
+sock = socket.socket(socket.AF_UNIX)
+sock.connect(sys.argv[1])
+replies = sock.makefile('rb')
+batch = []
+
+def reply():
+    line = replies.readline()
+    if line[:1] == b'-' or not line:
+        raise SystemExit('redis: %r' % line)
+    if line[:1] == b'$' and int(line[1:]) >= 0:
+        return replies.read(int(line[1:]) + 2)[:-2]
+    return line[1:].strip()
+
+def flush():
+    sock.sendall(b''.join(batch))
+    for _ in batch:
+        reply()
+    batch.clear()
+
+def cmd(*args):
+    args = [a if isinstance(a, bytes) else str(a).encode() for a in args]
+    batch.append(b'*%d\r\n' % len(args) + b''.join(
+        b'$%d\r\n%s\r\n' % (len(a), a) for a in args))
+    if len(batch) >= 2000:
+        flush()
+
+def name(k):
+    return names[k % len(names)]
+
+def text(k, n):
+    return ' '.join(words[(k + j * 7) % len(words)] for j in range(n))
+
+plans = ['free', 'free', 'free', 'pro', 'team', 'enterprise']
+kinds = ['like', 'comment', 'share', 'follow', 'mention']
+sids, nuser, t0 = [], 0, 1796083200
+for i in range(150000):
+    uid = random.randrange(60000)
+    sid = '%032x' % random.getrandbits(128)
+    sids.append(sid)
+    cmd('SET', 'session:' + sid, json.dumps({
+        'sid': sid, 'user': uid, 'name': name(uid * 7919),
+        'ip': '10.%d.%d.%d' % (uid % 256, i % 256, random.randrange(256)),
+        'agent': 'Mozilla/5.0 (X11; Linux x86_64) %s/%d.%d' % (
+            name(i * 31), i % 120, i % 10),
+        'created': t0 + i * 7,
+        'last_seen': t0 + i * 7 + random.randrange(3600),
+        'csrf': '%016x' % random.getrandbits(64),
+        'cart': [{'sku': name(i * 13 + k), 'qty': k + 1,
+                  'price': round(random.random() * 200, 2)}
+                 for k in range(i % 4)],
+        'prefs': {'theme': ('dark', 'light')[i % 2], 'lang': 'en',
+                  'beta': i % 9 == 0},
+    }, separators=(',', ':')), 'EX', 86400 + i % 7200)
+    if i % 5 < 2:
+        u = nuser
+        nuser += 1
+        cmd('HSET', 'user:%d' % u,
+            'name', name(u * 7919) + ' ' + name(u * 104729),
+            'email', '%s.%d@example.org' % (name(u * 31).lower(), u),
+            'city', name(u * 613), 'plan', plans[u % len(plans)],
+            'created', '2026-%02d-%02dT%02d:%02d:%02dZ' % (
+                u % 12 + 1, u % 28 + 1, u % 24, u % 60, u * 7 % 60),
+            'visits', u * 37 % 5000,
+            'score', round(random.random() * 1000, 3),
+            'bio', text(u * 11, u % 12 + 3))
+    elif i % 5 == 2:
+        cmd('RPUSH', 'feed:%d' % uid, *(json.dumps({
+            't': t0 + i * 7 + k, 'kind': kinds[(i + k) % 5],
+            'post': random.randrange(10 ** 6), 'by': name(i + k * 17),
+            'text': text(i * 3 + k, k % 6)}, separators=(',', ':'))
+            for k in range(i % 12 + 1)))
+    elif i % 10 == 3:
+        cmd('SADD', 'followers:%d' % i,
+            *random.sample(range(60000), i % 40 + 2))
+    elif i % 10 == 8:
+        cmd('SADD', 'tags:post:%d' % i,
+            *sorted({name(i * 5 + k * 97) for k in range(i % 8 + 1)}))
+    else:
+        cmd('INCRBY', 'views:/%s/%s:%d' % (name(i), name(i * 3), i % 30),
+            random.randrange(1, 100000))
+        cmd('SET', 'rate:10.%d.%d.%d' % (i % 256, i // 256 % 256, uid % 256),
+            random.randrange(1000))
+        cmd('HINCRBY', 'user:%d' % random.randrange(max(nuser, 1)),
+            'visits', 1)
+    if i % 3 == 1:
+        old = sids[random.randrange(len(sids))]
+        cmd('SET', 'session:' + old, json.dumps({
+            'sid': old, 'user': uid, 'name': name(uid),
+            'last_seen': t0 + i * 7, 'csrf': '%016x' % random.getrandbits(64),
+            'cart': [name(i + k) for k in range(i % 6)]},
+            separators=(',', ':')), 'EX', 86400)
+    if i % 11 == 5:
+        cmd('DEL', 'session:' + sids[random.randrange(len(sids))])
+    if i % 3000 == 0:
+        board = []
+        for k in range(2000):
+            board += [round(random.random() * 10 ** 6, 1), name(k * 7 + i)]
+        cmd('ZADD', 'leaderboard:%d' % (i // 3000), *board)
+flush()
+cmd('DBSIZE')
+cmd('INFO', 'memory')
+sock.sendall(b''.join(batch))
+keys = int(reply())
+memory = dict(l.split(':', 1) for l in reply().decode().split()
+              if ':' in l)
+sys.stdout.write('ready %d keys, used_memory %s\n'
+                 % (keys, memory['used_memory_human']))
 """
 
 NODE_WORKLOAD = r"""
@@ -251,6 +380,53 @@ def run_ready_workload(argv, out_path, what):
                                                    present), zeros
 
 
+def redis_argv(*args):
+    """Run Debian's redis-tools binary as the server (see REDIS)."""
+    return dict(args=["redis-server"] + list(args), executable=REDIS)
+
+
+def run_redis(out_path, tmp):
+    """Fill a Redis server through its socket, then capture its pages.
+
+    The server runs as a child with no TCP port, no persistence and its
+    log in @tmp; KV_WORKLOAD, a client in another process, writes the
+    data set and exits once the server has answered every command.
+    """
+    sock = os.path.join(tmp, "redis.sock")
+    log_path = os.path.join(tmp, "redis.log")
+    argv = redis_argv("--port", "0", "--unixsocket", sock,
+                      "--unixsocketperm", "700", "--save", "",
+                      "--appendonly", "no", "--daemonize", "no",
+                      "--dir", tmp, "--loglevel", "warning")
+    with open(log_path, "w") as log_file:
+        server = subprocess.Popen(stdin=subprocess.DEVNULL, stdout=log_file,
+                                  stderr=subprocess.STDOUT, **argv)
+    try:
+        deadline = time.monotonic() + 10
+        while not os.path.exists(sock) and server.poll() is None and \
+                time.monotonic() < deadline:
+            time.sleep(0.01)
+        if not os.path.exists(sock):
+            with open(log_path) as f:
+                raise CorpusError("redis did not open its socket: %s"
+                                  % f.read().strip()[-500:])
+        client = subprocess.run([PYTHON, "-c", KV_WORKLOAD, sock],
+                                stdin=subprocess.DEVNULL,
+                                capture_output=True, text=True)
+        if client.returncode != 0 or not client.stdout.startswith("ready"):
+            raise CorpusError("redis workload failed (exit %d): %s"
+                              % (client.returncode,
+                                 client.stderr.strip()[-500:]))
+    except BaseException:
+        server.kill()
+        server.wait()
+        raise
+    present, zeros = stop_and_capture(server, out_path)
+    release = redis_version().split()[2].partition("=")[2]
+    return "Redis %s (%s); %d present anonymous pages" % (
+        release, client.stdout.strip(), present), zeros
+
+
 def rss_anon_kb(pid):
     try:
         with open("/proc/%d/status" % pid) as f:
@@ -337,6 +513,17 @@ def version(argv):
                           " scripts/install-deps.sh" % argv[0])
 
 
+def redis_version():
+    """Its line, e.g. "Redis server v=7.0.15 sha=... malloc=jemalloc-5.3.0"."""
+    try:
+        return subprocess.run(stdin=subprocess.DEVNULL, capture_output=True,
+                              text=True, check=True,
+                              **redis_argv("--version")).stdout.splitlines()[0]
+    except (OSError, subprocess.CalledProcessError, IndexError):
+        raise CorpusError("cannot run %s as redis-server: install the"
+                          " packages with scripts/install-deps.sh" % REDIS)
+
+
 def sqlite_version():
     return version([PYTHON, "-c", "import sqlite3; print(sqlite3.sqlite_version)"])
 
@@ -364,11 +551,12 @@ def corpus_key(sources):
                  ["gcc", "--version"]):
         h.update(version(argv).encode())
     h.update(sqlite_version().encode())
+    h.update(redis_version().encode())
     return h.hexdigest()[:16]
 
 
 def prune(root, keep, count=5):
-    """Delete all but the @count newest corpora (128 MiB each) in @root.
+    """Delete all but the @count newest corpora (160 MiB each) in @root.
 
     Five, not fewer: worktrees of different store sources each have their
     own, and a build directory's link must not lose its corpus to another.
@@ -381,7 +569,7 @@ def prune(root, keep, count=5):
 
 def complete(d):
     names = ("python-heap.pages", "node-heap.pages", "cc1-heap.pages",
-             "sqlite-heap.pages")
+             "sqlite-heap.pages", "kv-heap.pages")
     return all(os.path.getsize(os.path.join(d, n)) == PAGES_PER_FILE * PAGE
                if os.path.exists(os.path.join(d, n)) else False
                for n in names)
@@ -402,6 +590,7 @@ def make(d, tmp, cc1_argv):
         ("sqlite-heap.pages", lambda p: run_ready_workload(
             [PYTHON, "-c", SQLITE_WORKLOAD], p,
             "SQLite " + sqlite_version())),
+        ("kv-heap.pages", lambda p: run_redis(p, tmp)),
     ]
     manifest = []
     for name, run in runs:
