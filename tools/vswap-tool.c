@@ -343,6 +343,7 @@ typedef struct ToolInfo {
     uint64_t records, used_bytes, max_seq;
     /* From the checkpoint: */
     uint64_t entries, fill, fill_zero, raw, zstd, payload_bytes, live_bytes;
+    uint64_t grouped;           /* of zstd: pages of group records */
 } ToolInfo;
 
 static bool tool_info_entry(void *opaque, const VswapCkptEntry *e,
@@ -356,7 +357,17 @@ static bool tool_info_entry(void *opaque, const VswapCkptEntry *e,
         in->fill_zero += e->value == 0;
         return true;
     }
-    /* zstd payloads are always smaller than a page; raw ones are a page. */
+    /*
+     * zstd payloads are always smaller than a page; raw ones are a page.
+     * A page of a group record counts its share of the record's bytes.
+     */
+    if (e->kind == VSWAP_CKPT_MEMBER) {
+        in->zstd++;
+        in->grouped++;
+        in->payload_bytes += e->len;
+        in->live_bytes += e->len;
+        return true;
+    }
     if (e->len == VSWAP_STORE_PAGE_SIZE) {
         in->raw++;
     } else {
@@ -471,8 +482,9 @@ static void tool_print_info(const ToolFile *tf, const ToolInfo *in)
                " map entries, %u compression dictionaries\n",
                vswap_ckpt_offset(&tf->sb), in->entries, tf->ndicts);
         printf("  pages:          %" PRIu64 " stored: %" PRIu64 " fill (%"
-               PRIu64 " zero), %" PRIu64 " zstd, %" PRIu64 " raw\n",
-               in->entries, in->fill, in->fill_zero, in->zstd, in->raw);
+               PRIu64 " zero), %" PRIu64 " zstd (%" PRIu64 " in groups), %"
+               PRIu64 " raw\n", in->entries, in->fill, in->fill_zero,
+               in->zstd, in->grouped, in->raw);
         printf("  live bytes:     %s\n", live);
         printf("  dead bytes:     %s (%.1f%% of record bytes)\n", dead,
                data ? 100.0 * tool_dead_bytes(in) / data : 0.0);
@@ -563,9 +575,10 @@ static void tool_print_json(const ToolFile *tf, const ToolInfo *in)
     if (c) {
         g_string_append_printf(o, "  \"pages\": {\"total\": %" PRIu64
                                ", \"fill\": %" PRIu64 ", \"fill_zero\": %"
-                               PRIu64 ", \"zstd\": %" PRIu64 ", \"raw\": %"
-                               PRIu64 "},\n", in->entries, in->fill,
-                               in->fill_zero, in->zstd, in->raw);
+                               PRIu64 ", \"zstd\": %" PRIu64 ", \"grouped\": %"
+                               PRIu64 ", \"raw\": %" PRIu64 "},\n",
+                               in->entries, in->fill, in->fill_zero, in->zstd,
+                               in->grouped, in->raw);
     } else {
         g_string_append(o, "  \"pages\": null,\n");
     }
@@ -605,6 +618,7 @@ static void tool_print_stats(const ToolFile *tf, const ToolInfo *in)
         printf("dictionaries %u\n", tf->ndicts);
         printf("pages_fill %" PRIu64 "\n", in->fill);
         printf("pages_zstd %" PRIu64 "\n", in->zstd);
+        printf("pages_grouped %" PRIu64 "\n", in->grouped);
         printf("pages_raw %" PRIu64 "\n", in->raw);
         printf("live_bytes %" PRIu64 "\n", in->live_bytes);
         printf("dead_bytes %" PRIu64 "\n", tool_dead_bytes(in));
@@ -617,7 +631,9 @@ static void tool_print_stats(const ToolFile *tf, const ToolInfo *in)
 typedef struct ToolRec {
     uint64_t addr;
     uint32_t slot;
-    uint16_t len;
+    uint16_t len;               /* a group member's: its share */
+    bool member;
+    uint8_t index;              /* a group member's index in its group */
 } ToolRec;
 
 typedef struct ToolCheck {
@@ -651,7 +667,10 @@ static bool tool_check_collect(void *opaque, const VswapCkptEntry *e,
                                GError **errp)
 {
     ToolCheck *tc = opaque;
-    ToolRec r = { .addr = e->value, .slot = e->slot, .len = e->len };
+    ToolRec r = {
+        .addr = e->value, .slot = e->slot, .len = e->len,
+        .member = e->kind == VSWAP_CKPT_MEMBER, .index = e->member,
+    };
 
     if (e->kind == VSWAP_CKPT_FILL) {
         tc->fill++;
@@ -668,6 +687,20 @@ static int tool_rec_cmp(const void *a, const void *b)
     return x->addr < y->addr ? -1 : x->addr > y->addr;
 }
 
+/* The file's dictionary @dict, NULL for 0; false if it holds none by that id. */
+static bool tool_dict(ToolCheck *tc, uint16_t dict, VswapDict **d)
+{
+    *d = NULL;
+    if (!dict) {
+        return true;
+    }
+    *d = tc->tf->dicts[(dict - 1) % VSWAP_CKPT_MAX_DICTS];
+    return *d && vswap_dict_id(*d) == dict;
+}
+
+#define TOOL_NO_DICT \
+    "needs a compression dictionary that the file does not hold"
+
 /* Verify a record and decode it; NULL, or what is wrong with it. */
 static const char *tool_verify_record(ToolCheck *tc, const uint8_t *rec,
                                       uint32_t slot, size_t len)
@@ -676,15 +709,21 @@ static const char *tool_verify_record(ToolCheck *tc, const uint8_t *rec,
     VswapDict *d = NULL;
     uint16_t dict;
 
+    if (vswap_rec_kind(rec) == VSWAP_PAYLOAD_ZSTD_GROUP) {
+        /* Its first member names it; the frame holds every page. */
+        if (!tool_dict(tc, vswap_rec_dict(rec), &d)) {
+            return TOOL_NO_DICT;
+        }
+        return vswap_group_read(tc->codec, d, rec, vswap_rec_size(len), 0,
+                                slot, tc->page) < 0 ?
+               "fails its checksum or does not decompress to its pages" :
+               NULL;
+    }
     if (vswap_rec_verify(rec, slot, len, &kind, &dict) < 0) {
         return "fails its checksum";
     }
-    if (dict) {
-        d = tc->tf->dicts[(dict - 1) % VSWAP_CKPT_MAX_DICTS];
-        if (!d || vswap_dict_id(d) != dict) {
-            return "needs a compression dictionary that the file does not"
-                   " hold";
-        }
+    if (!tool_dict(tc, dict, &d)) {
+        return TOOL_NO_DICT;
     }
     if (vswap_codec_decompress_dict(tc->codec, d, kind,
                                     rec + VSWAP_REC_HDR_SIZE, len,
@@ -702,6 +741,21 @@ static void tool_check_entry(ToolCheck *tc, uint32_t index, size_t avail,
     VswapRecordHdr hdr;
     const char *why;
 
+    if (r->member) {
+        VswapDict *d;
+
+        if (off + VSWAP_REC_HDR_SIZE > avail ||
+            !tool_dict(tc, vswap_rec_dict(tc->buf + off), &d) ||
+            vswap_group_read(tc->codec, d, tc->buf + off, avail - off,
+                             r->index, r->slot, tc->page) < 0) {
+            tool_problem(tc, "slot %u: no sound group record holding it as"
+                         " page %u at segment %u offset %u", r->slot,
+                         r->index, index, off);
+        } else {
+            tc->live_ok++;
+        }
+        return;
+    }
     if (off + vswap_rec_size(r->len) > avail) {
         tool_problem(tc, "slot %u: its record at segment %u offset %u lies"
                      " beyond the segment's data", r->slot, index, off);

@@ -28,8 +28,8 @@
 #define VSWAP_CKPT_CHUNK (256 * 1024)
 /* Failed segment writes tolerated while flushing for a checkpoint. */
 #define VSWAP_CKPT_WRITE_RETRIES 3
-/* Addresses in map entries are 41 bits of 8-byte units (store-int.h). */
-#define VSWAP_CKPT_ADDR_LIMIT (UINT64_C(1) << 44)
+/* Addresses in map entries are 38 bits of 8-byte units (store-int.h). */
+#define VSWAP_CKPT_ADDR_LIMIT VSWAP_LOG_MAX_BYTES
 
 /* The writer puts every dictionary in one chunk, under one table. */
 _Static_assert(VSWAP_STORE_MAX_DICTS == VSWAP_CKPT_MAX_DICTS &&
@@ -261,21 +261,21 @@ bool vswap_ckpt_read_hdr(const VswapFileReader *rd, const VswapFileSb *fsb,
         .ndicts = le32toh(hdr->ndicts),
         .dicts_crc = le32toh(hdr->dicts_crc),
     };
-    if (out->version == VSWAP_CKPT_VERSION_DICTS &&
-        (out->ndicts == 0 || out->ndicts > VSWAP_CKPT_MAX_DICTS)) {
+    /* Version 3 may hold dictionaries, version 2 must. */
+    if ((out->version == VSWAP_CKPT_VERSION_DICTS && out->ndicts == 0) ||
+        out->ndicts > VSWAP_CKPT_MAX_DICTS) {
         g_set_error(errp, VSWAP_STORE_ERROR, EBADMSG,
                     "%s: corrupt checkpoint (%u dictionaries)", name,
                     out->ndicts);
         return false;
     }
-    if (out->version > VSWAP_CKPT_VERSION_DICTS) {
+    if (out->version > VSWAP_CKPT_VERSION_GROUPS) {
         g_set_error(errp, VSWAP_STORE_ERROR, ENOTSUP,
                     "%s: the checkpoint has a newer format version (%u)",
                     name, out->version);
         return false;
     }
-    if ((out->version != VSWAP_FORMAT_VERSION &&
-         out->version != VSWAP_CKPT_VERSION_DICTS) ||
+    if (out->version < VSWAP_FORMAT_VERSION ||
         (out->version == VSWAP_FORMAT_VERSION && out->ndicts) ||
         out->segment_size != fsb->segment_size ||
         out->capacity != fsb->capacity || out->nsegs != fsb->ckpt_segment) {
@@ -303,6 +303,12 @@ bool vswap_ckpt_read_hdr(const VswapFileReader *rd, const VswapFileSb *fsb,
     return true;
 }
 
+/* Bytes of its segment that a record or member entry keeps live. */
+static size_t vswap_ckpt_entry_bytes(const VswapCkptEntry *e)
+{
+    return e->kind == VSWAP_CKPT_MEMBER ? e->len : vswap_rec_size(e->len);
+}
+
 /* Check one entry (host order) against the geometry; NULL if it is sane. */
 static const char *vswap_ckpt_entry_problem(const VswapCkptHdr *hdr,
                                             const VswapCkptEntry *e,
@@ -320,11 +326,18 @@ static const char *vswap_ckpt_entry_problem(const VswapCkptHdr *hdr,
     case VSWAP_CKPT_FILL:
         return e->value > UINT32_MAX || e->len ? "bad fill entry" : NULL;
     case VSWAP_CKPT_RECORD:
+    case VSWAP_CKPT_MEMBER:
+        if (e->kind == VSWAP_CKPT_MEMBER ?
+            hdr->version < VSWAP_CKPT_VERSION_GROUPS ||
+            e->member >= VSWAP_GROUP_MAX_PAGES : e->member != 0) {
+            return "bad entry kind";
+        }
+        /* A member's len is its share: the group is at least that long. */
         if (e->len == 0 || e->len > VSWAP_STORE_PAGE_SIZE ||
             e->value % VSWAP_REC_ALIGN || e->value >= VSWAP_CKPT_ADDR_LIMIT ||
             e->value / hdr->segment_size >= hdr->nsegs ||
             seg_off < VSWAP_SEG_HDR_SIZE ||
-            seg_off + vswap_rec_size(e->len) > hdr->segment_size) {
+            seg_off + vswap_ckpt_entry_bytes(e) > hdr->segment_size) {
             return "bad record location";
         }
         return NULL;
@@ -575,7 +588,7 @@ static bool vswap_ckpt_apply(void *opaque, const VswapCkptEntry *e,
         return true;
     }
     index = e->value >> s->seg_shift;
-    size = vswap_rec_size(e->len);
+    size = vswap_ckpt_entry_bytes(e);
     end = (e->value & ((UINT64_C(1) << s->seg_shift) - 1)) + size;
     /*
      * The entry was checked against the header's table size, which sized
@@ -596,7 +609,8 @@ static bool vswap_ckpt_apply(void *opaque, const VswapCkptEntry *e,
     seg->nrecords++;
     s->disk.live_bytes += size;
     ld->max_end[index] = MAX(ld->max_end[index], end);
-    vswap_log_set(s, e->slot,
+    vswap_log_set(s, e->slot, e->kind == VSWAP_CKPT_MEMBER ?
+                  vswap_ent_member_record(e->value, e->member, e->len) :
                   vswap_ent_record(VSWAP_ENT_DISK, e->value, e->len));
     return true;
 }
@@ -763,6 +777,7 @@ static int vswap_ckpt_flush(VswapStore *s, GError **errp)
     /* The caller's own writeback: it goes on while the store is quiesced. */
     s->owner_calls++;
     s->mem_budget = 0;
+    s->wb_pack_all = true;
     for (;;) {
         uint64_t pages = s->mem.pages, bytes = vswap_store_mem_bytes(s);
         uint64_t errors = s->st.writeback_errors;
@@ -804,6 +819,7 @@ static int vswap_ckpt_flush(VswapStore *s, GError **errp)
         }
     }
     s->mem_budget = budget;
+    s->wb_pack_all = false;
     s->owner_calls--;
     vswap_store_notify(s);
     return ret;
@@ -820,6 +836,7 @@ static int vswap_ckpt_write(VswapStore *s, GError **errp)
     VswapCkptDict table[VSWAP_CKPT_MAX_DICTS];
     const char *what = "checkpoint";
     uint32_t crc = 0, dicts_crc, ndicts = 0;
+    bool groups = false;
     size_t pos = 0;
     int ret = 0;
 
@@ -833,6 +850,11 @@ static int vswap_ckpt_write(VswapStore *s, GError **errp)
             break;
         case VSWAP_ENT_DISK:
             e.kind = VSWAP_CKPT_RECORD;
+            if (vswap_ent_group(ent)) {
+                e.kind = VSWAP_CKPT_MEMBER;
+                e.member = vswap_ent_member(ent);
+                groups = true;
+            }
             e.len = htole16(vswap_ent_len(ent));
             e.value = htole64(vswap_ent_addr(ent));
             break;
@@ -909,8 +931,9 @@ static int vswap_ckpt_write(VswapStore *s, GError **errp)
     memcpy(buf + sizeof(VswapCkptHdr), table, ndicts * sizeof(table[0]));
     *hdr = (VswapCkptHdr) {
         .magic = htole64(VSWAP_CKPT_MAGIC),
-        .version = htole32(ndicts ? VSWAP_CKPT_VERSION_DICTS :
-                                    VSWAP_FORMAT_VERSION),
+        .version = htole32(groups ? VSWAP_CKPT_VERSION_GROUPS :
+                           ndicts ? VSWAP_CKPT_VERSION_DICTS :
+                           VSWAP_FORMAT_VERSION),
         .ndicts = htole32(ndicts),
         .dicts_crc = htole32(ndicts ? dicts_crc : 0),
         .segment_size = htole32(s->cfg.segment_size),

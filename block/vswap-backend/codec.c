@@ -13,10 +13,13 @@
 
 #include "codec.h"
 #include "dict.h"
+#include "format.h"
 
 struct VswapCodec {
     ZSTD_CCtx *cctx;
     ZSTD_DCtx *dctx;
+    /* the pages of a group being decoded (VSWAP_GROUP_MAX_PAGES), or NULL */
+    uint8_t *group;
 };
 
 static bool vswap_codec_level_valid(int level)
@@ -69,6 +72,7 @@ void vswap_codec_free(VswapCodec *codec)
     }
     ZSTD_freeCCtx(codec->cctx);
     ZSTD_freeDCtx(codec->dctx);
+    free(codec->group);
     free(codec);
 }
 
@@ -130,6 +134,19 @@ void vswap_page_fill(void *page, uint32_t fill)
 }
 
 /*
+ * Forget the dictionary a compression used.  zstd only lets go of it
+ * between frames: after a compression that failed (the output did not
+ * fit) the context is still inside its frame, and without the reset the
+ * dictionary would silently stay for the next page, whose record would
+ * then not name it.
+ */
+static void vswap_codec_unref_dict(VswapCodec *codec)
+{
+    ZSTD_CCtx_reset(codec->cctx, ZSTD_reset_session_only);
+    ZSTD_CCtx_refCDict(codec->cctx, NULL);
+}
+
+/*
  * zstd writes straight into @out with room for one byte less than a page:
  * a frame that would not be smaller than the page fails with
  * dstSize_tooSmall and the page is stored raw instead.  This measured as
@@ -152,7 +169,7 @@ size_t vswap_codec_compress_dict(VswapCodec *codec, const VswapDict *dict,
     len = ZSTD_compress2(codec->cctx, out, VSWAP_STORE_PAGE_SIZE - 1,
                          page, VSWAP_STORE_PAGE_SIZE);
     if (dict) {
-        ZSTD_CCtx_refCDict(codec->cctx, NULL);
+        vswap_codec_unref_dict(codec);
     }
     if (ZSTD_isError(len) || len == 0) {
         memcpy(out, page, VSWAP_STORE_PAGE_SIZE);
@@ -217,4 +234,61 @@ int vswap_codec_decompress(VswapCodec *codec, VswapPayloadKind kind,
                            const void *in, size_t len, void *page)
 {
     return vswap_codec_decompress_dict(codec, NULL, kind, in, len, page);
+}
+
+size_t vswap_codec_compress_pages(VswapCodec *codec, const VswapDict *dict,
+                                  const void *pages, unsigned n, void *out,
+                                  size_t cap)
+{
+    size_t len;
+
+    if (dict) {
+        ZSTD_CCtx_refCDict(codec->cctx, vswap_dict_cdict(dict));
+    }
+    len = ZSTD_compress2(codec->cctx, out, cap, pages,
+                         (size_t)n * VSWAP_STORE_PAGE_SIZE);
+    if (dict) {
+        vswap_codec_unref_dict(codec);
+    }
+    return ZSTD_isError(len) ? 0 : len;
+}
+
+/* As for one page: exactly one frame of exactly @n pages, from any file. */
+int vswap_codec_decompress_pages(VswapCodec *codec, const VswapDict *dict,
+                                 const void *in, size_t len, void *pages,
+                                 unsigned n)
+{
+    size_t size = (size_t)n * VSWAP_STORE_PAGE_SIZE;
+    size_t ret;
+
+    if (len == 0 || ZSTD_getFrameContentSize(in, len) != size ||
+        ZSTD_findFrameCompressedSize(in, len) != len) {
+        return -EBADMSG;
+    }
+    ret = dict ? ZSTD_decompress_usingDDict(codec->dctx, pages, size, in, len,
+                                            vswap_dict_ddict(dict)) :
+          ZSTD_decompressDCtx(codec->dctx, pages, size, in, len);
+    return ZSTD_isError(ret) || ret != size ? -EBADMSG : 0;
+}
+
+int vswap_codec_decompress_member(VswapCodec *codec, const VswapDict *dict,
+                                  const void *in, size_t len, unsigned n,
+                                  unsigned member, void *page)
+{
+    if (n > VSWAP_GROUP_MAX_PAGES || member >= n) {
+        return -EBADMSG;
+    }
+    if (!codec->group) {
+        codec->group = malloc(VSWAP_GROUP_MAX_PAGES * VSWAP_STORE_PAGE_SIZE);
+        if (!codec->group) {
+            return -ENOMEM;
+        }
+    }
+    if (vswap_codec_decompress_pages(codec, dict, in, len, codec->group,
+                                     n) < 0) {
+        return -EBADMSG;
+    }
+    memcpy(page, codec->group + (size_t)member * VSWAP_STORE_PAGE_SIZE,
+           VSWAP_STORE_PAGE_SIZE);
+    return 0;
 }

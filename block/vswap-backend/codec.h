@@ -24,6 +24,11 @@ typedef enum VswapPayloadKind {
      * dictionaries (dict.h), which the record names; the frame does not
      */
     VSWAP_PAYLOAD_ZSTD_DICT = 3,
+    /*
+     * several pages of the cold tier in one zstd frame (group.h): only in
+     * disk segments, and never in a migration stream
+     */
+    VSWAP_PAYLOAD_ZSTD_GROUP = 4,
 } VswapPayloadKind;
 
 typedef struct VswapCodec VswapCodec;
@@ -87,6 +92,34 @@ size_t vswap_codec_compress_dict(VswapCodec *codec, const VswapDict *dict,
 int vswap_codec_decompress_dict(VswapCodec *codec, const VswapDict *dict,
                                 VswapPayloadKind kind, const void *in,
                                 size_t len, void *page);
+
+/*
+ * vswap_codec_compress_pages: encode @n consecutive pages at @pages as one
+ * zstd frame into @out, of @cap bytes, with dictionary @dict (NULL:
+ * none).  Returns the frame's length, or 0 if it does not fit in @cap
+ * (the pages do not compress well enough).
+ */
+size_t vswap_codec_compress_pages(VswapCodec *codec, const VswapDict *dict,
+                                  const void *pages, unsigned n, void *out,
+                                  size_t cap);
+
+/*
+ * vswap_codec_decompress_pages: decode a frame of @len bytes that must
+ * declare exactly @n pages into @pages, with the dictionary it was made
+ * with (NULL: none).  Returns 0 or -EBADMSG.
+ */
+int vswap_codec_decompress_pages(VswapCodec *codec, const VswapDict *dict,
+                                 const void *in, size_t len, void *pages,
+                                 unsigned n);
+
+/*
+ * vswap_codec_decompress_member: decode a frame of @n pages (at most
+ * VSWAP_GROUP_MAX_PAGES) into the codec's own buffer and copy page
+ * @member to @page.  Returns 0, -EBADMSG, or -ENOMEM.
+ */
+int vswap_codec_decompress_member(VswapCodec *codec, const VswapDict *dict,
+                                  const void *in, size_t len, unsigned n,
+                                  unsigned member, void *page);
 
 /*
  * vswap_codec_set_level: compress at zstd @level from the next page on, so

@@ -77,6 +77,35 @@ uint64_t vswap_store_export_pending(VswapStore *s)
     return vswap_map_tracking_dirty(s->map) ? vswap_map_dirty_count(s->map) : 0;
 }
 
+/*
+ * A page of a group record travels alone, as a record of one page: a
+ * destination keeps what it receives in memory first, and older ones know
+ * no groups.  Decoding it and compressing it again costs the export some
+ * 15 us a page; the stream stays as it always was.
+ */
+static int vswap_export_member(VswapStore *s, uint64_t slot, uint64_t ent,
+                               VswapRecordInfo *info, void *payload)
+{
+    g_autofree uint8_t *buf = vswap_io_buf_new(VSWAP_JOB_BUF_SIZE);
+    g_autofree uint8_t *page = g_malloc(VSWAP_STORE_PAGE_SIZE);
+    VswapCodec *codec = vswap_pool_owner_codec(s->pool);
+    VswapPayloadKind kind;
+    const uint8_t *rec;
+
+    if (vswap_export_record(s, ent, buf, &rec) < 0 ||
+        vswap_group_read(codec, vswap_dicts_get(s, vswap_rec_dict(rec)), rec,
+                         vswap_store_record_bytes(s, ent),
+                         vswap_ent_member(ent), slot, page) < 0) {
+        s->st.checksum_errors++;
+        return -EIO;
+    }
+    info->len = vswap_codec_compress(codec, page, payload, &kind);
+    info->kind = kind == VSWAP_PAYLOAD_RAW ? VSWAP_RECORD_RAW :
+                 VSWAP_RECORD_ZSTD;
+    info->crc = vswap_crc32c(0, payload, info->len);
+    return 1;
+}
+
 int vswap_store_export_next(VswapStore *s, VswapRecordInfo *info,
                             void *payload)
 {
@@ -116,6 +145,9 @@ int vswap_store_export_next(VswapStore *s, VswapRecordInfo *info,
         info->kind = VSWAP_RECORD_FILL;
         info->fill = (uint32_t)ent;
         return 1;
+    }
+    if (vswap_ent_group(ent)) {
+        return vswap_export_member(s, slot, ent, info, payload);
     }
     len = vswap_ent_len(ent);
     if (s->cfg.shared && vswap_ent_state(ent) == VSWAP_ENT_DISK &&
@@ -271,8 +303,7 @@ static bool vswap_check_accounting(VswapStore *s)
         if (state == VSWAP_ENT_MEM || state == VSWAP_ENT_DISK) {
             uint64_t *live = state == VSWAP_ENT_MEM ? mem_live : disk_live;
 
-            live[vswap_ent_addr(ent) >> s->seg_shift] +=
-                vswap_rec_size(vswap_ent_len(ent));
+            live[vswap_ent_addr(ent) >> s->seg_shift] += vswap_ent_bytes(ent);
         }
         slot++;
     }
@@ -320,7 +351,21 @@ int vswap_store_check(VswapStore *s, VswapCheckReport *rep)
         const uint8_t *rec;
         uint16_t dict;
 
-        if (state == VSWAP_ENT_MEM || state == VSWAP_ENT_DISK) {
+        if (vswap_ent_group(ent)) {
+            rep->pages++;
+            if (vswap_export_record(s, ent, buf, &rec) < 0 ||
+                vswap_group_read(codec,
+                                 vswap_dicts_get(s, vswap_rec_dict(rec)), rec,
+                                 vswap_store_record_bytes(s, ent),
+                                 vswap_ent_member(ent), slot, page) < 0) {
+                if (rep->bad++ == 0) {
+                    rep->first_bad_slot = slot;
+                }
+            } else {
+                counted &= vswap_check_dict_counted(s, ent,
+                                                    vswap_rec_dict(rec));
+            }
+        } else if (state == VSWAP_ENT_MEM || state == VSWAP_ENT_DISK) {
             size_t len = vswap_ent_len(ent);
 
             rep->pages++;

@@ -52,6 +52,9 @@ static bool vswap_rec_kind_valid(const VswapRecordHdr *hdr, size_t len)
         return hdr->dict == 0;
     case VSWAP_PAYLOAD_ZSTD_DICT:
         return hdr->dict != 0;
+    case VSWAP_PAYLOAD_ZSTD_GROUP:
+        return len > vswap_group_head_size(2) &&
+               len <= VSWAP_GROUP_PAYLOAD_MAX;
     default:
         return false;
     }
@@ -69,7 +72,9 @@ int vswap_rec_parse(const void *rec, size_t avail, uint32_t *slot,
     memcpy(&hdr, rec, sizeof(hdr));
     plen = le16toh(hdr.len);
     if (le16toh(hdr.magic) != VSWAP_REC_MAGIC || plen == 0 ||
-        plen > VSWAP_STORE_PAGE_SIZE || vswap_rec_size(plen) > avail ||
+        (plen > VSWAP_STORE_PAGE_SIZE &&
+         hdr.kind != VSWAP_PAYLOAD_ZSTD_GROUP) ||
+        vswap_rec_size(plen) > avail ||
         !vswap_rec_kind_valid(&hdr, plen)) {
         return -EBADMSG;
     }
@@ -84,8 +89,11 @@ int vswap_rec_verify(const void *rec, uint32_t slot, size_t len,
     VswapRecordHdr hdr;
 
     memcpy(&hdr, rec, sizeof(hdr));
+    /* A map entry of one page never points at a group (group.h). */
     if (le16toh(hdr.magic) != VSWAP_REC_MAGIC || le32toh(hdr.slot) != slot ||
-        le16toh(hdr.len) != len || !vswap_rec_kind_valid(&hdr, len) ||
+        le16toh(hdr.len) != len || len > VSWAP_STORE_PAGE_SIZE ||
+        hdr.kind == VSWAP_PAYLOAD_ZSTD_GROUP ||
+        !vswap_rec_kind_valid(&hdr, len) ||
         le32toh(hdr.crc) != vswap_rec_crc(&hdr,
                                           (const uint8_t *)rec + sizeof(hdr),
                                           len)) {
@@ -93,6 +101,53 @@ int vswap_rec_verify(const void *rec, uint32_t slot, size_t len,
     }
     *kind = hdr.kind;
     *dict = le16toh(hdr.dict);
+    return 0;
+}
+
+int vswap_group_slots(const void *rec, size_t len,
+                      uint32_t slots[VSWAP_GROUP_MAX_PAGES])
+{
+    const uint8_t *p = (const uint8_t *)rec + VSWAP_REC_HDR_SIZE;
+    unsigned n = p[0];
+
+    if (vswap_rec_kind(rec) != VSWAP_PAYLOAD_ZSTD_GROUP || n < 2 ||
+        n > VSWAP_GROUP_MAX_PAGES || p[1] || p[2] || p[3] ||
+        len <= vswap_group_head_size(n)) {
+        return -EBADMSG;
+    }
+    for (unsigned i = 0; i < n; i++) {
+        uint32_t le;
+
+        memcpy(&le, p + 4 + 4 * i, sizeof(le));
+        slots[i] = le32toh(le);
+    }
+    return n;
+}
+
+int vswap_group_verify(const void *rec, size_t avail, unsigned member,
+                       uint32_t slot, const uint8_t **frame,
+                       size_t *frame_len, unsigned *n)
+{
+    uint32_t slots[VSWAP_GROUP_MAX_PAGES];
+    const uint8_t *payload = (const uint8_t *)rec + VSWAP_REC_HDR_SIZE;
+    VswapRecordHdr hdr;
+    size_t len;
+    int count;
+    uint32_t record_slot;
+
+    if (vswap_rec_parse(rec, avail, &record_slot, &len) < 0) {
+        return -EBADMSG;
+    }
+    memcpy(&hdr, rec, sizeof(hdr));
+    count = vswap_group_slots(rec, len, slots);
+    if (count < 0 || member >= (unsigned)count || slots[member] != slot ||
+        slots[0] != record_slot ||
+        le32toh(hdr.crc) != vswap_rec_crc(&hdr, payload, len)) {
+        return -EBADMSG;
+    }
+    *frame = payload + vswap_group_head_size(count);
+    *frame_len = len - vswap_group_head_size(count);
+    *n = count;
     return 0;
 }
 

@@ -16,6 +16,18 @@
  * payload, so a record that is corrupt, torn, or read from the wrong place
  * (another slot's record) fails verification.
  *
+ * A group record (VSWAP_PAYLOAD_ZSTD_GROUP, made by writeback: group.c)
+ * holds 2 to VSWAP_GROUP_MAX_PAGES pages of the cold tier in one zstd
+ * frame, which keeps 1.1 to 1.15 times what one frame per page keeps:
+ *
+ *   payload:  u8 n | u8 reserved[3] (zero) | le32 slot[n] | zstd frame of
+ *             the n pages, in that order
+ *
+ * Its header's slot is slot[0], and its dict the dictionary of the frame
+ * (0: none), as for VSWAP_PAYLOAD_ZSTD_DICT.  A record, header and
+ * payload, is at most VSWAP_GROUP_REC_MAX bytes.  Group records are only
+ * ever in disk segments; migration streams carry their pages one by one.
+ *
  * Checkpoint (checkpoint.c): vswap_store_checkpoint(), and closing a store
  * opened with persist, write every memory record to disk segments and then
  * the slot map as a checkpoint, at the first segment boundary after the
@@ -56,8 +68,12 @@
 #define VSWAP_SEG_HDR_SIZE 64
 #define VSWAP_REC_HDR_SIZE 16
 #define VSWAP_REC_ALIGN 8
-/* Largest record: header plus a raw page. */
+/* Largest record of one page: header plus a raw page. */
 #define VSWAP_REC_MAX (VSWAP_REC_HDR_SIZE + VSWAP_STORE_PAGE_SIZE)
+/* Group records (above): pages, and bytes of header and payload. */
+#define VSWAP_GROUP_MAX_PAGES 4
+#define VSWAP_GROUP_REC_MAX 16384
+#define VSWAP_GROUP_PAYLOAD_MAX (VSWAP_GROUP_REC_MAX - VSWAP_REC_HDR_SIZE)
 
 #define VSWAP_SEGMENT_MIN (64 * 1024)
 #define VSWAP_SEGMENT_MAX (64 * 1024 * 1024)
@@ -103,11 +119,16 @@ typedef struct VswapRecordHdr {
     uint16_t magic;             /* VSWAP_REC_MAGIC */
     uint8_t kind;               /* VswapPayloadKind */
     uint8_t flags;              /* none defined */
-    uint16_t len;               /* payload bytes, 1 .. VSWAP_STORE_PAGE_SIZE */
+    /*
+     * payload bytes, 1 .. VSWAP_STORE_PAGE_SIZE; a group's up to
+     * VSWAP_GROUP_PAYLOAD_MAX
+     */
+    uint16_t len;
     /*
      * VSWAP_PAYLOAD_ZSTD_DICT: the id of the store's dictionary (dict.h,
-     * 1..VSWAP_DICT_ID_MAX) that the payload needs; otherwise 0 (this
-     * field was reserved, and zero, before dictionaries)
+     * 1..VSWAP_DICT_ID_MAX) that the payload needs; ZSTD_GROUP: that id
+     * or 0; otherwise 0 (this field was reserved, and zero, before
+     * dictionaries)
      */
     uint16_t dict;
     uint32_t slot;
@@ -135,6 +156,11 @@ typedef struct VswapCkptHdr {
 
 /* The version of a checkpoint that holds dictionaries. */
 #define VSWAP_CKPT_VERSION_DICTS 2
+/*
+ * The version of a checkpoint with VSWAP_CKPT_MEMBER entries (it may also
+ * hold dictionaries): older builds refuse it rather than the entries.
+ */
+#define VSWAP_CKPT_VERSION_GROUPS 3
 #define VSWAP_CKPT_MAX_DICTS 16
 
 /* A dictionary of the store (dict.h); its content follows the entries. */
@@ -152,12 +178,19 @@ enum {
      * segment * segment_size + offset
      */
     VSWAP_CKPT_RECORD = 2,
+    /*
+     * version 3: a page of a group record in a disk segment: value is the
+     * group's address, reserved the page's index in it, and len the
+     * page's share of the record's bytes (1 .. 4096), which the segment
+     * counts as live while the page is
+     */
+    VSWAP_CKPT_MEMBER = 3,
 };
 
 typedef struct VswapCkptEntry {
     uint32_t slot;
-    uint8_t kind;               /* VSWAP_CKPT_FILL or VSWAP_CKPT_RECORD */
-    uint8_t reserved;
+    uint8_t kind;               /* VSWAP_CKPT_* */
+    uint8_t member;             /* MEMBER: index in the group; else 0 */
     uint16_t len;               /* RECORD: payload bytes, 1 .. 4096 */
     uint64_t value;
 } VswapCkptEntry;
@@ -204,6 +237,39 @@ static inline uint16_t vswap_rec_dict(const void *rec)
     memcpy(&dict, (const uint8_t *)rec + offsetof(VswapRecordHdr, dict),
            sizeof(dict));
     return le16toh(dict);
+}
+
+/*
+ * The kind in the header at @rec, unverified: to tell group records
+ * (group.h) from single pages, which vswap_rec_verify() alone accepts.
+ */
+static inline VswapPayloadKind vswap_rec_kind(const void *rec)
+{
+    return ((const VswapRecordHdr *)rec)->kind;
+}
+
+/*
+ * vswap_group_verify: check a group record at @rec, of which @avail bytes
+ * were read, as holding @slot as member @member: header, checksum, member
+ * count and slot list.  Returns 0 and points *@frame at the zstd frame of
+ * *@frame_len bytes, with *@n its pages, or -EBADMSG.
+ */
+int vswap_group_verify(const void *rec, size_t avail, unsigned member,
+                       uint32_t slot, const uint8_t **frame,
+                       size_t *frame_len, unsigned *n);
+
+/*
+ * vswap_group_slots: the member slots of a group record whose header
+ * vswap_rec_parse() accepted with payload @len, unverified.  Returns the
+ * number of members, or -EBADMSG.
+ */
+int vswap_group_slots(const void *rec, size_t len,
+                      uint32_t slots[VSWAP_GROUP_MAX_PAGES]);
+
+/* Payload bytes of a group of @n pages before its frame. */
+static inline size_t vswap_group_head_size(unsigned n)
+{
+    return 4 + 4 * (size_t)n;
 }
 
 /*

@@ -154,6 +154,11 @@ static int64_t vswap_log_take_index(VswapLog *log, bool reserve)
     return log->nsegs++;
 }
 
+bool vswap_log_can_open(VswapLog *log)
+{
+    return log->free->len + (log->max_segs - log->nsegs) > 1;
+}
+
 static int vswap_log_open_segment(VswapStore *s, VswapLog *log, bool reserve)
 {
     size_t seg_size = (size_t)1 << s->seg_shift;
@@ -249,7 +254,8 @@ void vswap_log_free_segment(VswapStore *s, VswapLog *log, uint32_t index)
     VswapSegment *seg = &log->segs[index];
     bool was_on_disk = seg->state == VSWAP_SEG_ONDISK;
 
-    g_assert(seg->live == 0 && seg->pins == 0 && !seg->compacting);
+    g_assert(seg->live == 0 && seg->pins == 0 && !seg->compacting &&
+             !seg->packing);
     if (seg->buf) {
         vswap_log_put_buf(s, seg->buf);
         seg->buf = NULL;
@@ -314,7 +320,7 @@ static void vswap_log_maybe_free(VswapStore *s, VswapLog *log, uint32_t index)
     VswapSegment *seg = &log->segs[index];
 
     if (seg->live != 0 || seg->state == VSWAP_SEG_OPEN ||
-        seg->state == VSWAP_SEG_WRITING || seg->compacting) {
+        seg->state == VSWAP_SEG_WRITING || seg->compacting || seg->packing) {
         return;
     }
     vswap_log_release_segment(s, log, index);
@@ -359,7 +365,7 @@ void vswap_log_release(VswapStore *s, uint64_t ent)
         return;
     }
     log = vswap_log_of(s, ent);
-    size = vswap_rec_size(vswap_ent_len(ent));
+    size = vswap_ent_bytes(ent);
     seg = vswap_log_segment(s, log, vswap_ent_addr(ent), &index);
     g_assert(seg->live >= size);
     seg->live -= size;
@@ -414,6 +420,11 @@ void vswap_log_set(VswapStore *s, uint64_t slot, uint64_t ent)
     vswap_log_point(s, slot, ent, false);
 }
 
+void vswap_log_move_entry(VswapStore *s, uint64_t slot, uint64_t ent)
+{
+    vswap_log_point(s, slot, ent, true);
+}
+
 /*
  * vswap_log_move_records: append every live record of segment @index of
  * @from (whose bytes are @data, a copy or the segment's own buffer) to a
@@ -442,6 +453,19 @@ int vswap_log_move_records(VswapStore *s, VswapLog *from, uint32_t index,
 
         if (size < 0) {
             break;              /* torn or corrupt: leave the rest in place */
+        }
+        if (vswap_rec_kind(data + off) == VSWAP_PAYLOAD_ZSTD_GROUP) {
+            /* Only disk segments hold them; compaction moves them whole. */
+            int ret = from->is_disk ?
+                      vswap_group_move(s, index, off, data + off, size, len) :
+                      0;
+
+            if (ret < 0) {
+                return ret;
+            }
+            moved += ret;
+            off += size;
+            continue;
         }
         ent = slot < vswap_map_capacity(s->map) ?
               vswap_map_get(s->map, slot) : 0;
@@ -496,7 +520,7 @@ int vswap_log_compact_mem(VswapStore *s, bool full)
     for (uint32_t i = 0; i < s->mem.nsegs; i++) {
         VswapSegment *seg = &s->mem.segs[i];
 
-        if (seg->state != VSWAP_SEG_FULL ||
+        if (seg->state != VSWAP_SEG_FULL || seg->packing ||
             !vswap_log_segment_sparse(s, seg, full)) {
             continue;
         }
@@ -540,7 +564,7 @@ void vswap_log_compact_mem_sparse(VswapStore *s)
     for (uint32_t i = 0; i < s->mem.nsegs; i++) {
         VswapSegment *seg = &s->mem.segs[i];
 
-        if (seg->state == VSWAP_SEG_FULL &&
+        if (seg->state == VSWAP_SEG_FULL && !seg->packing &&
             vswap_log_segment_sparse(s, seg, true)) {
             victims[n++] = (VswapMemVictim) { seg->live, i };
         }

@@ -150,7 +150,7 @@ static unsigned vswap_shared_rebuild(VswapStore *s)
             continue;
         }
         seg = &s->disk.segs[addr >> s->seg_shift];
-        size = vswap_rec_size(vswap_ent_len(ent));
+        size = vswap_ent_bytes(ent);
         seg->live += size;
         seg->nrecords++;
         s->disk.live_bytes += size;
@@ -297,7 +297,7 @@ int vswap_shared_import_ref(VswapStore *s, const VswapRecordInfo *info)
                                vswap_ent_state(old) == VSWAP_ENT_DISK &&
                                vswap_ent_addr(old) >> s->seg_shift ==
                                info->addr >> s->seg_shift ?
-                               vswap_rec_size(vswap_ent_len(old)) : 0);
+                               vswap_ent_bytes(old) : 0);
     if (ret < 0) {
         return ret;
     }

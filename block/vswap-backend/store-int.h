@@ -8,9 +8,16 @@
  *   FILL:   31..0 the repeated 32-bit value
  *   MEM/DISK:
  *   53      referenced since writeback last looked (clock bit)
- *   52..41  payload length - 1
- *   40..0   address of the record / 8 within its log (mem or disk):
- *           segment index * segment_size + offset
+ *   52..41  payload length - 1; for a member of a group, its share of the
+ *           group record's bytes - 1
+ *   40      DISK: the page is a member of a group record (format.h)
+ *   39..38  its index in the group
+ *   37..0   address of the record / 8 within its log (mem or disk):
+ *           segment index * segment_size + offset; 2 TiB per log
+ *
+ * A group record's bytes are shared out between its members (the first
+ * takes what does not divide), so that a segment's live bytes fall as its
+ * members die one by one, as they do for records of one page.
  *
  * Both logs are tables of segments of segment_size bytes holding records in
  * the format of format.h.  A memory segment always has a buffer; a disk
@@ -43,7 +50,11 @@ enum {
 #define VSWAP_ENT_STATE_SHIFT 54
 #define VSWAP_ENT_REF (UINT64_C(1) << 53)
 #define VSWAP_ENT_LEN_SHIFT 41
-#define VSWAP_ENT_ADDR_MASK ((UINT64_C(1) << 41) - 1)
+#define VSWAP_ENT_GROUP (UINT64_C(1) << 40)
+#define VSWAP_ENT_MEMBER_SHIFT 38
+#define VSWAP_ENT_ADDR_MASK ((UINT64_C(1) << 38) - 1)
+/* Bytes of a log that map entries can address. */
+#define VSWAP_LOG_MAX_BYTES ((VSWAP_ENT_ADDR_MASK + 1) << 3)
 
 static inline unsigned vswap_ent_state(uint64_t ent)
 {
@@ -62,14 +73,40 @@ static inline uint64_t vswap_ent_record(unsigned state, uint64_t addr,
            ((uint64_t)(len - 1) << VSWAP_ENT_LEN_SHIFT) | (addr >> 3);
 }
 
+/* A disk entry of member @member of the group at @addr, with @share bytes. */
+static inline uint64_t vswap_ent_member_record(uint64_t addr, unsigned member,
+                                               size_t share)
+{
+    return vswap_ent_record(VSWAP_ENT_DISK, addr, share) | VSWAP_ENT_GROUP |
+           ((uint64_t)member << VSWAP_ENT_MEMBER_SHIFT);
+}
+
 static inline uint64_t vswap_ent_addr(uint64_t ent)
 {
     return (ent & VSWAP_ENT_ADDR_MASK) << 3;
 }
 
+/* Payload bytes; for a group member, its share of the record. */
 static inline size_t vswap_ent_len(uint64_t ent)
 {
     return ((ent >> VSWAP_ENT_LEN_SHIFT) & 0xfff) + 1;
+}
+
+static inline bool vswap_ent_group(uint64_t ent)
+{
+    return vswap_ent_state(ent) == VSWAP_ENT_DISK && (ent & VSWAP_ENT_GROUP);
+}
+
+static inline unsigned vswap_ent_member(uint64_t ent)
+{
+    return (ent >> VSWAP_ENT_MEMBER_SHIFT) & 3;
+}
+
+/* Bytes of its segment that the entry keeps live. */
+static inline size_t vswap_ent_bytes(uint64_t ent)
+{
+    return vswap_ent_group(ent) ? vswap_ent_len(ent) :
+           vswap_rec_size(vswap_ent_len(ent));
 }
 
 /* --- segments --- */
@@ -95,6 +132,8 @@ typedef struct VswapSegment {
     uint32_t pins;              /* disk reads in flight */
     uint8_t state;              /* VswapSegState */
     bool compacting;            /* disk: being read by compaction */
+    /* memory: a pack thread reads it (group.c); not freed meanwhile */
+    bool packing;
     bool release_on_unpin;      /* disk: free once pins drop to 0 */
     bool compact_failed;        /* disk: unreadable, compaction skips it */
     /*
@@ -167,9 +206,11 @@ typedef enum VswapPageJobType {
     VSWAP_JOB_COMPRESS,
     VSWAP_JOB_DECOMPRESS,
     VSWAP_JOB_TRAIN,            /* a dictionary (dicts.c) */
+    VSWAP_JOB_PACK,             /* group records of a segment (group.c) */
 } VswapPageJobType;
 
 typedef struct VswapDictTraining VswapDictTraining;
+typedef struct VswapPack VswapPack;
 
 typedef struct VswapPageJob {
     VswapJob job;               /* the worker pool's part */
@@ -191,13 +232,25 @@ typedef struct VswapPageJob {
      */
     VswapDict *dict;
     VswapDictTraining *train;   /* VSWAP_JOB_TRAIN */
+    VswapPack *pack;            /* VSWAP_JOB_PACK */
+    /*
+     * DECOMPRESS of a group member: its index, and the bytes read from
+     * the record on (len is its share)
+     */
+    bool group;
+    uint8_t member;
+    size_t avail;
     bool owner_runs;            /* decompressed by the owner, not a worker */
     struct VswapPageJob *owner_next;    /* VswapStore.owner_jobs */
     struct VswapPageJob *next_free;
 } VswapPageJob;
 
-/* A record read with O_DIRECT spans at most 3 blocks of 4 KiB. */
-#define VSWAP_JOB_BUF_SIZE (3 * 4096)
+/*
+ * A record read with O_DIRECT spans at most 3 blocks of 4 KiB, a group
+ * record (VSWAP_GROUP_REC_MAX) 5, and the blocks an engine aligns to are
+ * at most 4 KiB.
+ */
+#define VSWAP_JOB_BUF_SIZE (VSWAP_GROUP_REC_MAX + 2 * 4096)
 #define VSWAP_MAX_JOBS 256
 
 /*
@@ -286,6 +339,8 @@ struct VswapStore {
     unsigned requests;          /* requests not yet completed */
 
     unsigned wb_inflight;       /* disk segment writes in flight */
+    unsigned packs;             /* memory segments being packed (group.c) */
+    bool wb_pack_all;           /* pack whatever the pressure (checkpoint) */
     unsigned wb_depth;          /* of those, at most (writeback_depth) */
     unsigned disk_unwritten;    /* disk segments whose write failed */
     /*
@@ -385,6 +440,8 @@ VswapSegment *vswap_log_segment(VswapStore *s, VswapLog *log, uint64_t addr,
 int vswap_log_append(VswapStore *s, VswapLog *log, const void *rec,
                      size_t size, bool reserve, uint64_t *addr);
 void vswap_log_seal_open(VswapStore *s, VswapLog *log);
+/* May writeback open another segment of @log (the reserve aside)? */
+bool vswap_log_can_open(VswapLog *log);
 void vswap_log_release(VswapStore *s, uint64_t ent);
 void vswap_log_free_segment(VswapStore *s, VswapLog *log, uint32_t index);
 void vswap_log_release_segment(VswapStore *s, VswapLog *log, uint32_t index);
@@ -397,6 +454,8 @@ bool vswap_log_segment_sparse(VswapStore *s, const VswapSegment *seg,
                               bool full);
 void vswap_log_unpin(VswapStore *s, uint32_t index);
 void vswap_log_set(VswapStore *s, uint64_t slot, uint64_t ent);
+/* As vswap_log_set(), for a page that moved without changing (a tier move). */
+void vswap_log_move_entry(VswapStore *s, uint64_t slot, uint64_t ent);
 int vswap_log_move_records(VswapStore *s, VswapLog *from, uint32_t index,
                            const uint8_t *data, uint32_t used,
                            VswapLog *(*pick)(VswapStore *s, uint64_t *ent),
@@ -409,6 +468,41 @@ const uint8_t *vswap_log_record_ptr(VswapStore *s, uint64_t ent);
 void vswap_writeback_kick(VswapStore *s, bool urgent);
 void vswap_writeback_start_queued(VswapStore *s);
 void vswap_writeback_seal_disk(VswapStore *s);
+/* A pack of a victim (group.c) finished: move its segment out. */
+void vswap_writeback_pack_done(VswapStore *s, VswapPageJob *job);
+
+/* group.c: group records of the disk tier */
+/* Bytes of a group record of @size bytes and @n pages that @member owns. */
+size_t vswap_group_share(size_t size, unsigned n, unsigned member);
+/*
+ * Verify the group record at @rec (@avail bytes read) as holding @slot as
+ * member @member and decode that page with @dict, the dictionary its
+ * header names (NULL: none, or one the store lacks, which fails).
+ * Returns 0 or -EBADMSG.
+ */
+int vswap_group_read(VswapCodec *codec, const VswapDict *dict,
+                     const uint8_t *rec, size_t avail, unsigned member,
+                     uint32_t slot, void *page);
+/*
+ * Writeback: pack sealed memory segment @victim into group records on a
+ * background thread; false when it holds too little to pack (or the
+ * store packs nothing), and writeback moves its records as they are.
+ */
+bool vswap_group_pack_start(VswapStore *s, uint32_t victim);
+/*
+ * A pack finished (owner thread): place the groups, then move what else
+ * the segment holds as writeback does, choosing the log with @pick.
+ */
+void vswap_group_pack_done(VswapStore *s, VswapPageJob *job,
+                           VswapLog *(*pick)(VswapStore *s, uint64_t *ent));
+/*
+ * Compaction: move the group record at @off of disk segment @index (@rec,
+ * @size bytes, payload @len, header parsed): whole if every member lives,
+ * else its live members as records of one page.  Returns 1 if moved, 0 if
+ * nothing was, or -ENOSPC.
+ */
+int vswap_group_move(VswapStore *s, uint32_t index, uint32_t off,
+                     const uint8_t *rec, size_t size, size_t len);
 
 /* compact.c: disk segment compaction, and returning freed disk space */
 void vswap_compact_kick(VswapStore *s);
@@ -485,6 +579,7 @@ int vswap_store_io(VswapStore *s, VswapIoOp op, void *buf, size_t len,
  */
 size_t vswap_store_record_span(VswapStore *s, uint64_t ent, uint64_t *start,
                                size_t *len);
+size_t vswap_store_record_bytes(VswapStore *s, uint64_t ent);
 int vswap_store_pread_record(VswapStore *s, uint64_t ent, uint8_t *buf,
                              const uint8_t **rec);
 

@@ -43,6 +43,7 @@ void vswap_store_config_init(VswapStoreConfig *cfg)
         .segment_size = 0,      /* the engine's or VSWAP_STORE_SEGMENT_SIZE */
         .compact_threshold = 50,
         .workers = 1,
+        .disk_group = VSWAP_STORE_DISK_GROUP,
     };
 }
 
@@ -67,7 +68,10 @@ static bool vswap_store_check_config(const VswapStoreConfig *cfg,
         why = "capacity must be 1 to 2^32 slots";
     } else if (!vswap_segment_size_ok(segment_size)) {
         why = "segment size must be a power of 2 from 64 KiB to 64 MiB";
-    } else if (cfg->level < ZSTD_minCLevel() || cfg->level > ZSTD_maxCLevel()) {
+    } else if (cfg->level < ZSTD_minCLevel() || cfg->level > ZSTD_maxCLevel() ||
+               (cfg->disk_level &&
+                (cfg->disk_level < ZSTD_minCLevel() ||
+                 cfg->disk_level > ZSTD_maxCLevel()))) {
         why = "zstd level out of range";
     } else if (cfg->compact_threshold > 99) {
         why = "compaction threshold must be 0 to 99 percent";
@@ -84,6 +88,10 @@ static bool vswap_store_check_config(const VswapStoreConfig *cfg,
     } else if (cfg->writeback_depth > VSWAP_STORE_MAX_WRITEBACK_DEPTH) {
         why = "writeback depth must be 0 (automatic) to "
               G_STRINGIFY(VSWAP_STORE_MAX_WRITEBACK_DEPTH);
+    } else if (cfg->disk_group < 1 ||
+               cfg->disk_group > VSWAP_STORE_MAX_DISK_GROUP) {
+        why = "disk groups hold 1 to "
+              G_STRINGIFY(VSWAP_STORE_MAX_DISK_GROUP) " pages";
     } else if (cfg->dict_train_pages &&
                (cfg->dict_train_pages < 64 ||
                 cfg->dict_train_pages > 65536)) {
@@ -244,8 +252,8 @@ static bool vswap_store_disk_segs(VswapStore *s, uint64_t *max_segs,
 {
     uint64_t limit = s->cfg.disk_limit;
 
-    /* Addresses are 41 bits of 8-byte units (store-int.h). */
-    *max_segs = (UINT64_C(1) << 44) >> s->seg_shift;
+    /* Addresses are 38 bits of 8-byte units (store-int.h). */
+    *max_segs = VSWAP_LOG_MAX_BYTES >> s->seg_shift;
     if (!vswap_store_has_disk(s) || !limit) {
         return true;
     }
@@ -351,7 +359,7 @@ VswapStore *vswap_store_open(const VswapStoreConfig *cfg, GError **errp)
         !vswap_store_disk_segs(s, &max_disk_segs, errp)) {
         goto fail;
     }
-    vswap_log_init(s, &s->mem, false, (UINT64_C(1) << 44) >> s->seg_shift);
+    vswap_log_init(s, &s->mem, false, VSWAP_LOG_MAX_BYTES >> s->seg_shift);
     vswap_log_init(s, &s->disk, true, MIN(max_disk_segs, UINT32_MAX));
     if (!vswap_ckpt_open_done(s, errp)) {
         goto fail;
@@ -390,6 +398,7 @@ VswapPageJob *vswap_store_get_job(VswapStore *s)
         return NULL;
     }
     job->owner_runs = false;
+    job->group = false;
     s->jobs_busy++;
     return job;
 }
@@ -431,6 +440,11 @@ static void vswap_store_run_decompress(VswapJob *j, VswapCodec *codec)
     VswapPayloadKind kind;
     uint16_t dict;
 
+    if (job->group) {
+        job->result = vswap_group_read(codec, job->dict, job->rec, job->avail,
+                                       job->member, job->slot, job->op->page);
+        return;
+    }
     job->result = vswap_rec_verify(job->rec, job->slot, job->len, &kind,
                                    &dict);
     /* The owner looked the dictionary up by the unverified header. */
@@ -504,8 +518,9 @@ void vswap_store_start_job(VswapStore *s, VswapPageJob *job,
     job->job.next = NULL;
     /*
      * A job no request waits for is dictionary training, which takes a
-     * good part of a second: on a thread of its own, so that neither the
-     * page jobs queued behind it nor, with no workers, the event loop wait.
+     * good part of a second, or the packing of a segment (some
+     * milliseconds): on a thread of its own, so that neither the page
+     * jobs queued behind it nor, with no workers, the event loop wait.
      */
     if (!job->req) {
         vswap_store_start_long_job(s, job);
@@ -713,11 +728,28 @@ size_t vswap_store_record_span(VswapStore *s, uint64_t ent, uint64_t *start,
 {
     uint64_t off = s->data_offset + vswap_ent_addr(ent);
     uint64_t align = vswap_io_align(s->io);
-    uint64_t end = off + vswap_rec_size(vswap_ent_len(ent));
+    uint64_t end = off + vswap_store_record_bytes(s, ent);
 
     *start = off & ~(align - 1);
     *len = ((end + align - 1) & ~(align - 1)) - *start;
     return off - *start;
+}
+
+/*
+ * vswap_store_record_bytes: the bytes of @ent's log to read for its
+ * record: the record's size, or for a group member, whose entry does not
+ * say its group's size, as much as a group takes, up to the end of its
+ * segment (records never cross one).
+ */
+size_t vswap_store_record_bytes(VswapStore *s, uint64_t ent)
+{
+    uint64_t seg_size = (uint64_t)1 << s->seg_shift;
+
+    if (!vswap_ent_group(ent)) {
+        return vswap_rec_size(vswap_ent_len(ent));
+    }
+    return MIN(VSWAP_GROUP_REC_MAX,
+               seg_size - (vswap_ent_addr(ent) & (seg_size - 1)));
 }
 
 /* Read the record of a disk entry into @job. */
@@ -728,6 +760,7 @@ static void vswap_store_read_disk(VswapStore *s, VswapPageJob *job,
     size_t len;
 
     job->rec = job->buf + vswap_store_record_span(s, ent, &start, &len);
+    job->avail = vswap_store_record_bytes(s, ent);
     vswap_log_segment(s, &s->disk, vswap_ent_addr(ent), &job->pinned)->pins++;
     job->io = (VswapIoReq) {
         .op = VSWAP_IO_READ,
@@ -778,9 +811,12 @@ static bool vswap_store_start_read(VswapStore *s, VswapRequest *req,
     job->op = op;
     job->slot = op->slot;
     job->len = vswap_ent_len(ent);
+    job->group = vswap_ent_group(ent);
+    job->member = vswap_ent_member(ent);
     rec = vswap_log_record_ptr(s, ent);
     if (rec) {
-        memcpy(job->buf, rec, vswap_rec_size(job->len));
+        job->avail = vswap_store_record_bytes(s, ent);
+        memcpy(job->buf, rec, job->avail);
         job->rec = job->buf;
         /* With no workers every job runs on the owner anyway. */
         if (req->owner_reads && vswap_pool_threads(s->pool)) {
@@ -906,7 +942,7 @@ static int vswap_store_place(VswapStore *s, VswapPageJob *job)
         /* Moving records to the open disk segment may free memory at once. */
         ret = vswap_log_append(s, &s->mem, job->rec, vswap_rec_size(job->len),
                                false, &addr);
-        if (ret == -ENOSPC && s->wb_inflight > 0) {
+        if (ret == -ENOSPC && (s->wb_inflight > 0 || s->packs > 0)) {
             return -EAGAIN;
         }
     }
@@ -1075,6 +1111,9 @@ void vswap_store_process(VswapStore *s)
                 break;
             case VSWAP_JOB_TRAIN:
                 vswap_dicts_train_done(s, job);
+                break;
+            case VSWAP_JOB_PACK:
+                vswap_writeback_pack_done(s, job);
                 break;
             }
             progress++;

@@ -7,8 +7,10 @@
  * Coldness is a clock over memory segments in creation order: the oldest
  * sealed segment is the victim; each of its live records that was read
  * since the last pass (VSWAP_ENT_REF) gets a second chance and moves to
- * the head of the memory log; the others are appended, as they are, to the
- * open disk segment.  A disk segment is written whole once it is full.
+ * the head of the memory log; the others are appended to the open disk
+ * segment, packed into group records on a background thread first
+ * (group.c, cfg.disk_group), or as they are when a write waits for the
+ * memory.  A disk segment is written whole once it is full.
  * Records keep being served from its buffer until the write completes, and
  * if the write fails the buffer is kept (counted against the memory hard
  * limit) and written again later: a page acknowledged to the guest is never
@@ -23,6 +25,28 @@
 
 /* After a failed segment write, wait this long before trying again. */
 #define VSWAP_WRITEBACK_RETRY_US (100 * 1000)
+/*
+ * Memory segments packed at once, each on a thread of its own: a pack
+ * decodes and recompresses a segment's pages, some milliseconds a MiB.
+ */
+#define VSWAP_WRITEBACK_PACKS 2
+
+/*
+ * Does writeback keep up well enough to pack?  Packing costs a core some
+ * 3 to 4 times what compressing the pages did, so a guest that swaps out
+ * faster than that would outrun it and wait for memory.  Writeback packs
+ * while memory is below the middle between budget and hard limit, and
+ * moves records as they are above it, as fast as the disk takes them,
+ * until it is back below: density while the CPU keeps pace, speed when
+ * it does not.  A checkpoint, which no guest waits for, packs all
+ * (wb_pack_all).
+ */
+static bool vswap_writeback_may_pack(VswapStore *s, uint64_t mem)
+{
+    return s->cfg.disk_group > 1 &&
+           (s->wb_pack_all ||
+            mem <= s->mem_budget + (s->mem_limit - s->mem_budget) / 2);
+}
 
 static void vswap_writeback_done(VswapIoReq *req)
 {
@@ -139,20 +163,21 @@ static void vswap_writeback_retry(VswapStore *s)
 
 /*
  * Memory that writeback still has to free: every segment buffer except
- * those of disk segments being written, which their completions free.
+ * those of disk segments being written and memory segments being packed,
+ * which their completions free.
  * Counting those too made one pass evict up to wb_depth segments past
  * its target, down to the newest records, whenever the
  * writes had not completed by the next victim.
  */
 static uint64_t vswap_writeback_pressure(VswapStore *s)
 {
-    uint64_t writing = (uint64_t)s->wb_inflight << s->seg_shift;
+    uint64_t writing = (uint64_t)(s->wb_inflight + s->packs) << s->seg_shift;
     uint64_t mem = vswap_store_mem_bytes(s);
 
     return mem - MIN(mem, writing);
 }
 
-/* Oldest sealed memory segment, or -1. */
+/* Oldest sealed memory segment not being packed, or -1. */
 static int64_t vswap_writeback_victim(VswapStore *s)
 {
     int64_t victim = -1;
@@ -160,7 +185,7 @@ static int64_t vswap_writeback_victim(VswapStore *s)
     for (uint32_t i = 0; i < s->mem.nsegs; i++) {
         VswapSegment *seg = &s->mem.segs[i];
 
-        if (seg->state == VSWAP_SEG_FULL &&
+        if (seg->state == VSWAP_SEG_FULL && !seg->packing &&
             (victim < 0 || seg->seq < s->mem.segs[victim].seq)) {
             victim = i;
         }
@@ -185,12 +210,18 @@ static VswapLog *vswap_writeback_pick(VswapStore *s, uint64_t *ent)
     return &s->disk;
 }
 
+void vswap_writeback_pack_done(VswapStore *s, VswapPageJob *job)
+{
+    vswap_group_pack_done(s, job, vswap_writeback_pick);
+}
+
 /*
  * vswap_writeback_kick: while memory is over budget, write back the oldest
  * memory segments, keeping at most wb_depth segment writes in flight.
  * @urgent (a write is waiting for memory) frees at least one segment even
  * under budget, writing a partly filled disk segment if that is all there
- * is.  Stops early when the disk is full (compaction is then asked to make
+ * is, and moves records as they are: packing would keep the write
+ * waiting.  Stops early when the disk is full (compaction is then asked to make
  * room) or after a failed write until its retry time.  Does nothing while
  * the store is quiesced, unless requests need it.
  */
@@ -226,6 +257,14 @@ void vswap_writeback_kick(VswapStore *s, bool urgent)
             vswap_log_seal_open(s, &s->mem);
             continue;
         }
+        if (!urgent && vswap_writeback_may_pack(s, mem)) {
+            if (s->packs >= VSWAP_WRITEBACK_PACKS) {
+                break;
+            }
+            if (vswap_group_pack_start(s, victim)) {
+                continue;
+            }
+        }
         seg = &s->mem.segs[victim];
         ret = vswap_log_move_records(s, &s->mem, victim, seg->buf, seg->used,
                                      vswap_writeback_pick, false);
@@ -244,7 +283,7 @@ void vswap_writeback_kick(VswapStore *s, bool urgent)
     }
     /* Nothing left to move: write what the open disk segment holds. */
     if (vswap_store_mem_bytes(s) > target && vswap_writeback_victim(s) < 0 &&
-        (urgent || s->wb_inflight == 0)) {
+        s->packs == 0 && (urgent || s->wb_inflight == 0)) {
         vswap_writeback_seal_disk(s);
     }
     vswap_io_flush(s->io);

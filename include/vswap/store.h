@@ -181,7 +181,31 @@ typedef struct VswapStoreConfig {
      */
     bool dict_auto;
     unsigned dict_train_pages;  /* 0: 512; at least 64 */
+    /*
+     * disk_group: writeback packs up to this many compressible pages
+     * that reached memory together into one zstd frame, a group record
+     * of the disk tier, 1 .. VSWAP_STORE_MAX_DISK_GROUP; 1: one page a
+     * record.  Cold pages shared structure that one page is too short
+     * to learn: on real heaps groups of 4 keep 1.1 to 1.15 times the
+     * pages one frame each keeps.  A read of such a page decodes its
+     * group (16 KiB at most).  The memory tier, which serves the reads
+     * a guest waits for, always keeps a page a record.
+     */
+    unsigned disk_group;
+    /*
+     * disk_level: zstd level of group records; 0: VSWAP_STORE_DISK_LEVEL,
+     * or @level if that is higher.  Cold pages are compressed once more,
+     * off the guest's path, so a higher level costs only the packing
+     * threads' time: level 5 keeps 1.5 to 1.8 times what zram's lz4 keeps
+     * on the bench's heaps, level 1 1.48 to 1.72, for 15% more time to
+     * write and pack them (docs/benchmarks.md).
+     */
+    int disk_level;
 } VswapStoreConfig;
+
+#define VSWAP_STORE_DISK_LEVEL 5
+#define VSWAP_STORE_DISK_GROUP 4
+#define VSWAP_STORE_MAX_DISK_GROUP 4
 
 /* Fill @cfg with defaults: memory only, 1 Mi slots, 64 MiB budget, level 1. */
 void vswap_store_config_init(VswapStoreConfig *cfg);
@@ -326,6 +350,11 @@ typedef struct VswapStoreStats {
     uint64_t compacted_segments, compacted_bytes;   /* disk */
     uint64_t mem_compacted_segments, mem_compacted_bytes;
     uint64_t compactions;       /* finished compaction passes */
+    /*
+     * group records writeback made (cfg.disk_group), the pages it put in
+     * them, and groups compaction split into pages as some of theirs died
+     */
+    uint64_t disk_groups, disk_group_pages, disk_group_splits;
     uint64_t dict_id;           /* the dictionary new pages use; 0: none */
     uint64_t dicts;             /* dictionaries held */
     uint64_t dict_bytes;        /* their memory */

@@ -101,6 +101,9 @@ static void fuzz_check_map(VswapStore *s, const char *path, uint64_t ckpt)
                          i * sizeof(e)) == sizeof(e));
         want = e.kind == VSWAP_CKPT_FILL ?
                vswap_ent_fill(le64toh(e.value)) :
+               e.kind == VSWAP_CKPT_MEMBER ?
+               vswap_ent_member_record(le64toh(e.value), e.member,
+                                       le16toh(e.len)) :
                vswap_ent_record(VSWAP_ENT_DISK, le64toh(e.value),
                                 le16toh(e.len));
         FUZZ_CHECK(vswap_map_get(s->map, le32toh(e.slot)) == want);

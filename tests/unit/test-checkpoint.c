@@ -215,7 +215,8 @@ static void test_round_trip(Fixture *f, gconstpointer data)
     g_assert_cmpuint(after.pages_disk, ==, before.pages_mem +
                      before.pages_disk);
     g_assert_cmpuint(after.pages_fill, ==, before.pages_fill);
-    g_assert_cmpuint(after.payload_bytes, ==, before.payload_bytes);
+    /* The checkpoint packed the memory tier's pages into groups. */
+    g_assert_cmpuint(after.payload_bytes, <=, before.payload_bytes);
     verify(f, s);
 
     /* A second generation: change things, close, reopen. */

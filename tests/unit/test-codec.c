@@ -663,6 +663,70 @@ static void test_dict_round_trip(void)
     len = vswap_codec_compress_dict(codec, dict, back, out, &kind);
     g_assert_cmpint(kind, ==, VSWAP_PAYLOAD_RAW);
     g_assert_cmpuint(len, ==, PAGE);
+    /*
+     * ...and the dictionary does not stay behind in the context: zstd
+     * keeps it after a frame that did not fit unless the session is
+     * reset, and the next page, compressed without one, would then name
+     * none while needing it.
+     */
+    len = vswap_codec_compress(codec, test, out, &kind);
+    g_assert_cmpint(kind, ==, VSWAP_PAYLOAD_ZSTD);
+    g_assert_cmpint(vswap_codec_decompress(codec, kind, out, len, back), ==, 0);
+    g_assert_cmpmem(back, PAGE, test, PAGE);
+    vswap_codec_free(codec);
+}
+
+/*
+ * Frames of several pages (group records): they round-trip with and
+ * without a dictionary, a member comes out alone, and a frame is only
+ * taken for exactly the pages and the dictionary it was made with.
+ */
+static void test_pages_frames(void)
+{
+    const size_t ntrain = 256, n = 4;
+    g_autofree uint8_t *train = vswap_codec_test_heap_pages(0, ntrain);
+    g_autofree uint8_t *pages = vswap_codec_test_heap_pages(ntrain, n);
+    g_autofree uint8_t *out = g_malloc(n * PAGE);
+    g_autofree uint8_t *back = g_malloc(n * PAGE);
+    g_autoptr(GError) err = NULL;
+    g_autoptr(VswapDict) dict = NULL;
+    VswapCodec *codec = vswap_codec_new(1);
+
+    dict = vswap_dict_train(train, ntrain, VSWAP_DICT_MAX_SIZE, 3, 1, &err);
+    g_assert_no_error(err);
+    for (int d = 0; d < 2; d++) {
+        const VswapDict *with = d ? dict : NULL;
+        size_t len = vswap_codec_compress_pages(codec, with, pages, n, out,
+                                                n * PAGE);
+
+        g_assert_cmpuint(len, >, 0);
+        g_assert_cmpuint(len, <, n * PAGE / 2);
+        g_assert_cmpint(vswap_codec_decompress_pages(codec, with, out, len,
+                                                     back, n), ==, 0);
+        g_assert_cmpmem(back, n * PAGE, pages, n * PAGE);
+        for (unsigned m = 0; m < n; m++) {
+            g_assert_cmpint(vswap_codec_decompress_member(codec, with, out,
+                                                          len, n, m, back),
+                            ==, 0);
+            g_assert_cmpmem(back, PAGE, pages + m * PAGE, PAGE);
+        }
+        /* Another page count, a member beyond it, a cut frame. */
+        g_assert_cmpint(vswap_codec_decompress_pages(codec, with, out, len,
+                                                     back, n - 1), ==,
+                        -EBADMSG);
+        g_assert_cmpint(vswap_codec_decompress_member(codec, with, out, len,
+                                                      n, n, back), ==,
+                        -EBADMSG);
+        g_assert_cmpint(vswap_codec_decompress_member(codec, with, out, len,
+                                                      8, 0, back), ==,
+                        -EBADMSG);
+        g_assert_cmpint(vswap_codec_decompress_pages(codec, with, out,
+                                                     len - 1, back, n), ==,
+                        -EBADMSG);
+        /* A frame that does not fit is refused, not cut. */
+        g_assert_cmpuint(vswap_codec_compress_pages(codec, with, pages, n,
+                                                    out, 16), ==, 0);
+    }
     vswap_codec_free(codec);
 }
 
@@ -834,5 +898,6 @@ int main(int argc, char **argv)
     g_test_add_func("/codec/dict/load", test_dict_load);
     g_test_add_func("/codec/dict/load-hostile", test_dict_load_hostile);
     g_test_add_func("/codec/dict/untrainable", test_dict_untrainable);
+    g_test_add_func("/codec/pages-frames", test_pages_frames);
     return g_test_run();
 }

@@ -349,6 +349,13 @@ static VswapStore *open_watched_store_cfg(const char *path, MemWatch *w,
     cfg.mem_limit = limit;
     cfg.fault_injection = true;
     cfg.writeback_depth = depth;
+    /*
+     * A given depth is for the depth test: records moved as they are, so
+     * that the writes, not the packing of groups, pace writeback.
+     */
+    if (depth) {
+        cfg.disk_group = 1;
+    }
     cfg.wait = watch_wait;
     cfg.wait_opaque = w;
     w->s = vswap_store_open(&cfg, &err);

@@ -96,7 +96,8 @@ if ! "$MKSTORE" "$STORE" >"$DIR/mk" 2>"$DIR/err"; then
     exit 1
 fi
 read -r _ SLOT _ OFFSET <"$DIR/mk"
-ok "vswap-mkstore: slot $SLOT at byte $OFFSET"
+read -r _ _ GSLOT _ GOFFSET _ GPAGES < <(sed -n 2p "$DIR/mk")
+ok "vswap-mkstore: slot $SLOT at byte $OFFSET, group slot $GSLOT of $GPAGES at byte $GOFFSET"
 
 run 0 "info" info "$STORE"
 expect out "state: +clean" "info says clean"
@@ -144,6 +145,16 @@ run 1 "check of a corrupt record" check "$DIR/bad.vswap"
 expect out "slot $SLOT: its record .* fails its checksum" "check names slot $SLOT"
 expect out "1 problem found" "check summarises"
 run 0 "info still works on a corrupt record" info "$DIR/bad.vswap"
+
+# --- a corrupt group record: check names each of its pages ---
+cp "$DIR/pristine.vswap" "$DIR/badgroup.vswap"
+flip_byte "$DIR/badgroup.vswap" "$GOFFSET"
+run 1 "check of a corrupt group record" check "$DIR/badgroup.vswap"
+expect out "slot $GSLOT: no sound group record holding it" \
+    "check names group slot $GSLOT"
+expect out "$GPAGES problems found" "check counts every page of the group"
+run 0 "info counts pages in groups" info "$DIR/pristine.vswap"
+expect out "zstd \([1-9][0-9]* in groups\)" "info says how many pages are in groups"
 
 # --- corrupt metadata ---
 cp "$DIR/pristine.vswap" "$DIR/sb.vswap"

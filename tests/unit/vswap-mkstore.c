@@ -28,6 +28,7 @@ int main(int argc, char **argv)
     bool dict = argc == 3 && !strcmp(argv[2], "--dict");
     uint64_t slot, map_ent, entries = 0;
     bool found;
+    int live;
     TestPages *tp;
     VswapStoreConfig cfg;
     VswapStore *s;
@@ -57,6 +58,14 @@ int main(int argc, char **argv)
         if (slot % 11 && dict) {
             /* Pages a dictionary pays for, whatever the corpus. */
             test_pages_heap(heap, slot + NPAGES);
+            op.page = heap;
+        } else if (slot % 13 == 0) {
+            /* Raw records: writeback never puts them in groups. */
+            for (size_t i = 0; i < TEST_PAGE_SIZE; i += 4) {
+                uint32_t r = g_random_int();
+
+                memcpy(heap + i, &r, sizeof(r));
+            }
             op.page = heap;
         } else if (slot % 11) {
             op.page = (void *)test_pages_get(tp, slot, 1);
@@ -104,20 +113,58 @@ int main(int argc, char **argv)
         fprintf(stderr, "vswap-mkstore: %s\n", err->message);
         return 1;
     }
-    /* A compressed record of a slot in the middle. */
-    for (slot = NPAGES / 2; slot < NPAGES; slot++) {
-        uint64_t ent = vswap_map_get(s->map, slot);
+    /* A record of one page of a slot in the middle, compressed if any is. */
+    for (int pass = 0; pass < 2; pass++) {
+        for (slot = NPAGES / 2; slot < NPAGES; slot++) {
+            uint64_t ent = vswap_map_get(s->map, slot);
 
-        if (vswap_ent_state(ent) == VSWAP_ENT_DISK &&
-            vswap_ent_len(ent) > 100 &&
-            vswap_ent_len(ent) < VSWAP_STORE_PAGE_SIZE) {
-            printf("slot %" PRIu64 " offset %" PRIu64 "\n", slot,
-                   s->data_offset + vswap_ent_addr(ent) + VSWAP_REC_HDR_SIZE +
-                   vswap_ent_len(ent) / 2);
+            if (vswap_ent_state(ent) == VSWAP_ENT_DISK &&
+                !vswap_ent_group(ent) && vswap_ent_len(ent) > 100 &&
+                (pass || vswap_ent_len(ent) < VSWAP_STORE_PAGE_SIZE)) {
+                printf("slot %" PRIu64 " offset %" PRIu64 "\n", slot,
+                       s->data_offset + vswap_ent_addr(ent) +
+                       VSWAP_REC_HDR_SIZE + vswap_ent_len(ent) / 2);
+                break;
+            }
+        }
+        if (slot < NPAGES) {
             break;
         }
     }
     found = slot < NPAGES;
+    /* A page of a group record: the middle of the group's frame. */
+    for (slot = NPAGES / 2; slot < NPAGES; slot++) {
+        uint64_t ent = vswap_map_get(s->map, slot);
+        g_autofree uint8_t *buf = NULL;
+        uint32_t slots[VSWAP_GROUP_MAX_PAGES];
+        const uint8_t *rec;
+        int n;
+
+        if (!vswap_ent_group(ent)) {
+            continue;
+        }
+        buf = vswap_io_buf_new(VSWAP_JOB_BUF_SIZE);
+        if (vswap_store_pread_record(s, ent, buf, &rec) < 0 ||
+            (n = vswap_group_slots(rec, le16toh(((VswapRecordHdr *)rec)->len),
+                                   slots)) < 0) {
+            fprintf(stderr, "vswap-mkstore: cannot read a group record\n");
+            return 1;
+        }
+        /* Its pages that the map still points at: check names each. */
+        live = 0;
+        for (int i = 0; i < n; i++) {
+            uint64_t m = vswap_map_get(s->map, slots[i]);
+
+            live += vswap_ent_group(m) &&
+                    vswap_ent_addr(m) == vswap_ent_addr(ent) &&
+                    vswap_ent_member(m) == (unsigned)i;
+        }
+        printf("group slot %" PRIu64 " offset %" PRIu64 " pages %d\n", slot,
+               s->data_offset + vswap_ent_addr(ent) + VSWAP_REC_HDR_SIZE +
+               vswap_group_head_size(n) + 8, live);
+        break;
+    }
+    found &= slot < NPAGES;
     if (dict) {
         slot = 0;
         while (vswap_map_next(s->map, &slot, &map_ent)) {
