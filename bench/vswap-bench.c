@@ -790,7 +790,8 @@ static void bench_cold_tier(DictFigures *f, const Corpus *c, uint8_t *dst)
         }
         if (vswap_store_read_sync(s, ops, n) < 0 ||
             memcmp(dst, c->all + i * PAGE, (size_t)n * PAGE) != 0) {
-            die("cold tier: the store read back different pages");
+            die("cold tier: the store read back different pages in slots"
+                " %zu to %zu", i, i + n - 1);
         }
     }
     vswap_store_close(s);

@@ -738,18 +738,22 @@ size_t vswap_store_record_span(VswapStore *s, uint64_t ent, uint64_t *start,
 /*
  * vswap_store_record_bytes: the bytes of @ent's log to read for its
  * record: the record's size, or for a group member, whose entry does not
- * say its group's size, as much as a group takes, up to the end of its
- * segment (records never cross one).
+ * say its group's size, as much as a group takes, up to the end of what
+ * its segment holds (a written segment's file blocks end there).
  */
 size_t vswap_store_record_bytes(VswapStore *s, uint64_t ent)
 {
     uint64_t seg_size = (uint64_t)1 << s->seg_shift;
+    uint64_t off = vswap_ent_addr(ent) & (seg_size - 1);
+    const VswapSegment *seg;
+    uint64_t end;
 
     if (!vswap_ent_group(ent)) {
         return vswap_rec_size(vswap_ent_len(ent));
     }
-    return MIN(VSWAP_GROUP_REC_MAX,
-               seg_size - (vswap_ent_addr(ent) & (seg_size - 1)));
+    seg = vswap_log_segment(s, &s->disk, vswap_ent_addr(ent), NULL);
+    end = seg->used > off + VSWAP_REC_HDR_SIZE ? seg->used : seg_size;
+    return MIN(VSWAP_GROUP_REC_MAX, end - off);
 }
 
 /* Read the record of a disk entry into @job. */

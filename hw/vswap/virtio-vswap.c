@@ -602,6 +602,9 @@ static void virtio_vswap_query_bh(void *opaque)
     info->dict_retrainings = st.dict_retrainings;
     info->dict_retired = st.dict_retired;
     info->dict_drift = st.dict_drift_permille / 1000.0;
+    info->disk_groups = st.disk_groups;
+    info->disk_group_pages = st.disk_group_pages;
+    info->disk_group_splits = st.disk_group_splits;
 }
 
 static void virtio_vswap_qmp_query(void *opaque, VswapInfo *info)

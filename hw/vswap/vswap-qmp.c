@@ -152,6 +152,12 @@ void hmp_info_vswap(Monitor *mon, const QDict *qdict)
                        i->checksum_errors, i->enospc, i->writeback_errors);
         monitor_printf(mon, "  compact  %" PRIu64 " passes, %" PRIu64
                        " bytes moved\n", i->compactions, i->compacted_bytes);
+        if (i->disk_groups) {
+            monitor_printf(mon, "  groups   %" PRIu64 " made of %" PRIu64
+                           " pages; %" PRIu64 " split by compaction\n",
+                           i->disk_groups, i->disk_group_pages,
+                           i->disk_group_splits);
+        }
         if (i->dict_trainings || i->dicts) {
             monitor_printf(mon, "  dict     %" PRIu64 " in use, %" PRIu64
                            " held (%" PRIu64 " bytes); %" PRIu64 " trained, %"

@@ -266,27 +266,39 @@ static void vswap_store_prop_set_uint(Object *obj, Visitor *v,
         QEMU_BUILD_BUG_ON_ZERO(!__builtin_types_compatible_p( \
             typeof(((VswapStoreConfig *)0)->field), unsigned))))
 
-static void vswap_store_prop_get_level(Object *obj, Visitor *v,
-                                       const char *name, void *opaque,
-                                       Error **errp)
+/* The int32 options (zstd levels), as the uint32 ones above. */
+static int *vswap_store_cfg_int(VswapStoreObject *vso, void *opaque)
 {
-    int32_t value = VSWAP_STORE(obj)->cfg.level;
+    return (int *)((char *)&vso->cfg + (uintptr_t)opaque);
+}
+
+static void vswap_store_prop_get_int(Object *obj, Visitor *v,
+                                     const char *name, void *opaque,
+                                     Error **errp)
+{
+    int32_t value = *vswap_store_cfg_int(VSWAP_STORE(obj), opaque);
 
     visit_type_int32(v, name, &value, errp);
 }
 
-static void vswap_store_prop_set_level(Object *obj, Visitor *v,
-                                       const char *name, void *opaque,
-                                       Error **errp)
+static void vswap_store_prop_set_int(Object *obj, Visitor *v,
+                                     const char *name, void *opaque,
+                                     Error **errp)
 {
     VswapStoreObject *vso = VSWAP_STORE(obj);
     int32_t value;
 
     if (vswap_store_check_unopened(vso, name, errp) &&
         visit_type_int32(v, name, &value, errp)) {
-        vso->cfg.level = value;
+        *vswap_store_cfg_int(vso, opaque) = value;
     }
 }
+
+/* The offset of @field, which must be an int. */
+#define VSWAP_STORE_CFG_INT(field) \
+    ((void *)(uintptr_t)(offsetof(VswapStoreConfig, field) + \
+        QEMU_BUILD_BUG_ON_ZERO(!__builtin_types_compatible_p( \
+            typeof(((VswapStoreConfig *)0)->field), int))))
 
 static char *vswap_store_prop_get_path(Object *obj, Error **errp)
 {
@@ -747,8 +759,9 @@ static void vswap_store_class_init(ObjectClass *oc, void *data)
         "segment writes in flight at most, 1 to 64; 0 (default): 16 on a"
         " network node (rbd, nbd, ...), 8 on a local file");
     object_class_property_add(oc, "level", "int32",
-                              vswap_store_prop_get_level,
-                              vswap_store_prop_set_level, NULL, NULL);
+                              vswap_store_prop_get_int,
+                              vswap_store_prop_set_int, NULL,
+                              VSWAP_STORE_CFG_INT(level));
     object_class_property_set_description(oc, "level", "zstd level");
     object_class_property_add_bool(oc, "direct-io",
                                    vswap_store_prop_get_direct_io,
@@ -766,6 +779,20 @@ static void vswap_store_class_init(ObjectClass *oc, void *data)
                               VSWAP_STORE_CFG_UINT(dict_train_pages));
     object_class_property_set_description(oc, "dict-train-pages",
         "compressible pages a dictionary is trained on (default 512)");
+    object_class_property_add(oc, "disk-group", "uint32",
+                              vswap_store_prop_get_uint,
+                              vswap_store_prop_set_uint, NULL,
+                              VSWAP_STORE_CFG_UINT(disk_group));
+    object_class_property_set_description(oc, "disk-group",
+        "cold pages writeback packs into one zstd frame of the disk tier,"
+        " 1 to 4 (default 4)");
+    object_class_property_add(oc, "disk-level", "int32",
+                              vswap_store_prop_get_int,
+                              vswap_store_prop_set_int, NULL,
+                              VSWAP_STORE_CFG_INT(disk_level));
+    object_class_property_set_description(oc, "disk-level",
+        "zstd level of the disk tier's frames; 0 (default): 5, or level if"
+        " higher");
     object_class_property_add_bool(oc, "shared", vswap_store_prop_get_shared,
                                    vswap_store_prop_set_shared);
     object_class_property_set_description(oc, "shared",

@@ -482,6 +482,100 @@ static void test_disk_tier(Fixture *f, gconstpointer data)
     assert_check_clean(s);
 }
 
+/*
+ * Group records: pages written as a guest swaps, a batch at a time with
+ * writeback keeping pace, are packed 4 to a frame on disk; every page
+ * reads back, from memory buffers and from the file (the last segment
+ * written short, as a compaction pass writes it), and with the file's
+ * dictionary-less and dictionary frames alike.  Overwriting some pages
+ * of each group makes a full compaction split them; the rest still read.
+ */
+static void test_groups(Fixture *f, gconstpointer data)
+{
+    const uint64_t n = 3000;
+    enum { HEAP_SLOTS = 60000 };
+    g_autofree uint8_t *heap = g_malloc(PAGE);
+    g_autofree uint8_t *buf = g_malloc(PAGE);
+    VswapStoreConfig cfg;
+    g_autoptr(GError) err = NULL;
+    VswapPageOp ops[32];
+    VswapStoreStats st;
+    VswapStore *s;
+
+    vswap_store_config_init(&cfg);
+    cfg.path = f->path;
+    cfg.capacity = 1 << 16;
+    cfg.segment_size = 64 * 1024;
+    cfg.mem_budget = 256 * 1024;
+    cfg.mem_limit = 1024 * 1024;
+    cfg.dict_auto = GPOINTER_TO_UINT(data);
+    cfg.dict_train_pages = 64;
+    s = f->s = vswap_store_open(&cfg, &err);
+    g_assert_no_error(err);
+    /*
+     * First the file's very end: generated heap pages, all compressible,
+     * until writeback packed a segment.  Its groups come before its other
+     * records in the disk segment, which then usually ends with a group;
+     * a compaction pass writes it short, at the end of the file.  A read
+     * of a page in a group does not know the group's size, and must not
+     * read past what its segment holds: here that is past the file's end.
+     */
+    for (uint64_t slot = HEAP_SLOTS;; slot++) {
+        g_assert_cmpuint(slot, <, cfg.capacity);
+        test_pages_heap(heap, slot);
+        g_assert_cmpint(write_one(s, slot, heap), ==, 0);
+        vswap_store_drain(s);
+        vswap_store_get_stats(s, &st);
+        if (st.disk_groups) {
+            g_assert_cmpint(vswap_store_compact(s, false, NULL, NULL), ==, 0);
+            vswap_store_drain(s);
+            for (uint64_t i = HEAP_SLOTS; i <= slot; i++) {
+                test_pages_heap(heap, i);
+                g_assert_cmpint(read_one(s, i, buf), ==, 0);
+                g_assert(memcmp(buf, heap, PAGE) == 0);
+            }
+            break;
+        }
+    }
+    for (uint64_t base = 0; base < n; base += 32) {
+        for (unsigned i = 0; i < 32; i++) {
+            ops[i] = (VswapPageOp) {
+                .slot = base + i,
+                .page = (void *)test_pages_get(f->pages, base + i, 1),
+            };
+        }
+        g_assert_cmpint(vswap_store_write_sync(s, ops, 32), ==, 0);
+        vswap_store_drain(s);
+    }
+    g_assert_cmpint(vswap_store_compact(s, false, NULL, NULL), ==, 0);
+    vswap_store_drain(s);
+    vswap_store_get_stats(s, &st);
+    g_test_message("%" G_GUINT64_FORMAT " pages on disk, %" G_GUINT64_FORMAT
+                   " in %" G_GUINT64_FORMAT " groups", st.pages_disk,
+                   st.disk_group_pages, st.disk_groups);
+    g_assert_cmpuint(st.disk_groups, >, n / 16);
+    g_assert_cmpuint(st.disk_group_pages, >=, 2 * st.disk_groups);
+    verify_range(s, f->pages, n, 1);
+    assert_check_clean(s);
+
+    /* Kill one page of every 3: most groups lose some, and split. */
+    for (uint64_t i = 0; i < n; i += 3) {
+        g_assert_cmpint(write_one(s, i, test_pages_get(f->pages, i, 2)),
+                        ==, 0);
+    }
+    vswap_store_drain(s);
+    g_assert_cmpint(vswap_store_compact(s, true, NULL, NULL), ==, 0);
+    vswap_store_drain(s);
+    vswap_store_get_stats(s, &st);
+    g_assert_cmpuint(st.disk_group_splits, >, 0);
+    for (uint64_t i = 0; i < n; i++) {
+        g_assert_cmpint(read_one(s, i, buf), ==, 0);
+        g_assert(memcmp(buf, test_pages_get(f->pages, i, i % 3 ? 1 : 2),
+                        PAGE) == 0);
+    }
+    assert_check_clean(s);
+}
+
 static void test_compaction(Fixture *f, gconstpointer data)
 {
     VswapStore *s = open_store(f, true, 256 * 1024, 1, false);
@@ -1233,6 +1327,8 @@ int main(int argc, char **argv)
     ADD("disk/tier/inline", test_disk_tier, 0);
     ADD("disk/tier/2-workers", test_disk_tier, 2);
     ADD("disk/compaction", test_compaction, 0);
+    ADD("disk/groups", test_groups, false);
+    ADD("disk/groups/dict", test_groups, true);
     ADD("disk/corrupt-record", test_corrupt_record, 0);
     ADD("disk/truncated-while-open", test_truncated_while_open, 0);
     ADD("disk/quiesce", test_quiesce, 0);
