@@ -396,12 +396,16 @@ void vswap_group_pack_done(VswapStore *s, VswapPageJob *job,
     VswapSegment *seg = &s->mem.segs[p->victim];
 
     job->pack = NULL;
-    vswap_store_put_job(s, job);
     s->packs--;
     seg->packing = false;
     if (vswap_pack_apply(s, p, pick) < 0) {
         s->compact_wanted = true;
     }
+    /*
+     * Only now: the job holds the groups' dictionary, which must not be
+     * retired before the segments that name it hold them.
+     */
+    vswap_store_put_job(s, job);
     vswap_writeback_start_queued(s);
     seg = &s->mem.segs[p->victim];
     if (seg->state != VSWAP_SEG_FREE && seg->live == 0) {

@@ -567,29 +567,56 @@ def host_pages(dev):
 
 
 def _zstd_decoder():
-    """ZSTD_decompress from the system's libzstd, through ctypes."""
+    """ZSTD_decompress from the system's libzstd, through ctypes: a frame
+    of SIZE bytes, or None."""
     import ctypes
     import ctypes.util
     lib = ctypes.CDLL(ctypes.util.find_library('zstd') or 'libzstd.so.1')
     lib.ZSTD_decompress.restype = ctypes.c_size_t
     lib.ZSTD_decompress.argtypes = (ctypes.c_char_p, ctypes.c_size_t,
                                     ctypes.c_char_p, ctypes.c_size_t)
-    buf = ctypes.create_string_buffer(PAGE)
+    buf = ctypes.create_string_buffer(GROUP_PAGES * PAGE)
 
-    def decode(data):
-        n = lib.ZSTD_decompress(buf, PAGE, data, len(data))
-        return buf.raw if n == PAGE else None
+    def decode(data, size=PAGE):
+        n = lib.ZSTD_decompress(buf, size, data, len(data))
+        return buf.raw[:size] if n == size else None
     return decode
 
 
+# Group records (format.h): up to 4 pages in one frame, at most 16 KiB.
+GROUP_PAGES = 4
+GROUP_PAYLOAD_MAX = 16384 - 16
+
+
+def _record_pages(decode, kind, dict_id, payload):
+    """The pages of a record, or None for one this cannot decode (a
+    dictionary's, a bad one)."""
+    if kind == 1:                       # RAW
+        return [payload]
+    if kind == 2:                       # ZSTD
+        page = decode(payload)
+        return [page] if page else None
+    if kind == 4 and dict_id == 0:      # ZSTD_GROUP without a dictionary
+        n = payload[0]
+        if not 2 <= n <= GROUP_PAGES:
+            return None
+        data = decode(payload[4 + 4 * n:], n * PAGE)
+        return [data[i * PAGE:(i + 1) * PAGE] for i in range(n)] \
+            if data else None
+    return None
+
+
 def corrupt_store(path, count, seed):
-    """Flip one payload byte in COUNT records of the checker's pages.
+    """Flip one payload byte in records of the checker's pages, until COUNT
+    pages are damaged.
 
     Walks the file as block/vswap-backend/format.h lays it out (superblock,
     segments, records), in a random order, and damages only records whose
-    page carries the checker's stamp ("VSWP" first): a damaged page of the
-    shell or of the checker's own bookkeeping would kill the guest rather
-    than test the checker.  Returns how many records were damaged."""
+    pages all carry the checker's stamp ("VSWP" first): a damaged page of
+    the shell or of the checker's own bookkeeping would kill the guest
+    rather than test the checker.  A group record damages each of its
+    pages.  Returns how many pages were damaged: the most I/O errors the
+    checker may see (fewer if some of them were dead)."""
     import random
     import struct
     rng = random.Random(seed)
@@ -610,27 +637,28 @@ def corrupt_store(path, count, seed):
             used = min(struct.unpack_from('<I', seg, 24)[0], len(seg))
             pos = 64
             while pos + 16 <= used:
-                rmagic, kind, _, rlen = struct.unpack_from('<HBBH', seg, pos)
-                if rmagic != 0x5652 or not 1 <= rlen <= PAGE or \
-                        pos + 16 + rlen > used:
+                rmagic, kind, _, rlen, rdict = struct.unpack_from('<HBBHH',
+                                                                  seg, pos)
+                if rmagic != 0x5652 or not 1 <= rlen <= GROUP_PAYLOAD_MAX \
+                        or pos + 16 + rlen > used:
                     break
-                recs.append((off + pos + 16, kind,
+                recs.append((off + pos + 16, kind, rdict,
                              seg[pos + 16:pos + 16 + rlen]))
                 pos += (16 + rlen + 7) & ~7
         rng.shuffle(recs)
         damaged = 0
-        for at, kind, payload in recs:
-            if damaged == count:
+        for at, kind, rdict, payload in recs:
+            if damaged >= count:
                 break
-            page = payload if kind == 1 else decode(payload)  # RAW, ZSTD
-            if not page or page[:4] != b'VSWP':
+            pages = _record_pages(decode, kind, rdict, payload)
+            if not pages or any(p[:4] != b'VSWP' for p in pages):
                 continue
             at += len(payload) // 2
             f.seek(at)
             b = f.read(1)
             f.seek(at)
             f.write(bytes([b[0] ^ 0x5a]))
-            damaged += 1
+            damaged += len(pages)
     return damaged
 
 
@@ -992,11 +1020,12 @@ def main():
             if label == 'write1' and args.corrupt_store:
                 corrupted = corrupt_store(store_path, args.corrupt_store,
                                           args.seed)
-                print('run-guest: damaged %d records in the store file'
-                      ' (%d pages on disk)' % (corrupted, st.get('pages-disk',
-                                                                 0) if st else 0),
+                print('run-guest: damaged the records of %d pages in the'
+                      ' store file (%d pages on disk)' % (
+                          corrupted, st.get('pages-disk', 0) if st else 0),
                       file=sys.stderr)
-                serial.note('host damaged %d store records' % corrupted)
+                serial.note('host damaged the records of %d pages'
+                            % corrupted)
             continue
         except queue.Empty:
             pass
@@ -1191,12 +1220,12 @@ def main():
         io_errors = num(chk or {}, 'io_errors', 0)
         if args.corrupt_store:
             # Damaged records must read as I/O errors: SIGBUS in the guest.
-            check('host damaged records', corrupted, str(corrupted))
+            check('host damaged pages', corrupted, str(corrupted))
             # No more than the pages damaged: an error on any other page
             # would be a page lost.  Fewer if a damaged record was dead.
             check('checker: damaged pages seen as I/O errors',
                   1 <= io_errors <= (corrupted or 0),
-                  'io_errors=%d, %s records damaged' % (io_errors, corrupted))
+                  'io_errors=%d, %s pages damaged' % (io_errors, corrupted))
         else:
             check('checker: no I/O error', io_errors == 0,
                   'io_errors=%d' % io_errors)
@@ -1210,9 +1239,11 @@ def main():
                                              - num(before, 'zswpwb', 0)))
         drv_errors = num(st_off or st_after, 'io_errors', 0)
         if args.corrupt_store:
-            # A damaged page may be read more than once (readahead, then
-            # the fault), so the driver may count more failed requests.
-            check('driver: saw the I/O errors', drv_errors >= io_errors >= 1,
+            # Failed requests, not pages: a damaged page may be read more
+            # than once (readahead, then the fault), and one request may
+            # carry several (the pages of a group were swapped out
+            # together, and are read together).
+            check('driver: saw the I/O errors', drv_errors >= 1,
                   'io_errors=%d requests' % drv_errors)
         else:
             check('driver: no I/O error', drv_errors == 0,

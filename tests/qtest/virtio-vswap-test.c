@@ -1098,6 +1098,15 @@ static void store_open_errors(void *obj, void *data, QGuestAllocator *t_alloc)
     g_autofree char *enoent = NULL;
     g_autofree char *nonode = NULL;
     g_autofree char *both = NULL;
+    static const struct {
+        unsigned group;
+        int level;
+        const char *why;
+    } bad_groups[] = {
+        { 0, 0, "disk groups hold 1 to 4 pages" },
+        { 5, 0, "disk groups hold 1 to 4 pages" },
+        { 4, 99, "zstd level out of range" },
+    };
 
     einval = vswap_error_desc(qtest_qmp(global_qtest,
         "{'execute': 'object-add', 'arguments': {'qom-type': 'vswap-store',"
@@ -1105,6 +1114,16 @@ static void store_open_errors(void *obj, void *data, QGuestAllocator *t_alloc)
     g_test_message("%s", einval);
     g_assert_nonnull(strstr(einval, "compaction threshold"));
     g_assert_cmpuint(vswap_count(einval, strerror(EINVAL)), ==, 1);
+
+    for (unsigned i = 0; i < G_N_ELEMENTS(bad_groups); i++) {
+        g_autofree char *desc = vswap_error_desc(qtest_qmp(global_qtest,
+            "{'execute': 'object-add', 'arguments': {'qom-type':"
+            " 'vswap-store', 'id': 'vs-bad', 'size': 16777216,"
+            " 'disk-group': %u, 'disk-level': %d}}", bad_groups[i].group,
+            bad_groups[i].level));
+
+        g_assert_nonnull(strstr(desc, bad_groups[i].why));
+    }
 
     enoent = vswap_error_desc(qtest_qmp(global_qtest,
         "{'execute': 'object-add', 'arguments': {'qom-type': 'vswap-store',"
@@ -1167,7 +1186,8 @@ static void store_properties(void *obj, void *data, QGuestAllocator *t_alloc)
         { "size", 16 << 20 }, { "mem-budget", 4 << 20 },
         { "mem-limit", 6 << 20 }, { "disk-limit", 64 << 20 },
         { "segment-size", 1 << 20 }, { "compact-threshold", 30 },
-        { "workers", 2 }, { "level", 3 },
+        { "workers", 2 }, { "level", 3 }, { "disk-group", 1 },
+        { "disk-level", 7 },
     };
 
     qtest_qmp_assert_success(global_qtest, "{'execute': 'object-add',"
@@ -1175,6 +1195,7 @@ static void store_properties(void *obj, void *data, QGuestAllocator *t_alloc)
         " 'size': 16777216, 'mem-budget': 4194304, 'mem-limit': 6291456,"
         " 'disk-limit': 67108864, 'segment-size': 1048576,"
         " 'compact-threshold': 30, 'workers': 2, 'level': 3,"
+        " 'disk-group': 1, 'disk-level': 7,"
         " 'direct-io': false, 'shared': false}}");
     for (unsigned i = 0; i < G_N_ELEMENTS(props); i++) {
         g_assert_cmpint(vswap_store_get(props[i].name), ==, props[i].value);
