@@ -262,7 +262,8 @@ class GuestRun:
             if st:
                 s['vswap'] = {k: st.get(k) for k in (
                     'pages-fill', 'pages-mem', 'pages-disk', 'mem-bytes',
-                    'disk-file-bytes', 'payload-bytes', 'compression-ratio')}
+                    'disk-file-bytes', 'payload-bytes', 'compression-ratio',
+                    'disk-groups', 'disk-group-pages', 'disk-group-splits')}
         self.samples.append(s)
         return s
 
