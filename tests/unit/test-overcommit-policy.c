@@ -14,6 +14,15 @@
  *                           more than N times (hysteresis: no flapping)
  *   check restored          at the end every balloon is deflated and every
  *                           budget back at its maximum (give-back)
+ *   check follow-balloons   a recorded trace replayed on a policy that
+ *                           decides otherwise: once the policy has set a
+ *                           VM's balloon, the vm lines' actual and target
+ *                           no longer move it, and their avail (and
+ *                           guest-rss) are what the recorded guest had
+ *                           with the replay's balloon instead of the
+ *                           recorded one: it uses what it used, and has
+ *                           that much less (or more) available.  The host
+ *                           lines stay as recorded.
  *
  * OC_TRACE_PRINT=1 prints the decisions in trace form instead of checking
  * them, to write a new trace's action lines (then check them by hand).
@@ -39,6 +48,8 @@ typedef struct Replay {
     GHashTable *direction;  /* "kind vm" -> last direction (+1 / -1) */
     guint max_reversals;    /* over all VMs and kinds */
     GHashTable *reversals;  /* "kind vm" -> count */
+    gboolean follow;        /* check follow-balloons */
+    GHashTable *steered;    /* VM names whose balloon the replay has set */
 } Replay;
 
 static OcVm *replay_vm(Replay *r, const char *name)
@@ -147,16 +158,30 @@ static void replay_tick(Replay *r, OcTraceTick *t, gboolean print)
     }
     for (guint i = 0; i < t->vms->len; i++) {
         OcTraceVm *tv = &g_array_index(t->vms, OcTraceVm, i);
+        OcVm *vm = replay_vm(r, tv->vm.name);
+        OcVm before = *vm;
 
-        oc_trace_vm_apply(replay_vm(r, tv->vm.name), tv);
+        oc_trace_vm_apply(vm, tv);
+        if (r->follow && g_hash_table_contains(r->steered, vm->name) &&
+            oc_trace_vm_gives(tv, "actual") && vm->up) {
+            /* What the recorded balloon left it, less what ours took. */
+            gint64 more = (gint64)before.actual - (gint64)vm->actual;
+
+            if (oc_trace_vm_gives(tv, "avail")) {
+                vm->guest_avail = MAX((gint64)vm->guest_avail + more, 0);
+            }
+            vm->guest_rss = MIN(vm->guest_rss, before.actual);
+            vm->actual = before.actual;
+            vm->target = before.target;
+        }
     }
     actions = oc_policy_decide(r->policy, &r->host, (OcVm *)r->vms->data,
                                r->vms->len);
     got = replay_format(actions);
     want = replay_format(t->actions);
     if (print) {
-        printf("tick %" G_GUINT64_FORMAT " (%s)\n%s", t->tick,
-               oc_mode_name(r->policy->mode), got);
+        printf("tick %" G_GUINT64_FORMAT " (%s: %s)\n%s", t->tick,
+               oc_mode_name(r->policy->mode), r->policy->why, got);
         for (guint i = 0; i < actions->len; i++) {
             printf("#   %s\n", ((OcAction *)actions->pdata[i])->reason);
         }
@@ -172,13 +197,17 @@ static void replay_tick(Replay *r, OcTraceTick *t, gboolean print)
         }
         replay_track_direction(r, actions->pdata[i]);
         replay_apply(r, actions->pdata[i]);
+        if (((OcAction *)actions->pdata[i])->kind == OC_ACTION_BALLOON) {
+            g_hash_table_add(r->steered,
+                             g_strdup(((OcAction *)actions->pdata[i])->vm));
+        }
     }
 }
 
 /* Returns: @text without its "check" lines (the trace parser does not
- * know them), which set *max_reversals and *restored. */
+ * know them), which set *max_reversals, *restored and *follow. */
 static char *replay_checks(const char *text, gint *max_reversals,
-                           gboolean *restored)
+                           gboolean *restored, gboolean *follow)
 {
     g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
     GString *rest = g_string_new(NULL);
@@ -190,6 +219,8 @@ static char *replay_checks(const char *text, gint *max_reversals,
             *max_reversals = atoi(line + strlen("check max-reversals="));
         } else if (!strcmp(line, "check restored")) {
             *restored = TRUE;
+        } else if (!strcmp(line, "check follow-balloons")) {
+            *follow = TRUE;
         } else {
             g_assert_false(g_str_has_prefix(line, "check"));
             g_string_append(rest, line);
@@ -211,7 +242,7 @@ static void test_trace(gconstpointer data)
     Replay r = { 0 };
 
     g_assert_true(g_file_get_contents(path, &raw, NULL, &err));
-    text = replay_checks(raw, &max_reversals, &restored);
+    text = replay_checks(raw, &max_reversals, &restored, &r.follow);
     ticks = oc_trace_parse(text, &policy_text, &err);
     g_assert_no_error(err);
     g_assert_cmpuint(ticks->len, >, 0);
@@ -223,6 +254,7 @@ static void test_trace(gconstpointer data)
     r.names = g_ptr_array_new_with_free_func(g_free);
     r.direction = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     r.reversals = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    r.steered = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     for (guint i = 0; i < ticks->len; i++) {
         replay_tick(&r, ticks->pdata[i], print);
     }
@@ -244,6 +276,7 @@ static void test_trace(gconstpointer data)
     g_ptr_array_unref(r.names);
     g_hash_table_unref(r.direction);
     g_hash_table_unref(r.reversals);
+    g_hash_table_unref(r.steered);
 }
 
 /* A VM's backing off is immediate, also under high pressure. */

@@ -193,6 +193,16 @@ void oc_trace_vm_apply(OcVm *dst, const OcTraceVm *src)
     }
 }
 
+gboolean oc_trace_vm_gives(const OcTraceVm *tv, const char *key)
+{
+    for (guint i = 0; i < G_N_ELEMENTS(oc_trace_vm_fields); i++) {
+        if (!strcmp(key, oc_trace_vm_fields[i].key)) {
+            return (tv->given & (1u << i)) != 0;
+        }
+    }
+    return FALSE;
+}
+
 /* One key=value of a vm line; Returns: FALSE if unknown or bad. */
 static gboolean oc_trace_vm_field(OcTraceVm *tv, const char *key,
                                   const char *v, GPtrArray *names)

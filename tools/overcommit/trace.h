@@ -46,6 +46,9 @@ typedef struct OcTraceTick {
 /* Copies the fields that @src gives onto @dst. */
 void oc_trace_vm_apply(OcVm *dst, const OcTraceVm *src);
 
+/* Returns: TRUE if the vm line @tv gives the field @key ("avail"). */
+gboolean oc_trace_vm_gives(const OcTraceVm *tv, const char *key);
+
 /* Appends one tick (inputs, then @actions) to @out. */
 void oc_trace_format_tick(GString *out, guint64 tick, const OcHost *host,
                           const OcVm *const *vms, guint n_vms,
