@@ -22,13 +22,16 @@ typedef struct OcStall {
 
 /*
  * What the policy remembers of one guest between ticks: how long it has
- * been idle, and the memory it used (its size less its available memory)
- * over the last spare_window ticks.  A guest's free memory is spare only
- * beyond its peak use: a checker that frees 48 MiB between rounds has
- * that much available for a moment, and needs it back the next.
+ * been idle, the memory it used (its size less its available memory)
+ * over the last spare_window ticks, and for how many readings that use
+ * has not grown.  A guest's free memory is spare only beyond its peak
+ * use: a checker that frees 48 MiB between rounds has that much
+ * available for a moment, and needs it back the next.
  */
 typedef struct OcVmHistory {
     guint idle_ticks;                   /* quiet ticks in a row */
+    guint steady_ticks;                 /* readings in a row whose use did
+                                           not grow (the first one counts) */
     guint64 last_used;                  /* the last reading, or OC_UNKNOWN */
     guint64 used[OC_SPARE_WINDOW_MAX];  /* ring of the last readings */
     guint n_used;                       /* readings in @used */
@@ -423,6 +426,9 @@ static void oc_policy_update_history(OcPolicy *p, const OcVm *vms, guint n)
             if (h->last_used != OC_UNKNOWN &&
                 used > h->last_used + vm->ram / 100) {
                 quiet = FALSE;
+                h->steady_ticks = 0;
+            } else {
+                h->steady_ticks++;
             }
             h->last_used = used;
             h->used[h->next] = used;
@@ -443,6 +449,22 @@ static guint64 oc_policy_peak_use(OcPolicy *p, const OcVm *vm)
         peak = MAX(peak, h->used[i]);
     }
     return peak;
+}
+
+/*
+ * Returns: TRUE when @vm's use has not grown for spare_window readings,
+ * so that its peak use over the window is what it uses.  A guest that
+ * has just booted, or whose use grows, has not shown yet what it needs:
+ * in the fourth run the sort's balloon took all its free memory beyond
+ * its use as it booted, 217 to 131 MiB in one change, and the sort then
+ * read its swap back for the rest of the run.
+ */
+static gboolean oc_policy_settled(OcPolicy *p, const OcVm *vm)
+{
+    OcVmHistory *h = g_hash_table_lookup(p->history, vm->name);
+
+    return h && h->steady_ticks >= CLAMP(p->cfg.spare_window, 1,
+                                         OC_SPARE_WINDOW_MAX);
 }
 
 guint oc_policy_idle_ticks(OcPolicy *policy, const char *vm)
@@ -801,7 +823,9 @@ static gint oc_candidate_cmp(gconstpointer a, gconstpointer b)
  * has available now beyond its reserve, whatever it used lately.  Free
  * memory goes in steps of @step, which is more than balloon_step when the
  * VMs must give more (oc_policy_need()): memory beyond the guest's peak
- * use and reserve is as safe to take at once as a step at a time.
+ * use and reserve is as safe to take at once as a step at a time, once
+ * that peak use is known: only from a guest whose use has been steady
+ * for spare_window readings (oc_policy_settled()).
  */
 static guint64 oc_policy_balloon_room(OcPolicy *p, const OcVm *vm,
                                       gboolean last_resort, guint64 step,
@@ -824,9 +848,14 @@ static guint64 oc_policy_balloon_room(OcPolicy *p, const OcVm *vm,
     /* What the guest may still lose and cover its peak use and reserve. */
     spare = MIN(spare, base > in_use + cfg->guest_reserve ?
                        base - in_use - cfg->guest_reserve : 0);
-    if (spare >= OC_MIB) {
+    if (spare >= OC_MIB && (step <= cfg->balloon_step ||
+                            oc_policy_settled(p, vm))) {
         take = MIN(step, spare);
         *why = "free memory";
+    } else if (spare >= OC_MIB) {
+        take = MIN(cfg->balloon_step, spare);
+        *why = "free memory, a step at a time (its use has not been steady "
+               "for spare-window ticks: it may still grow)";
     } else if (vm->has_store && oc_policy_idle(p, vm)) {
         take = cfg->balloon_step / 2;
         *why = "cold memory (idle)";
