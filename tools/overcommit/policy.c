@@ -23,10 +23,13 @@ typedef struct OcStall {
 /*
  * What the policy remembers of one guest between ticks: how long it has
  * been idle, the memory it used (its size less its available memory)
- * over the last spare_window ticks, and for how many readings that use
- * has not grown.  A guest's free memory is spare only beyond its peak
- * use: a checker that frees 48 MiB between rounds has that much
- * available for a moment, and needs it back the next.
+ * over the last spare_window ticks, for how many readings that use has
+ * not grown, and its swap-in rates over the same window.  A guest's free
+ * memory is spare only beyond its peak use: a checker that frees 48 MiB
+ * between rounds has that much available for a moment, and needs it back
+ * the next.  And a guest is judged by its window, not by one tick: the
+ * same checker reads nothing back between two rounds and thousands of
+ * pages a second in them.
  */
 typedef struct OcVmHistory {
     guint idle_ticks;                   /* quiet ticks in a row */
@@ -36,6 +39,9 @@ typedef struct OcVmHistory {
     guint64 used[OC_SPARE_WINDOW_MAX];  /* ring of the last readings */
     guint n_used;                       /* readings in @used */
     guint next;                         /* where the next one goes */
+    double swapin[OC_SPARE_WINDOW_MAX]; /* ring of the last swap-in rates */
+    guint n_swapin;                     /* rates in @swapin */
+    guint next_swapin;                  /* where the next one goes */
     guint64 floor;                      /* the floor at the last tick */
 } OcVmHistory;
 
@@ -414,6 +420,9 @@ static void oc_policy_update_history(OcPolicy *p, const OcVm *vms, guint n)
             g_hash_table_insert(p->history, g_strdup(vm->name), h);
         }
         quiet = oc_vm_quiet(&p->cfg, vm);
+        h->swapin[h->next_swapin] = vm->swapin_rate;
+        h->next_swapin = (h->next_swapin + 1) % window;
+        h->n_swapin = MIN(h->n_swapin + 1, window);
         /* The guest's statistics and query-balloon disagree meanwhile. */
         if (!oc_vm_balloon_moving(vm)) {
             guint64 used = vm->actual > vm->guest_avail ?
@@ -451,6 +460,18 @@ static guint64 oc_policy_peak_use(OcPolicy *p, const OcVm *vm)
     return peak;
 }
 
+/* Returns: the most @vm swapped in over its window (now, if unknown). */
+static double oc_policy_peak_swapin(OcPolicy *p, const OcVm *vm)
+{
+    OcVmHistory *h = g_hash_table_lookup(p->history, vm->name);
+    double peak = vm->swapin_rate;
+
+    for (guint i = 0; h && i < h->n_swapin; i++) {
+        peak = MAX(peak, h->swapin[i]);
+    }
+    return peak;
+}
+
 /*
  * Returns: TRUE when @vm's use has not grown for spare_window readings,
  * so that its peak use over the window is what it uses.  A guest that
@@ -479,6 +500,25 @@ static gboolean oc_policy_idle(OcPolicy *p, const OcVm *vm)
 {
     return p->cfg.idle_ticks &&
            oc_policy_idle_ticks(p, vm->name) >= p->cfg.idle_ticks;
+}
+
+/*
+ * Returns: TRUE when @vm is busy and has, beyond half its reserve, half a
+ * balloon step or more available that it used within its window: a
+ * checker between two rounds, which needs that memory back a moment
+ * later.  A guest whose balloon took memory has less used and nothing
+ * more available: it is not between rounds.
+ */
+static gboolean oc_policy_between_rounds(OcPolicy *p, const OcVm *vm)
+{
+    const OcPolicyConfig *cfg = &p->cfg;
+    guint64 now = vm->actual > vm->guest_avail ?
+                  vm->actual - vm->guest_avail : 0;
+    guint64 dip = cfg->balloon_step / 2;
+
+    return vm->has_stats && !oc_policy_idle(p, vm) &&
+           vm->guest_avail >= cfg->guest_reserve / 2 + dip &&
+           oc_policy_peak_use(p, vm) >= now + dip;
 }
 
 /*
@@ -820,12 +860,13 @@ static gint oc_candidate_cmp(gconstpointer a, gconstpointer b)
  * back and keeps its reserve, now and at its peak use, gives half a step
  * too.  Memory that a busy guest used a moment ago is not taken: it
  * would read it back.  With @last_resort, free memory is what the guest
- * has available now beyond its reserve, whatever it used lately.  Free
- * memory goes in steps of @step, which is more than balloon_step when the
- * VMs must give more (oc_policy_need()): memory beyond the guest's peak
- * use and reserve is as safe to take at once as a step at a time, once
- * that peak use is known: only from a guest whose use has been steady
- * for spare_window readings (oc_policy_settled()).
+ * has available now beyond its reserve, whatever it used lately, unless
+ * it is between two rounds of its work (oc_policy_between_rounds()).
+ * Free memory goes in steps of @step, which is more than balloon_step
+ * when the VMs must give more (oc_policy_need()): memory beyond the
+ * guest's peak use and reserve is as safe to take at once as a step at a
+ * time, once that peak use is known: only from a guest whose use has
+ * been steady for spare_window readings (oc_policy_settled()).
  */
 static guint64 oc_policy_balloon_room(OcPolicy *p, const OcVm *vm,
                                       gboolean last_resort, guint64 step,
@@ -840,6 +881,10 @@ static guint64 oc_policy_balloon_room(OcPolicy *p, const OcVm *vm,
     guint64 take;
 
     if (last_resort) {
+        /* Not what it freed a moment ago: that is its working set. */
+        if (oc_policy_between_rounds(p, vm)) {
+            return 0;
+        }
         take = MIN(cfg->balloon_step, spare);
         *why = "free memory now, though it used more of it lately (last "
                "resort: the cgroup is near its limit)";
@@ -940,6 +985,30 @@ static guint64 oc_policy_inflate(OcPolicy *p, const OcVm *vms, guint n,
 }
 
 /*
+ * Returns: TRUE if the squeeze should pick @a before @b: a guest between
+ * two rounds of its work last (what it freed a moment ago is its working
+ * set), then the one that read its swap back least over its window (a
+ * checker reads nothing between its rounds and thousands of pages a
+ * second in them), then by name.
+ */
+static gboolean oc_policy_squeeze_before(OcPolicy *p, const OcVm *a,
+                                         const OcVm *b)
+{
+    gboolean a_dip = oc_policy_between_rounds(p, a);
+    gboolean b_dip = oc_policy_between_rounds(p, b);
+    double a_in = oc_policy_peak_swapin(p, a);
+    double b_in = oc_policy_peak_swapin(p, b);
+
+    if (a_dip != b_dip) {
+        return b_dip;
+    }
+    if (a_in != b_in) {
+        return a_in < b_in;
+    }
+    return g_strcmp0(a->name, b->name) < 0;
+}
+
+/*
  * Step 4, when even the last resort found nothing and the cgroup, less
  * what the balloons still inflating will take, is less than a balloon
  * step below its limit: a balloon step from the guest that reads its swap
@@ -948,7 +1017,11 @@ static guint64 oc_policy_inflate(OcPolicy *p, const OcVm *vms, guint n,
  * fourth run the cgroup sat at 99% of its limit for 16 s with the sort
  * 47 MiB above its floor and reading nothing back, and the kernel killed
  * the checker's QEMU.  A guest backing off is left alone (it thrashes),
- * and so is one giving a step to another.
+ * and so is one giving a step to another, or one whose balloon is giving
+ * memory back.  One still inflating may be asked for more.  Guests are
+ * judged over their window (oc_policy_squeeze_before()): in the fourth
+ * run the squeeze took the checker between two rounds, when it read 0
+ * pages a second for a moment.
  * Returns: TRUE if a balloon was asked to take a step.
  */
 static gboolean oc_policy_squeeze(OcPolicy *p, const OcHost *h,
@@ -966,13 +1039,12 @@ static gboolean oc_policy_squeeze(OcPolicy *p, const OcHost *h,
         }
         if (!vm->up || !vm->has_balloon || !vm->has_stats ||
             oc_policy_backing_off(p, vm->name) ||
-            oc_policy_donating(p, vm->name) || oc_vm_balloon_moving(vm) ||
+            oc_policy_donating(p, vm->name) ||
+            (vm->target != OC_UNKNOWN && vm->actual + OC_MIB < vm->target) ||
             oc_vm_balloon_base(vm) < oc_policy_floor(p, vm) + OC_MIB) {
             continue;
         }
-        if (!best || vm->swapin_rate < best->swapin_rate ||
-            (vm->swapin_rate == best->swapin_rate &&
-             g_strcmp0(vm->name, best->name) < 0)) {
+        if (!best || oc_policy_squeeze_before(p, vm, best)) {
             best = vm;
         }
     }
@@ -989,9 +1061,13 @@ static gboolean oc_policy_squeeze(OcPolicy *p, const OcHost *h,
     oc_policy_emit(actions, OC_ACTION_BALLOON, best, base, base - amount,
                    "%s; nothing else to take with the cgroup at %.0f%% of its "
                    "limit: squeeze the guest that reads back least (swap-in "
-                   "%.0f pages/s, available %.0f MiB) toward its floor %.0f "
-                   "MiB; past the limit the kernel OOM-kills a VM", p->why,
+                   "%.0f pages/s, at most %.0f over its window%s, available "
+                   "%.0f MiB) toward its floor %.0f MiB; past the limit the "
+                   "kernel OOM-kills a VM", p->why,
                    100.0 * h->cg_current / h->cg_max, best->swapin_rate,
+                   oc_policy_peak_swapin(p, best),
+                   oc_policy_between_rounds(p, best) ?
+                   "; between two rounds, but no other guest can give" : "",
                    oc_mib(best->guest_avail), oc_mib(floor));
     return TRUE;
 }

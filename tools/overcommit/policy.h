@@ -17,8 +17,9 @@
  * guests), then lowers the budget of the store read least, in the same
  * tick when the balloons cannot take what the guests must give; near the
  * cgroup's limit with nothing else to take, it takes free memory the
- * guests used lately, and then squeezes the guest that reads back least
- * toward its floor (past the limit the kernel OOM-kills a VM); when
+ * guests used lately (not from a busy guest between two rounds of its
+ * work), and then squeezes the guest that read back least over its
+ * window toward its floor (past the limit the kernel OOM-kills a VM); when
  * pressure has stayed low for a while it gives back in the reverse order,
  * as far as the guests' worst case stays below its low mark.
  * A guest whose swap-in or major-fault rate climbs, or whose available
