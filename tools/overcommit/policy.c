@@ -306,21 +306,28 @@ static void oc_policy_update_mode(OcPolicy *p, const OcHost *host)
     }
     p->last_cg_current = host->has_cgroup ? host->cg_current : OC_UNKNOWN;
     pressure = oc_policy_pressure(p, host, growth);
+    p->moderate = pressure == OC_PRESSURE_MID;
     readings = oc_policy_readings(p, host, growth);
     switch (pressure) {
     case OC_PRESSURE_HIGH:
         p->low_ticks = 0;
+        p->mid_ticks = 0;
         p->mode = OC_MODE_RECLAIM;
         break;
     case OC_PRESSURE_MID:
-        /* Reclaim goes on down to the low marks; giving back stops here. */
+        /*
+         * Reclaim goes on down to the low marks, or until it has nothing
+         * left to take (oc_policy_decide()); giving back stops here.
+         */
         p->low_ticks = 0;
         if (p->mode == OC_MODE_GIVEBACK) {
             p->mode = OC_MODE_HOLD;
         }
+        p->mid_ticks = p->mode == OC_MODE_HOLD ? p->mid_ticks + 1 : 0;
         break;
     case OC_PRESSURE_LOW:
         p->low_ticks++;
+        p->mid_ticks = 0;
         if (p->mode == OC_MODE_RECLAIM) {
             p->mode = OC_MODE_HOLD;
         }
@@ -1337,11 +1344,84 @@ char *oc_policy_describe_vm(OcPolicy *p, const char *vm)
     return g_string_free(s, FALSE);
 }
 
+/*
+ * Give-back under moderate pressure, once reclaim has ended and pressure
+ * has stayed moderate for giveback_ticks: a balloon step to each busy
+ * guest that reads its swap back (more than an eighth of swapin_backoff
+ * or majflt_backoff: below that it is quiet), the one reading most
+ * first, as long as the cgroup stays a step below its high mark and the
+ * VMs' worst case below cgroup-commit-low.  Idle guests and guests that
+ * read nothing back keep their balloons: their memory is cold.  Without
+ * a cgroup limit nothing is given here.  With marks of 80% and 70%, the
+ * evaluations' cgroups never got below 70% while the guests ran: reclaim
+ * never ended, and a guest reading its swap back below the back-off rate
+ * never got a MiB back.
+ */
+static void oc_policy_give_busy(OcPolicy *p, const OcHost *h, const OcVm *vms,
+                                guint n, GPtrArray *actions)
+{
+    const OcPolicyConfig *cfg = &p->cfg;
+    g_autoptr(GArray) cands = g_array_new(FALSE, FALSE, sizeof(OcCandidate));
+    guint64 high, room;
+
+    if (!h->has_cgroup || h->cg_max == OC_UNKNOWN || !h->cg_max) {
+        return;
+    }
+    high = h->cg_max / 100.0 * cfg->cg_high;
+    room = high > h->cg_current + cfg->balloon_step ?
+           high - h->cg_current - cfg->balloon_step : 0;
+    room = MIN(room, oc_policy_commit_room(p, h, cfg->commit_low));
+    for (guint i = 0; i < n; i++) {
+        const OcVm *vm = &vms[i];
+        OcCandidate c = { .vm = vm, .key = vm->swapin_rate };
+
+        if (!vm->up || !vm->has_balloon || !vm->has_stats ||
+            oc_vm_balloon_base(vm) >= vm->ram || oc_vm_balloon_moving(vm) ||
+            oc_policy_backing_off(p, vm->name) || oc_policy_idle(p, vm) ||
+            oc_policy_donating(p, vm->name) ||
+            g_hash_table_contains(p->transfers, vm->name) ||
+            (vm->swapin_rate <= cfg->swapin_backoff / 8 &&
+             vm->majflt_rate <= cfg->majflt_backoff / 8)) {
+            continue;
+        }
+        g_array_append_val(cands, c);
+    }
+    g_array_sort(cands, oc_candidate_cmp);
+    for (guint i = 0; i < cands->len; i++) {
+        const OcVm *vm = g_array_index(cands, OcCandidate, i).vm;
+        guint64 base = oc_vm_balloon_base(vm);
+        guint64 to = MIN(vm->ram, base + cfg->balloon_step);
+
+        if (to - base > room) {
+            break;
+        }
+        room -= to - base;
+        oc_policy_emit(actions, OC_ACTION_BALLOON, vm, base, to,
+                       "%s for %u ticks, reclaim done; give back to a busy "
+                       "guest that reads its swap back (swap-in %.0f pages/s, "
+                       "major faults %.0f/s), a step below the high mark",
+                       p->why, p->mid_ticks, vm->swapin_rate, vm->majflt_rate);
+    }
+}
+
+/* Returns: TRUE while a balloon is still inflating toward its target. */
+static gboolean oc_policy_inflating(const OcVm *vms, guint n)
+{
+    for (guint i = 0; i < n; i++) {
+        if (vms[i].up && vms[i].has_balloon && vms[i].target != OC_UNKNOWN &&
+            vms[i].actual > vms[i].target + OC_MIB) {
+            return TRUE;
+        }
+    }
+    return FALSE;
+}
+
 GPtrArray *oc_policy_decide(OcPolicy *policy, const OcHost *host,
                             const OcVm *vms, guint n_vms)
 {
     GPtrArray *actions = g_ptr_array_new_with_free_func(oc_action_free);
     guint64 taken, need, room;
+    guint before;
 
     oc_policy_update_commit(policy, host, vms, n_vms);
     oc_policy_update_mode(policy, host);
@@ -1352,6 +1432,7 @@ GPtrArray *oc_policy_decide(OcPolicy *policy, const OcHost *host,
     oc_policy_stalls(policy, vms, n_vms, actions);
     switch (policy->mode) {
     case OC_MODE_RECLAIM:
+        before = actions->len;
         need = oc_policy_need(policy, host);
         taken = oc_policy_inflate(policy, vms, n_vms, FALSE, need, actions);
         if ((!taken || need > taken) &&
@@ -1362,6 +1443,16 @@ GPtrArray *oc_policy_decide(OcPolicy *policy, const OcHost *host,
             !oc_policy_inflate(policy, vms, n_vms, TRUE, 0, actions)) {
             oc_policy_squeeze(policy, host, vms, n_vms, actions);
         }
+        /*
+         * Under moderate pressure with nothing left to take and no
+         * balloon still on its way, reclaim is done, wherever the low
+         * marks are: holding on to reclaim kept every guest at its floor
+         * and gave nothing back for whole runs.
+         */
+        if (policy->moderate && actions->len == before &&
+            !oc_policy_inflating(vms, n_vms)) {
+            policy->mode = OC_MODE_HOLD;
+        }
         break;
     case OC_MODE_GIVEBACK:
         room = oc_policy_commit_room(policy, host, policy->cfg.commit_low);
@@ -1370,6 +1461,9 @@ GPtrArray *oc_policy_decide(OcPolicy *policy, const OcHost *host,
         }
         break;
     case OC_MODE_HOLD:
+        if (policy->mid_ticks >= MAX(policy->cfg.giveback_ticks, 1)) {
+            oc_policy_give_busy(policy, host, vms, n_vms, actions);
+        }
         break;
     }
     return actions;

@@ -21,7 +21,11 @@
  * work), and then squeezes the guest that read back least over its
  * window toward its floor (past the limit the kernel OOM-kills a VM); when
  * pressure has stayed low for a while it gives back in the reverse order,
- * as far as the guests' worst case stays below its low mark.
+ * as far as the guests' worst case stays below its low mark.  Reclaim
+ * also ends when pressure is moderate and nothing is left to take above
+ * the floors (the low marks may be out of reach); while pressure stays
+ * moderate, busy guests that read their swap back then get steps back,
+ * as far as the cgroup stays a step below its high mark.
  * A guest whose swap-in or major-fault rate climbs, or whose available
  * memory runs short while it swaps in, gets memory back at once (if the
  * VMs' cgroup has room for it; otherwise a step moved from an idle
@@ -149,6 +153,9 @@ typedef struct OcPolicy {
     OcPolicyConfig cfg;
     OcMode mode;
     guint low_ticks;            /* consecutive ticks of low pressure */
+    gboolean moderate;          /* this tick's pressure is moderate */
+    guint mid_ticks;            /* consecutive ticks of moderate pressure
+                                   in hold, once reclaim has ended */
     char *why;                  /* the pressure reading behind the mode */
     GHashTable *backoff;        /* VM name -> ticks left (GUINT_TO_POINTER) */
     GHashTable *stall;          /* VM name -> OcStall, balloons short of target */
