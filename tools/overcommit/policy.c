@@ -873,7 +873,11 @@ static gint oc_candidate_cmp(gconstpointer a, gconstpointer b)
  * when the VMs must give more (oc_policy_need()): memory beyond the
  * guest's peak use and reserve is as safe to take at once as a step at a
  * time, once that peak use is known: only from a guest whose use has
- * been steady for spare_window readings (oc_policy_settled()).
+ * been steady for spare_window readings (oc_policy_settled()), or when
+ * the cgroup is past half-way from its high mark to its limit
+ * (p->near_limit): in the fifth run the idle guest booted with the
+ * cgroup at 95%, gave its free memory a step every other tick, and the
+ * kernel OOM-killed the checker's QEMU 15 s later.
  */
 static guint64 oc_policy_balloon_room(OcPolicy *p, const OcVm *vm,
                                       gboolean last_resort, guint64 step,
@@ -900,7 +904,7 @@ static guint64 oc_policy_balloon_room(OcPolicy *p, const OcVm *vm,
     /* What the guest may still lose and cover its peak use and reserve. */
     spare = MIN(spare, base > in_use + cfg->guest_reserve ?
                        base - in_use - cfg->guest_reserve : 0);
-    if (spare >= OC_MIB && (step <= cfg->balloon_step ||
+    if (spare >= OC_MIB && (step <= cfg->balloon_step || p->near_limit ||
                             oc_policy_settled(p, vm))) {
         take = MIN(step, spare);
         *why = "free memory";
@@ -1433,6 +1437,7 @@ GPtrArray *oc_policy_decide(OcPolicy *policy, const OcHost *host,
     switch (policy->mode) {
     case OC_MODE_RECLAIM:
         before = actions->len;
+        policy->near_limit = !oc_policy_cgroup_room(&policy->cfg, host, 0);
         need = oc_policy_need(policy, host);
         taken = oc_policy_inflate(policy, vms, n_vms, FALSE, need, actions);
         if ((!taken || need > taken) &&

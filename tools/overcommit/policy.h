@@ -154,6 +154,8 @@ typedef struct OcPolicy {
     OcMode mode;
     guint low_ticks;            /* consecutive ticks of low pressure */
     gboolean moderate;          /* this tick's pressure is moderate */
+    gboolean near_limit;        /* this tick the cgroup is past half-way
+                                   from its high mark to its limit */
     guint mid_ticks;            /* consecutive ticks of moderate pressure
                                    in hold, once reclaim has ended */
     char *why;                  /* the pressure reading behind the mode */
