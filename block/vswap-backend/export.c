@@ -78,6 +78,26 @@ uint64_t vswap_store_export_pending(VswapStore *s)
 }
 
 /*
+ * Read group member @ent of @slot (in memory or from disk, into @buf) and
+ * decode its page into @page with the dictionary its group names; *@rec
+ * is the group record.  Returns 0, or -EIO if it cannot be read or fails
+ * its checks.
+ */
+static int vswap_export_member_page(VswapStore *s, uint64_t slot,
+                                    uint64_t ent, uint8_t *buf,
+                                    const uint8_t **rec, void *page)
+{
+    if (vswap_export_record(s, ent, buf, rec) < 0 ||
+        vswap_group_read(vswap_pool_owner_codec(s->pool),
+                         vswap_dicts_get(s, vswap_rec_dict(*rec)), *rec,
+                         vswap_store_record_bytes(s, ent),
+                         vswap_ent_member(ent), slot, page) < 0) {
+        return -EIO;
+    }
+    return 0;
+}
+
+/*
  * A page of a group record travels alone, as a record of one page: a
  * destination keeps what it receives in memory first, and older ones know
  * no groups.  Decoding it and compressing it again costs the export some
@@ -92,10 +112,7 @@ static int vswap_export_member(VswapStore *s, uint64_t slot, uint64_t ent,
     VswapPayloadKind kind;
     const uint8_t *rec;
 
-    if (vswap_export_record(s, ent, buf, &rec) < 0 ||
-        vswap_group_read(codec, vswap_dicts_get(s, vswap_rec_dict(rec)), rec,
-                         vswap_store_record_bytes(s, ent),
-                         vswap_ent_member(ent), slot, page) < 0) {
+    if (vswap_export_member_page(s, slot, ent, buf, &rec, page) < 0) {
         s->st.checksum_errors++;
         return -EIO;
     }
@@ -353,11 +370,7 @@ int vswap_store_check(VswapStore *s, VswapCheckReport *rep)
 
         if (vswap_ent_group(ent)) {
             rep->pages++;
-            if (vswap_export_record(s, ent, buf, &rec) < 0 ||
-                vswap_group_read(codec,
-                                 vswap_dicts_get(s, vswap_rec_dict(rec)), rec,
-                                 vswap_store_record_bytes(s, ent),
-                                 vswap_ent_member(ent), slot, page) < 0) {
+            if (vswap_export_member_page(s, slot, ent, buf, &rec, page) < 0) {
                 if (rep->bad++ == 0) {
                     rep->first_bad_slot = slot;
                 }
