@@ -163,17 +163,19 @@ int vswap_store_export_next(VswapStore *s, VswapRecordInfo *info,
         info->fill = (uint32_t)ent;
         return 1;
     }
-    if (vswap_ent_group(ent)) {
-        return vswap_export_member(s, slot, ent, info, payload);
-    }
     len = vswap_ent_len(ent);
     if (s->cfg.shared && vswap_ent_state(ent) == VSWAP_ENT_DISK &&
         !vswap_log_record_ptr(s, ent)) {
         /* Shared storage: the destination reads it from the same file. */
-        info->kind = VSWAP_RECORD_REF;
+        info->kind = vswap_ent_group(ent) ? VSWAP_RECORD_MEMBER_REF :
+                                            VSWAP_RECORD_REF;
         info->addr = vswap_ent_addr(ent);
         info->len = len;
+        info->member = vswap_ent_group(ent) ? vswap_ent_member(ent) : 0;
         return 1;
+    }
+    if (vswap_ent_group(ent)) {
+        return vswap_export_member(s, slot, ent, info, payload);
     }
     buf = vswap_io_buf_new(VSWAP_JOB_BUF_SIZE);
     if (vswap_export_record(s, ent, buf, &rec) < 0 ||
@@ -259,6 +261,7 @@ int vswap_store_import(VswapStore *s, const VswapRecordInfo *info,
         vswap_log_set(s, info->slot, vswap_ent_fill(info->fill));
         return 0;
     case VSWAP_RECORD_REF:
+    case VSWAP_RECORD_MEMBER_REF:
         return vswap_shared_import_ref(s, info);
     case VSWAP_RECORD_RAW:
         kind = VSWAP_PAYLOAD_RAW;

@@ -283,13 +283,10 @@ bool vswap_group_pack_start(VswapStore *s, uint32_t victim)
     VswapPack *p;
 
     /*
-     * A shared store's disk records travel as references to one page
-     * each (shared.c), which a group member is not.  On a full disk the
-     * byte move fails at once and asks compaction for room; a pack would
-     * only find out once done, and start again.
+     * On a full disk the byte move fails at once and asks compaction for
+     * room; a pack would only find out once done, and start again.
      */
-    if (s->cfg.disk_group < 2 || s->cfg.shared ||
-        !vswap_log_can_open(&s->disk)) {
+    if (s->cfg.disk_group < 2 || !vswap_log_can_open(&s->disk)) {
         return false;
     }
     p = vswap_pack_plan(s, victim);

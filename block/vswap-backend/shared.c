@@ -119,13 +119,21 @@ static uint32_t vswap_shared_seg_space(VswapStore *s)
  * fails, or does not cover its references, stays referenced (its records
  * are verified when read) but is left alone by compaction.  Returns the
  * number of such segments.
+ *
+ * A group member's entry gives its share of the group record, not the
+ * record's size, so its references prove less of the segment (@max_end,
+ * checked against the header) than reads of it may need (@reach: up to
+ * the largest group record, within the segment and the file).  A segment
+ * taken without its header is taken as far as it may reach, or reads of
+ * its members would stop short of their groups.
  */
 static unsigned vswap_shared_rebuild(VswapStore *s)
 {
     g_autofree uint8_t *buf = vswap_io_buf_new(4096);
-    g_autofree uint32_t *max_end = NULL;
+    g_autofree uint32_t *max_end = NULL, *reach = NULL;
     uint64_t seg_mask = ((uint64_t)1 << s->seg_shift) - 1;
     uint64_t slot = 0, ent;
+    int64_t file_len = vswap_io_getlength(s->io);
     uint32_t nsegs = 0;
     unsigned bad = 0;
 
@@ -141,8 +149,10 @@ static unsigned vswap_shared_rebuild(VswapStore *s)
     s->disk.segs = g_new0(VswapSegment, MAX(nsegs, 1));
     s->disk.nsegs = nsegs;
     max_end = g_new0(uint32_t, MAX(nsegs, 1));
+    reach = g_new0(uint32_t, MAX(nsegs, 1));
     for (slot = 0; vswap_map_next(s->map, &slot, &ent); slot++) {
         uint64_t addr = vswap_ent_addr(ent);
+        uint32_t index = addr >> s->seg_shift;
         VswapSegment *seg;
         size_t size;
 
@@ -154,8 +164,11 @@ static unsigned vswap_shared_rebuild(VswapStore *s)
         seg->live += size;
         seg->nrecords++;
         s->disk.live_bytes += size;
-        max_end[addr >> s->seg_shift] = MAX(max_end[addr >> s->seg_shift],
-                                            (addr & seg_mask) + size);
+        max_end[index] = MAX(max_end[index], (addr & seg_mask) + size);
+        reach[index] = MAX(reach[index], vswap_ent_group(ent) ?
+                           MIN(seg_mask + 1,
+                               (addr & seg_mask) + VSWAP_GROUP_REC_MAX) :
+                           (addr & seg_mask) + size);
     }
     for (uint32_t i = 0; i < nsegs; i++) {
         VswapSegment *seg = &s->disk.segs[i];
@@ -172,7 +185,12 @@ static unsigned vswap_shared_rebuild(VswapStore *s)
             vswap_store_io(s, VSWAP_IO_READ, buf, 4096, off) < 0 ||
             vswap_seg_hdr_verify(buf, i, 1u << s->seg_shift, &hdr) < 0 ||
             hdr.used < max_end[i]) {
-            seg->used = max_end[i];
+            /* Not past the file's end: a read there would come up short. */
+            if (file_len > 0 && (uint64_t)file_len > off &&
+                (uint64_t)file_len - off < reach[i]) {
+                reach[i] = MAX(max_end[i], (uint64_t)file_len - off);
+            }
+            seg->used = reach[i];
             seg->compact_failed = true;
             bad++;
         } else {
@@ -270,21 +288,28 @@ static int vswap_shared_ref_add(VswapStore *s, uint64_t addr, size_t size,
 
 /*
  * vswap_shared_import_ref: destination side: point @info->slot at the
- * record the source left in the file.  Only its shape, its place inside
- * the file and the references into its segment are checked now (the file
- * may still change); see vswap_store_activate().  Returns 0, -EINVAL for
- * a reference that no source sends, -EIO or -ENOMEM.
+ * record the source left in the file, a record of one page (REF) or a
+ * group record whose member @info->member the page is (MEMBER_REF, @len
+ * its share of the record's bytes, which is what it counts for in its
+ * segment).  Only its shape, its place inside the file and the
+ * references into its segment are checked now (the file may still
+ * change); see vswap_store_activate().  A member's index is checked
+ * against the group's slots when the page is read, as on any store.
+ * Returns 0, -EINVAL for a reference that no source sends, -EIO or
+ * -ENOMEM.
  */
 int vswap_shared_import_ref(VswapStore *s, const VswapRecordInfo *info)
 {
+    bool member = info->kind == VSWAP_RECORD_MEMBER_REF;
     uint64_t seg_mask = ((uint64_t)1 << s->seg_shift) - 1;
     uint64_t off = info->addr & seg_mask;
-    size_t size = vswap_rec_size(info->len);
+    size_t size = member ? info->len : vswap_rec_size(info->len);
     uint64_t old;
     int ret;
 
     if (!s->incoming_refs || info->len == 0 ||
         info->len > VSWAP_STORE_PAGE_SIZE ||
+        (member ? info->member >= VSWAP_GROUP_MAX_PAGES : info->member != 0) ||
         (info->addr & (VSWAP_REC_ALIGN - 1)) ||
         info->addr > (VSWAP_ENT_ADDR_MASK << 3) ||
         (info->addr >> s->seg_shift) >= s->disk.max_segs ||
@@ -303,6 +328,9 @@ int vswap_shared_import_ref(VswapStore *s, const VswapRecordInfo *info)
     }
     g_hash_table_remove(s->inflight_writes, GUINT_TO_POINTER(info->slot));
     vswap_log_set(s, info->slot,
-                  vswap_ent_record(VSWAP_ENT_DISK, info->addr, info->len));
+                  member ? vswap_ent_member_record(info->addr, info->member,
+                                                   info->len) :
+                           vswap_ent_record(VSWAP_ENT_DISK, info->addr,
+                                            info->len));
     return 0;
 }

@@ -30,6 +30,12 @@
  *           refuses these kinds as bad records.
  *   REF     u8 flag, u64 slot, u64 address, u32 len: shared storage
  *           only, the record is in the store file both sides open
+ *   MEMBER  u8 flag, u64 slot, u64 address, u32 len, u8 member: shared
+ *           storage only, the page is member @member of the group record
+ *           at @address in the file (the disk tier's groups of pages, one
+ *           zstd frame each) and owns @len of its bytes; an older
+ *           destination refuses the flag.  Without shared storage a
+ *           member's page travels as a RECORD of its own.
  *   EOS     u8 flag: end of this section's chunk
  *
  * The destination checks every field before the store sees it, and the
@@ -65,6 +71,7 @@
 #define VSWAP_MIG_FLAG_RECORD   0x02
 #define VSWAP_MIG_FLAG_EOS      0x03
 #define VSWAP_MIG_FLAG_REF      0x04
+#define VSWAP_MIG_FLAG_MEMBER   0x05
 
 /* Header flags */
 #define VSWAP_MIG_SHARED        (1u << 0)
@@ -139,11 +146,17 @@ static void virtio_vswap_mig_put_record(VirtIOVswap *s, QEMUFile *f,
                                         const uint8_t *payload)
 {
     trace_virtio_vswap_mig_record(s, info->slot, info->kind, info->len);
-    if (info->kind == VSWAP_RECORD_REF) {
-        qemu_put_byte(f, VSWAP_MIG_FLAG_REF);
+    if (info->kind == VSWAP_RECORD_REF ||
+        info->kind == VSWAP_RECORD_MEMBER_REF) {
+        bool member = info->kind == VSWAP_RECORD_MEMBER_REF;
+
+        qemu_put_byte(f, member ? VSWAP_MIG_FLAG_MEMBER : VSWAP_MIG_FLAG_REF);
         qemu_put_be64(f, info->slot);
         qemu_put_be64(f, info->addr);
         qemu_put_be32(f, info->len);
+        if (member) {
+            qemu_put_byte(f, info->member);
+        }
         return;
     }
     qemu_put_byte(f, VSWAP_MIG_FLAG_RECORD);
@@ -425,15 +438,21 @@ static int virtio_vswap_mig_load_record(VirtIOVswap *s, QEMUFile *f)
     return ret;
 }
 
-/* A reference into the shared store file; the store checks its shape. */
-static int virtio_vswap_mig_load_ref(VirtIOVswap *s, QEMUFile *f)
+/*
+ * A reference into the shared store file, to a record of one page or to
+ * a member of a group record (@member); the store checks its shape.
+ */
+static int virtio_vswap_mig_load_ref(VirtIOVswap *s, QEMUFile *f, bool member)
 {
-    VswapRecordInfo info = { .kind = VSWAP_RECORD_REF };
+    VswapRecordInfo info = {
+        .kind = member ? VSWAP_RECORD_MEMBER_REF : VSWAP_RECORD_REF,
+    };
     int ret;
 
     info.slot = qemu_get_be64(f);
     info.addr = qemu_get_be64(f);
     info.len = qemu_get_be32(f);
+    info.member = member ? qemu_get_byte(f) : 0;
 
     if (qemu_file_get_error(f)) {
         return qemu_file_get_error(f);
@@ -444,10 +463,13 @@ static int virtio_vswap_mig_load_ref(VirtIOVswap *s, QEMUFile *f)
         ret = vswap_store_import(s->store, &info, NULL);
     }
     if (ret < 0) {
+        g_autofree char *of = member ?
+            g_strdup_printf(", group member %u", info.member) : g_strdup("");
+
         error_report("virtio-vswap: cannot load shared-store reference"
-                     " (slot %" PRIu64 ", address 0x%" PRIx64 ", length %u)"
+                     " (slot %" PRIu64 ", address 0x%" PRIx64 ", length %u%s)"
                      " from the migration stream: %s", info.slot, info.addr,
-                     info.len, strerror(-ret));
+                     info.len, of, strerror(-ret));
     }
     return ret;
 }
@@ -522,7 +544,9 @@ static int virtio_vswap_mig_load(QEMUFile *f, void *opaque, int version_id)
             ret = virtio_vswap_mig_load_record(s, f);
             break;
         case VSWAP_MIG_FLAG_REF:
-            ret = virtio_vswap_mig_load_ref(s, f);
+        case VSWAP_MIG_FLAG_MEMBER:
+            ret = virtio_vswap_mig_load_ref(s, f,
+                                            flag == VSWAP_MIG_FLAG_MEMBER);
             break;
         case VSWAP_MIG_FLAG_EOS:
             return 0;

@@ -411,6 +411,11 @@ typedef enum VswapRecordKind {
      * an export sends each before the first record that needs it
      */
     VSWAP_RECORD_DICT = 6,
+    /*
+     * shared storage: the page is member @member of the group record at
+     * @addr in the file, and owns @len of its bytes (its share)
+     */
+    VSWAP_RECORD_MEMBER_REF = 7,
 } VswapRecordKind;
 
 typedef struct VswapRecordInfo {
@@ -419,8 +424,9 @@ typedef struct VswapRecordInfo {
     uint32_t fill;              /* VSWAP_RECORD_FILL */
     uint32_t len;               /* payload bytes (RAW, ZSTD) */
     uint32_t crc;               /* CRC32C of the payload (RAW, ZSTD) */
-    uint64_t addr;              /* VSWAP_RECORD_REF: the record's address */
+    uint64_t addr;              /* REF, MEMBER_REF: the record's address */
     uint32_t dict;              /* ZSTD_DICT, DICT: the dictionary's id */
+    uint32_t member;            /* MEMBER_REF: the page's index in its group */
 } VswapRecordInfo;
 
 /* Start tracking changed slots; every stored slot starts out dirty. */

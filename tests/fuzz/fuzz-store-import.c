@@ -147,7 +147,16 @@ static int fuzz_shared_refs(FuzzInput *in)
             .addr = (fuzz_take(in, 1) << 16 | fuzz_take(in, 2)) & ~7ull,
             .len = fuzz_take(in, 2) % (PAGE + 2),
         };
-        uint64_t end = 64 * 1024 + info.addr + ((16 + info.len + 7) & ~7u);
+        uint64_t member = fuzz_take(in, 1);
+        uint64_t end;
+
+        /* A group member's reference: an index (4 to 7: none) and a share. */
+        if (member & 8) {
+            info.kind = VSWAP_RECORD_MEMBER_REF;
+            info.member = member & 7;
+        }
+        end = 64 * 1024 + info.addr +
+              (member & 8 ? info.len : (16 + info.len + 7) & ~7u);
 
         for (info.slot = first; info.slot < MIN(first + run, REF_SLOTS);
              info.slot++) {
@@ -156,6 +165,8 @@ static int fuzz_shared_refs(FuzzInput *in)
             FUZZ_CHECK(ret == 0 || ret == -EINVAL || ret == -ENOMEM);
             /* Nothing past the end of the file gets in. */
             FUZZ_CHECK(ret < 0 || end <= fuzz_ref_file_len);
+            /* Groups have 2 to 4 members. */
+            FUZZ_CHECK(ret < 0 || !(member & 8) || info.member < 4);
             if (ret < 0) {
                 break;
             }

@@ -483,6 +483,42 @@ static void test_disk_tier(Fixture *f, gconstpointer data)
 }
 
 /*
+ * The store of the group tests: 64 KiB segments, a budget of 4 segments
+ * and a hard limit of 16, so that writeback packs while it keeps pace.
+ */
+static void groups_config(Fixture *f, VswapStoreConfig *cfg, bool dict)
+{
+    vswap_store_config_init(cfg);
+    cfg->path = f->path;
+    cfg->capacity = 1 << 16;
+    cfg->segment_size = 64 * 1024;
+    cfg->mem_budget = 256 * 1024;
+    cfg->mem_limit = 1024 * 1024;
+    cfg->dict_auto = dict;
+    cfg->dict_train_pages = 64;
+}
+
+/* Version @ver of slots 0..@n-1, 32 to a request as a guest sends them. */
+static void write_requests(Fixture *f, VswapStore *s, uint64_t n,
+                           unsigned ver)
+{
+    VswapPageOp ops[32];
+
+    for (uint64_t base = 0; base < n; base += 32) {
+        unsigned k = MIN(32, n - base);
+
+        for (unsigned i = 0; i < k; i++) {
+            ops[i] = (VswapPageOp) {
+                .slot = base + i,
+                .page = (void *)test_pages_get(f->pages, base + i, ver),
+            };
+        }
+        g_assert_cmpint(vswap_store_write_sync(s, ops, k), ==, 0);
+        vswap_store_drain(s);
+    }
+}
+
+/*
  * Group records: pages written as a guest swaps, a batch at a time with
  * writeback keeping pace, are packed 4 to a frame on disk; every page
  * reads back, from memory buffers and from the file (the last segment
@@ -498,18 +534,10 @@ static void test_groups(Fixture *f, gconstpointer data)
     g_autofree uint8_t *buf = g_malloc(PAGE);
     VswapStoreConfig cfg;
     g_autoptr(GError) err = NULL;
-    VswapPageOp ops[32];
     VswapStoreStats st;
     VswapStore *s;
 
-    vswap_store_config_init(&cfg);
-    cfg.path = f->path;
-    cfg.capacity = 1 << 16;
-    cfg.segment_size = 64 * 1024;
-    cfg.mem_budget = 256 * 1024;
-    cfg.mem_limit = 1024 * 1024;
-    cfg.dict_auto = GPOINTER_TO_UINT(data);
-    cfg.dict_train_pages = 64;
+    groups_config(f, &cfg, GPOINTER_TO_UINT(data));
     s = f->s = vswap_store_open(&cfg, &err);
     g_assert_no_error(err);
     /*
@@ -537,16 +565,7 @@ static void test_groups(Fixture *f, gconstpointer data)
             break;
         }
     }
-    for (uint64_t base = 0; base < n; base += 32) {
-        for (unsigned i = 0; i < 32; i++) {
-            ops[i] = (VswapPageOp) {
-                .slot = base + i,
-                .page = (void *)test_pages_get(f->pages, base + i, 1),
-            };
-        }
-        g_assert_cmpint(vswap_store_write_sync(s, ops, 32), ==, 0);
-        vswap_store_drain(s);
-    }
+    write_requests(f, s, n, 1);
     g_assert_cmpint(vswap_store_compact(s, false, NULL, NULL), ==, 0);
     vswap_store_drain(s);
     vswap_store_get_stats(s, &st);
@@ -1168,6 +1187,141 @@ static void test_shared_storage(Fixture *f, gconstpointer data)
 }
 
 /*
+ * Shared-storage migration of a store whose disk tier packs pages into
+ * group records: a member travels as a reference to its group (member
+ * index and share), with the dictionary its group names before it.
+ * Pages rewritten during the export split groups on the source, and the
+ * destination, once activated, reads every page from the file, compacts
+ * and packs on.  A member reference with an impossible index or share is
+ * refused on arrival; one naming the wrong member of a real group reads
+ * as an I/O error, never as another page.
+ */
+static void test_shared_groups(Fixture *f, gconstpointer data)
+{
+    const uint64_t n = 3000;
+    g_autofree uint8_t *payload = g_malloc(PAGE);
+    g_autofree uint8_t *buf = g_malloc(PAGE);
+    VswapRecordInfo info, some = { 0 }, bad;
+    g_autoptr(GError) err = NULL;
+    unsigned members = 0, dicts = 0, records = 0, grouped = 0, over;
+    uint64_t held;
+    VswapStoreConfig cfg;
+    VswapStoreStats st;
+    VswapStore *src, *dst;
+    int ret;
+
+    groups_config(f, &cfg, true);
+    cfg.shared = true;
+    src = vswap_store_open(&cfg, &err);
+    g_assert_no_error(err);
+    write_requests(f, src, n, 1);
+    g_assert_cmpint(vswap_store_flush(src), ==, 0);
+    vswap_store_get_stats(src, &st);
+    g_assert_cmpuint(st.disk_groups, >, n / 16);
+    held = st.dicts;
+
+    cfg.incoming = true;
+    dst = vswap_store_open(&cfg, &err);
+    g_assert_no_error(err);
+    vswap_store_export_start(src);
+    while ((ret = vswap_store_export_next(src, &info, payload)) == 1) {
+        if (info.kind == VSWAP_RECORD_MEMBER_REF) {
+            members++;
+            some = info;
+        }
+        dicts += info.kind == VSWAP_RECORD_DICT;
+        g_assert_cmpint(vswap_store_import(dst, &info, payload), ==, 0);
+        if (++records == 1000) {
+            /* The guest writes on: some groups lose members and split. */
+            for (uint64_t i = 0; i < n; i += 16) {
+                g_assert_cmpint(write_one(src, i,
+                                          test_pages_get(f->pages, i, 2)),
+                                ==, 0);
+            }
+            vswap_store_drain(src);
+            g_assert_cmpint(vswap_store_compact(src, true, NULL, NULL), ==, 0);
+            vswap_store_drain(src);
+        }
+    }
+    g_assert_cmpint(ret, ==, 0);
+    g_test_message("%u member references, %u dictionaries, %u records",
+                   members, dicts, records);
+    g_assert_cmpuint(members, >, n / 8);
+    /* Every dictionary the source held went first. */
+    g_assert_cmpuint(dicts, >=, held);
+    g_assert_cmpint(vswap_store_flush(src), ==, 0);
+    while ((ret = vswap_store_export_next(src, &info, payload)) == 1) {
+        g_assert_cmpint(vswap_store_import(dst, &info, payload), ==, 0);
+    }
+    g_assert_cmpint(ret, ==, 0);
+    vswap_store_fence(src, true);
+    vswap_store_export_stop(src);
+
+    /* Impossible members are refused on arrival. */
+    bad = some;
+    bad.slot = n + 1;
+    bad.member = VSWAP_GROUP_MAX_PAGES;
+    g_assert_cmpint(vswap_store_import(dst, &bad, NULL), ==, -EINVAL);
+    bad.member = 0;
+    bad.len = 0;
+    g_assert_cmpint(vswap_store_import(dst, &bad, NULL), ==, -EINVAL);
+    bad.len = PAGE + 1;
+    g_assert_cmpint(vswap_store_import(dst, &bad, NULL), ==, -EINVAL);
+    /* A plain reference carries no member. */
+    bad = some;
+    bad.slot = n + 1;
+    bad.kind = VSWAP_RECORD_REF;
+    g_assert_cmpint(vswap_store_import(dst, &bad, NULL), ==, -EINVAL);
+    /*
+     * Another member of a real group: only the read can tell.  As many
+     * as overfill the group's segment, so that activation takes it
+     * without its header: its real members must still read whole.
+     */
+    bad = some;
+    bad.member = (some.member + 1) % 2;
+    over = 64 * 1024 / some.len + 1;
+    for (bad.slot = n + 1; bad.slot <= n + over; bad.slot++) {
+        g_assert_cmpint(vswap_store_import(dst, &bad, NULL), ==, 0);
+    }
+
+    g_assert_cmpint(vswap_store_discard(src, 0, src->cfg.capacity), ==, 0);
+    vswap_store_close(src);
+    g_test_expect_message(NULL, G_LOG_LEVEL_WARNING,
+                          "*1 segments*more references than they hold*");
+    vswap_store_activate(dst);
+    g_test_assert_expected_messages();
+    g_assert_cmpint(read_one(dst, n + 1, buf), ==, -EIO);
+    g_assert_cmpint(read_one(dst, n + over, buf), ==, -EIO);
+    g_assert_cmpint(vswap_store_discard(dst, n + 1, over), ==, 0);
+    for (uint64_t i = 0; i < n; i++) {
+        grouped += vswap_ent_group(vswap_map_get(dst->map, i));
+        g_assert_cmpint(read_one(dst, i, buf), ==, 0);
+        g_assert(memcmp(buf, test_pages_get(f->pages, i, i % 16 ? 1 : 2),
+                        PAGE) == 0);
+    }
+    g_test_message("%u pages of the destination in groups", grouped);
+    g_assert_cmpuint(grouped, >, n / 4);
+    /* The file is the destination's: it compacts (splits) and packs on. */
+    for (uint64_t i = 1; i < n; i += 3) {
+        g_assert_cmpint(write_one(dst, i, test_pages_get(f->pages, i, 3)),
+                        ==, 0);
+    }
+    vswap_store_drain(dst);
+    g_assert_cmpint(vswap_store_compact(dst, true, NULL, NULL), ==, 0);
+    vswap_store_drain(dst);
+    vswap_store_get_stats(dst, &st);
+    g_assert_cmpuint(st.disk_group_splits, >, 0);
+    for (uint64_t i = 0; i < n; i++) {
+        g_assert_cmpint(read_one(dst, i, buf), ==, 0);
+        g_assert(memcmp(buf, test_pages_get(f->pages, i,
+                                            i % 3 == 1 ? 3 : i % 16 ? 1 : 2),
+                        PAGE) == 0);
+    }
+    assert_check_clean(dst);
+    f->s = dst;
+}
+
+/*
  * A source with some records on disk, flushed, and a destination opened
  * on its file for a shared-storage migration.  Returns the destination;
  * *@src is the source (closed by the caller).
@@ -1339,6 +1493,7 @@ int main(int argc, char **argv)
     ADD("export-import", test_export_import, 0);
     ADD("shared-storage", test_shared_storage, 0);
     ADD("shared-storage/fenced-seal", test_shared_fenced_seal, 0);
+    ADD("shared-storage/groups", test_shared_groups, 0);
     ADD("shared-storage/ref-overflow", test_shared_ref_overflow, 0);
     ADD("shared-storage/ref-past-file", test_shared_ref_past_file, 0);
     return g_test_run();
