@@ -569,9 +569,16 @@ static int vswap_ckpt_write_sb(VswapStore *s, bool clean, uint32_t nsegs)
     return ret;
 }
 
+/*
+ * A group member's entry gives its share of its group record, not the
+ * record's size: the entries prove a segment holds at least @max_end
+ * bytes, and its records may reach up to @reach (a group past its last
+ * member's share, at most VSWAP_GROUP_REC_MAX).
+ */
 typedef struct VswapCkptLoad {
     VswapStore *s;
-    uint32_t *max_end;          /* per segment: end of its last record */
+    uint32_t *max_end;          /* per segment: end of its last entry */
+    uint32_t *reach;            /* per segment: how far its records may reach */
 } VswapCkptLoad;
 
 static bool vswap_ckpt_apply(void *opaque, const VswapCkptEntry *e,
@@ -609,6 +616,9 @@ static bool vswap_ckpt_apply(void *opaque, const VswapCkptEntry *e,
     seg->nrecords++;
     s->disk.live_bytes += size;
     ld->max_end[index] = MAX(ld->max_end[index], end);
+    ld->reach[index] = MAX(ld->reach[index], e->kind == VSWAP_CKPT_MEMBER ?
+                           MIN(UINT64_C(1) << s->seg_shift,
+                               end - size + VSWAP_GROUP_REC_MAX) : end);
     vswap_log_set(s, e->slot, e->kind == VSWAP_CKPT_MEMBER ?
                   vswap_ent_member_record(e->value, e->member, e->len) :
                   vswap_ent_record(VSWAP_ENT_DISK, e->value, e->len));
@@ -618,11 +628,14 @@ static bool vswap_ckpt_apply(void *opaque, const VswapCkptEntry *e,
 /*
  * Rebuild segment @index, which holds live records, from its header.  A
  * header that fails verification is tolerated: its records are verified
- * one by one when read, and compaction leaves the segment alone.
+ * one by one when read, and compaction leaves the segment alone.  The
+ * segment is then taken as far as its records may reach (@reach), short
+ * of the file's end, so that reads of its last groups are not cut short.
  */
 static bool vswap_ckpt_load_segment(VswapStore *s, const VswapCkptHdr *hdr,
                                     uint32_t index, uint32_t max_end,
-                                    uint8_t *buf, GError **errp)
+                                    uint32_t reach, uint8_t *buf,
+                                    GError **errp)
 {
     uint64_t off = s->data_offset + ((uint64_t)index << s->seg_shift);
     VswapSegment *seg = &s->disk.segs[index];
@@ -637,8 +650,14 @@ static bool vswap_ckpt_load_segment(VswapStore *s, const VswapCkptHdr *hdr,
         return false;
     }
     if (vswap_seg_hdr_verify(buf, index, hdr->segment_size, &sh) < 0) {
+        int64_t file_len = vswap_io_getlength(s->io);
+
+        if (file_len > 0 && (uint64_t)file_len > off &&
+            (uint64_t)file_len - off < reach) {
+            reach = MAX(max_end, (uint64_t)file_len - off);
+        }
         sh = (VswapSegmentHdr) {
-            .seq = hdr->seq, .used = max_end, .nrecords = seg->nrecords,
+            .seq = hdr->seq, .used = reach, .nrecords = seg->nrecords,
         };
     }
     if (sh.used < max_end || sh.seq > hdr->seq ||
@@ -694,7 +713,8 @@ static bool vswap_ckpt_load(VswapStore *s, GError **errp)
     }
     s->disk.segs = g_try_new0(VswapSegment, MAX(hdr.nsegs, 1));
     ld.max_end = g_try_new0(uint32_t, MAX(hdr.nsegs, 1));
-    if (!s->disk.segs || !ld.max_end) {
+    ld.reach = g_try_new0(uint32_t, MAX(hdr.nsegs, 1));
+    if (!s->disk.segs || !ld.max_end || !ld.reach) {
         g_set_error(errp, VSWAP_STORE_ERROR, ENOMEM,
                     "vswap store: %s: no memory for a table of %u segments",
                     s->name, hdr.nsegs);
@@ -713,7 +733,8 @@ static bool vswap_ckpt_load(VswapStore *s, GError **errp)
     buf = vswap_ckpt_alloc(4096);
     for (uint32_t i = 0; i < hdr.nsegs; i++) {
         if (s->disk.segs[i].live &&
-            !vswap_ckpt_load_segment(s, &hdr, i, ld.max_end[i], buf, errp)) {
+            !vswap_ckpt_load_segment(s, &hdr, i, ld.max_end[i], ld.reach[i],
+                                     buf, errp)) {
             goto out;
         }
     }
@@ -736,6 +757,7 @@ static bool vswap_ckpt_load(VswapStore *s, GError **errp)
     ok = true;
 out:
     g_free(ld.max_end);
+    g_free(ld.reach);
     return ok;
 }
 
