@@ -98,8 +98,12 @@ static int read_one(VswapStore *s, uint64_t slot, void *buf)
     return ret < 0 ? ret : op.status;
 }
 
-/* Write slots [0, n) with test page i, in batches of 32. */
-static void write_range(VswapStore *s, TestPages *tp, uint64_t n, unsigned ver)
+/*
+ * Write slots [0, n) with test page i, in batches of 32 as a guest sends
+ * them; with @drain, let the store settle (writeback, packing) after each.
+ */
+static void write_batches(VswapStore *s, TestPages *tp, uint64_t n,
+                          unsigned ver, bool drain)
 {
     VswapPageOp ops[32];
 
@@ -113,7 +117,15 @@ static void write_range(VswapStore *s, TestPages *tp, uint64_t n, unsigned ver)
             };
         }
         g_assert_cmpint(vswap_store_write_sync(s, ops, k), ==, 0);
+        if (drain) {
+            vswap_store_drain(s);
+        }
     }
+}
+
+static void write_range(VswapStore *s, TestPages *tp, uint64_t n, unsigned ver)
+{
+    write_batches(s, tp, n, ver, false);
 }
 
 static void verify_range(VswapStore *s, TestPages *tp, uint64_t n,
@@ -498,24 +510,25 @@ static void groups_config(Fixture *f, VswapStoreConfig *cfg, bool dict)
     cfg->dict_train_pages = 64;
 }
 
-/* Version @ver of slots 0..@n-1, 32 to a request as a guest sends them. */
-static void write_requests(Fixture *f, VswapStore *s, uint64_t n,
-                           unsigned ver)
+
+/*
+ * Version @ver of every third slot from @first below @n, then a full
+ * compaction: groups that lost pages are split into records of one page.
+ */
+static void split_groups(Fixture *f, VswapStore *s, uint64_t first,
+                         uint64_t n, unsigned ver)
 {
-    VswapPageOp ops[32];
+    VswapStoreStats st;
 
-    for (uint64_t base = 0; base < n; base += 32) {
-        unsigned k = MIN(32, n - base);
-
-        for (unsigned i = 0; i < k; i++) {
-            ops[i] = (VswapPageOp) {
-                .slot = base + i,
-                .page = (void *)test_pages_get(f->pages, base + i, ver),
-            };
-        }
-        g_assert_cmpint(vswap_store_write_sync(s, ops, k), ==, 0);
-        vswap_store_drain(s);
+    for (uint64_t i = first; i < n; i += 3) {
+        g_assert_cmpint(write_one(s, i, test_pages_get(f->pages, i, ver)),
+                        ==, 0);
     }
+    vswap_store_drain(s);
+    g_assert_cmpint(vswap_store_compact(s, true, NULL, NULL), ==, 0);
+    vswap_store_drain(s);
+    vswap_store_get_stats(s, &st);
+    g_assert_cmpuint(st.disk_group_splits, >, 0);
 }
 
 /*
@@ -565,7 +578,7 @@ static void test_groups(Fixture *f, gconstpointer data)
             break;
         }
     }
-    write_requests(f, s, n, 1);
+    write_batches(s, f->pages, n, 1, true);
     g_assert_cmpint(vswap_store_compact(s, false, NULL, NULL), ==, 0);
     vswap_store_drain(s);
     vswap_store_get_stats(s, &st);
@@ -578,15 +591,7 @@ static void test_groups(Fixture *f, gconstpointer data)
     assert_check_clean(s);
 
     /* Kill one page of every 3: most groups lose some, and split. */
-    for (uint64_t i = 0; i < n; i += 3) {
-        g_assert_cmpint(write_one(s, i, test_pages_get(f->pages, i, 2)),
-                        ==, 0);
-    }
-    vswap_store_drain(s);
-    g_assert_cmpint(vswap_store_compact(s, true, NULL, NULL), ==, 0);
-    vswap_store_drain(s);
-    vswap_store_get_stats(s, &st);
-    g_assert_cmpuint(st.disk_group_splits, >, 0);
+    split_groups(f, s, 0, n, 2);
     for (uint64_t i = 0; i < n; i++) {
         g_assert_cmpint(read_one(s, i, buf), ==, 0);
         g_assert(memcmp(buf, test_pages_get(f->pages, i, i % 3 ? 1 : 2),
@@ -1214,7 +1219,7 @@ static void test_shared_groups(Fixture *f, gconstpointer data)
     cfg.shared = true;
     src = vswap_store_open(&cfg, &err);
     g_assert_no_error(err);
-    write_requests(f, src, n, 1);
+    write_batches(src, f->pages, n, 1, true);
     g_assert_cmpint(vswap_store_flush(src), ==, 0);
     vswap_store_get_stats(src, &st);
     g_assert_cmpuint(st.disk_groups, >, n / 16);
@@ -1302,15 +1307,7 @@ static void test_shared_groups(Fixture *f, gconstpointer data)
     g_test_message("%u pages of the destination in groups", grouped);
     g_assert_cmpuint(grouped, >, n / 4);
     /* The file is the destination's: it compacts (splits) and packs on. */
-    for (uint64_t i = 1; i < n; i += 3) {
-        g_assert_cmpint(write_one(dst, i, test_pages_get(f->pages, i, 3)),
-                        ==, 0);
-    }
-    vswap_store_drain(dst);
-    g_assert_cmpint(vswap_store_compact(dst, true, NULL, NULL), ==, 0);
-    vswap_store_drain(dst);
-    vswap_store_get_stats(dst, &st);
-    g_assert_cmpuint(st.disk_group_splits, >, 0);
+    split_groups(f, dst, 1, n, 3);
     for (uint64_t i = 0; i < n; i++) {
         g_assert_cmpint(read_one(dst, i, buf), ==, 0);
         g_assert(memcmp(buf, test_pages_get(f->pages, i,
