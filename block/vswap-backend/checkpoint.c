@@ -616,9 +616,9 @@ static bool vswap_ckpt_apply(void *opaque, const VswapCkptEntry *e,
     seg->nrecords++;
     s->disk.live_bytes += size;
     ld->max_end[index] = MAX(ld->max_end[index], end);
-    ld->reach[index] = MAX(ld->reach[index], e->kind == VSWAP_CKPT_MEMBER ?
-                           MIN(UINT64_C(1) << s->seg_shift,
-                               end - size + VSWAP_GROUP_REC_MAX) : end);
+    ld->reach[index] = MAX(ld->reach[index],
+                           vswap_log_record_reach(s, end - size, size,
+                                                  e->kind == VSWAP_CKPT_MEMBER));
     vswap_log_set(s, e->slot, e->kind == VSWAP_CKPT_MEMBER ?
                   vswap_ent_member_record(e->value, e->member, e->len) :
                   vswap_ent_record(VSWAP_ENT_DISK, e->value, e->len));
@@ -650,14 +650,10 @@ static bool vswap_ckpt_load_segment(VswapStore *s, const VswapCkptHdr *hdr,
         return false;
     }
     if (vswap_seg_hdr_verify(buf, index, hdr->segment_size, &sh) < 0) {
-        int64_t file_len = vswap_io_getlength(s->io);
-
-        if (file_len > 0 && (uint64_t)file_len > off &&
-            (uint64_t)file_len - off < reach) {
-            reach = MAX(max_end, (uint64_t)file_len - off);
-        }
         sh = (VswapSegmentHdr) {
-            .seq = hdr->seq, .used = reach, .nrecords = seg->nrecords,
+            .seq = hdr->seq,
+            .used = vswap_log_headerless_used(s, index, max_end, reach),
+            .nrecords = seg->nrecords,
         };
     }
     if (sh.used < max_end || sh.seq > hdr->seq ||

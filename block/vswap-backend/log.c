@@ -83,6 +83,26 @@ static void *vswap_log_get_buf(VswapStore *s)
     return buf == MAP_FAILED ? NULL : buf;
 }
 
+uint32_t vswap_log_record_reach(VswapStore *s, uint32_t off, size_t bytes,
+                                bool member)
+{
+    return member ? MIN(UINT32_C(1) << s->seg_shift,
+                        off + VSWAP_GROUP_REC_MAX) : off + bytes;
+}
+
+uint32_t vswap_log_headerless_used(VswapStore *s, uint32_t index,
+                                   uint32_t max_end, uint32_t reach)
+{
+    uint64_t off = s->data_offset + ((uint64_t)index << s->seg_shift);
+    int64_t file_len = vswap_io_getlength(s->io);
+
+    if (file_len > 0 && (uint64_t)file_len > off &&
+        (uint64_t)file_len - off < reach) {
+        reach = MAX(max_end, (uint64_t)file_len - off);
+    }
+    return reach;
+}
+
 /* Give back a segment buffer no record and no I/O refers to any more. */
 void vswap_log_put_buf(VswapStore *s, uint8_t *buf)
 {

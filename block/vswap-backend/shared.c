@@ -133,7 +133,6 @@ static unsigned vswap_shared_rebuild(VswapStore *s)
     g_autofree uint32_t *max_end = NULL, *reach = NULL;
     uint64_t seg_mask = ((uint64_t)1 << s->seg_shift) - 1;
     uint64_t slot = 0, ent;
-    int64_t file_len = vswap_io_getlength(s->io);
     uint32_t nsegs = 0;
     unsigned bad = 0;
 
@@ -159,16 +158,15 @@ static unsigned vswap_shared_rebuild(VswapStore *s)
         if (vswap_ent_state(ent) != VSWAP_ENT_DISK) {
             continue;
         }
-        seg = &s->disk.segs[addr >> s->seg_shift];
+        seg = &s->disk.segs[index];
         size = vswap_ent_bytes(ent);
         seg->live += size;
         seg->nrecords++;
         s->disk.live_bytes += size;
         max_end[index] = MAX(max_end[index], (addr & seg_mask) + size);
-        reach[index] = MAX(reach[index], vswap_ent_group(ent) ?
-                           MIN(seg_mask + 1,
-                               (addr & seg_mask) + VSWAP_GROUP_REC_MAX) :
-                           (addr & seg_mask) + size);
+        reach[index] = MAX(reach[index],
+                           vswap_log_record_reach(s, addr & seg_mask, size,
+                                                  vswap_ent_group(ent)));
     }
     for (uint32_t i = 0; i < nsegs; i++) {
         VswapSegment *seg = &s->disk.segs[i];
@@ -185,12 +183,7 @@ static unsigned vswap_shared_rebuild(VswapStore *s)
             vswap_store_io(s, VSWAP_IO_READ, buf, 4096, off) < 0 ||
             vswap_seg_hdr_verify(buf, i, 1u << s->seg_shift, &hdr) < 0 ||
             hdr.used < max_end[i]) {
-            /* Not past the file's end: a read there would come up short. */
-            if (file_len > 0 && (uint64_t)file_len > off &&
-                (uint64_t)file_len - off < reach[i]) {
-                reach[i] = MAX(max_end[i], (uint64_t)file_len - off);
-            }
-            seg->used = reach[i];
+            seg->used = vswap_log_headerless_used(s, i, max_end[i], reach[i]);
             seg->compact_failed = true;
             bad++;
         } else {

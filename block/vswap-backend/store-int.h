@@ -442,6 +442,20 @@ int vswap_log_append(VswapStore *s, VswapLog *log, const void *rec,
 void vswap_log_seal_open(VswapStore *s, VswapLog *log);
 /* May writeback open another segment of @log (the reserve aside)? */
 bool vswap_log_can_open(VswapLog *log);
+/*
+ * How far into its disk segment the record of an entry at @off, counting
+ * @bytes, may reach: a group member's entry (@member) gives only its
+ * share of its group, which may span up to VSWAP_GROUP_REC_MAX.
+ */
+uint32_t vswap_log_record_reach(VswapStore *s, uint32_t off, size_t bytes,
+                                bool member);
+/*
+ * The used bytes of disk segment @index taken without its header: as far
+ * as its records may reach (@reach), but not past the file's end, where a
+ * read would come up short, and never short of @max_end.
+ */
+uint32_t vswap_log_headerless_used(VswapStore *s, uint32_t index,
+                                   uint32_t max_end, uint32_t reach);
 void vswap_log_release(VswapStore *s, uint64_t ent);
 void vswap_log_free_segment(VswapStore *s, VswapLog *log, uint32_t index);
 void vswap_log_release_segment(VswapStore *s, VswapLog *log, uint32_t index);
