@@ -141,11 +141,66 @@ static bool virtio_vswap_mig_has_dict(uint32_t kind)
     return kind == VSWAP_RECORD_ZSTD_DICT || kind == VSWAP_RECORD_DICT;
 }
 
+/* A migration starts: count it from zero.  BQL held */
+static void virtio_vswap_mig_counts_start(VirtIOVswapMigCounts *c)
+{
+    stat64_set(&c->records, 0);
+    stat64_set(&c->record_bytes, 0);
+    stat64_set(&c->refs, 0);
+    stat64_set(&c->member_refs, 0);
+    stat64_set(&c->dicts, 0);
+    c->started = true;
+}
+
+/* Count one element of the stream, sent or loaded. */
+static void virtio_vswap_mig_count(VirtIOVswapMigCounts *c,
+                                   const VswapRecordInfo *info)
+{
+    switch (info->kind) {
+    case VSWAP_RECORD_REF:
+        stat64_add(&c->refs, 1);
+        break;
+    case VSWAP_RECORD_MEMBER_REF:
+        stat64_add(&c->member_refs, 1);
+        break;
+    case VSWAP_RECORD_DICT:
+        stat64_add(&c->dicts, 1);
+        break;
+    default:
+        stat64_add(&c->records, 1);
+        stat64_add(&c->record_bytes, info->len);
+        break;
+    }
+}
+
+static VswapMigrationStats *virtio_vswap_mig_counts(VirtIOVswapMigCounts *c)
+{
+    VswapMigrationStats *m = g_new0(VswapMigrationStats, 1);
+
+    m->records = stat64_get(&c->records);
+    m->record_bytes = stat64_get(&c->record_bytes);
+    m->refs = stat64_get(&c->refs);
+    m->member_refs = stat64_get(&c->member_refs);
+    m->dicts = stat64_get(&c->dicts);
+    return m;
+}
+
+void virtio_vswap_migration_query(VirtIOVswap *s, VswapInfo *info)
+{
+    if (s->mig_sent.started) {
+        info->migration_sent = virtio_vswap_mig_counts(&s->mig_sent);
+    }
+    if (s->mig_received.started) {
+        info->migration_received = virtio_vswap_mig_counts(&s->mig_received);
+    }
+}
+
 static void virtio_vswap_mig_put_record(VirtIOVswap *s, QEMUFile *f,
                                         const VswapRecordInfo *info,
                                         const uint8_t *payload)
 {
     trace_virtio_vswap_mig_record(s, info->slot, info->kind, info->len);
+    virtio_vswap_mig_count(&s->mig_sent, info);
     if (info->kind == VSWAP_RECORD_REF ||
         info->kind == VSWAP_RECORD_MEMBER_REF) {
         bool member = info->kind == VSWAP_RECORD_MEMBER_REF;
@@ -235,6 +290,7 @@ static int virtio_vswap_mig_save_setup(QEMUFile *f, void *opaque, Error **errp)
 
     s->mig_batch = g_new0(VirtIOVswapMigBatch, 1);
     s->mig_batch->s = s;
+    virtio_vswap_mig_counts_start(&s->mig_sent);
     virtio_vswap_run_in_store_ctx(s, virtio_vswap_mig_setup_bh, s);
     qemu_put_byte(f, VSWAP_MIG_FLAG_HEADER);
     qemu_put_be32(f, VSWAP_MIG_MAGIC);
@@ -428,10 +484,12 @@ static int virtio_vswap_mig_load_record(VirtIOVswap *s, QEMUFile *f)
         return qemu_file_get_error(f) ?: -EIO;
     }
     ret = vswap_store_import(s->store, &info, s->mig_buf);
-    if (ret < 0 && info.kind == VSWAP_RECORD_DICT) {
+    if (ret >= 0) {
+        virtio_vswap_mig_count(&s->mig_received, &info);
+    } else if (info.kind == VSWAP_RECORD_DICT) {
         error_report("virtio-vswap: bad compression dictionary %u (%u bytes)"
                      " in the migration stream", info.dict, info.len);
-    } else if (ret < 0) {
+    } else {
         error_report("virtio-vswap: cannot store migrated slot %" PRIu64
                      ": %s", info.slot, strerror(-ret));
     }
@@ -462,7 +520,9 @@ static int virtio_vswap_mig_load_ref(VirtIOVswap *s, QEMUFile *f, bool member)
     } else {
         ret = vswap_store_import(s->store, &info, NULL);
     }
-    if (ret < 0) {
+    if (ret >= 0) {
+        virtio_vswap_mig_count(&s->mig_received, &info);
+    } else {
         g_autofree char *of = member ?
             g_strdup_printf(", group member %u", info.member) : g_strdup("");
 
@@ -503,6 +563,7 @@ static int virtio_vswap_mig_load_header(VirtIOVswap *s, QEMUFile *f)
                      virtio_vswap_shared(s) ? "" : "not ");
         return -EINVAL;
     }
+    virtio_vswap_mig_counts_start(&s->mig_received);
     if (virtio_vswap_shared(s)) {
         /* The shared file already holds the source's data: keep it. */
         return 0;

@@ -615,6 +615,7 @@ static void virtio_vswap_qmp_query(void *opaque, VswapInfo *info)
 
     info->node = g_strdup(node);
     virtio_vswap_run_in_store_ctx(q.s, virtio_vswap_query_bh, &q);
+    virtio_vswap_migration_query(q.s, info);
 }
 
 /* Context: the store's owner thread, from vswap_store_process(). */

@@ -7,6 +7,7 @@
 
 #include "hw/virtio/virtio.h"
 #include "standard-headers/linux/virtio_vswap.h"
+#include "qemu/stats64.h"
 #include "qom/object.h"
 #include "system/iothread.h"
 #include "vswap/store.h"
@@ -67,6 +68,20 @@ typedef struct VirtIOVswapTypeStats {
     uint64_t latency[VIRTIO_VSWAP_LAT_BUCKETS];
 } VirtIOVswapTypeStats;
 
+/*
+ * What one migration of the store carried, by element of its stream
+ * (query-vswap's VswapMigrationStats).  The source's counts grow in the
+ * migration thread, so they are Stat64; started changes with the BQL.
+ */
+typedef struct VirtIOVswapMigCounts {
+    bool started;
+    Stat64 records;         /* slots sent with their data (RECORD) */
+    Stat64 record_bytes;    /* ... their payload */
+    Stat64 refs;            /* pages sent as REF */
+    Stat64 member_refs;     /* pages sent as MEMBER */
+    Stat64 dicts;           /* dictionaries (RECORD of kind DICT) */
+} VirtIOVswapMigCounts;
+
 struct VirtIOVswap {
     VirtIODevice parent_obj;
 
@@ -98,6 +113,8 @@ struct VirtIOVswap {
     uint8_t *mig_buf;           /* destination: one record's payload */
     uint64_t mig_pending;       /* dirty slots left; atomic */
     uint64_t mig_avg_record;    /* average payload bytes; atomic */
+    VirtIOVswapMigCounts mig_sent;      /* the last outgoing migration */
+    VirtIOVswapMigCounts mig_received;  /* the incoming one */
     VirtIOVswapTypeStats stats[3];  /* by VIRTIO_VSWAP_T_*; not migrated */
     uint64_t malformed;     /* requests answered UNSUPP or INVAL */
     /*

@@ -117,6 +117,20 @@ static void hmp_info_vswap_requests(Monitor *mon, const char *name,
                    r->latency_p50_us, r->latency_p99_us);
 }
 
+/* One direction of the last migration, if there was one. */
+static void hmp_info_vswap_migration(Monitor *mon, const char *what,
+                                     VswapMigrationStats *m)
+{
+    if (!m) {
+        return;
+    }
+    monitor_printf(mon, "  migrated %s %" PRIu64 " records (%" PRIu64
+                   " bytes), %" PRIu64 " references, %" PRIu64
+                   " group member references, %" PRIu64 " dictionaries\n",
+                   what, m->records, m->record_bytes, m->refs,
+                   m->member_refs, m->dicts);
+}
+
 void hmp_info_vswap(Monitor *mon, const QDict *qdict)
 {
     Error *err = NULL;
@@ -158,6 +172,8 @@ void hmp_info_vswap(Monitor *mon, const QDict *qdict)
                            i->disk_groups, i->disk_group_pages,
                            i->disk_group_splits);
         }
+        hmp_info_vswap_migration(mon, "sent", i->migration_sent);
+        hmp_info_vswap_migration(mon, "loaded", i->migration_received);
         if (i->dict_trainings || i->dicts) {
             monitor_printf(mon, "  dict     %" PRIu64 " in use, %" PRIu64
                            " held (%" PRIu64 " bytes); %" PRIu64 " trained, %"

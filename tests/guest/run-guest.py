@@ -1320,16 +1320,24 @@ def main():
             'store_payload_bytes_end': src_end.get('payload-bytes'),
             'store_pages_end': host_pages(src_end) if src_end else None,
             'store_disk_pages_end': src_end.get('pages-disk'),
+            'store_sent': src_end.get('migration-sent'),
             'ram_bytes': args.mem, 'query_migrate': mig}
         if args.migrate_shared and mig.get('status') == 'completed':
-            # Pages in the file travel as 21-byte references, so the
-            # device state sent is well below what the store holds.
+            # Pages in the file travel as 21-byte references (22 for a
+            # member of a group record), so the device state sent is well
+            # below what the store holds.
             payload = src_end.get('payload-bytes', 0)
+            sent = src_end.get('migration-sent') or {}
+            refs = sent.get('refs', 0) + sent.get('member-refs', 0)
             check('shared storage: disk pages sent as references',
-                  src_end.get('pages-disk', 0) > 0 and wire_other < payload,
+                  src_end.get('pages-disk', 0) > 0 and refs > 0 and
+                  wire_other < payload,
                   '%d bytes of device state sent, %d of payload stored'
-                  ' (%d pages on disk)' % (wire_other, payload,
-                                           src_end.get('pages-disk', 0)))
+                  ' (%d pages on disk); %d references (%d to group'
+                  ' members), %d records of %d bytes' % (
+                      wire_other, payload, src_end.get('pages-disk', 0),
+                      refs, sent.get('member-refs', 0),
+                      sent.get('records', 0), sent.get('record-bytes', 0)))
 
     if args.throttle_write:
         # Write rates between samples at least 4 s apart, from the store's

@@ -342,15 +342,69 @@ static void start_migration(Vm *src, Vm *dst, const char *uri,
     g_free(wait_status(src->qts, "active", NULL));
 }
 
-static int64_t query_int(QTestState *qts, const char *key)
+/* Returns: the first device's query-vswap answer, for the caller to unref. */
+static QDict *query_vswap(QTestState *qts)
 {
     QDict *resp = qtest_qmp(qts, "{'execute': 'query-vswap'}");
     QDict *info = qobject_to(QDict, qlist_peek(qdict_get_qlist(resp,
                                                                "return")));
+
+    qobject_ref(info);
+    qobject_unref(resp);
+    return info;
+}
+
+static int64_t query_int(QTestState *qts, const char *key)
+{
+    QDict *info = query_vswap(qts);
     int64_t v = qdict_get_int(info, key);
 
-    qobject_unref(resp);
+    qobject_unref(info);
     return v;
+}
+
+/*
+ * Returns: query-vswap's migration-sent or migration-received (@dir), for
+ * the caller to unref; NULL if absent.
+ */
+static QDict *query_mig(QTestState *qts, const char *dir)
+{
+    QDict *info = query_vswap(qts);
+    QDict *m = qdict_get_qdict(info, dir);
+
+    qobject_ref(m);     /* NULL-safe */
+    qobject_unref(info);
+    return m;
+}
+
+/*
+ * After a completed migration: the destination loaded exactly what the
+ * source sent, element by element; returns the source's counts.
+ */
+static QDict *check_mig_counts(Vm *src, Vm *dst)
+{
+    static const char *const keys[] = {
+        "records", "record-bytes", "refs", "member-refs", "dicts",
+    };
+    QDict *sent = query_mig(src->qts, "migration-sent");
+    QDict *received = query_mig(dst->qts, "migration-received");
+
+    g_assert_nonnull(sent);
+    g_assert_nonnull(received);
+    g_assert_null(query_mig(src->qts, "migration-received"));
+    g_assert_null(query_mig(dst->qts, "migration-sent"));
+    for (unsigned i = 0; i < G_N_ELEMENTS(keys); i++) {
+        g_assert_cmpint(qdict_get_int(received, keys[i]), ==,
+                        qdict_get_int(sent, keys[i]));
+    }
+    g_test_message("sent %" PRId64 " records (%" PRId64 " bytes), %" PRId64
+                   " refs, %" PRId64 " member refs",
+                   qdict_get_int(sent, "records"),
+                   qdict_get_int(sent, "record-bytes"),
+                   qdict_get_int(sent, "refs"),
+                   qdict_get_int(sent, "member-refs"));
+    qobject_unref(received);
+    return sent;
 }
 
 /* Slot s holds version vers[s] (-1: nothing) on whichever side is live. */
@@ -381,12 +435,14 @@ static void test_migrate_live(gconstpointer iothread)
     int vers[N];
     Vm src = { .iothread = iothread }, dst = { .iothread = iothread };
     g_autofree char *st = NULL;
+    QDict *sent;
     unsigned round;
 
     vm_start(&src, NULL, false);
     vm_driver_start(&src);
     write_initial(&src, vers, N);
     g_assert_cmpint(query_int(src.qts, "pages-disk"), >, 0);
+    g_assert_null(query_mig(src.qts, "migration-sent"));
 
     vm_start(&dst, NULL, true);
     /*
@@ -409,6 +465,13 @@ static void test_migrate_live(gconstpointer iothread)
     g_assert_cmpstr(st, ==, "completed");
     g_free(wait_status(dst.qts, "completed", NULL));
     g_test_message("%u guest write rounds ran during migration", round);
+    /* Every slot went with its data, some twice; none as a reference. */
+    sent = check_mig_counts(&src, &dst);
+    g_assert_cmpint(qdict_get_int(sent, "records"), >=, N);
+    g_assert_cmpint(qdict_get_int(sent, "record-bytes"), >, 0);
+    g_assert_cmpint(qdict_get_int(sent, "refs"), ==, 0);
+    g_assert_cmpint(qdict_get_int(sent, "member-refs"), ==, 0);
+    qobject_unref(sent);
 
     vm_driver_adopt(&dst, &src);
     check_all(&dst, vers, N);
@@ -548,6 +611,7 @@ static void test_migrate_shared(void)
     int vers[N];
     Vm src = { .store_opts = opts }, dst = { .store_opts = opts };
     QTestState *src_qts;
+    QDict *sent;
 
     unlink(store);
     vm_start_store(&src, NULL, false, store);
@@ -570,8 +634,16 @@ static void test_migrate_shared(void)
     g_free(wait_status(src.qts, "completed", NULL));
     g_free(wait_status(dst.qts, "completed", NULL));
 
-    /* Pages on disk arrived as references into the shared file. */
+    /*
+     * Pages on disk arrived as references into the shared file, those in
+     * groups as member references.
+     */
     g_assert_cmpint(query_int(dst.qts, "pages-disk"), >, 100);
+    sent = check_mig_counts(&src, &dst);
+    g_assert_cmpint(qdict_get_int(sent, "member-refs"), >, 0);
+    g_assert_cmpint(qdict_get_int(sent, "refs") +
+                    qdict_get_int(sent, "member-refs"), >, 100);
+    qobject_unref(sent);
     vm_driver_adopt(&dst, &src);
     check_all(&dst, vers, N);
 
@@ -659,6 +731,7 @@ static void test_migrate_dict(void)
                                            g_get_tmp_dir(), getpid());
     Vm src = { .store_opts = opts }, dst = { .store_opts = opts };
     g_autofree char *st = NULL;
+    QDict *sent;
     int vers[N];
 
     vm_start(&src, NULL, false);
@@ -693,6 +766,10 @@ static void test_migrate_dict(void)
     st = wait_status(src.qts, "completed", "failed");
     g_assert_cmpstr(st, ==, "completed");
     g_free(wait_status(dst.qts, "completed", NULL));
+    /* The dictionary went once, before the records that need it. */
+    sent = check_mig_counts(&src, &dst);
+    g_assert_cmpint(qdict_get_int(sent, "dicts"), ==, 1);
+    qobject_unref(sent);
     vm_driver_adopt(&dst, &src);
     check_all(&dst, vers, N);
     g_assert_cmpint(query_int(dst.qts, "dicts"), ==, 1);
