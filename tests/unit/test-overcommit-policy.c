@@ -446,6 +446,7 @@ static void test_qemu_memory(void)
         " 0x0000000000200000 0x00007f4c4a200000  ro\n"
         "                 pc.bios    4 KiB  0x0000000010000000 0x0000000000040000"
         " 0x0000000000040000 0x00007f4c50600000  ro\n";
+    /* Without Pss lines (own memory: all of Rss outside guest RAM)... */
     static const char smaps[] =
         "55d0c0000000-55d0c1000000 r-xp 00000000 08:01 123 /usr/bin/qemu\n"
         "Size:              16384 kB\nRss:                8192 kB\n"
@@ -457,6 +458,22 @@ static void test_qemu_memory(void)
         "Size:                  4 kB\nRss:                   0 kB\n"
         "7f4c40000000-7f4c42000000 rw-p 00000000 00:00 0 \n"
         "Size:              32768 kB\nRss:               20480 kB\n";
+    /*
+     * ... and as Linux writes it: the binary, mapped by three QEMUs,
+     * counts a third (Pss), the guest's RAM and the heap in full.
+     */
+    static const char smaps_pss[] =
+        "55d0c0000000-55d0c1000000 r-xp 00000000 08:01 123 /usr/bin/qemu\n"
+        "Size:              16384 kB\nRss:                9216 kB\n"
+        "Pss:                3072 kB\nPss_Dirty:             0 kB\n"
+        "Shared_Clean:       9216 kB\nAnonymous:             0 kB\n"
+        "7f4c27e00000-7f4c37e00000 rw-p 00000000 00:00 0 \n"
+        "Size:             262144 kB\nRss:              102400 kB\n"
+        "Pss:              102400 kB\nPss_Dirty:        102400 kB\n"
+        "SwapPss:               0 kB\n"
+        "7f4c40000000-7f4c42000000 rw-p 00000000 00:00 0 \n"
+        "Size:              32768 kB\nRss:               20480 kB\n"
+        "Pss:               20480 kB\n";
     static const char *const bad_ramblocks[] = {
         "",
         "pc.ram 4 KiB 0x0 0x10000000 0x10000000 0x7f4c27e00000 rw\n",
@@ -476,9 +493,15 @@ static void test_qemu_memory(void)
         "7f4c27e00000-7f4c37e00000 rw-p 0 00:00 0\nRss: 99999999999999999999 kB\n",
         "7f4c37e00000-7f4c27e00000 rw-p 0 00:00 0\nRss: 4 kB\n",
         "7f4c27e00000-zz rw-p 0 00:00 0\nRss: 4 kB\n",
+        "7f4c27e00000-7f4c37e00000 rw-p 0 00:00 0\nRss: 4 kB\nPss: most kB\n",
+        "Pss: 4 kB\n7f4c27e00000-7f4c37e00000 rw-p 0 00:00 0\nRss: 4 kB\n",
+        /* Each fits; their sum does not. */
+        "7f4c27e00000-7f4c37e00000 rw-p 0 00:00 0\n"
+        "Rss: 9007199254740991 kB\nRss: 9007199254740991 kB\n"
+        "Rss: 9007199254740991 kB\n",
     };
     g_autoptr(GArray) ranges = g_array_new(FALSE, FALSE, sizeof(OcRamRange));
-    guint64 rss = 0, guest = 0;
+    guint64 rss = 0, guest = 0, own = 0;
 
     g_assert_true(oc_qemu_parse_ramblocks(ramblocks, ranges));
     g_assert_cmpuint(ranges->len, ==, 1);
@@ -486,9 +509,14 @@ static void test_qemu_memory(void)
                     0x7f4c27e00000ull);
     g_assert_cmphex(g_array_index(ranges, OcRamRange, 0).end, ==,
                     0x7f4c37e00000ull);
-    g_assert_true(oc_qemu_parse_smaps(smaps, ranges, &rss, &guest));
+    g_assert_true(oc_qemu_parse_smaps(smaps, ranges, &rss, &guest, &own));
     g_assert_cmpuint(rss, ==, (8192 + 102400 + 20480) << 10);
     g_assert_cmpuint(guest, ==, 102400 << 10);
+    g_assert_cmpuint(own, ==, (8192 + 20480) << 10);
+    g_assert_true(oc_qemu_parse_smaps(smaps_pss, ranges, &rss, &guest, &own));
+    g_assert_cmpuint(rss, ==, (9216 + 102400 + 20480) << 10);
+    g_assert_cmpuint(guest, ==, 102400 << 10);
+    g_assert_cmpuint(own, ==, (3072 + 20480) << 10);
     for (guint i = 0; i < G_N_ELEMENTS(bad_ramblocks); i++) {
         g_array_set_size(ranges, 0);
         g_assert_false(oc_qemu_parse_ramblocks(bad_ramblocks[i], ranges));
@@ -496,7 +524,8 @@ static void test_qemu_memory(void)
     }
     g_assert_false(oc_qemu_parse_ramblocks(NULL, ranges));
     for (guint i = 0; i < G_N_ELEMENTS(bad_smaps); i++) {
-        g_assert_false(oc_qemu_parse_smaps(bad_smaps[i], ranges, &rss, &guest));
+        g_assert_false(oc_qemu_parse_smaps(bad_smaps[i], ranges, &rss, &guest,
+                                           &own));
     }
 }
 

@@ -128,36 +128,71 @@ static guint64 oc_qemu_overlap(const GArray *ranges, guint64 start, guint64 end)
     return MIN(sum, end - start);
 }
 
-gboolean oc_qemu_parse_smaps(const char *text, const GArray *ranges,
-                             guint64 *rss, guint64 *guest_rss)
+/*
+ * Returns: the part of @bytes of the mapping [@start, @end) that is
+ * inside @ranges: a mapping partly inside a RAM block counts pro rata.
+ */
+static guint64 oc_qemu_inside(const GArray *ranges, guint64 start,
+                              guint64 end, guint64 bytes)
 {
-    guint64 start = 0, end = 0, total = 0, guest = 0;
+    return (guint64)((double)bytes * oc_qemu_overlap(ranges, start, end) /
+                     (end - start));
+}
+
+/*
+ * "Rss:   1234 kB" after @key: Returns: FALSE if malformed (or too large
+ * to add up), else the bytes in *@bytes.
+ */
+static gboolean oc_qemu_smaps_kib(const char *line, gsize key_len,
+                                  guint64 *bytes)
+{
+    const char *p = line + key_len;
+    guint64 kib;
+    char *after;
+
+    while (*p == ' ' || *p == '\t') {
+        p++;
+    }
+    if (!g_ascii_isdigit(*p)) {
+        return FALSE;
+    }
+    kib = g_ascii_strtoull(p, &after, 10);
+    if (strncmp(after, " kB", 3) || kib > (G_MAXUINT64 >> 11)) {
+        return FALSE;
+    }
+    *bytes = kib << 10;
+    return TRUE;
+}
+
+gboolean oc_qemu_parse_smaps(const char *text, const GArray *ranges,
+                             guint64 *rss, guint64 *guest_rss,
+                             guint64 *own)
+{
+    guint64 start = 0, end = 0, total = 0, guest = 0, pss = 0, guest_pss = 0;
+    guint64 bytes;
+    guint n_rss = 0, n_pss = 0;
     gboolean in_vma = FALSE;
     const char *line = text;
 
     while (line && *line) {
         const char *nl = strchr(line, '\n');
-        guint64 kib;
-        char *after;
 
         if (g_str_has_prefix(line, "Rss:")) {
-            const char *p = line + 4;
-
-            while (*p == ' ' || *p == '\t') {
-                p++;
-            }
-            if (!in_vma || !g_ascii_isdigit(*p)) {
+            if (!in_vma || !oc_qemu_smaps_kib(line, 4, &bytes) ||
+                bytes > G_MAXUINT64 - total) {
                 return FALSE;
             }
-            kib = g_ascii_strtoull(p, &after, 10);
-            if (strncmp(after, " kB", 3) || kib > (G_MAXUINT64 >> 11)) {
+            total += bytes;
+            guest += oc_qemu_inside(ranges, start, end, bytes);
+            n_rss++;
+        } else if (g_str_has_prefix(line, "Pss:")) {
+            if (!in_vma || !oc_qemu_smaps_kib(line, 4, &bytes) ||
+                bytes > G_MAXUINT64 - pss) {
                 return FALSE;
             }
-            total += kib << 10;
-            /* A mapping partly inside a RAM block counts pro rata. */
-            guest += (guint64)((double)(kib << 10) *
-                               oc_qemu_overlap(ranges, start, end) /
-                               (end - start));
+            pss += bytes;
+            guest_pss += oc_qemu_inside(ranges, start, end, bytes);
+            n_pss++;
         } else if (oc_qemu_smaps_is_header(line)) {
             if (!oc_qemu_smaps_header(line, nl ? (gsize)(nl - line) :
                                       strlen(line), &start, &end)) {
@@ -172,6 +207,13 @@ gboolean oc_qemu_parse_smaps(const char *text, const GArray *ranges,
     }
     *rss = total;
     *guest_rss = MIN(guest, total);
+    /*
+     * Pages shared with other processes count once among them: three
+     * QEMUs map the same binary and libraries (31 MiB each here), which
+     * their cgroup is charged for once, if at all.
+     */
+    *own = n_pss == n_rss ? (pss > guest_pss ? pss - guest_pss : 0) :
+                            total - *guest_rss;
     return TRUE;
 }
 
@@ -215,7 +257,7 @@ char *oc_proc_read_bounded(const char *path, gsize max, GError **err)
 
 gboolean oc_qemu_read_memory(const char *proc_root, gint64 pid,
                              const GArray *ranges, guint64 *rss,
-                             guint64 *guest_rss, GError **err)
+                             guint64 *guest_rss, guint64 *own, GError **err)
 {
     g_autofree char *name = g_strdup_printf("%" G_GINT64_FORMAT, pid);
     g_autofree char *path = NULL, *text = NULL;
@@ -229,7 +271,7 @@ gboolean oc_qemu_read_memory(const char *proc_root, gint64 pid,
     if (!text) {
         return FALSE;
     }
-    if (!oc_qemu_parse_smaps(text, ranges, rss, guest_rss)) {
+    if (!oc_qemu_parse_smaps(text, ranges, rss, guest_rss, own)) {
         g_set_error(err, G_FILE_ERROR, G_FILE_ERROR_INVAL,
                     "%s: malformed", path);
         return FALSE;

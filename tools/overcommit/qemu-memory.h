@@ -38,11 +38,14 @@ gboolean oc_qemu_parse_ramblocks(const char *text, GArray *ranges);
 /*
  * Sums smaps's "Rss:" over every mapping (*@rss) and over the parts of
  * mappings inside @ranges (*@guest_rss; a mapping partly inside counts
- * pro rata).  Returns: FALSE on a malformed header or Rss line, or when
- * no mapping was found.
+ * pro rata).  *@own: the QEMU's own memory, its proportional share
+ * ("Pss:") of what is outside @ranges, so that the binary and libraries
+ * that several QEMUs map count once among them (Rss outside @ranges
+ * when some mapping has no Pss line).  Returns: FALSE on a malformed
+ * header, Rss or Pss line, or when no mapping was found.
  */
 gboolean oc_qemu_parse_smaps(const char *text, const GArray *ranges,
-                             guint64 *rss, guint64 *guest_rss);
+                             guint64 *rss, guint64 *guest_rss, guint64 *own);
 
 /*
  * Reads a text file of /proc, which may be as long as the process makes it
@@ -58,6 +61,6 @@ char *oc_proc_read_bounded(const char *path, gsize max, GError **err);
  */
 gboolean oc_qemu_read_memory(const char *proc_root, gint64 pid,
                              const GArray *ranges, guint64 *rss,
-                             guint64 *guest_rss, GError **err);
+                             guint64 *guest_rss, guint64 *own, GError **err);
 
 #endif

@@ -517,26 +517,27 @@ static void oc_vm_got_vswap(OcQmp *qmp, JsonNode *ret, const GError *err,
 
 /*
  * The QEMU's resident memory (smaps), split into its guest's RAM and the
- * rest, QEMU's own.  Read at the poll, beside the balloon's reading.
+ * rest, QEMU's own (its share of what it maps with other processes).
+ * Read at the poll, beside the balloon's reading.
  */
 static void oc_vm_read_qemu_memory(OcVmLink *vm)
 {
     g_autoptr(GError) err = NULL;
-    guint64 rss, guest_rss;
+    guint64 rss, guest_rss, own;
 
     vm->snap.has_qemu_mem = FALSE;
     if (!vm->pid || !vm->ram_ranges->len) {
         return;     /* said at discovery */
     }
     if (!oc_qemu_read_memory(vm->proc_root, vm->pid, vm->ram_ranges, &rss,
-                             &guest_rss, &err)) {
+                             &guest_rss, &own, &err)) {
         oc_vm_set_mem_error(vm, err->message);
         return;
     }
     oc_vm_set_mem_error(vm, NULL);
     vm->qemu_rss = rss;
     vm->snap.guest_rss = guest_rss;
-    vm->snap.overhead = rss - guest_rss;
+    vm->snap.overhead = own;
     vm->snap.has_qemu_mem = TRUE;
 }
 
