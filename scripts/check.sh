@@ -146,7 +146,8 @@ suite_fuzz() {
             -Db_sanitize=address,undefined -Db_lundef=false >/dev/null ||
             { record fuzz 1 0 1 0 0; return; }
     fi
-    for t in fuzz-store-ops fuzz-store-import fuzz-store-file fuzz-device-requests; do
+    for t in fuzz-store-ops fuzz-store-import fuzz-store-file fuzz-device-requests \
+             fuzz-overcommit-parsers; do
         ninja -C "$dir" "tests/fuzz/$t" >/dev/null || { failed=$((failed + 1)); rc=1; continue; }
         mkdir -p "$dir/corpus/$t" "$dir/crashes"
         # New inputs go to the scratch corpus first; the repo's seeds are read only.

@@ -7,6 +7,7 @@
 #define VSWAP_FUZZ_COMMON_H
 
 #include <glib.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
