@@ -407,6 +407,35 @@ static QDict *check_mig_counts(Vm *src, Vm *dst)
     return sent;
 }
 
+/*
+ * HMP's info vswap on @qts has a "migrated @dir" line with @m's records
+ * and references, or none when @m is NULL.
+ */
+static void check_hmp_mig(QTestState *qts, const char *dir, QDict *m)
+{
+    g_autofree char *out = qtest_hmp(qts, "info vswap");
+    g_autofree char *want = g_strdup_printf("migrated %s ", dir);
+
+    if (!m) {
+        g_assert_null(strstr(out, want));
+        return;
+    }
+    g_free(want);
+    want = g_strdup_printf("migrated %s %" PRId64 " records (%" PRId64
+                           " bytes), %" PRId64 " references, %" PRId64
+                           " group member references, %" PRId64
+                           " dictionaries", dir,
+                           qdict_get_int(m, "records"),
+                           qdict_get_int(m, "record-bytes"),
+                           qdict_get_int(m, "refs"),
+                           qdict_get_int(m, "member-refs"),
+                           qdict_get_int(m, "dicts"));
+    if (!strstr(out, want)) {
+        g_test_message("info vswap: %s", out);
+    }
+    g_assert_nonnull(strstr(out, want));
+}
+
 /* Slot s holds version vers[s] (-1: nothing) on whichever side is live. */
 static void write_initial(Vm *src, int *vers, unsigned n)
 {
@@ -643,6 +672,11 @@ static void test_migrate_shared(void)
     g_assert_cmpint(qdict_get_int(sent, "member-refs"), >, 0);
     g_assert_cmpint(qdict_get_int(sent, "refs") +
                     qdict_get_int(sent, "member-refs"), >, 100);
+    /* HMP says the same: sent on the source, loaded on the destination. */
+    check_hmp_mig(src.qts, "sent", sent);
+    check_hmp_mig(src.qts, "loaded", NULL);
+    check_hmp_mig(dst.qts, "loaded", sent);
+    check_hmp_mig(dst.qts, "sent", NULL);
     qobject_unref(sent);
     vm_driver_adopt(&dst, &src);
     check_all(&dst, vers, N);
