@@ -510,7 +510,6 @@ static void groups_config(Fixture *f, VswapStoreConfig *cfg, bool dict)
     cfg->dict_train_pages = 64;
 }
 
-
 /*
  * Version @ver of every third slot from @first below @n, then a full
  * compaction: groups that lost pages are split into records of one page.
