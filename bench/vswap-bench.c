@@ -107,12 +107,17 @@ static void on_signal(int sig)
     raise(sig);
 }
 
-static int64_t now_ns(void)
+static int64_t clock_ns(clockid_t clock)
 {
     struct timespec ts;
 
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(clock, &ts);
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int64_t now_ns(void)
+{
+    return clock_ns(CLOCK_MONOTONIC);
 }
 
 static void *page_alloc(size_t bytes)
@@ -241,6 +246,7 @@ typedef struct RawCodec {
     ZSTD_DCtx *dctx;
     uint8_t *cbuf;              /* frames back to back */
     size_t *off;                /* n + 1 frame offsets */
+    int64_t cpu_ns;             /* CPU time of the last loop, its thread's */
 } RawCodec;
 
 static void raw_init(RawCodec *r, size_t n)
@@ -272,6 +278,7 @@ static void raw_destroy(RawCodec *r)
 static int64_t raw_compress(RawCodec *r, const PageSet *ps)
 {
     size_t pos = 0, bound = ZSTD_compressBound(PAGE);
+    int64_t cpu0 = clock_ns(CLOCK_THREAD_CPUTIME_ID);
     int64_t t0 = now_ns();
 
     for (size_t i = 0; i < ps->n; i++) {
@@ -285,12 +292,14 @@ static int64_t raw_compress(RawCodec *r, const PageSet *ps)
         pos += len;
     }
     r->off[ps->n] = pos;
+    r->cpu_ns = clock_ns(CLOCK_THREAD_CPUTIME_ID) - cpu0;
     return now_ns() - t0;
 }
 
 /* ZSTD_decompressDCtx of the frames of raw_compress into @dst.  Returns ns. */
 static int64_t raw_decompress(RawCodec *r, const PageSet *ps, uint8_t *dst)
 {
+    int64_t cpu0 = clock_ns(CLOCK_THREAD_CPUTIME_ID);
     int64_t t0 = now_ns(), t;
 
     for (size_t i = 0; i < ps->n; i++) {
@@ -304,6 +313,7 @@ static int64_t raw_decompress(RawCodec *r, const PageSet *ps, uint8_t *dst)
         }
     }
     t = now_ns() - t0;
+    r->cpu_ns = clock_ns(CLOCK_THREAD_CPUTIME_ID) - cpu0;
     if (memcmp(dst, ps->pages, ps->n * PAGE) != 0) {
         die("raw zstd round trip differs");
     }
@@ -520,6 +530,14 @@ typedef struct StoreFigures {
     Samples ns;                 /* per pass */
     Samples p50, p99;           /* µs, per pass */
     Samples ratio;              /* to the raw loop of the same repetition */
+    /*
+     * CPU time of the pass, all threads, over the raw loop's: what the
+     * store costs besides zstd, whether or not the machine's second vCPU
+     * was there to run it.  With 2 workers on 2 cores, 2 / this is what
+     * the store would reach with both cores its own.
+     */
+    Samples cpu;
+    Samples owner_us;           /* the owner thread's CPU time, per page */
 } StoreFigures;
 
 typedef struct SetFigures {
@@ -578,15 +596,21 @@ static void bench_set(SetFigures *f, const PageSet *ps, RawCodec *raw,
 
         for (unsigned op = 0; op < NOPS; op++) {
             StoreFigures *sf = &f->st[w][op];
-            int64_t raw_ns, ns;
+            int64_t raw_ns, ns, cpu, owner;
 
             raw_ns = op == OP_WRITE ? raw_compress(raw, ps) :
                                       raw_decompress(raw, ps, dst);
             samples_add(&f->raw_ns[op], raw_ns);
             memset(dst, 0xa5, ps->n * PAGE);
+            cpu = clock_ns(CLOCK_PROCESS_CPUTIME_ID);
+            owner = clock_ns(CLOCK_THREAD_CPUTIME_ID);
             ns = store_pass(s, op == OP_WRITE, ps->pages, dst, ps->n, 0, lat);
+            owner = clock_ns(CLOCK_THREAD_CPUTIME_ID) - owner;
+            cpu = clock_ns(CLOCK_PROCESS_CPUTIME_ID) - cpu;
+            samples_add(&sf->owner_us, owner / 1000.0 / ps->n);
             samples_add(&sf->ns, ns);
             samples_add(&sf->ratio, (double)raw_ns / ns);
+            samples_add(&sf->cpu, (double)cpu / raw->cpu_ns);
             if (worker_counts[w] == 2) {
                 samples_add(&f->of_pair[op], (double)raw_ns / ns / pair[op]);
             }
@@ -1139,8 +1163,10 @@ static void print_store_row(const char *label, size_t n, const Samples *ns,
            mbps(n * PAGE, med), mbps(n * PAGE, samples_max(ns)),
            mbps(n * PAGE, samples_min(ns)));
     if (sf) {
-        printf("  %7.0f %7.0f   %5.2f", samples_median(&sf->p50),
-               samples_median(&sf->p99), samples_median(&sf->ratio));
+        printf("  %7.0f %7.0f   %5.2f   %5.2f  %5.2f",
+               samples_median(&sf->p50), samples_median(&sf->p99),
+               samples_median(&sf->ratio), samples_median(&sf->cpu),
+               samples_median(&sf->owner_us));
     }
     printf("\n");
 }
@@ -1158,14 +1184,18 @@ static void print_mem(const Corpus *c, const MemFigures *m)
     printf("\n  memory tier: requests of %d pages, %d in flight;"
            " median [min..max] of %u passes\n"
            "  (raw loop: of %u, one right before each store pass;"
-           " /raw: median of the ratios to it)\n", BATCH, VSWAP_BENCH_DEPTH, opt.reps,
-           opt.reps * (unsigned)NWORKERS);
+           " /raw: median of the ratios to it;\n"
+           "  cpu: CPU time of all threads per pass, over the raw loop's;\n"
+           "  owner: the owner thread's CPU time per page, us, the bench's"
+           " requests included)\n",
+           BATCH, VSWAP_BENCH_DEPTH, opt.reps, opt.reps * (unsigned)NWORKERS);
     for (unsigned k = 0; k < 2; k++) {
         const SetFigures *f = &m->set[k];
 
         printf("\n  %s pages (%zu):\n", f->name, f->n);
-        printf("    %-24s %9s %8s  %-14s  %7s %7s   %5s\n", "", "pages/s",
-               "MB/s", "  MB/s range", "p50 us", "p99 us", "/raw");
+        printf("    %-24s %9s %8s  %-14s  %7s %7s   %5s   %5s  %5s\n", "",
+               "pages/s", "MB/s", "  MB/s range", "p50 us", "p99 us", "/raw",
+               "cpu", "owner");
         for (unsigned op = 0; op < NOPS; op++) {
             print_store_row(raw_names[op], f->n, &f->raw_ns[op], NULL);
             for (unsigned w = 0; w < NWORKERS; w++) {

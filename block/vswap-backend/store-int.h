@@ -222,7 +222,11 @@ typedef struct VswapPageJob {
     uint32_t slot;
     size_t len;                 /* payload bytes */
     int result;                 /* compress: payload length; else -errno */
-    uint8_t *rec;               /* the record within buf */
+    /*
+     * the record: within buf, or for a record in memory, where it lies
+     * in its segment buffer (then @direct; the buffer outlives the read)
+     */
+    uint8_t *rec;
     uint8_t *buf;               /* aligned, VSWAP_JOB_BUF_SIZE bytes */
     VswapIoReq io;              /* disk read of the record */
     uint32_t pinned;            /* disk segment pinned by the read */
@@ -241,6 +245,8 @@ typedef struct VswapPageJob {
     uint8_t member;
     size_t avail;
     bool owner_runs;            /* decompressed by the owner, not a worker */
+    bool direct;                /* @rec in a segment buffer, rd_epoch... */
+    uint8_t rd_parity;          /* ...counted in rd_inflight[rd_parity] */
     struct VswapPageJob *owner_next;    /* VswapStore.owner_jobs */
     struct VswapPageJob *next_free;
 } VswapPageJob;
@@ -391,6 +397,17 @@ struct VswapStore {
      * Not counted in the memory budget: at most one segment.
      */
     uint8_t *spare_buf;
+    /*
+     * Reads of records in memory (log.c, "direct reads"): a worker
+     * decompresses a record where it lies, so a segment buffer given up
+     * meanwhile waits in a limbo until the reads that may still see it
+     * end.  Reads count in the epoch they start in; a buffer given up in
+     * epoch E is kept until the reads of E and earlier have ended, some
+     * microseconds, and meanwhile counts in no budget, as the spare one.
+     */
+    uint64_t rd_epoch;
+    uint32_t rd_inflight[2];    /* by epoch parity */
+    GPtrArray *rd_limbo[2];     /* buffers given up, by epoch parity */
     bool open_done;             /* open succeeded: close may checkpoint */
     /*
      * the file's checkpoint is current and its superblock says CLEAN
@@ -433,6 +450,12 @@ bool vswap_log_init(VswapStore *s, VswapLog *log, bool is_disk,
                     uint32_t max_segs);
 void vswap_log_destroy(VswapStore *s, VswapLog *log);
 void vswap_log_put_buf(VswapStore *s, uint8_t *buf);
+/*
+ * A read of a record in its segment buffer starts: until the matching
+ * vswap_log_direct_end(@parity), no buffer given up is unmapped or reused.
+ */
+uint8_t vswap_log_direct_begin(VswapStore *s);
+void vswap_log_direct_end(VswapStore *s, uint8_t parity);
 uint64_t vswap_store_mem_bytes(VswapStore *s);
 VswapLog *vswap_log_of(VswapStore *s, uint64_t ent);
 VswapSegment *vswap_log_segment(VswapStore *s, VswapLog *log, uint64_t addr,

@@ -18,6 +18,14 @@
 #include "workers.h"
 
 /*
+ * Jobs still queued when a batch's last job was taken, from which the
+ * owner's wake-up for that batch waits for the next batch: one guest
+ * request's worth of pages (its largest), so that the workers stay busy
+ * meanwhile.
+ */
+#define VSWAP_POOL_COALESCE_BACKLOG 32
+
+/*
  * The jobs of one batch still running or queued.  Allocated when the batch
  * is submitted and freed by the worker that finishes its last job: the
  * owner may reuse the jobs, and free what holds them, once they are on the
@@ -51,6 +59,16 @@ typedef struct VswapPoolWorker {
  * 100 us window of finished jobs, still a tenth.  Per batch, the owner is
  * woken once per guest request, when it can complete the request, and
  * never for pages it could do nothing with.
+ *
+ * Under a backlog it is woken for every other batch.  When the worker took
+ * a batch's last job while VSWAP_POOL_COALESCE_BACKLOG jobs or more still
+ * waited in the queue, the workers have work for as long as the next batch
+ * takes, and waking the owner now would buy no throughput: the finished
+ * batch is left to the next batch's wake-up (@unreported).  A later batch
+ * always gives one, since the queue's last job is taken with no backlog.
+ * Each wake-up costs an eventfd write, an inter-processor interrupt and
+ * two context switches on a core the workers need.  A short queue wakes
+ * the owner at once, as a guest with a few requests in flight needs.
  * Inline jobs (no threads) wake the owner when the stack was empty.
  *
  * Locking uses pthreads rather than GMutex/GCond: GLib implements those
@@ -69,6 +87,7 @@ struct VswapWorkerPool {
     bool stopping;
 
     _Atomic(VswapJob *) done;   /* stack of finished jobs, newest first */
+    atomic_uint unreported;     /* batches finished since the last wake-up */
     VswapJob *done_head;        /* owner only: taken from @done, oldest first */
 
     unsigned long_running;      /* vswap_pool_submit_long() threads, @lock */
@@ -126,20 +145,28 @@ static bool vswap_pool_push_done(VswapWorkerPool *pool, VswapJob *job)
 }
 
 /*
- * Context: worker thread, after @job (of @batch) is on the done list.
- * Returns true if the owner must be woken: the job was alone, or the last
- * of its batch to finish.
+ * Context: worker thread, after @job (of @batch) is on the done list;
+ * @backlog jobs were queued when the worker took it.  Returns true if the
+ * owner must be woken: the job was alone, or the last of its batch to
+ * finish, and the queue was short or an earlier batch is unreported.
  */
-static bool vswap_pool_batch_finish(VswapJobBatch *batch)
+static bool vswap_pool_batch_finish(VswapWorkerPool *pool,
+                                    VswapJobBatch *batch, unsigned backlog)
 {
-    if (!batch) {
-        return true;
+    if (batch) {
+        /* acq_rel: the last finisher's wake-up covers the others' pushes. */
+        if (atomic_fetch_sub_explicit(&batch->left, 1,
+                                      memory_order_acq_rel) > 1) {
+            return false;
+        }
+        free(batch);
+        if (backlog >= VSWAP_POOL_COALESCE_BACKLOG &&
+            atomic_fetch_add(&pool->unreported, 1) == 0) {
+            return false;
+        }
     }
-    /* acq_rel: the last finisher's wake-up covers the others' pushes. */
-    if (atomic_fetch_sub_explicit(&batch->left, 1, memory_order_acq_rel) > 1) {
-        return false;
-    }
-    free(batch);
+    /* An exchange, not a store: it acquires an unreporting batch's pushes. */
+    atomic_exchange(&pool->unreported, 0);
     return true;
 }
 
@@ -151,6 +178,7 @@ static void *vswap_pool_worker_main(void *opaque)
     pthread_mutex_lock(&pool->lock);
     for (;;) {
         VswapJobBatch *batch;
+        unsigned backlog;
         VswapJob *job;
 
         while (!pool->head && !pool->stopping) {
@@ -167,6 +195,7 @@ static void *vswap_pool_worker_main(void *opaque)
             pool->tail = NULL;
         }
         pool->queued--;
+        backlog = pool->queued;
         pthread_mutex_unlock(&pool->lock);
 
         job->next = NULL;
@@ -174,7 +203,7 @@ static void *vswap_pool_worker_main(void *opaque)
         vswap_pool_sync_level(pool, w);
         job->run(job, w->codec);
         vswap_pool_push_done(pool, job);
-        if (vswap_pool_batch_finish(batch)) {
+        if (vswap_pool_batch_finish(pool, batch, backlog)) {
             vswap_pool_notify(pool);
         }
 
@@ -257,6 +286,7 @@ VswapWorkerPool *vswap_pool_new(unsigned nthreads, int level,
     pthread_cond_init(&pool->cond, NULL);
     pthread_cond_init(&pool->long_done, NULL);
     atomic_init(&pool->done, NULL);
+    atomic_init(&pool->unreported, 0);
     atomic_init(&pool->level, level);
     pool->max_queued = max_queued;
     pool->notify_fd = notify_fd;

@@ -11,6 +11,7 @@
 #include <glib.h>
 #include <glib/gstdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -176,6 +177,28 @@ static void count_done(void *opaque)
 }
 
 /*
+ * Keep the workers busy: start writes of @n test pages (version 1) to
+ * slots @first.. in requests of 32, without waiting; @ops holds @n.
+ * Each completed request counts in *@done.
+ */
+static void start_busy_writes(Fixture *f, VswapStore *s, VswapPageOp *ops,
+                              unsigned n, uint64_t first, unsigned *done)
+{
+    for (unsigned i = 0; i < n; i += 32) {
+        unsigned k = MIN(32, n - i);
+
+        for (unsigned j = 0; j < k; j++) {
+            ops[i + j] = (VswapPageOp) {
+                .slot = first + i + j,
+                .page = (void *)test_pages_get(f->pages, i + j, 1),
+            };
+        }
+        g_assert_cmpint(vswap_store_write(s, ops + i, k, count_done, done),
+                        ==, 0);
+    }
+}
+
+/*
  * With a worker, the owner decompresses the first VSWAP_STORE_OWNER_READS
  * pages of a read from memory itself: they are in place when
  * vswap_store_read() returns, even with the worker busy for milliseconds
@@ -193,18 +216,7 @@ static void test_owner_reads(Fixture *f, gconstpointer data)
 
     write_range(s, f->pages, SMALL + LARGE, 0);
     /* Keep the worker busy: BUSY compressions, 3 ms or more. */
-    for (unsigned i = 0; i < BUSY; i += LARGE) {
-        unsigned k = MIN(LARGE, BUSY - i);
-
-        for (unsigned j = 0; j < k; j++) {
-            busy[i + j] = (VswapPageOp) {
-                .slot = 1000 + i + j,
-                .page = (void *)test_pages_get(f->pages, i + j, 1),
-            };
-        }
-        g_assert_cmpint(vswap_store_write(s, busy + i, k, count_done,
-                                          &busy_done), ==, 0);
-    }
+    start_busy_writes(f, s, busy, BUSY, 1000, &busy_done);
 
     for (unsigned i = 0; i < SMALL; i++) {
         small[i] = (VswapPageOp) {
@@ -240,6 +252,114 @@ static void test_owner_reads(Fixture *f, gconstpointer data)
         g_assert(memcmp(buf + i * PAGE,
                         test_pages_get(f->pages, SMALL + i, 0), PAGE) == 0);
     }
+}
+
+/*
+ * A worker reads a record in memory where it lies (no copy): a segment
+ * buffer that the log gives up while such reads are in flight waits in a
+ * limbo until they end.  Here 84 reads wait behind 150 compressions on the
+ * one worker while their pages are discarded, which frees their segments:
+ * the buffers stay mapped and unchanged, the reads return the pages, and
+ * the limbo is empty once they are done.  Given back at once, the
+ * buffers are reused for the compressions' records under the reads,
+ * which then fail their checksums (-EIO), or unmapped under them.
+ */
+static void test_direct_read_limbo(Fixture *f, gconstpointer data)
+{
+    enum { BUSY = 150, N = 100, FILLER = 200 };
+    VswapStore *s = open_store(f, false, 64 << 20, 1, false);
+    g_autofree VswapPageOp *busy = g_new0(VswapPageOp, BUSY);
+    g_autofree uint8_t *buf = g_malloc(N * PAGE);
+    VswapPageOp ops[N];
+    unsigned busy_done = 0, read_done = 0;
+    uint32_t nbufs;
+
+    /* Slots [0, N) fill sealed segments of their own, then other pages. */
+    write_range(s, f->pages, N, 0);
+    for (uint64_t i = 0; i < FILLER; i += 32) {
+        VswapPageOp fill[32];
+
+        for (unsigned j = 0; j < 32; j++) {
+            fill[j] = (VswapPageOp) {
+                .slot = 1000 + i + j,
+                .page = (void *)test_pages_get(f->pages, i + j, 2),
+            };
+        }
+        g_assert_cmpint(vswap_store_write_sync(s, fill, 32), ==, 0);
+    }
+    start_busy_writes(f, s, busy, BUSY, 2000, &busy_done);
+    for (unsigned i = 0; i < N; i += 32) {
+        unsigned k = MIN(32, N - i);
+
+        for (unsigned j = 0; j < k; j++) {
+            ops[i + j] = (VswapPageOp) { .slot = i + j,
+                                         .page = buf + (i + j) * PAGE };
+        }
+        g_assert_cmpint(vswap_store_read(s, ops + i, k, count_done,
+                                         &read_done), ==, 0);
+    }
+    g_assert_cmpuint(s->rd_inflight[0] + s->rd_inflight[1], >, 0);
+
+    /* Every segment the discard frees waits, and one at least does. */
+    nbufs = s->mem.nbufs;
+    g_assert_cmpint(vswap_store_discard(s, 0, N), ==, 0);
+    g_assert_cmpuint(nbufs, >, s->mem.nbufs);
+    g_assert_cmpuint(s->rd_limbo[0]->len + s->rd_limbo[1]->len, ==,
+                     nbufs - s->mem.nbufs);
+
+    vswap_store_drain(s);
+    g_assert_cmpuint(read_done, ==, (N + 31) / 32);
+    g_assert_cmpuint(busy_done, ==, (BUSY + 31) / 32);
+    for (unsigned i = 0; i < N; i++) {
+        g_assert_cmpint(ops[i].status, ==, 0);
+        g_assert(memcmp(buf + i * PAGE, test_pages_get(f->pages, i, 0),
+                        PAGE) == 0);
+    }
+    g_assert_cmpuint(s->rd_inflight[0] + s->rd_inflight[1], ==, 0);
+    g_assert_cmpuint(s->rd_limbo[0]->len + s->rd_limbo[1]->len, ==, 0);
+    verify_range(s, f->pages, 0, 0);
+    assert_check_clean(s);
+}
+
+/*
+ * The limbo's epochs: a buffer given up waits for the reads that started
+ * before it, not for reads that started after, which cannot see it.
+ */
+static void test_direct_read_epochs(Fixture *f, gconstpointer data)
+{
+    VswapStore *s = open_store(f, false, 64 << 20, 0, false);
+    size_t seg = (size_t)1 << s->seg_shift;
+    uint8_t *b[3];
+    uint8_t p1, p2;
+
+    g_assert_null(s->spare_buf);
+    for (int i = 0; i < 3; i++) {
+        b[i] = mmap(NULL, seg, PROT_READ | PROT_WRITE,
+                    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        g_assert(b[i] != MAP_FAILED);
+    }
+    p1 = vswap_log_direct_begin(s);
+    vswap_log_put_buf(s, b[0]);
+    g_assert_null(s->spare_buf);
+    g_assert_cmpuint(s->rd_limbo[p1]->len, ==, 1);
+
+    /* A read that starts now cannot see b[0]: it does not hold it. */
+    p2 = vswap_log_direct_begin(s);
+    g_assert_cmpuint(p2, !=, p1);
+    vswap_log_direct_end(s, p1);
+    g_assert_true(s->spare_buf == b[0]);
+    g_assert_cmpuint(s->rd_limbo[p1]->len, ==, 0);
+
+    /* It holds what is given up while it runs. */
+    vswap_log_put_buf(s, b[1]);
+    g_assert_cmpuint(s->rd_limbo[p2]->len, ==, 1);
+    vswap_log_direct_end(s, p2);
+    g_assert_cmpuint(s->rd_limbo[0]->len + s->rd_limbo[1]->len, ==, 0);
+    g_assert_true(s->spare_buf == b[0]);
+
+    /* With no read in flight, a buffer goes at once. */
+    vswap_log_put_buf(s, b[2]);
+    g_assert_cmpuint(s->rd_limbo[0]->len + s->rd_limbo[1]->len, ==, 0);
 }
 
 static void test_memory_round_trip(Fixture *f, gconstpointer data)
@@ -1271,10 +1391,11 @@ static void test_shared_groups(Fixture *f, gconstpointer data)
     g_assert_cmpint(vswap_store_import(dst, &bad, NULL), ==, -EINVAL);
     bad.len = PAGE + 1;
     g_assert_cmpint(vswap_store_import(dst, &bad, NULL), ==, -EINVAL);
-    /* A plain reference carries no member. */
+    /* A plain reference carries no member (@some may be member 0). */
     bad = some;
     bad.slot = n + 1;
     bad.kind = VSWAP_RECORD_REF;
+    bad.member = 1;
     g_assert_cmpint(vswap_store_import(dst, &bad, NULL), ==, -EINVAL);
     /*
      * Another member of a real group: only the read can tell.  As many
@@ -1469,6 +1590,8 @@ int main(int argc, char **argv)
     ADD("memory/compaction/inline", test_memory_compaction, 0);
     ADD("memory/compaction/2-workers", test_memory_compaction, 2);
     ADD("memory/owner-reads", test_owner_reads, 0);
+    ADD("memory/direct-read-limbo", test_direct_read_limbo, 0);
+    ADD("memory/direct-read-epochs", test_direct_read_epochs, 0);
     ADD("memory/fill-pages", test_fill_pages, 0);
     ADD("memory/unmapped-and-discard", test_unmapped_and_discard, 0);
     ADD("bad-arguments", test_bad_arguments, 0);

@@ -446,6 +446,80 @@ static void test_batch(gconstpointer data)
     vswap_pool_test_teardown(&t);
 }
 
+/*
+ * Under a backlog the owner is woken for every other batch, and never
+ * left without a wake-up for a finished batch: eight batches of 32 queued
+ * behind a gated job, on one worker, make four wake-ups (besides the
+ * gated job's own), the last when the queue has run dry.
+ */
+static void test_batch_backlog(void)
+{
+    enum { NBATCH = 8, BATCH = 32, NJOBS = 1 + NBATCH * BATCH };
+    TestPool t;
+    TestJob *jobs;
+    unsigned done = 0;
+    uint64_t count;
+
+    vswap_pool_test_setup(&t, 1, NJOBS, NJOBS);
+    jobs = t.jobs;
+    jobs[0].gate = &t.gate;
+    g_assert_true(vswap_pool_submit(t.pool, &jobs[0].job));
+    vswap_pool_test_gate_wait_started(&t.gate, 1);
+    for (unsigned b = 0; b < NBATCH; b++) {
+        TestJob *first = &jobs[1 + b * BATCH];
+
+        g_assert_true(vswap_pool_submit_batch(
+                          t.pool, vswap_pool_test_link(first, BATCH), BATCH));
+    }
+    vswap_pool_test_gate_open(&t.gate);
+    vswap_pool_test_wait_ran(&jobs[NJOBS - 1]);
+    /* The last wake-up follows the last job's push: wait for it. */
+    while (!vswap_pool_test_readable(t.efd)) {
+        g_usleep(1000);
+    }
+    g_usleep(10000);
+    g_assert_cmpint(read(t.efd, &count, sizeof(count)), ==, sizeof(count));
+    g_assert_cmpuint(count, ==, 1 + NBATCH / 2);
+    done = vswap_pool_test_take_all(t.pool);
+    g_assert_cmpuint(done, ==, NJOBS);
+    g_assert_false(vswap_pool_test_readable(t.efd));
+    vswap_pool_test_teardown(&t);
+}
+
+/*
+ * Batches of every size from 1 to 64 pages, 256 of them at once on two
+ * workers, whose last jobs finish in any order: the owner, waiting only
+ * on its eventfd, takes every job.  A wake-up lost to a race between the
+ * two workers' counts would leave it waiting (the poll in
+ * vswap_pool_test_wait_done() fails after 30 s).
+ */
+static void test_batch_backlog_liveness(void)
+{
+    enum { NBATCH = 256, MAXB = 64 };
+    TestPool t;
+    unsigned njobs = 0, done = 0;
+
+    for (unsigned b = 0; b < NBATCH; b++) {
+        njobs += 1 + b % MAXB;
+    }
+    vswap_pool_test_setup(&t, 2, njobs, njobs);
+    for (unsigned b = 0, i = 0; b < NBATCH; b++) {
+        unsigned n = 1 + b % MAXB;
+
+        g_assert_true(vswap_pool_submit_batch(
+                          t.pool, vswap_pool_test_link(&t.jobs[i], n), n));
+        i += n;
+    }
+    while (done < njobs) {
+        done += vswap_pool_test_wait_done(t.pool, t.efd);
+    }
+    g_assert_cmpuint(done, ==, njobs);
+    for (unsigned i = 0; i < njobs; i++) {
+        g_assert_cmpuint(atomic_load(&t.jobs[i].runs), ==, 1);
+    }
+    vswap_pool_test_teardown(&t);
+}
+
 /* With no threads, a batch runs in submit, in order, and wakes once. */
 static void test_batch_inline(void)
 {
@@ -749,6 +823,9 @@ int main(int argc, char **argv)
         g_test_add_data_func(path, GUINT_TO_POINTER(n), test_batch);
     }
     g_test_add_func("/workers/batch-inline", test_batch_inline);
+    g_test_add_func("/workers/batch-backlog", test_batch_backlog);
+    g_test_add_func("/workers/batch-backlog-liveness",
+                    test_batch_backlog_liveness);
     for (unsigned n = 0; n <= 1; n++) {
         g_autofree char *path = g_strdup_printf("/workers/long-job/%u", n);
 
