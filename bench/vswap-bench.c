@@ -69,6 +69,7 @@ typedef struct Options {
     bool quick;
     bool dict_only;             /* only the dictionary figures */
     bool mem_only;              /* only the memory tier's figures */
+    bool disk_only;             /* only the disk tier's figures */
     size_t max_pages;           /* per corpus file, 0: all */
     uint64_t wb_bytes;          /* compressed bytes to write back */
     uint64_t seq_bytes;         /* sequential write limit size */
@@ -1347,6 +1348,17 @@ static void bench_corpus(const Corpus *c)
         print_dict(dictf);
         goto targets;
     }
+    if (opt.disk_only) {
+        /* The copies' size, and the metadata figure, need one write. */
+        VswapStore *s = store_open(NULL, c->npages,
+                                   c->npages * (PAGE + 64) + (8 << 20), 2,
+                                   false);
+
+        store_pass(s, true, c->all, dst, c->npages, 0, lat);
+        vswap_store_get_stats(s, &m->stats);
+        vswap_store_close(s);
+        goto disk;
+    }
     for (unsigned rep = 0; rep < opt.reps; rep++) {
         for (unsigned k = 0; k < 2; k++) {
             if (!sets[k].n) {
@@ -1401,6 +1413,7 @@ static void bench_corpus(const Corpus *c)
     bench_dict(dictf, c, dst);
     print_dict(dictf);
 
+disk:
     /* Enough copies of the corpus for opt.wb_bytes of records. */
     per_copy = MAX(m->stats.mem_live_bytes, 1);
     copies = MAX(1, (opt.wb_bytes + per_copy - 1) / per_copy);
@@ -1496,7 +1509,8 @@ static void usage(FILE *out)
             "  --dict-only    only the dictionary figures (dict=auto/off,"
             " lz4)\n"
             "  --mem-only     only the memory tier (raw zstd against 0, 1"
-            " and 2 workers)\n",
+            " and 2 workers)\n"
+            "  --disk-only    only the disk tier (writeback, compaction)\n",
             VSWAP_DEFAULT_CORPUS);
 }
 
@@ -1510,6 +1524,7 @@ int main(int argc, char **argv)
         { "quick", no_argument, NULL, 'q' },
         { "dict-only", no_argument, NULL, 'd' },
         { "mem-only", no_argument, NULL, 'm' },
+        { "disk-only", no_argument, NULL, 'k' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
@@ -1549,6 +1564,9 @@ int main(int argc, char **argv)
             break;
         case 'm':
             opt.mem_only = true;
+            break;
+        case 'k':
+            opt.disk_only = true;
             break;
         case 'h':
             usage(stdout);
