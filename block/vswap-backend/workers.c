@@ -18,7 +18,7 @@
 #include "workers.h"
 
 /*
- * Jobs still queued when a batch's last job was taken, from which the
+ * Jobs still queued when a batch's last job finished, from which the
  * owner's wake-up for that batch waits for the next batch: one guest
  * request's worth of pages (its largest), so that the workers stay busy
  * meanwhile.
@@ -60,12 +60,16 @@ typedef struct VswapPoolWorker {
  * woken once per guest request, when it can complete the request, and
  * never for pages it could do nothing with.
  *
- * Under a backlog it is woken for every other batch.  When the worker took
- * a batch's last job while VSWAP_POOL_COALESCE_BACKLOG jobs or more still
- * waited in the queue, the workers have work for as long as the next batch
+ * Under a backlog it is woken for every other batch.  When a batch's last
+ * job finishes while VSWAP_POOL_COALESCE_BACKLOG jobs or more still wait
+ * in the queue, the workers have work for as long as the next batch
  * takes, and waking the owner now would buy no throughput: the finished
  * batch is left to the next batch's wake-up (@unreported).  A later batch
- * always gives one, since the queue's last job is taken with no backlog.
+ * always gives one: the jobs still queued end after this one, in batches
+ * whose last finisher decides in turn, and the last of them finds the
+ * queue empty.  (Deciding on the queue as the job was taken, instead,
+ * could leave the last batch unreported: its slowest job, taken early,
+ * finishes after the queue's last job was taken and done.)
  * Each wake-up costs an eventfd write, an inter-processor interrupt and
  * two context switches on a core the workers need.  A short queue wakes
  * the owner at once, as a guest with a few requests in flight needs.
@@ -82,7 +86,8 @@ struct VswapWorkerPool {
     pthread_cond_t cond;        /* a job was queued, or the pool stops */
     VswapJob *head;             /* queue, under @lock */
     VswapJob *tail;
-    unsigned queued;
+    /* changed under @lock; read without it by vswap_pool_batch_finish() */
+    atomic_uint queued;
     unsigned idle;              /* workers waiting on @cond */
     bool stopping;
 
@@ -145,13 +150,14 @@ static bool vswap_pool_push_done(VswapWorkerPool *pool, VswapJob *job)
 }
 
 /*
- * Context: worker thread, after @job (of @batch) is on the done list;
- * @backlog jobs were queued when the worker took it.  Returns true if the
- * owner must be woken: the job was alone, or the last of its batch to
- * finish, and the queue was short or an earlier batch is unreported.
+ * Context: worker thread, after @job (of @batch) is on the done list.
+ * Returns true if the owner must be woken: the job was alone, or the last
+ * of its batch to finish, and the queue is short now or an earlier batch
+ * is unreported.  The queue is read after the push, in the total order of
+ * seq_cst operations: a job it counts is taken, so finishes, later.
  */
 static bool vswap_pool_batch_finish(VswapWorkerPool *pool,
-                                    VswapJobBatch *batch, unsigned backlog)
+                                    VswapJobBatch *batch)
 {
     if (batch) {
         /* acq_rel: the last finisher's wake-up covers the others' pushes. */
@@ -160,7 +166,7 @@ static bool vswap_pool_batch_finish(VswapWorkerPool *pool,
             return false;
         }
         free(batch);
-        if (backlog >= VSWAP_POOL_COALESCE_BACKLOG &&
+        if (atomic_load(&pool->queued) >= VSWAP_POOL_COALESCE_BACKLOG &&
             atomic_fetch_add(&pool->unreported, 1) == 0) {
             return false;
         }
@@ -178,7 +184,6 @@ static void *vswap_pool_worker_main(void *opaque)
     pthread_mutex_lock(&pool->lock);
     for (;;) {
         VswapJobBatch *batch;
-        unsigned backlog;
         VswapJob *job;
 
         while (!pool->head && !pool->stopping) {
@@ -195,7 +200,6 @@ static void *vswap_pool_worker_main(void *opaque)
             pool->tail = NULL;
         }
         pool->queued--;
-        backlog = pool->queued;
         pthread_mutex_unlock(&pool->lock);
 
         job->next = NULL;
@@ -203,7 +207,7 @@ static void *vswap_pool_worker_main(void *opaque)
         vswap_pool_sync_level(pool, w);
         job->run(job, w->codec);
         vswap_pool_push_done(pool, job);
-        if (vswap_pool_batch_finish(pool, batch, backlog)) {
+        if (vswap_pool_batch_finish(pool, batch)) {
             vswap_pool_notify(pool);
         }
 
@@ -287,6 +291,7 @@ VswapWorkerPool *vswap_pool_new(unsigned nthreads, int level,
     pthread_cond_init(&pool->long_done, NULL);
     atomic_init(&pool->done, NULL);
     atomic_init(&pool->unreported, 0);
+    atomic_init(&pool->queued, 0);
     atomic_init(&pool->level, level);
     pool->max_queued = max_queued;
     pool->notify_fd = notify_fd;

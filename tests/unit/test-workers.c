@@ -487,6 +487,51 @@ static void test_batch_backlog(void)
 }
 
 /*
+ * A batch whose slow job was taken under a backlog and finishes after
+ * everything else: the owner is still woken for it.  Two gated jobs hold
+ * both workers while a batch of 2 and two of 32 are queued; one worker
+ * then holds the first job of the 2 at a second gate while the other runs
+ * all the rest, and the owner takes those.  Deciding on the queue as the
+ * job was taken (64 jobs behind it) instead of as it finishes (none)
+ * left this batch without a wake-up.
+ */
+static void test_batch_backlog_slow_job(void)
+{
+    enum { NJOBS = 2 + 2 + 2 * 32 };
+    TestPool t;
+    TestJob *jobs;
+    TestGate late;
+    unsigned done = 0;
+
+    vswap_pool_test_setup(&t, 2, NJOBS, NJOBS);
+    vswap_pool_test_gate_init(&late);
+    jobs = t.jobs;
+    jobs[0].gate = &t.gate;
+    jobs[1].gate = &t.gate;
+    jobs[2].gate = &late;
+    g_assert_true(vswap_pool_submit(t.pool, &jobs[0].job));
+    g_assert_true(vswap_pool_submit(t.pool, &jobs[1].job));
+    vswap_pool_test_gate_wait_started(&t.gate, 2);
+    g_assert_true(vswap_pool_submit_batch(
+                      t.pool, vswap_pool_test_link(&jobs[2], 2), 2));
+    g_assert_true(vswap_pool_submit_batch(
+                      t.pool, vswap_pool_test_link(&jobs[4], 32), 32));
+    g_assert_true(vswap_pool_submit_batch(
+                      t.pool, vswap_pool_test_link(&jobs[36], 32), 32));
+    vswap_pool_test_gate_open(&t.gate);
+    vswap_pool_test_gate_wait_started(&late, 1);
+    while (done < NJOBS - 1) {
+        done += vswap_pool_test_wait_done(t.pool, t.efd);
+    }
+    g_assert_cmpuint(atomic_load(&jobs[2].runs), ==, 0);
+    vswap_pool_test_gate_open(&late);
+    done += vswap_pool_test_wait_done(t.pool, t.efd);
+    g_assert_cmpuint(done, ==, NJOBS);
+    vswap_pool_test_teardown(&t);
+    vswap_pool_test_gate_destroy(&late);
+}
+
+/*
  * Batches of every size from 1 to 64 pages, 256 of them at once on two
  * workers, whose last jobs finish in any order: the owner, waiting only
  * on its eventfd, takes every job.  A wake-up lost to a race between the
@@ -826,6 +871,8 @@ int main(int argc, char **argv)
     g_test_add_func("/workers/batch-backlog", test_batch_backlog);
     g_test_add_func("/workers/batch-backlog-liveness",
                     test_batch_backlog_liveness);
+    g_test_add_func("/workers/batch-backlog-slow-job",
+                    test_batch_backlog_slow_job);
     for (unsigned n = 0; n <= 1; n++) {
         g_autofree char *path = g_strdup_printf("/workers/long-job/%u", n);
 
