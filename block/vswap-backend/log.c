@@ -49,14 +49,21 @@ static void vswap_log_unmap_buf(VswapStore *s, void *buf)
     }
 }
 
-/* Unmap the buffers in @limbo and empty it; NULL is ignored. */
-static void vswap_log_unmap_limbo(VswapStore *s, GPtrArray *limbo)
+/* Keep @buf as the spare buffer, or unmap it. */
+static void vswap_log_reuse_buf(VswapStore *s, uint8_t *buf)
 {
-    if (!limbo) {
-        return;
+    if (!s->spare_buf) {
+        s->spare_buf = buf;
+    } else {
+        vswap_log_unmap_buf(s, buf);
     }
+}
+
+/* Give back the buffers of @limbo, which no read in flight can see. */
+static void vswap_log_release_limbo(VswapStore *s, GPtrArray *limbo)
+{
     for (guint i = 0; i < limbo->len; i++) {
-        vswap_log_unmap_buf(s, g_ptr_array_index(limbo, i));
+        vswap_log_reuse_buf(s, g_ptr_array_index(limbo, i));
     }
     g_ptr_array_set_size(limbo, 0);
 }
@@ -68,18 +75,18 @@ void vswap_log_destroy(VswapStore *s, VswapLog *log)
     }
     g_free(log->segs);
     /*
-     * The spare buffer and the limbo belong to both logs: the first call
+     * The limbo and the spare buffer belong to both logs: the first call
      * frees them.  No read is in flight any more: the workers are gone.
      */
-    vswap_log_unmap_buf(s, s->spare_buf);
-    s->spare_buf = NULL;
     for (int i = 0; i < 2; i++) {
-        vswap_log_unmap_limbo(s, s->rd_limbo[i]);
         if (s->rd_limbo[i]) {
+            vswap_log_release_limbo(s, s->rd_limbo[i]);
             g_ptr_array_free(s->rd_limbo[i], true);
             s->rd_limbo[i] = NULL;
         }
     }
+    vswap_log_unmap_buf(s, s->spare_buf);
+    s->spare_buf = NULL;
     if (log->free) {
         g_array_free(log->free, true);
     }
@@ -127,25 +134,6 @@ uint32_t vswap_log_headerless_used(VswapStore *s, uint32_t index,
         reach = MAX(max_end, (uint64_t)file_len - off);
     }
     return reach;
-}
-
-/* Keep @buf as the spare buffer, or unmap it. */
-static void vswap_log_reuse_buf(VswapStore *s, uint8_t *buf)
-{
-    if (!s->spare_buf) {
-        s->spare_buf = buf;
-    } else {
-        vswap_log_unmap_buf(s, buf);
-    }
-}
-
-/* Give back the buffers of @limbo, which no read in flight can see. */
-static void vswap_log_release_limbo(VswapStore *s, GPtrArray *limbo)
-{
-    for (guint i = 0; i < limbo->len; i++) {
-        vswap_log_reuse_buf(s, g_ptr_array_index(limbo, i));
-    }
-    g_ptr_array_set_size(limbo, 0);
 }
 
 /*
